@@ -1,0 +1,4 @@
+DROP TABLE audit_checkpoints;
+DROP TABLE audit_log;
+DROP TABLE audit_chains;
+DROP FUNCTION audit_refuse_change();

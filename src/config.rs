@@ -1,0 +1,278 @@
+//! Typed settings: `config/base.toml`, then `config/{PATHWAY_ENV}.toml`, then
+//! `PATHWAY__SECTION__KEY` environment variables, later layers winning.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The local-use HS256 secret shipped in `config/local.toml`; production refuses it.
+pub const LOCAL_HS256_SECRET: &str = "pathway-local-development-secret-not-for-production-use";
+
+/// Which deployment the settings describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// A developer's machine or a test run.
+    Local,
+    /// A real deployment: asymmetric keys, JSON logs, no local secrets.
+    Production,
+}
+
+impl Environment {
+    /// Reads `PATHWAY_ENV` (default `local`).
+    pub fn from_env() -> Result<Environment, SettingsError> {
+        match std::env::var("PATHWAY_ENV").as_deref() {
+            Err(_) | Ok("local") => Ok(Environment::Local),
+            Ok("production") => Ok(Environment::Production),
+            Ok(other) => Err(SettingsError::Invalid(format!(
+                "PATHWAY_ENV must be `local` or `production`, not `{other}`"
+            ))),
+        }
+    }
+
+    fn file_stem(self) -> &'static str {
+        match self {
+            Environment::Local => "local",
+            Environment::Production => "production",
+        }
+    }
+}
+
+/// All settings of the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Which deployment this is.
+    pub environment: Environment,
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// The database.
+    pub database: DatabaseSettings,
+    /// Token verification.
+    pub auth: AuthSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// The audit log.
+    pub audit: AuditSettings,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// The URL users reach the service at, for links.
+    pub public_url: String,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout_seconds: u64,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+/// The database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` for PostgreSQL; otherwise a SQLite file path (optionally `sqlite://path`).
+    pub url: SecretString,
+    /// Most connections kept open.
+    pub pool_size: u32,
+    /// How long a request waits for a free connection.
+    pub acquire_timeout_seconds: u64,
+}
+
+/// A JWT signing algorithm the service accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TokenAlgorithm {
+    /// HMAC with a shared secret: local use only.
+    HS256,
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+/// Token verification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+    /// The only algorithm accepted.
+    pub algorithm: TokenAlgorithm,
+    /// Shared secret for HS256 (local use).
+    pub hs256_secret: Option<SecretString>,
+    /// PEM public key for RS256 or ES256.
+    pub public_key_file: Option<PathBuf>,
+    /// JWKS file for RS256 or ES256, keys chosen by `kid`.
+    pub jwks_file: Option<PathBuf>,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` for people, `json` for collectors.
+    pub format: LogFormat,
+    /// A tracing filter such as `info,pathway=debug`; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object a line.
+    Json,
+}
+
+/// The audit log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// How often the chain heads are sealed into a checkpoint; 0 turns the timer off.
+    pub checkpoint_interval_seconds: u64,
+}
+
+/// Settings that could not be loaded or are unsafe.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A file or variable could not be read or typed.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// The settings are readable but not acceptable.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads settings from `PATHWAY_CONFIG_DIR` (default `./config`) for `PATHWAY_ENV`.
+    pub fn load() -> Result<Settings, SettingsError> {
+        let dir = std::env::var_os("PATHWAY_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        Settings::load_from(&dir, Environment::from_env()?)
+    }
+
+    /// Loads settings from `dir` for `environment`, then the environment variables.
+    pub fn load_from(dir: &Path, environment: Environment) -> Result<Settings, SettingsError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from(dir.join("base.toml")))
+            .add_source(config::File::from(dir.join(format!("{}.toml", environment.file_stem()))))
+            .set_override("environment", environment.file_stem())?
+            .add_source(
+                config::Environment::with_prefix("PATHWAY")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Refuses unsafe combinations: in production, local secrets and symmetric keys.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let auth = &self.auth;
+        let has_key_file = auth.public_key_file.is_some() || auth.jwks_file.is_some();
+        match auth.algorithm {
+            TokenAlgorithm::HS256 if auth.hs256_secret.is_none() => {
+                return Err(SettingsError::Invalid(
+                    "auth.algorithm HS256 needs auth.hs256_secret".into(),
+                ));
+            }
+            TokenAlgorithm::RS256 | TokenAlgorithm::ES256 if !has_key_file => {
+                return Err(SettingsError::Invalid(
+                    "auth.algorithm RS256/ES256 needs auth.public_key_file or auth.jwks_file".into(),
+                ));
+            }
+            _ => {}
+        }
+        if self.server.body_limit_bytes == 0 {
+            return Err(SettingsError::Invalid("server.body_limit_bytes must be above 0".into()));
+        }
+        if self.database.pool_size == 0 {
+            return Err(SettingsError::Invalid("database.pool_size must be above 0".into()));
+        }
+        if self.environment == Environment::Production {
+            if auth.algorithm == TokenAlgorithm::HS256 {
+                return Err(SettingsError::Invalid(
+                    "production needs asymmetric token keys (auth.algorithm RS256 or ES256)".into(),
+                ));
+            }
+            if auth.hs256_secret.is_some() {
+                return Err(SettingsError::Invalid(
+                    "production refuses auth.hs256_secret: remove the local secret".into(),
+                ));
+            }
+        }
+        if auth
+            .hs256_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < 32)
+        {
+            return Err(SettingsError::Invalid(
+                "auth.hs256_secret must be at least 32 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when the local HS256 secret may mint tokens (`pathway token`).
+    pub fn allows_local_tokens(&self) -> bool {
+        self.environment == Environment::Local && self.auth.algorithm == TokenAlgorithm::HS256
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    #[test]
+    fn the_shipped_local_settings_load_and_listen_on_8080() {
+        let s = Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.server.body_limit_bytes, 256 * 1024);
+        assert_eq!(s.auth.algorithm, TokenAlgorithm::HS256);
+        assert!(s.allows_local_tokens());
+    }
+
+    #[test]
+    fn the_shipped_production_settings_refuse_to_load_without_keys() {
+        let err = Settings::load_from(&config_dir(), Environment::Production).unwrap_err();
+        assert!(err.to_string().contains("auth"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_the_local_secret_even_with_a_key_file() {
+        let mut s = Settings::load_from(&config_dir(), Environment::Local).unwrap();
+        s.environment = Environment::Production;
+        s.auth.algorithm = TokenAlgorithm::RS256;
+        s.auth.public_key_file = Some(PathBuf::from("key.pem"));
+        assert!(s.check().is_err(), "local secret still set");
+        s.auth.hs256_secret = None;
+        assert!(s.check().is_ok());
+        assert!(!s.allows_local_tokens());
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let s = Settings::load_from(&config_dir(), Environment::Local).unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains(LOCAL_HS256_SECRET), "{printed}");
+    }
+}

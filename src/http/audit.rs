@@ -1,0 +1,167 @@
+//! `GET /v1/audit` and `GET /v1/audit/verify`.
+
+use actix_web::web::{self, Json};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing_actix_web::RequestId;
+
+use crate::app;
+use crate::audit::VerifyReport;
+use crate::domain::Actor;
+use crate::http::page::{Page, PageQuery};
+use crate::http::problem::{ApiError, FieldError};
+use crate::store::Store;
+use crate::store::audit::{AuditEntryRow, AuditFilter};
+
+/// Filters of the audit log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only entries about this case.
+    pub case_id: Option<uuid::Uuid>,
+    /// Only entries by this actor (`sub`).
+    pub actor: Option<String>,
+    /// Only this action, e.g. `case.read`.
+    pub action: Option<String>,
+    /// At or after this time (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One audit entry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// Entry id.
+    pub id: String,
+    /// The stream it is chained in: `case:<id>`, `panel:<id>` or `actor:<sub>`.
+    pub chain: String,
+    /// Position in that stream.
+    pub seq: i64,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// The request that carried it.
+    pub request_id: Option<String>,
+    /// Who (`sub`).
+    pub actor: String,
+    /// Their roles.
+    pub actor_roles: Vec<String>,
+    /// The area concerned.
+    pub area: String,
+    /// What was done.
+    pub action: String,
+    /// The case concerned.
+    pub case_id: Option<String>,
+    /// `ok` or `denied`.
+    pub outcome: String,
+    /// Codes and identifiers (never personal data).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// The previous entry's hash in this stream.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+impl From<AuditEntryRow> for AuditEntry {
+    fn from(r: AuditEntryRow) -> AuditEntry {
+        AuditEntry {
+            id: r.id,
+            chain: r.chain_key,
+            seq: r.seq,
+            occurred_at: r.occurred_at.and_utc(),
+            request_id: r.request_id,
+            actor: r.actor_sub,
+            actor_roles: r.actor_roles.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            area: r.area,
+            action: r.action,
+            case_id: r.case_id,
+            outcome: r.outcome,
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+fn encode_cursor(row: &AuditEntryRow) -> String {
+    let micros = row.occurred_at.and_utc().timestamp_micros();
+    URL_SAFE_NO_PAD.encode(format!("{micros}|{}", row.id))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (micros, id) = text.split_once('|')?;
+    let t = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+    uuid::Uuid::parse_str(id).ok()?;
+    Some((t, id.to_owned()))
+}
+
+/// The audit log of the auditor's area, oldest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of entries", body = Page<AuditEntry>),
+        (status = 401, description = "No usable token", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an auditor", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter or cursor", body = crate::http::problem::Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    actor: Actor,
+    request_id: RequestId,
+    query: web::Query<AuditQuery>,
+    store: web::Data<Store>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    let q = query.into_inner();
+    let limit = PageQuery::limit_of(q.limit)?;
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::new("cursor", "invalid_cursor", "Not a cursor from this list.")])
+        })?),
+    };
+    let filter = AuditFilter {
+        areas: None,
+        case_id: q.case_id.map(|id| id.to_string()),
+        actor: q.actor,
+        action: q.action,
+        from: q.from.map(|t| t.naive_utc()),
+        to: q.to.map(|t| t.naive_utc()),
+        after,
+    };
+    let rid = Some(request_id.to_string());
+    let mut rows = store
+        .run(move |conn| app::audit::read_log(conn, &actor, rid, filter, limit + 1))
+        .await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(Page { items: rows.into_iter().map(AuditEntry::from).collect(), next_cursor }))
+}
+
+/// Verifies every chain and checkpoint of the audit log.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The verifier's finding: `intact`, and where it is not", body = VerifyReport),
+        (status = 401, description = "No usable token", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an auditor", body = crate::http::problem::Problem, content_type = "application/problem+json")))]
+pub async fn verify(
+    actor: Actor,
+    request_id: RequestId,
+    store: web::Data<Store>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    let rid = Some(request_id.to_string());
+    let report = store.run(move |conn| app::audit::verify_log(conn, &actor, rid)).await?;
+    if !report.intact {
+        tracing::error!(breaks = report.breaks.len(), "audit log verification found breaks");
+    }
+    Ok(Json(report))
+}

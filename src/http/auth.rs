@@ -1,0 +1,355 @@
+//! Bearer-token authentication: a verified JWT becomes a typed [`Actor`].
+//!
+//! Exactly one algorithm is accepted (the configured one). `alg: none` and any other
+//! algorithm are refused before the signature is looked at, which also closes the
+//! algorithm-confusion hole (an HS256 token "signed" with an RS256 public key).
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AuthSettings, TokenAlgorithm};
+use crate::domain::{Actor, Area, Role};
+use crate::http::problem::ApiError;
+
+/// Why a request is not authenticated; each has its own stable code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header.
+    Missing,
+    /// Not `Bearer <three dot-separated parts>`, or undecodable.
+    Malformed,
+    /// `alg: none`.
+    Unsigned,
+    /// An algorithm other than the configured one.
+    AlgorithmNotAllowed,
+    /// The signature does not verify.
+    BadSignature,
+    /// No key with the token's `kid`.
+    UnknownKey,
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is still to come.
+    NotYetValid,
+    /// `aud` is not this service.
+    WrongAudience,
+    /// `iss` is not the configured issuer.
+    WrongIssuer,
+    /// A required claim is absent.
+    MissingClaim(String),
+    /// A claim has an unusable value.
+    InvalidClaim(String),
+    /// No known role in `roles`.
+    NoRoles,
+}
+
+impl AuthFailure {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "token_missing",
+            AuthFailure::Malformed => "token_malformed",
+            AuthFailure::Unsigned => "token_unsigned",
+            AuthFailure::AlgorithmNotAllowed => "token_algorithm_not_allowed",
+            AuthFailure::BadSignature => "token_signature_invalid",
+            AuthFailure::UnknownKey => "token_key_unknown",
+            AuthFailure::Expired => "token_expired",
+            AuthFailure::NotYetValid => "token_not_yet_valid",
+            AuthFailure::WrongAudience => "token_audience_invalid",
+            AuthFailure::WrongIssuer => "token_issuer_invalid",
+            AuthFailure::MissingClaim(_) => "token_claim_missing",
+            AuthFailure::InvalidClaim(_) => "token_claim_invalid",
+            AuthFailure::NoRoles => "token_roles_missing",
+        }
+    }
+
+    /// What is wrong, for a person.
+    pub fn detail(&self) -> String {
+        match self {
+            AuthFailure::Missing => "Send `Authorization: Bearer <token>`.".into(),
+            AuthFailure::Malformed => "The bearer token is not a well-formed JWT.".into(),
+            AuthFailure::Unsigned => "Unsigned tokens (`alg: none`) are refused.".into(),
+            AuthFailure::AlgorithmNotAllowed => {
+                "The token is signed with an algorithm this service does not accept.".into()
+            }
+            AuthFailure::BadSignature => "The token's signature does not verify.".into(),
+            AuthFailure::UnknownKey => "The token names a signing key this service does not know.".into(),
+            AuthFailure::Expired => "The token has expired.".into(),
+            AuthFailure::NotYetValid => "The token is not valid yet (`nbf`).".into(),
+            AuthFailure::WrongAudience => "The token is not for this service (`aud`).".into(),
+            AuthFailure::WrongIssuer => "The token is from an issuer this service does not trust (`iss`).".into(),
+            AuthFailure::MissingClaim(c) => format!("The token has no `{c}` claim."),
+            AuthFailure::InvalidClaim(c) => format!("The token's `{c}` claim is not valid."),
+            AuthFailure::NoRoles => "The token's `roles` claim names no role of this service.".into(),
+        }
+    }
+}
+
+/// The claims this service reads; `iss`, `aud`, `exp`, `nbf` are checked by the library.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    roles: Option<Vec<String>>,
+    area: Option<String>,
+    org: Option<String>,
+}
+
+enum Keys {
+    Single(DecodingKey),
+    Set(HashMap<String, DecodingKey>),
+}
+
+/// Verifies bearer tokens against the configured key and claims.
+pub struct TokenVerifier {
+    algorithm: Algorithm,
+    keys: Keys,
+    validation: Validation,
+}
+
+/// The key material could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("token key: {0}")]
+pub struct KeyError(String);
+
+fn algorithm_of(a: TokenAlgorithm) -> Algorithm {
+    match a {
+        TokenAlgorithm::HS256 => Algorithm::HS256,
+        TokenAlgorithm::RS256 => Algorithm::RS256,
+        TokenAlgorithm::ES256 => Algorithm::ES256,
+    }
+}
+
+impl TokenVerifier {
+    /// Loads the key named by the settings.
+    pub fn from_settings(s: &AuthSettings) -> Result<TokenVerifier, KeyError> {
+        let algorithm = algorithm_of(s.algorithm);
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| KeyError(format!("{}: {e}", p.display())))
+        };
+        let keys = match (s.algorithm, &s.jwks_file, &s.public_key_file) {
+            (TokenAlgorithm::HS256, _, _) => {
+                let secret = s.hs256_secret.as_ref().ok_or_else(|| KeyError("no HS256 secret".into()))?;
+                Keys::Single(DecodingKey::from_secret(secret.expose_secret().as_bytes()))
+            }
+            (_, Some(jwks), _) => {
+                let set: JwkSet = serde_json::from_slice(&read(jwks)?)
+                    .map_err(|e| KeyError(format!("{}: {e}", jwks.display())))?;
+                let mut keys = HashMap::new();
+                for jwk in &set.keys {
+                    let kid = jwk.common.key_id.clone().unwrap_or_default();
+                    let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError(e.to_string()))?;
+                    keys.insert(kid, key);
+                }
+                Keys::Set(keys)
+            }
+            (alg, None, Some(pem)) => {
+                let bytes = read(pem)?;
+                let key = match alg {
+                    TokenAlgorithm::ES256 => DecodingKey::from_ec_pem(&bytes),
+                    _ => DecodingKey::from_rsa_pem(&bytes),
+                }
+                .map_err(|e| KeyError(format!("{}: {e}", pem.display())))?;
+                Keys::Single(key)
+            }
+            (_, None, None) => return Err(KeyError("no public key or JWKS file".into())),
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&s.issuer]);
+        validation.set_audience(&[&s.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = s.leeway_seconds;
+        validation.validate_nbf = true;
+        Ok(TokenVerifier { algorithm, keys, validation })
+    }
+
+    /// Verifies `token` and builds the actor it names.
+    pub fn verify(&self, token: &str) -> Result<Actor, AuthFailure> {
+        let header = peek_header(token)?;
+        let key = match &self.keys {
+            Keys::Single(k) => k,
+            Keys::Set(set) => {
+                let kid = header.kid.as_deref().unwrap_or_default();
+                match (set.get(kid), set.len()) {
+                    (Some(k), _) => k,
+                    (None, 1) if header.kid.is_none() => set.values().next().ok_or(AuthFailure::UnknownKey)?,
+                    _ => return Err(AuthFailure::UnknownKey),
+                }
+            }
+        };
+        if header.alg != format!("{:?}", self.algorithm) {
+            return Err(AuthFailure::AlgorithmNotAllowed);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthFailure::Expired,
+                ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
+                ErrorKind::InvalidAudience => AuthFailure::WrongAudience,
+                ErrorKind::InvalidIssuer => AuthFailure::WrongIssuer,
+                ErrorKind::InvalidSignature => AuthFailure::BadSignature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => {
+                    AuthFailure::AlgorithmNotAllowed
+                }
+                ErrorKind::MissingRequiredClaim(c) => AuthFailure::MissingClaim(c.clone()),
+                ErrorKind::InvalidClaimFormat(c) => AuthFailure::InvalidClaim(c.clone()),
+                _ => AuthFailure::Malformed,
+            }
+        })?;
+        actor_of(data.claims)
+    }
+}
+
+struct PeekedHeader {
+    alg: String,
+    kid: Option<String>,
+}
+
+/// Reads the header before verification, to refuse `none` and foreign algorithms by name.
+fn peek_header(token: &str) -> Result<PeekedHeader, AuthFailure> {
+    let mut parts = token.split('.');
+    let (Some(head), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthFailure::Malformed);
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(head).map_err(|_| AuthFailure::Malformed)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| AuthFailure::Malformed)?;
+    let alg = value.get("alg").and_then(|a| a.as_str()).ok_or(AuthFailure::Malformed)?;
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(AuthFailure::Unsigned);
+    }
+    Ok(PeekedHeader {
+        alg: alg.to_owned(),
+        kid: value.get("kid").and_then(|k| k.as_str()).map(str::to_owned),
+    })
+}
+
+fn required(value: Option<String>, claim: &str) -> Result<String, AuthFailure> {
+    match value.map(|v| v.trim().to_owned()) {
+        None => Err(AuthFailure::MissingClaim(claim.to_owned())),
+        Some(v) if v.is_empty() || v.len() > 320 => Err(AuthFailure::InvalidClaim(claim.to_owned())),
+        Some(v) => Ok(v),
+    }
+}
+
+fn actor_of(c: Claims) -> Result<Actor, AuthFailure> {
+    let sub = required(c.sub, "sub")?;
+    let name = required(c.name, "name")?;
+    let email = required(c.email, "email")?.to_lowercase();
+    if !email.contains('@') {
+        return Err(AuthFailure::InvalidClaim("email".into()));
+    }
+    let area = Area::parse(&required(c.area, "area")?)
+        .map_err(|_| AuthFailure::InvalidClaim("area".into()))?;
+    let roles: BTreeSet<Role> = c
+        .roles
+        .ok_or(AuthFailure::NoRoles)?
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .collect();
+    if roles.is_empty() {
+        return Err(AuthFailure::NoRoles);
+    }
+    if area.is_national() && roles.iter().any(|r| *r != Role::Auditor) {
+        // Only oversight is national; every other role works within one local authority.
+        return Err(AuthFailure::InvalidClaim("area".into()));
+    }
+    let org = c.org.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty());
+    Ok(Actor { sub, name, email, roles, area, org })
+}
+
+impl FromRequest for Actor {
+    type Error = ApiError;
+    type Future = Ready<Result<Actor, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map_err(ApiError::Unauthenticated))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Actor, AuthFailure> {
+    let verifier = req
+        .app_data::<web::Data<TokenVerifier>>()
+        .ok_or(AuthFailure::Malformed)?;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or(AuthFailure::Missing)?;
+    let value = header.to_str().map_err(|_| AuthFailure::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthFailure::Malformed);
+    }
+    verifier.verify(token.trim())
+}
+
+/// The claims of a token minted for local use (`pathway token`, tests).
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalClaims {
+    /// Subject id.
+    pub sub: String,
+    /// Display name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Area.
+    pub area: String,
+    /// Organisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expiry.
+    pub exp: i64,
+}
+
+impl LocalClaims {
+    /// Claims for `settings`' issuer and audience, valid from now for `ttl_seconds`.
+    pub fn new(settings: &AuthSettings, sub: &str, roles: &[&str], area: &str, ttl_seconds: i64) -> LocalClaims {
+        let now = chrono::Utc::now().timestamp();
+        LocalClaims {
+            sub: sub.to_owned(),
+            name: format!("User {sub}"),
+            email: format!("{sub}@example.org"),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            area: area.to_owned(),
+            org: None,
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + ttl_seconds,
+        }
+    }
+}
+
+/// Signs `claims` with the local HS256 secret. Callers check that the settings allow it.
+pub fn mint_local_token(settings: &AuthSettings, claims: &LocalClaims) -> Result<String, KeyError> {
+    let secret = settings
+        .hs256_secret
+        .as_ref()
+        .ok_or_else(|| KeyError("no HS256 secret configured".into()))?;
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+    )
+    .map_err(|e| KeyError(e.to_string()))
+}

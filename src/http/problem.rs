@@ -1,0 +1,354 @@
+//! Every error answer is `application/problem+json` (RFC 9457) with a stable `code`.
+//!
+//! Handlers return [`ApiError`]. [`finalise`] then sees every response: it adds the
+//! request id to problem bodies, turns actix's own error answers (unknown route, wrong
+//! method, oversized body, ...) into problems, and makes sure no 5xx body says anything
+//! about the cause.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use serde::Serialize;
+use tracing_actix_web::RequestId;
+
+use crate::http::auth::AuthFailure;
+use crate::store::StoreError;
+
+/// The media type of error bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request body or query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `subject.date_of_birth`.
+    pub field: String,
+    /// Stable snake_case code, e.g. `unknown_field`, `missing_field`, `invalid_value`.
+    pub code: String,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> FieldError {
+        FieldError { field: field.into(), code: code.to_owned(), message: message.into() }
+    }
+}
+
+/// An RFC 9457 problem.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:pathway:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong this time, for a person.
+    pub detail: String,
+    /// Stable snake_case code for programs.
+    pub code: String,
+    /// The request path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The request id, also in the `X-Request-Id` header and every log line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Field errors, for validation failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            type_uri: format!("urn:pathway:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            instance: None,
+            request_id: None,
+            errors: Vec::new(),
+        }
+    }
+
+    fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned());
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+            .body(body)
+    }
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No usable token.
+    #[error("authentication failed: {0:?}")]
+    Unauthenticated(AuthFailure),
+    /// The user's role or area does not allow this.
+    #[error("forbidden: {code}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// For a person.
+        detail: String,
+    },
+    /// Not found, or not visible to this user.
+    #[error("not found")]
+    NotFound,
+    /// The body or query is not well-formed.
+    #[error("bad request: {code}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// For a person.
+        detail: String,
+    },
+    /// The request is well-formed but its values are not acceptable.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The body is larger than the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body is not JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The service cannot answer now (database down, migrations pending).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything unexpected: logged in full, answered with nothing internal.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 500 whose cause is logged but never sent.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(cause.to_string())
+    }
+
+    /// The problem this error answers with.
+    pub fn problem(&self) -> Problem {
+        match self {
+            ApiError::Unauthenticated(f) => {
+                Problem::new(StatusCode::UNAUTHORIZED, f.code(), f.detail())
+            }
+            ApiError::Forbidden { code, detail } => {
+                Problem::new(StatusCode::FORBIDDEN, code, detail.clone())
+            }
+            ApiError::NotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such resource, or it is not visible to you.",
+            ),
+            ApiError::BadRequest { code, detail } => {
+                Problem::new(StatusCode::BAD_REQUEST, code, detail.clone())
+            }
+            ApiError::Validation(errors) => {
+                let mut p = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    format!("{} field(s) are not valid; see `errors`.", errors.len()),
+                );
+                p.errors = errors.clone();
+                p
+            }
+            ApiError::PayloadTooLarge { limit } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("The body is larger than the limit of {limit} bytes."),
+            ),
+            ApiError::UnsupportedMediaType => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as `Content-Type: application/json`.",
+            ),
+            ApiError::Unavailable(what) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                format!("The service is not ready: {what}."),
+            ),
+            ApiError::Internal(_) => internal_problem(),
+        }
+    }
+}
+
+fn internal_problem() -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "The service failed to complete the request. Quote the request id when reporting it.",
+    )
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Pool(_) => ApiError::Unavailable("the database is not reachable".into()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::app::AppError> for ApiError {
+    fn from(e: crate::app::AppError) -> ApiError {
+        match e {
+            crate::app::AppError::RoleNotAllowed => ApiError::Forbidden {
+                code: "role_not_allowed",
+                detail: "Your role does not allow this.".into(),
+            },
+            crate::app::AppError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> ApiError {
+        match e {
+            diesel::result::Error::NotFound => ApiError::NotFound,
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error.cause = %cause, "internal error");
+        }
+        let problem = self.problem();
+        let mut response = problem.response();
+        if let ApiError::Unauthenticated(f) = self {
+            let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", f.code());
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        response.extensions_mut().insert(problem);
+        response
+    }
+}
+
+/// The problem for an error answer that did not come from [`ApiError`].
+fn problem_for_status(status: StatusCode) -> Problem {
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "No such resource, or it is not visible to you."),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "This resource does not accept that method.")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The body is larger than the limit."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "Send the body as `Content-Type: application/json`.")
+        }
+        StatusCode::BAD_REQUEST => ("bad_request", "The request is not well-formed."),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "The request headers are too large.")
+        }
+        s if s.is_server_error() => return internal_problem(),
+        _ => ("request_failed", "The request could not be completed."),
+    };
+    Problem::new(status, code, detail)
+}
+
+/// Middleware run on every response; see the module documentation.
+pub async fn finalise(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let path = req.path().to_owned();
+    let response = next.call(req).await?;
+    let status = response.status();
+    let existing = response.response().extensions().get::<Problem>().cloned();
+    let mut response = if status.is_client_error() || status.is_server_error() {
+        let mut problem = match existing {
+            Some(p) if !status.is_server_error() => p,
+            _ => problem_for_status(status),
+        };
+        problem.instance = Some(path);
+        problem.request_id = request_id.clone();
+        let (req, old) = response.into_parts();
+        let mut fresh = problem.response();
+        // Keep the headers that tell a client what to do next.
+        for name in [header::WWW_AUTHENTICATE, header::ALLOW, header::RETRY_AFTER] {
+            if let Some(v) = old.headers().get(&name) {
+                fresh.headers_mut().insert(name, v.clone());
+            }
+        }
+        ServiceResponse::new(req, fresh)
+    } else {
+        response.map_into_boxed_body()
+    };
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), id);
+    }
+    Ok(response)
+}
+
+/// Maps actix's JSON extractor errors to problems.
+pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
+        E::ContentType => ApiError::UnsupportedMediaType,
+        E::Deserialize(e) => crate::http::json::serde_error(&e, None),
+        other => ApiError::BadRequest { code: "malformed_body", detail: other.to_string() },
+    }
+}
+
+/// Maps actix's query-string extractor errors to problems.
+pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::BadRequest { code: "invalid_query", detail: err.to_string() }
+}
+
+/// Maps actix's path extractor errors to problems: a malformed id names nothing.
+pub fn path_error(_err: actix_web::error::PathError) -> ApiError {
+    ApiError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_maps_to_its_status_and_code() {
+        let cases = [
+            (ApiError::Unauthenticated(AuthFailure::Missing), 401, "token_missing"),
+            (ApiError::Forbidden { code: "role_not_allowed", detail: String::new() }, 403, "role_not_allowed"),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::BadRequest { code: "malformed_json", detail: String::new() }, 400, "malformed_json"),
+            (ApiError::Validation(vec![]), 422, "validation_failed"),
+            (ApiError::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
+            (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
+            (ApiError::Unavailable("x".into()), 503, "service_unavailable"),
+            (ApiError::Internal("secret cause".into()), 500, "internal_error"),
+        ];
+        for (err, status, code) in cases {
+            let p = err.problem();
+            assert_eq!((p.status, p.code.as_str()), (status, code), "{err:?}");
+            assert_eq!(err.status_code().as_u16(), status);
+            assert_eq!(p.type_uri, format!("urn:pathway:problem:{code}"));
+        }
+    }
+
+    #[test]
+    fn an_internal_error_says_nothing_of_its_cause() {
+        let p = ApiError::Internal("connection to 10.0.0.5 refused".into()).problem();
+        let body = serde_json::to_string(&p).unwrap();
+        assert!(!body.contains("10.0.0.5"), "{body}");
+    }
+}

@@ -1,0 +1,10 @@
+//! `pathway`: referral intake and the Channel case pathway of the Prevent programme.
+
+pub mod app;
+pub mod audit;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,169 @@
+//! The `pathway` command: serve the API, migrate the database, mint local tokens,
+//! verify the audit log.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use pathway::config::Settings;
+use pathway::http::auth::{LocalClaims, mint_local_token};
+use pathway::startup::{Application, open_store};
+use pathway::telemetry::{get_subscriber, init_subscriber};
+
+#[derive(Parser)]
+#[command(name = "pathway", version, about = "Prevent referral intake and the Channel case pathway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (migrations are applied first).
+    Serve {
+        /// Address and port to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Database URL: postgres://… or a SQLite file path.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// Database URL: postgres://… or a SQLite file path.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print a token signed with the local HS256 secret (refused in production).
+    Token {
+        /// A role; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Local authority GSS code, or `national` for a national auditor.
+        #[arg(long)]
+        area: String,
+        /// Subject id.
+        #[arg(long)]
+        sub: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Email.
+        #[arg(long)]
+        email: String,
+        /// Organisation.
+        #[arg(long)]
+        org: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+        /// Database URL: postgres://… or a SQLite file path.
+        #[arg(long, global = true)]
+        database_url: Option<String>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify every chain and checkpoint; exits 1 when the log is not intact.
+    Verify,
+    /// Seal the current chain heads into a checkpoint now.
+    Checkpoint,
+}
+
+fn override_database(settings: &mut Settings, url: Option<String>) {
+    if let Some(url) = url {
+        settings.database.url = SecretString::from(url);
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pathway: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    init_subscriber(get_subscriber(&settings.log.filter, settings.log.format, ansi, std::io::stdout));
+    let result = match cli.command {
+        Command::Serve { listen, database_url } => {
+            if let Some(listen) = listen {
+                settings.server.listen = listen;
+            }
+            override_database(&mut settings, database_url);
+            serve(settings)
+        }
+        Command::Migrate { database_url } => {
+            override_database(&mut settings, database_url);
+            open_store(&settings).map(|_| ()).map_err(|e| e.to_string())
+        }
+        Command::Token { roles, area, sub, name, email, org, ttl } => {
+            if !settings.allows_local_tokens() {
+                eprintln!("pathway: `token` mints local-use tokens only; this configuration is not local HS256");
+                return ExitCode::from(2);
+            }
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let mut claims = LocalClaims::new(&settings.auth, &sub, &roles, &area, ttl);
+            claims.name = name;
+            claims.email = email;
+            claims.org = org;
+            mint_local_token(&settings.auth, &claims)
+                .map(|token| println!("{token}"))
+                .map_err(|e| e.to_string())
+        }
+        Command::Audit { command, database_url } => {
+            override_database(&mut settings, database_url);
+            audit(&settings, command)
+        }
+        Command::Openapi => {
+            print!("{}", pathway::http::openapi_json());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pathway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: Settings) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
+    let store = open_store(settings).map_err(|e| e.to_string())?;
+    let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+    match command {
+        AuditCommand::Verify => {
+            let report = pathway::store::audit::verify(&mut conn).map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            if report.intact { Ok(()) } else { Err("the audit log is not intact".into()) }
+        }
+        AuditCommand::Checkpoint => {
+            match pathway::store::audit::checkpoint(&mut conn).map_err(|e| e.to_string())? {
+                Some(cp) => println!("checkpoint {} sealed", cp.seq),
+                None => println!("nothing to seal"),
+            }
+            Ok(())
+        }
+    }
+}

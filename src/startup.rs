@@ -1,0 +1,122 @@
+//! Building and running the server.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::http::auth::TokenVerifier;
+use crate::http::json::BodyLimit;
+use crate::http::problem::{json_error, path_error, query_error};
+use crate::store::{self, Backend, Store};
+use crate::telemetry::RequestSpan;
+
+/// A failure to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The token key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] crate::http::auth::KeyError),
+    /// The address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+    /// Metrics could not be set up.
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Opens the store and applies pending migrations.
+pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
+    use secrecy::ExposeSecret;
+    let backend = Backend::of_url(settings.database.url.expose_secret());
+    let pool = store::connect(&settings.database)?;
+    let applied = store::run_migrations(&mut *pool.get()?)?;
+    if applied > 0 {
+        tracing::info!(migrations.applied = applied, "database migrated");
+    }
+    Ok(Store::new(pool, backend))
+}
+
+impl Application {
+    /// Opens the database, applies migrations, binds the listener and builds the server.
+    pub fn build(settings: Settings) -> Result<Application, StartError> {
+        let store = open_store(&settings)?;
+        let verifier = web::Data::new(TokenVerifier::from_settings(&settings.auth)?);
+        let listener = TcpListener::bind(&settings.server.listen)
+            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+        let port = listener.local_addr().map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?.port();
+        let metrics = crate::http::metrics::middleware(store.pool().clone())
+            .map_err(|e| StartError::Metrics(e.to_string()))?;
+        spawn_checkpointer(store.clone(), settings.audit.checkpoint_interval_seconds);
+
+        let limit = settings.server.body_limit_bytes;
+        let store = web::Data::new(store);
+        let body_limit = web::Data::new(BodyLimit(limit));
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(crate::http::problem::finalise))
+                .wrap(metrics.clone())
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .app_data(store.clone())
+                .app_data(verifier.clone())
+                .app_data(body_limit.clone())
+                .app_data(web::JsonConfig::default().limit(limit).error_handler(move |e, _| json_error(e, limit).into()))
+                .app_data(web::PayloadConfig::default().limit(limit))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
+                .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+                .configure(crate::http::routes)
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?
+            .run();
+        tracing::info!(port, "listening");
+        Ok(Application { port, server })
+    }
+
+    /// The bound port (useful when the settings asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Seals the audit chain heads into a checkpoint every `interval_seconds` (0: never).
+fn spawn_checkpointer(store: Store, interval_seconds: u64) {
+    if interval_seconds == 0 {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(interval_seconds));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match store.run(|c| store::audit::checkpoint(c).map_err(store::StoreError::from)).await {
+                Ok(Some(cp)) => tracing::info!(checkpoint.seq = cp.seq, "audit checkpoint sealed"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+            }
+        }
+    });
+}

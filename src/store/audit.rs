@@ -1,0 +1,344 @@
+//! Audit log persistence: append, checkpoint, verify, list. See [`crate::audit`] for the design.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{audit_chains, audit_checkpoints, audit_log};
+use super::{DbConnection, write_transaction};
+use crate::audit::{
+    AuditContext, AuditEvent, EntryFields, GENESIS_HASH, SealedHead, StoredEntry, Verifier,
+    VerifyReport, audit_time, canonical_json, checkpoint_hash, entry_hash,
+};
+
+/// An audit entry as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntryRow {
+    /// Entry id (UUID v7: time-ordered).
+    pub id: String,
+    /// Stream.
+    pub chain_key: String,
+    /// Position in the stream, from 1.
+    pub seq: i64,
+    /// When (UTC).
+    pub occurred_at: NaiveDateTime,
+    /// The request that carried it.
+    pub request_id: Option<String>,
+    /// Who.
+    pub actor_sub: String,
+    /// Their roles.
+    pub actor_roles: String,
+    /// The area concerned.
+    pub area: String,
+    /// What.
+    pub action: String,
+    /// The case concerned.
+    pub case_id: Option<String>,
+    /// `ok` or `denied`.
+    pub outcome: String,
+    /// Canonical JSON, no personal data.
+    pub details: String,
+    /// The previous entry's hash in this stream.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+impl AuditEntryRow {
+    fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            id: &self.id,
+            chain_key: &self.chain_key,
+            seq: self.seq,
+            occurred_at: self.occurred_at,
+            request_id: self.request_id.as_deref(),
+            actor_sub: &self.actor_sub,
+            actor_roles: &self.actor_roles,
+            area: &self.area,
+            action: &self.action,
+            case_id: self.case_id.as_deref(),
+            outcome: &self.outcome,
+            details: &self.details,
+        }
+    }
+}
+
+/// A checkpoint as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_checkpoints)]
+pub struct CheckpointRow {
+    /// Position in the checkpoint chain, from 1.
+    pub seq: i64,
+    /// When.
+    pub created_at: NaiveDateTime,
+    /// Canonical JSON: stream → {seq, hash} for each stream that moved.
+    pub heads: String,
+    /// The previous checkpoint's hash.
+    pub prev_hash: String,
+    /// This checkpoint's hash.
+    pub hash: String,
+}
+
+/// Locks (PostgreSQL) and reads the heads of `keys`, creating missing ones, in key order
+/// so that two transactions touching the same streams cannot deadlock.
+fn lock_heads(
+    conn: &mut DbConnection,
+    keys: &[&str],
+    now: NaiveDateTime,
+) -> QueryResult<BTreeMap<String, (i64, String)>> {
+    let fresh: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            (
+                audit_chains::chain_key.eq(*k),
+                audit_chains::head_seq.eq(0_i64),
+                audit_chains::head_hash.eq(GENESIS_HASH),
+                audit_chains::updated_at.eq(now),
+            )
+        })
+        .collect();
+    let query = audit_chains::table
+        .filter(audit_chains::chain_key.eq_any(keys))
+        .order(audit_chains::chain_key)
+        .select((audit_chains::chain_key, audit_chains::head_seq, audit_chains::head_hash));
+    let heads: Vec<(String, i64, String)> = match conn {
+        DbConnection::Postgres(pg) => {
+            diesel::insert_into(audit_chains::table)
+                .values(&fresh)
+                .on_conflict_do_nothing()
+                .execute(pg)?;
+            query.for_update().load(pg)?
+        }
+        // The enclosing BEGIN IMMEDIATE already holds SQLite's single write lock.
+        DbConnection::Sqlite(lite) => {
+            diesel::insert_or_ignore_into(audit_chains::table)
+                .values(&fresh)
+                .execute(lite)?;
+            query.load(lite)?
+        }
+    };
+    Ok(heads.into_iter().map(|(k, s, h)| (k, (s, h))).collect())
+}
+
+/// Appends `events` to their streams inside the caller's transaction.
+pub fn append(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    events: &[AuditEvent],
+) -> QueryResult<Vec<AuditEntryRow>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = audit_time(chrono::Utc::now().naive_utc());
+    let keys: Vec<&str> = {
+        let mut k: Vec<&str> = events.iter().map(|e| e.chain.as_str()).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    let mut heads = lock_heads(conn, &keys, now)?;
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        let Some((seq, prev)) = heads.get_mut(event.chain.as_str()) else {
+            return Err(diesel::result::Error::NotFound);
+        };
+        let mut row = AuditEntryRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            chain_key: event.chain.as_str().to_owned(),
+            seq: *seq + 1,
+            occurred_at: now,
+            request_id: ctx.request_id.clone(),
+            actor_sub: ctx.actor_sub.clone(),
+            actor_roles: ctx.actor_roles.clone(),
+            area: event.area.clone(),
+            action: event.action.clone(),
+            case_id: event.case_id.map(|id| id.to_string()),
+            outcome: event.outcome.as_str().to_owned(),
+            details: canonical_json(&event.details),
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        row.hash = entry_hash(&row.prev_hash, &row.fields());
+        *seq = row.seq;
+        *prev = row.hash.clone();
+        rows.push(row);
+    }
+    // One statement per entry: batch inserts do not pass through the two-backend connection.
+    for row in &rows {
+        diesel::insert_into(audit_log::table).values(row).execute(conn)?;
+    }
+    for (key, (seq, hash)) in &heads {
+        diesel::update(audit_chains::table.find(key))
+            .set((
+                audit_chains::head_seq.eq(seq),
+                audit_chains::head_hash.eq(hash),
+                audit_chains::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(rows)
+}
+
+/// Seals the heads of every stream that moved since the last checkpoint into a new
+/// checkpoint, in its own transaction. `None` when nothing moved.
+pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>> {
+    write_transaction(conn, |conn| {
+        let moved = audit_chains::table
+            .filter(audit_chains::head_seq.gt(audit_chains::checkpointed_seq))
+            .order(audit_chains::chain_key)
+            .select((audit_chains::chain_key, audit_chains::head_seq, audit_chains::head_hash));
+        let moved: Vec<(String, i64, String)> = match conn {
+            DbConnection::Postgres(pg) => {
+                // One checkpoint writer at a time; appenders are not blocked by this lock.
+                diesel::sql_query("SELECT pg_advisory_xact_lock(7274692001)").execute(pg)?;
+                moved.for_update().load(pg)?
+            }
+            DbConnection::Sqlite(lite) => moved.load(lite)?,
+        };
+        if moved.is_empty() {
+            return Ok(None);
+        }
+        let last: Option<(i64, String)> = audit_checkpoints::table
+            .order(audit_checkpoints::seq.desc())
+            .select((audit_checkpoints::seq, audit_checkpoints::hash))
+            .first(conn)
+            .optional()?;
+        let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let sealed: BTreeMap<&str, SealedHead> = moved
+            .iter()
+            .map(|(k, seq, hash)| (k.as_str(), SealedHead { seq: *seq, hash: hash.clone() }))
+            .collect();
+        let heads = canonical_json(&serde_json::to_value(&sealed).map_err(|e| {
+            diesel::result::Error::SerializationError(Box::new(e))
+        })?);
+        let created_at = audit_time(chrono::Utc::now().naive_utc());
+        let seq = prev_seq + 1;
+        let row = CheckpointRow {
+            seq,
+            created_at,
+            hash: checkpoint_hash(&prev_hash, seq, created_at, &heads),
+            heads,
+            prev_hash,
+        };
+        diesel::insert_into(audit_checkpoints::table).values(&row).execute(conn)?;
+        for (key, seq, _) in &moved {
+            diesel::update(audit_chains::table.find(key))
+                .set(audit_chains::checkpointed_seq.eq(seq))
+                .execute(conn)?;
+        }
+        Ok(Some(row))
+    })
+}
+
+/// Entries read per query while verifying.
+const VERIFY_BATCH: i64 = 2_000;
+
+/// Verifies the whole log against one consistent snapshot, streaming it in batches.
+pub fn verify(conn: &mut DbConnection) -> QueryResult<VerifyReport> {
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(pg)?;
+        }
+        let heads: BTreeMap<String, SealedHead> = audit_chains::table
+            .select((audit_chains::chain_key, audit_chains::head_seq, audit_chains::head_hash))
+            .load::<(String, i64, String)>(conn)?
+            .into_iter()
+            .map(|(k, seq, hash)| (k, SealedHead { seq, hash }))
+            .collect();
+        let mut verifier = Verifier::new(heads);
+        let checkpoints: Vec<CheckpointRow> = audit_checkpoints::table
+            .order(audit_checkpoints::seq)
+            .select(CheckpointRow::as_select())
+            .load(conn)?;
+        for c in &checkpoints {
+            verifier.checkpoint(c.seq, c.created_at, &c.heads, &c.prev_hash, &c.hash);
+        }
+        let mut after: Option<(String, i64)> = None;
+        loop {
+            let mut query = audit_log::table
+                .select(AuditEntryRow::as_select())
+                .order((audit_log::chain_key, audit_log::seq))
+                .limit(VERIFY_BATCH)
+                .into_boxed();
+            if let Some((key, seq)) = &after {
+                query = query.filter(
+                    audit_log::chain_key
+                        .gt(key.clone())
+                        .or(audit_log::chain_key.eq(key.clone()).and(audit_log::seq.gt(*seq))),
+                );
+            }
+            let batch: Vec<AuditEntryRow> = query.load(conn)?;
+            for row in &batch {
+                verifier.entry(&StoredEntry {
+                    fields: row.fields(),
+                    prev_hash: &row.prev_hash,
+                    hash: &row.hash,
+                });
+            }
+            match batch.last() {
+                Some(last) if batch.len() as i64 == VERIFY_BATCH => {
+                    after = Some((last.chain_key.clone(), last.seq));
+                }
+                _ => break,
+            }
+        }
+        Ok(verifier.finish())
+    })
+}
+
+/// Which entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only entries of these areas; `None` for every area.
+    pub areas: Option<Vec<String>>,
+    /// Only this case.
+    pub case_id: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// At or after.
+    pub from: Option<NaiveDateTime>,
+    /// Before.
+    pub to: Option<NaiveDateTime>,
+    /// Strictly after this (time, id) position.
+    pub after: Option<(NaiveDateTime, String)>,
+}
+
+/// Lists entries oldest first; up to `limit`.
+pub fn list(conn: &mut DbConnection, f: &AuditFilter, limit: i64) -> QueryResult<Vec<AuditEntryRow>> {
+    let mut q = audit_log::table
+        .select(AuditEntryRow::as_select())
+        .order((audit_log::occurred_at, audit_log::id))
+        .limit(limit)
+        .into_boxed();
+    if let Some(areas) = &f.areas {
+        q = q.filter(audit_log::area.eq_any(areas.clone()));
+    }
+    if let Some(v) = &f.case_id {
+        q = q.filter(audit_log::case_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.actor {
+        q = q.filter(audit_log::actor_sub.eq(v.clone()));
+    }
+    if let Some(v) = &f.action {
+        q = q.filter(audit_log::action.eq(v.clone()));
+    }
+    if let Some(v) = f.from {
+        q = q.filter(audit_log::occurred_at.ge(v));
+    }
+    if let Some(v) = f.to {
+        q = q.filter(audit_log::occurred_at.lt(v));
+    }
+    if let Some((t, id)) = &f.after {
+        q = q.filter(
+            audit_log::occurred_at
+                .gt(*t)
+                .or(audit_log::occurred_at.eq(*t).and(audit_log::id.gt(id.clone()))),
+        );
+    }
+    q.load(conn)
+}
