@@ -1,0 +1,1 @@
+//! Referral intake types (in progress).
