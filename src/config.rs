@@ -168,7 +168,9 @@ impl Settings {
     pub fn load_from(dir: &Path, environment: Environment) -> Result<Settings, SettingsError> {
         let settings: Settings = config::Config::builder()
             .add_source(config::File::from(dir.join("base.toml")))
-            .add_source(config::File::from(dir.join(format!("{}.toml", environment.file_stem()))))
+            .add_source(config::File::from(
+                dir.join(format!("{}.toml", environment.file_stem())),
+            ))
             .set_override("environment", environment.file_stem())?
             .add_source(
                 config::Environment::with_prefix("PATHWAY")
@@ -193,16 +195,21 @@ impl Settings {
             }
             TokenAlgorithm::RS256 | TokenAlgorithm::ES256 if !has_key_file => {
                 return Err(SettingsError::Invalid(
-                    "auth.algorithm RS256/ES256 needs auth.public_key_file or auth.jwks_file".into(),
+                    "auth.algorithm RS256/ES256 needs auth.public_key_file or auth.jwks_file"
+                        .into(),
                 ));
             }
             _ => {}
         }
         if self.server.body_limit_bytes == 0 {
-            return Err(SettingsError::Invalid("server.body_limit_bytes must be above 0".into()));
+            return Err(SettingsError::Invalid(
+                "server.body_limit_bytes must be above 0".into(),
+            ));
         }
         if self.database.pool_size == 0 {
-            return Err(SettingsError::Invalid("database.pool_size must be above 0".into()));
+            return Err(SettingsError::Invalid(
+                "database.pool_size must be above 0".into(),
+            ));
         }
         if self.environment == Environment::Production {
             if auth.algorithm == TokenAlgorithm::HS256 {

@@ -12,7 +12,11 @@ use pathway::startup::{Application, open_store};
 use pathway::telemetry::{get_subscriber, init_subscriber};
 
 #[derive(Parser)]
-#[command(name = "pathway", version, about = "Prevent referral intake and the Channel case pathway")]
+#[command(
+    name = "pathway",
+    version,
+    about = "Prevent referral intake and the Channel case pathway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,9 +99,17 @@ fn main() -> ExitCode {
         }
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    init_subscriber(get_subscriber(&settings.log.filter, settings.log.format, ansi, std::io::stdout));
+    init_subscriber(get_subscriber(
+        &settings.log.filter,
+        settings.log.format,
+        ansi,
+        std::io::stdout,
+    ));
     let result = match cli.command {
-        Command::Serve { listen, database_url } => {
+        Command::Serve {
+            listen,
+            database_url,
+        } => {
             if let Some(listen) = listen {
                 settings.server.listen = listen;
             }
@@ -108,9 +120,19 @@ fn main() -> ExitCode {
             override_database(&mut settings, database_url);
             open_store(&settings).map(|_| ()).map_err(|e| e.to_string())
         }
-        Command::Token { roles, area, sub, name, email, org, ttl } => {
+        Command::Token {
+            roles,
+            area,
+            sub,
+            name,
+            email,
+            org,
+            ttl,
+        } => {
             if !settings.allows_local_tokens() {
-                eprintln!("pathway: `token` mints local-use tokens only; this configuration is not local HS256");
+                eprintln!(
+                    "pathway: `token` mints local-use tokens only; this configuration is not local HS256"
+                );
                 return ExitCode::from(2);
             }
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
@@ -122,7 +144,10 @@ fn main() -> ExitCode {
                 .map(|token| println!("{token}"))
                 .map_err(|e| e.to_string())
         }
-        Command::Audit { command, database_url } => {
+        Command::Audit {
+            command,
+            database_url,
+        } => {
             override_database(&mut settings, database_url);
             audit(&settings, command)
         }
@@ -155,8 +180,15 @@ fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
     match command {
         AuditCommand::Verify => {
             let report = pathway::store::audit::verify(&mut conn).map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
-            if report.intact { Ok(()) } else { Err("the audit log is not intact".into()) }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+            if report.intact {
+                Ok(())
+            } else {
+                Err("the audit log is not intact".into())
+            }
         }
         AuditCommand::Checkpoint => {
             match pathway::store::audit::checkpoint(&mut conn).map_err(|e| e.to_string())? {

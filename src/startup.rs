@@ -57,7 +57,10 @@ impl Application {
         let verifier = web::Data::new(TokenVerifier::from_settings(&settings.auth)?);
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
-        let port = listener.local_addr().map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?
+            .port();
         let metrics = crate::http::metrics::middleware(store.pool().clone())
             .map_err(|e| StartError::Metrics(e.to_string()))?;
         spawn_checkpointer(store.clone(), settings.audit.checkpoint_interval_seconds);
@@ -73,7 +76,11 @@ impl Application {
                 .app_data(store.clone())
                 .app_data(verifier.clone())
                 .app_data(body_limit.clone())
-                .app_data(web::JsonConfig::default().limit(limit).error_handler(move |e, _| json_error(e, limit).into()))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(limit)
+                        .error_handler(move |e, _| json_error(e, limit).into()),
+                )
                 .app_data(web::PayloadConfig::default().limit(limit))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
                 .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
@@ -107,12 +114,15 @@ fn spawn_checkpointer(store: Store, interval_seconds: u64) {
     if interval_seconds == 0 {
         return;
     }
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(Duration::from_secs(interval_seconds));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(interval_seconds));
         tick.tick().await;
         loop {
             tick.tick().await;
-            match store.run(|c| store::audit::checkpoint(c).map_err(store::StoreError::from)).await {
+            match store
+                .run(|c| store::audit::checkpoint(c).map_err(store::StoreError::from))
+                .await
+            {
                 Ok(Some(cp)) => tracing::info!(checkpoint.seq = cp.seq, "audit checkpoint sealed"),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),

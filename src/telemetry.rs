@@ -5,9 +5,9 @@
 //! counts and timings. What may not: names, dates of birth, addresses, narratives,
 //! contact details, tokens, request or response bodies, query strings.
 
-use actix_web::{Error, HttpMessage};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing::subscriber::set_global_default;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
@@ -77,7 +77,10 @@ impl RootSpanBuilder for RequestSpan {
         match outcome {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                let route = response
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".into());
                 span.record("http.route", route.as_str());
                 span.record("http.status", status);
                 if status >= 500 {
@@ -87,7 +90,10 @@ impl RootSpanBuilder for RequestSpan {
                 }
             }
             Err(error) => {
-                span.record("http.status", error.as_response_error().status_code().as_u16());
+                span.record(
+                    "http.status",
+                    error.as_response_error().status_code().as_u16(),
+                );
                 tracing::error!("request failed before a response");
             }
         }

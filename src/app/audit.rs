@@ -20,7 +20,12 @@ fn event(actor: &Actor, action: &str, outcome: Outcome, details: serde_json::Val
 }
 
 /// Records a refused attempt in its own transaction, then reports the refusal.
-fn refuse(conn: &mut DbConnection, actor: &Actor, request_id: Option<String>, action: &str) -> AppError {
+fn refuse(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    action: &str,
+) -> AppError {
     let ctx = audit_context(actor, request_id);
     let recorded = write_transaction(conn, |c| {
         audit_store::append(c, &ctx, &[event(actor, action, Outcome::Denied, json!({}))])
@@ -68,7 +73,11 @@ pub fn verify_log(
     let ctx = audit_context(actor, request_id);
     let details = json!({ "intact": report.intact, "entries_checked": report.entries_checked });
     write_transaction(conn, |c| {
-        audit_store::append(c, &ctx, &[event(actor, "audit.verify", Outcome::Ok, details)])
+        audit_store::append(
+            c,
+            &ctx,
+            &[event(actor, "audit.verify", Outcome::Ok, details)],
+        )
     })?;
     Ok(report)
 }

@@ -179,7 +179,12 @@ pub struct SealedHead {
 }
 
 /// The hash of a checkpoint: its position, time and sealed heads, chained to the previous one.
-pub fn checkpoint_hash(prev_hash: &str, seq: i64, created_at: NaiveDateTime, heads: &str) -> String {
+pub fn checkpoint_hash(
+    prev_hash: &str,
+    seq: i64,
+    created_at: NaiveDateTime,
+    heads: &str,
+) -> String {
     let body = serde_json::json!([ENCODING_VERSION, seq, time_text(created_at), heads]);
     sha256_hex(prev_hash, &body.to_string())
 }
@@ -360,14 +365,17 @@ impl Verifier {
         if computed != e.hash {
             self.record(Self::entry_break(BreakKind::EntryAltered, e));
         }
-        if let Some((_, sealed_hash)) =
-            self.sealed.remove(&(e.fields.chain_key.to_owned(), e.fields.seq))
-        {
-            if sealed_hash != e.hash {
-                self.record(Self::entry_break(BreakKind::SealedEntryMissing, e));
-            }
+        let sealed = self
+            .sealed
+            .remove(&(e.fields.chain_key.to_owned(), e.fields.seq));
+        if sealed.is_some_and(|(_, sealed_hash)| sealed_hash != e.hash) {
+            self.record(Self::entry_break(BreakKind::SealedEntryMissing, e));
         }
-        self.current = Some((e.fields.chain_key.to_owned(), e.fields.seq, e.hash.to_owned()));
+        self.current = Some((
+            e.fields.chain_key.to_owned(),
+            e.fields.seq,
+            e.hash.to_owned(),
+        ));
     }
 
     fn finish_chain(&mut self) {
@@ -388,7 +396,14 @@ impl Verifier {
 
     /// Feeds the next checkpoint, in order, before any entry: checks its link and hash,
     /// and remembers the heads it sealed so the entry scan can find them.
-    pub fn checkpoint(&mut self, seq: i64, created_at: NaiveDateTime, heads: &str, prev_hash: &str, hash: &str) {
+    pub fn checkpoint(
+        &mut self,
+        seq: i64,
+        created_at: NaiveDateTime,
+        heads: &str,
+        prev_hash: &str,
+        hash: &str,
+    ) {
         self.report.checkpoints_checked += 1;
         let (expected_seq, expected_prev) = self
             .last_checkpoint
@@ -471,15 +486,23 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x"}}"#).unwrap();
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":"x","d":[{"y":2,"z":1}]},"b":1}"#);
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x"}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":"x","d":[{"y":2,"z":1}]},"b":1}"#
+        );
     }
 
     #[test]
     fn every_field_and_the_previous_hash_change_the_entry_hash() {
         let base = entry_hash(GENESIS_HASH, &fields(1, "{}"));
         assert_eq!(base.len(), 64);
-        assert_eq!(base, entry_hash(GENESIS_HASH, &fields(1, "{}")), "deterministic");
+        assert_eq!(
+            base,
+            entry_hash(GENESIS_HASH, &fields(1, "{}")),
+            "deterministic"
+        );
         assert_ne!(base, entry_hash(&"1".repeat(64), &fields(1, "{}")));
         assert_ne!(base, entry_hash(GENESIS_HASH, &fields(2, "{}")));
         assert_ne!(base, entry_hash(GENESIS_HASH, &fields(1, r#"{"a":1}"#)));
@@ -511,7 +534,11 @@ mod tests {
         let heads = BTreeMap::from([("case:x".to_owned(), head)]);
         let mut v = Verifier::new(heads);
         for (f, prev, hash) in rows {
-            v.entry(&StoredEntry { fields: f.clone(), prev_hash: prev, hash });
+            v.entry(&StoredEntry {
+                fields: f.clone(),
+                prev_hash: prev,
+                hash,
+            });
         }
         v.finish()
     }
@@ -519,7 +546,10 @@ mod tests {
     #[test]
     fn an_untouched_chain_verifies() {
         let rows = chain(5);
-        let head = SealedHead { seq: 5, hash: rows[4].2.clone() };
+        let head = SealedHead {
+            seq: 5,
+            hash: rows[4].2.clone(),
+        };
         let r = verify(&rows, head);
         assert!(r.intact, "{r:?}");
         assert_eq!((r.entries_checked, r.chains_checked), (5, 1));
@@ -529,7 +559,10 @@ mod tests {
     fn an_edited_entry_is_reported_at_its_position() {
         let mut rows = chain(5);
         rows[2].0.action = "case.delete";
-        let head = SealedHead { seq: 5, hash: rows[4].2.clone() };
+        let head = SealedHead {
+            seq: 5,
+            hash: rows[4].2.clone(),
+        };
         let r = verify(&rows, head);
         let b = r.first_break.unwrap();
         assert_eq!((b.kind, b.seq), (BreakKind::EntryAltered, Some(3)));
@@ -538,7 +571,10 @@ mod tests {
     #[test]
     fn a_removed_entry_and_a_truncated_tail_are_reported() {
         let rows = chain(5);
-        let head = SealedHead { seq: 5, hash: rows[4].2.clone() };
+        let head = SealedHead {
+            seq: 5,
+            hash: rows[4].2.clone(),
+        };
         let mut gap = rows.clone();
         gap.remove(1);
         let b = verify(&gap, head.clone()).first_break.unwrap();

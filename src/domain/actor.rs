@@ -156,7 +156,13 @@ mod tests {
 
     #[test]
     fn areas_are_gss_codes_or_national() {
-        for good in ["E08000025", "W06000015", "S12000036", "N09000003", "national"] {
+        for good in [
+            "E08000025",
+            "W06000015",
+            "S12000036",
+            "N09000003",
+            "national",
+        ] {
             assert!(Area::parse(good).is_ok(), "{good} should parse");
         }
         for bad in [
@@ -169,7 +175,11 @@ mod tests {
             "National",
             "E08 000025",
         ] {
-            assert_eq!(Area::parse(bad), Err(InvalidArea), "{bad:?} should not parse");
+            assert_eq!(
+                Area::parse(bad),
+                Err(InvalidArea),
+                "{bad:?} should not parse"
+            );
         }
     }
 }

@@ -16,6 +16,10 @@ pub struct FieldError {
 impl FieldError {
     /// A field error.
     pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), code: code.to_owned(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }

@@ -79,7 +79,12 @@ impl From<AuditEntryRow> for AuditEntry {
             occurred_at: r.occurred_at.and_utc(),
             request_id: r.request_id,
             actor: r.actor_sub,
-            actor_roles: r.actor_roles.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            actor_roles: r
+                .actor_roles
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             area: r.area,
             action: r.action,
             case_id: r.case_id,
@@ -122,7 +127,11 @@ pub async fn list(
     let after = match q.cursor.as_deref() {
         None => None,
         Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::Validation(vec![FieldError::new("cursor", "invalid_cursor", "Not a cursor from this list.")])
+            ApiError::Validation(vec![FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "Not a cursor from this list.",
+            )])
         })?),
     };
     let filter = AuditFilter {
@@ -144,7 +153,10 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Json(Page { items: rows.into_iter().map(AuditEntry::from).collect(), next_cursor }))
+    Ok(Json(Page {
+        items: rows.into_iter().map(AuditEntry::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Verifies every chain and checkpoint of the audit log.
@@ -159,9 +171,14 @@ pub async fn verify(
     store: web::Data<Store>,
 ) -> Result<Json<VerifyReport>, ApiError> {
     let rid = Some(request_id.to_string());
-    let report = store.run(move |conn| app::audit::verify_log(conn, &actor, rid)).await?;
+    let report = store
+        .run(move |conn| app::audit::verify_log(conn, &actor, rid))
+        .await?;
     if !report.intact {
-        tracing::error!(breaks = report.breaks.len(), "audit log verification found breaks");
+        tracing::error!(
+            breaks = report.breaks.len(),
+            "audit log verification found breaks"
+        );
     }
     Ok(Json(report))
 }

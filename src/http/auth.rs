@@ -82,14 +82,20 @@ impl AuthFailure {
                 "The token is signed with an algorithm this service does not accept.".into()
             }
             AuthFailure::BadSignature => "The token's signature does not verify.".into(),
-            AuthFailure::UnknownKey => "The token names a signing key this service does not know.".into(),
+            AuthFailure::UnknownKey => {
+                "The token names a signing key this service does not know.".into()
+            }
             AuthFailure::Expired => "The token has expired.".into(),
             AuthFailure::NotYetValid => "The token is not valid yet (`nbf`).".into(),
             AuthFailure::WrongAudience => "The token is not for this service (`aud`).".into(),
-            AuthFailure::WrongIssuer => "The token is from an issuer this service does not trust (`iss`).".into(),
+            AuthFailure::WrongIssuer => {
+                "The token is from an issuer this service does not trust (`iss`).".into()
+            }
             AuthFailure::MissingClaim(c) => format!("The token has no `{c}` claim."),
             AuthFailure::InvalidClaim(c) => format!("The token's `{c}` claim is not valid."),
-            AuthFailure::NoRoles => "The token's `roles` claim names no role of this service.".into(),
+            AuthFailure::NoRoles => {
+                "The token's `roles` claim names no role of this service.".into()
+            }
         }
     }
 }
@@ -139,7 +145,10 @@ impl TokenVerifier {
         };
         let keys = match (s.algorithm, &s.jwks_file, &s.public_key_file) {
             (TokenAlgorithm::HS256, _, _) => {
-                let secret = s.hs256_secret.as_ref().ok_or_else(|| KeyError("no HS256 secret".into()))?;
+                let secret = s
+                    .hs256_secret
+                    .as_ref()
+                    .ok_or_else(|| KeyError("no HS256 secret".into()))?;
                 Keys::Single(DecodingKey::from_secret(secret.expose_secret().as_bytes()))
             }
             (_, Some(jwks), _) => {
@@ -170,7 +179,11 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = s.leeway_seconds;
         validation.validate_nbf = true;
-        Ok(TokenVerifier { algorithm, keys, validation })
+        Ok(TokenVerifier {
+            algorithm,
+            keys,
+            validation,
+        })
     }
 
     /// Verifies `token` and builds the actor it names.
@@ -182,7 +195,9 @@ impl TokenVerifier {
                 let kid = header.kid.as_deref().unwrap_or_default();
                 match (set.get(kid), set.len()) {
                     (Some(k), _) => k,
-                    (None, 1) if header.kid.is_none() => set.values().next().ok_or(AuthFailure::UnknownKey)?,
+                    (None, 1) if header.kid.is_none() => {
+                        set.values().next().ok_or(AuthFailure::UnknownKey)?
+                    }
                     _ => return Err(AuthFailure::UnknownKey),
                 }
             }
@@ -190,21 +205,22 @@ impl TokenVerifier {
         if header.alg != format!("{:?}", self.algorithm) {
             return Err(AuthFailure::AlgorithmNotAllowed);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
-            match e.kind() {
-                ErrorKind::ExpiredSignature => AuthFailure::Expired,
-                ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
-                ErrorKind::InvalidAudience => AuthFailure::WrongAudience,
-                ErrorKind::InvalidIssuer => AuthFailure::WrongIssuer,
-                ErrorKind::InvalidSignature => AuthFailure::BadSignature,
-                ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => {
-                    AuthFailure::AlgorithmNotAllowed
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthFailure::Expired,
+                    ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
+                    ErrorKind::InvalidAudience => AuthFailure::WrongAudience,
+                    ErrorKind::InvalidIssuer => AuthFailure::WrongIssuer,
+                    ErrorKind::InvalidSignature => AuthFailure::BadSignature,
+                    ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => {
+                        AuthFailure::AlgorithmNotAllowed
+                    }
+                    ErrorKind::MissingRequiredClaim(c) => AuthFailure::MissingClaim(c.clone()),
+                    ErrorKind::InvalidClaimFormat(c) => AuthFailure::InvalidClaim(c.clone()),
+                    _ => AuthFailure::Malformed,
                 }
-                ErrorKind::MissingRequiredClaim(c) => AuthFailure::MissingClaim(c.clone()),
-                ErrorKind::InvalidClaimFormat(c) => AuthFailure::InvalidClaim(c.clone()),
-                _ => AuthFailure::Malformed,
-            }
-        })?;
+            })?;
         actor_of(data.claims)
     }
 }
@@ -217,13 +233,20 @@ struct PeekedHeader {
 /// Reads the header before verification, to refuse `none` and foreign algorithms by name.
 fn peek_header(token: &str) -> Result<PeekedHeader, AuthFailure> {
     let mut parts = token.split('.');
-    let (Some(head), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(head), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(AuthFailure::Malformed);
     };
-    let bytes = URL_SAFE_NO_PAD.decode(head).map_err(|_| AuthFailure::Malformed)?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| AuthFailure::Malformed)?;
-    let alg = value.get("alg").and_then(|a| a.as_str()).ok_or(AuthFailure::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(head)
+        .map_err(|_| AuthFailure::Malformed)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| AuthFailure::Malformed)?;
+    let alg = value
+        .get("alg")
+        .and_then(|a| a.as_str())
+        .ok_or(AuthFailure::Malformed)?;
     if alg.eq_ignore_ascii_case("none") {
         return Err(AuthFailure::Unsigned);
     }
@@ -236,7 +259,9 @@ fn peek_header(token: &str) -> Result<PeekedHeader, AuthFailure> {
 fn required(value: Option<String>, claim: &str) -> Result<String, AuthFailure> {
     match value.map(|v| v.trim().to_owned()) {
         None => Err(AuthFailure::MissingClaim(claim.to_owned())),
-        Some(v) if v.is_empty() || v.len() > 320 => Err(AuthFailure::InvalidClaim(claim.to_owned())),
+        Some(v) if v.is_empty() || v.len() > 320 => {
+            Err(AuthFailure::InvalidClaim(claim.to_owned()))
+        }
         Some(v) => Ok(v),
     }
 }
@@ -264,7 +289,14 @@ fn actor_of(c: Claims) -> Result<Actor, AuthFailure> {
         return Err(AuthFailure::InvalidClaim("area".into()));
     }
     let org = c.org.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty());
-    Ok(Actor { sub, name, email, roles, area, org })
+    Ok(Actor {
+        sub,
+        name,
+        email,
+        roles,
+        area,
+        org,
+    })
 }
 
 impl FromRequest for Actor {
@@ -322,7 +354,13 @@ pub struct LocalClaims {
 
 impl LocalClaims {
     /// Claims for `settings`' issuer and audience, valid from now for `ttl_seconds`.
-    pub fn new(settings: &AuthSettings, sub: &str, roles: &[&str], area: &str, ttl_seconds: i64) -> LocalClaims {
+    pub fn new(
+        settings: &AuthSettings,
+        sub: &str,
+        roles: &[&str],
+        area: &str,
+        ttl_seconds: i64,
+    ) -> LocalClaims {
         let now = chrono::Utc::now().timestamp();
         LocalClaims {
             sub: sub.to_owned(),

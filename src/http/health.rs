@@ -37,7 +37,9 @@ pub async fn readyz(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
             ApiError::Unavailable("the database is not reachable".into())
         })?;
     if !current {
-        return Err(ApiError::Unavailable("database migrations are pending".into()));
+        return Err(ApiError::Unavailable(
+            "database migrations are pending".into(),
+        ));
     }
     Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }

@@ -19,11 +19,21 @@ pub struct BodyLimit(pub usize);
 pub struct JsonBody<T>(pub T);
 
 fn is_json(req: &HttpRequest) -> bool {
-    let Some(ct) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
@@ -31,7 +41,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<JsonBody<T>, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<web::Data<BodyLimit>>().map_or(256 * 1024, |l| l.0);
+        let limit = req
+            .app_data::<web::Data<BodyLimit>>()
+            .map_or(256 * 1024, |l| l.0);
         let json = is_json(req);
         let declared = req
             .headers()
@@ -86,20 +98,36 @@ pub fn serde_error(e: &serde_json::Error, path: Option<String>) -> ApiError {
     match e.classify() {
         Category::Io | Category::Syntax | Category::Eof => ApiError::BadRequest {
             code: "malformed_json",
-            detail: format!("The body is not valid JSON (line {}, column {}).", e.line(), e.column()),
+            detail: format!(
+                "The body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            ),
         },
         Category::Data => {
             let message = e.to_string();
-            let message = message.split(" at line ").next().unwrap_or_default().to_owned();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             let path = path.filter(|p| p != ".").unwrap_or_default();
             let join = |name: &str| {
-                if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+                if path.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{path}.{name}")
+                }
             };
             let (field, code) = if message.starts_with("missing field") {
                 (join(quoted(&message).unwrap_or_default()), "missing_field")
             } else if message.starts_with("unknown field") {
                 let name = quoted(&message).unwrap_or_default();
-                let field = if path.ends_with(name) { path.clone() } else { join(name) };
+                let field = if path.ends_with(name) {
+                    path.clone()
+                } else {
+                    join(name)
+                };
                 (field, "unknown_field")
             } else if message.starts_with("invalid type") {
                 (path.clone(), "invalid_type")
@@ -148,23 +176,54 @@ mod tests {
     #[test]
     fn each_kind_of_bad_field_is_named_by_its_path() {
         let cases = [
-            (r#"{"name":"x","inner":{"count":1,"kind":"a","extra":1}}"#, "inner.extra", "unknown_field"),
-            (r#"{"name":"x","inner":{"kind":"a"}}"#, "inner.count", "missing_field"),
-            (r#"{"inner":{"count":1,"kind":"a"}}"#, "name", "missing_field"),
-            (r#"{"name":"x","inner":{"count":"1","kind":"a"}}"#, "inner.count", "invalid_type"),
-            (r#"{"name":"x","inner":{"count":1,"kind":"b"}}"#, "inner.kind", "invalid_value"),
-            (r#"{"name":"x","surprise":true,"inner":{"count":1,"kind":"a"}}"#, "surprise", "unknown_field"),
+            (
+                r#"{"name":"x","inner":{"count":1,"kind":"a","extra":1}}"#,
+                "inner.extra",
+                "unknown_field",
+            ),
+            (
+                r#"{"name":"x","inner":{"kind":"a"}}"#,
+                "inner.count",
+                "missing_field",
+            ),
+            (
+                r#"{"inner":{"count":1,"kind":"a"}}"#,
+                "name",
+                "missing_field",
+            ),
+            (
+                r#"{"name":"x","inner":{"count":"1","kind":"a"}}"#,
+                "inner.count",
+                "invalid_type",
+            ),
+            (
+                r#"{"name":"x","inner":{"count":1,"kind":"b"}}"#,
+                "inner.kind",
+                "invalid_value",
+            ),
+            (
+                r#"{"name":"x","surprise":true,"inner":{"count":1,"kind":"a"}}"#,
+                "surprise",
+                "unknown_field",
+            ),
         ];
         for (body, field, code) in cases {
-            assert_eq!(field_error(body), (field.to_owned(), code.to_owned()), "{body}");
+            assert_eq!(
+                field_error(body),
+                (field.to_owned(), code.to_owned()),
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn broken_json_is_a_bad_request() {
-        for body in ["{", "{\"name\":", "not json", "{} trailing"] {
+        let trailing = r#"{"name":"x","inner":{"count":1,"kind":"a"}} trailing"#;
+        for body in ["{", "{\"name\":", "not json", trailing] {
             match parse::<Outer>(body.as_bytes()) {
-                Err(ApiError::BadRequest { code, .. }) => assert_eq!(code, "malformed_json", "{body}"),
+                Err(ApiError::BadRequest { code, .. }) => {
+                    assert_eq!(code, "malformed_json", "{body}")
+                }
                 other => panic!("{body}: {other:?}"),
             }
         }

@@ -217,7 +217,10 @@ impl ResponseError for ApiError {
         let problem = self.problem();
         let mut response = problem.response();
         if let ApiError::Unauthenticated(f) = self {
-            let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", f.code());
+            let challenge = format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                f.code()
+            );
             if let Ok(v) = HeaderValue::from_str(&challenge) {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
@@ -230,19 +233,31 @@ impl ResponseError for ApiError {
 /// The problem for an error answer that did not come from [`ApiError`].
 fn problem_for_status(status: StatusCode) -> Problem {
     let (code, detail) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "No such resource, or it is not visible to you."),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("method_not_allowed", "This resource does not accept that method.")
+        StatusCode::NOT_FOUND => (
+            "not_found",
+            "No such resource, or it is not visible to you.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This resource does not accept that method.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("payload_too_large", "The body is larger than the limit.")
         }
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The body is larger than the limit."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("unsupported_media_type", "Send the body as `Content-Type: application/json`.")
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "Send the body as `Content-Type: application/json`.",
+        ),
         StatusCode::BAD_REQUEST => ("bad_request", "The request is not well-formed."),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
             ("headers_too_large", "The request headers are too large.")
         }
-        s if s.is_server_error() => return internal_problem(),
+        StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "The service is not ready."),
+        s if s.is_server_error() => {
+            let mut p = internal_problem();
+            p.status = s.as_u16();
+            return p;
+        }
         _ => ("request_failed", "The request could not be completed."),
     };
     Problem::new(status, code, detail)
@@ -259,10 +274,9 @@ pub async fn finalise(
     let status = response.status();
     let existing = response.response().extensions().get::<Problem>().cloned();
     let mut response = if status.is_client_error() || status.is_server_error() {
-        let mut problem = match existing {
-            Some(p) if !status.is_server_error() => p,
-            _ => problem_for_status(status),
-        };
+        // Problems from ApiError are already safe to send; anything else is rebuilt
+        // from its status alone, so a foreign 5xx body never reaches the client.
+        let mut problem = existing.unwrap_or_else(|| problem_for_status(status));
         problem.instance = Some(path);
         problem.request_id = request_id.clone();
         let (req, old) = response.into_parts();
@@ -278,7 +292,9 @@ pub async fn finalise(
         response.map_into_boxed_body()
     };
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), id);
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), id);
     }
     Ok(response)
 }
@@ -290,13 +306,19 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiE
         E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
         E::ContentType => ApiError::UnsupportedMediaType,
         E::Deserialize(e) => crate::http::json::serde_error(&e, None),
-        other => ApiError::BadRequest { code: "malformed_body", detail: other.to_string() },
+        other => ApiError::BadRequest {
+            code: "malformed_body",
+            detail: other.to_string(),
+        },
     }
 }
 
 /// Maps actix's query-string extractor errors to problems.
 pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
-    ApiError::BadRequest { code: "invalid_query", detail: err.to_string() }
+    ApiError::BadRequest {
+        code: "invalid_query",
+        detail: err.to_string(),
+    }
 }
 
 /// Maps actix's path extractor errors to problems: a malformed id names nothing.
@@ -311,15 +333,49 @@ mod tests {
     #[test]
     fn each_error_maps_to_its_status_and_code() {
         let cases = [
-            (ApiError::Unauthenticated(AuthFailure::Missing), 401, "token_missing"),
-            (ApiError::Forbidden { code: "role_not_allowed", detail: String::new() }, 403, "role_not_allowed"),
+            (
+                ApiError::Unauthenticated(AuthFailure::Missing),
+                401,
+                "token_missing",
+            ),
+            (
+                ApiError::Forbidden {
+                    code: "role_not_allowed",
+                    detail: String::new(),
+                },
+                403,
+                "role_not_allowed",
+            ),
             (ApiError::NotFound, 404, "not_found"),
-            (ApiError::BadRequest { code: "malformed_json", detail: String::new() }, 400, "malformed_json"),
+            (
+                ApiError::BadRequest {
+                    code: "malformed_json",
+                    detail: String::new(),
+                },
+                400,
+                "malformed_json",
+            ),
             (ApiError::Validation(vec![]), 422, "validation_failed"),
-            (ApiError::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
-            (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
-            (ApiError::Unavailable("x".into()), 503, "service_unavailable"),
-            (ApiError::Internal("secret cause".into()), 500, "internal_error"),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                ApiError::Unavailable("x".into()),
+                503,
+                "service_unavailable",
+            ),
+            (
+                ApiError::Internal("secret cause".into()),
+                500,
+                "internal_error",
+            ),
         ];
         for (err, status, code) in cases {
             let p = err.problem();

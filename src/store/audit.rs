@@ -102,7 +102,11 @@ fn lock_heads(
     let query = audit_chains::table
         .filter(audit_chains::chain_key.eq_any(keys))
         .order(audit_chains::chain_key)
-        .select((audit_chains::chain_key, audit_chains::head_seq, audit_chains::head_hash));
+        .select((
+            audit_chains::chain_key,
+            audit_chains::head_seq,
+            audit_chains::head_hash,
+        ));
     let heads: Vec<(String, i64, String)> = match conn {
         DbConnection::Postgres(pg) => {
             diesel::insert_into(audit_chains::table)
@@ -167,7 +171,9 @@ pub fn append(
     }
     // One statement per entry: batch inserts do not pass through the two-backend connection.
     for row in &rows {
-        diesel::insert_into(audit_log::table).values(row).execute(conn)?;
+        diesel::insert_into(audit_log::table)
+            .values(row)
+            .execute(conn)?;
     }
     for (key, (seq, hash)) in &heads {
         diesel::update(audit_chains::table.find(key))
@@ -188,7 +194,11 @@ pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>>
         let moved = audit_chains::table
             .filter(audit_chains::head_seq.gt(audit_chains::checkpointed_seq))
             .order(audit_chains::chain_key)
-            .select((audit_chains::chain_key, audit_chains::head_seq, audit_chains::head_hash));
+            .select((
+                audit_chains::chain_key,
+                audit_chains::head_seq,
+                audit_chains::head_hash,
+            ));
         let moved: Vec<(String, i64, String)> = match conn {
             DbConnection::Postgres(pg) => {
                 // One checkpoint writer at a time; appenders are not blocked by this lock.
@@ -208,11 +218,20 @@ pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>>
         let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
         let sealed: BTreeMap<&str, SealedHead> = moved
             .iter()
-            .map(|(k, seq, hash)| (k.as_str(), SealedHead { seq: *seq, hash: hash.clone() }))
+            .map(|(k, seq, hash)| {
+                (
+                    k.as_str(),
+                    SealedHead {
+                        seq: *seq,
+                        hash: hash.clone(),
+                    },
+                )
+            })
             .collect();
-        let heads = canonical_json(&serde_json::to_value(&sealed).map_err(|e| {
-            diesel::result::Error::SerializationError(Box::new(e))
-        })?);
+        let heads = canonical_json(
+            &serde_json::to_value(&sealed)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+        );
         let created_at = audit_time(chrono::Utc::now().naive_utc());
         let seq = prev_seq + 1;
         let row = CheckpointRow {
@@ -222,7 +241,9 @@ pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>>
             heads,
             prev_hash,
         };
-        diesel::insert_into(audit_checkpoints::table).values(&row).execute(conn)?;
+        diesel::insert_into(audit_checkpoints::table)
+            .values(&row)
+            .execute(conn)?;
         for (key, seq, _) in &moved {
             diesel::update(audit_chains::table.find(key))
                 .set(audit_chains::checkpointed_seq.eq(seq))
@@ -243,7 +264,11 @@ pub fn verify(conn: &mut DbConnection) -> QueryResult<VerifyReport> {
                 .execute(pg)?;
         }
         let heads: BTreeMap<String, SealedHead> = audit_chains::table
-            .select((audit_chains::chain_key, audit_chains::head_seq, audit_chains::head_hash))
+            .select((
+                audit_chains::chain_key,
+                audit_chains::head_seq,
+                audit_chains::head_hash,
+            ))
             .load::<(String, i64, String)>(conn)?
             .into_iter()
             .map(|(k, seq, hash)| (k, SealedHead { seq, hash }))
@@ -265,9 +290,9 @@ pub fn verify(conn: &mut DbConnection) -> QueryResult<VerifyReport> {
                 .into_boxed();
             if let Some((key, seq)) = &after {
                 query = query.filter(
-                    audit_log::chain_key
-                        .gt(key.clone())
-                        .or(audit_log::chain_key.eq(key.clone()).and(audit_log::seq.gt(*seq))),
+                    audit_log::chain_key.gt(key.clone()).or(audit_log::chain_key
+                        .eq(key.clone())
+                        .and(audit_log::seq.gt(*seq))),
                 );
             }
             let batch: Vec<AuditEntryRow> = query.load(conn)?;
@@ -309,7 +334,11 @@ pub struct AuditFilter {
 }
 
 /// Lists entries oldest first; up to `limit`.
-pub fn list(conn: &mut DbConnection, f: &AuditFilter, limit: i64) -> QueryResult<Vec<AuditEntryRow>> {
+pub fn list(
+    conn: &mut DbConnection,
+    f: &AuditFilter,
+    limit: i64,
+) -> QueryResult<Vec<AuditEntryRow>> {
     let mut q = audit_log::table
         .select(AuditEntryRow::as_select())
         .order((audit_log::occurred_at, audit_log::id))
@@ -335,9 +364,9 @@ pub fn list(conn: &mut DbConnection, f: &AuditFilter, limit: i64) -> QueryResult
     }
     if let Some((t, id)) = &f.after {
         q = q.filter(
-            audit_log::occurred_at
-                .gt(*t)
-                .or(audit_log::occurred_at.eq(*t).and(audit_log::id.gt(id.clone()))),
+            audit_log::occurred_at.gt(*t).or(audit_log::occurred_at
+                .eq(*t)
+                .and(audit_log::id.gt(id.clone()))),
         );
     }
     q.load(conn)

@@ -105,7 +105,10 @@ pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
         Backend::Postgres => url.to_owned(),
         Backend::Sqlite => {
             let path = sqlite_path(url);
-            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir)?;
             }
             path.to_owned()
@@ -172,7 +175,10 @@ where
         DbConnection::Sqlite(_) => {
             conn.batch_execute("BEGIN IMMEDIATE")?;
             let mut guard = RollbackOnDrop(Some(conn));
-            let conn = guard.0.as_deref_mut().ok_or(diesel::result::Error::NotFound)?;
+            let conn = guard
+                .0
+                .as_deref_mut()
+                .ok_or(diesel::result::Error::NotFound)?;
             let value = f(conn)?;
             conn.batch_execute("COMMIT")?;
             guard.0 = None;
@@ -186,10 +192,8 @@ struct RollbackOnDrop<'a>(Option<&'a mut DbConnection>);
 
 impl Drop for RollbackOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            if let Err(e) = conn.batch_execute("ROLLBACK") {
-                tracing::error!(error = %e, "rollback of a SQLite transaction failed");
-            }
+        if let Some(Err(e)) = self.0.take().map(|conn| conn.batch_execute("ROLLBACK")) {
+            tracing::error!(error = %e, "rollback of a SQLite transaction failed");
         }
     }
 }

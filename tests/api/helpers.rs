@@ -1,0 +1,243 @@
+//! The test harness: a real server on a random port over a fresh database per test.
+//!
+//! The backend is chosen by `PATHWAY_TEST_DATABASE`: `sqlite` (default) or `postgres`.
+//! PostgreSQL tests create a database per test through `PATHWAY_TEST_POSTGRES_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/test`) and drop it afterwards.
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use pathway::config::{Environment, Settings};
+use pathway::http::auth::{LocalClaims, mint_local_token};
+use pathway::startup::Application;
+use pathway::store::DbConnection;
+use secrecy::SecretString;
+
+static TRACING: Once = Once::new();
+
+/// Logs go nowhere unless `TEST_LOG` is set.
+fn init_tracing() {
+    TRACING.call_once(|| {
+        let format = pathway::config::LogFormat::Pretty;
+        let subscriber = if std::env::var_os("TEST_LOG").is_some() {
+            pathway::telemetry::get_subscriber("debug", format, false, std::io::stdout)
+        } else {
+            pathway::telemetry::get_subscriber("off", format, false, std::io::sink)
+        };
+        pathway::telemetry::init_subscriber(subscriber);
+    });
+}
+
+/// The crate's `config/` directory.
+pub fn config_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+/// A fixture file under `tests/fixtures/`.
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// The backend this run tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> TestBackend {
+    match std::env::var("PATHWAY_TEST_DATABASE").as_deref() {
+        Ok("postgres") => TestBackend::Postgres,
+        Ok("sqlite") | Err(_) => TestBackend::Sqlite,
+        Ok(other) => panic!("PATHWAY_TEST_DATABASE must be sqlite or postgres, not {other}"),
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("PATHWAY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database of its own for one test, removed when dropped.
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub fn fresh() -> TestDatabase {
+        Self::fresh_for(backend())
+    }
+
+    pub fn fresh_for(backend: TestBackend) -> TestDatabase {
+        match backend {
+            TestBackend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = dir.path().join("pathway.db").to_string_lossy().into_owned();
+                TestDatabase {
+                    url,
+                    postgres_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            TestBackend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("pathway_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = DbConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin} is required for this run: {e}")
+                });
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create database");
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                TestDatabase {
+                    url: format!("{base}/{name}"),
+                    postgres_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// A direct connection, beside the server's pool.
+    pub fn connect(&self) -> DbConnection {
+        let mut conn = DbConnection::establish(&self.url).expect("connect to the test database");
+        if let DbConnection::Sqlite(_) = conn {
+            conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                .expect("pragmas");
+        }
+        conn
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = &self.postgres_name
+            && let Ok(mut conn) = DbConnection::establish(&postgres_admin_url())
+        {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// Local settings pointed at `db`, listening on a free port.
+pub fn test_settings(db: &TestDatabase) -> Settings {
+    let mut settings =
+        Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.database.url = SecretString::from(db.url.clone());
+    settings.database.pool_size = 4;
+    settings.audit.checkpoint_interval_seconds = 0;
+    settings
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub db: TestDatabase,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns a server whose settings `adjust` may change first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    init_tracing();
+    let db = TestDatabase::fresh();
+    let mut settings = test_settings(&db);
+    adjust(&mut settings);
+    let app = Application::build(settings.clone()).expect("build the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    TestApp {
+        address,
+        client,
+        settings,
+        db,
+    }
+}
+
+/// An area used by most tests.
+pub const AREA: &str = "E08000035";
+/// Another area, for need-to-know tests.
+pub const OTHER_AREA: &str = "E08000025";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Claims valid for this server, for `roles` in `area`.
+    pub fn claims(&self, sub: &str, roles: &[&str], area: &str) -> LocalClaims {
+        LocalClaims::new(&self.settings.auth, sub, roles, area, 600)
+    }
+
+    /// A signed token for `roles` in `area`.
+    pub fn token(&self, sub: &str, roles: &[&str], area: &str) -> String {
+        self.sign(&self.claims(sub, roles, area))
+    }
+
+    pub fn sign(&self, claims: &LocalClaims) -> String {
+        mint_local_token(&self.settings.auth, claims).expect("sign")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`, and returns its body.
+pub async fn assert_problem(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "status for expected code {code}"
+    );
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: serde_json::Value = response.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], format!("urn:pathway:problem:{code}"));
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    assert!(header_id.is_some(), "X-Request-Id header");
+    assert_eq!(
+        body["request_id"].as_str(),
+        header_id.as_deref(),
+        "request id in body and header"
+    );
+    body
+}

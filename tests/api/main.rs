@@ -1,0 +1,11 @@
+//! The one integration-test binary: every test talks to a real server over HTTP, on a
+//! fresh SQLite or PostgreSQL database (see `helpers.rs`).
+
+mod audit;
+mod auth;
+mod errors;
+mod health;
+mod helpers;
+mod openapi;
+mod process;
+mod schema;

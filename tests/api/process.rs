@@ -1,0 +1,394 @@
+//! The `pathway` binary as an operator runs it: flags, signals, logs, production checks.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use pathway::store::DbConnection;
+use serde_json::Value;
+
+use crate::helpers::{AREA, TestDatabase, config_dir, fixture};
+
+fn pathway() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pathway"));
+    cmd.env("PATHWAY_CONFIG_DIR", config_dir())
+        .env_remove("RUST_LOG")
+        .env_remove("PATHWAY_ENV");
+    cmd
+}
+
+/// A `pathway serve` process whose JSON log lines are collected as they come.
+struct Server {
+    child: Child,
+    port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(mut cmd: Command) -> Server {
+        let mut child = cmd
+            .env("PATHWAY__LOG__FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pathway serve");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let found = lines.lock().unwrap().iter().find_map(|l| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                (v["message"] == "listening")
+                    .then(|| v["port"].as_u64())
+                    .flatten()
+            });
+            if let Some(port) = found {
+                break port as u16;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).ok();
+                panic!("pathway serve exited early ({status}): {err}");
+            }
+            assert!(Instant::now() < deadline, "pathway serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Server { child, port, lines }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pathway serve did not stop in time"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(db: &TestDatabase) -> Command {
+    let mut cmd = pathway();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db.url,
+    ]);
+    cmd
+}
+
+fn cli_token(roles: &[&str], sub: &str, name: &str) -> String {
+    let mut cmd = pathway();
+    cmd.args([
+        "token",
+        "--area",
+        AREA,
+        "--sub",
+        sub,
+        "--name",
+        name,
+        "--email",
+        &format!("{sub}@example.org"),
+    ]);
+    for role in roles {
+        cmd.args(["--role", role]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn migrate_then_serve_with_flags_and_a_cli_token() {
+    let db = TestDatabase::fresh();
+    let out = pathway()
+        .args(["migrate", "--database-url", &db.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(pathway::store::migrations_current(&mut db.connect()).unwrap());
+
+    let server = Server::start(serve(&db));
+    let token = cli_token(&["referrer", "panel_member"], "teacher-1", "Jo Smith");
+    let me: Value = reqwest::Client::new()
+        .get(server.url("/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["sub"], "teacher-1");
+    assert_eq!(me["roles"], serde_json::json!(["referrer", "panel_member"]));
+}
+
+/// Holds the lock an audit append needs, so a request that appends stays in flight.
+fn hold_audit_lock(conn: &mut DbConnection) {
+    let sql = match conn {
+        DbConnection::Postgres(_) => "BEGIN; LOCK TABLE audit_chains IN EXCLUSIVE MODE;",
+        DbConnection::Sqlite(_) => "BEGIN IMMEDIATE;",
+    };
+    conn.batch_execute(sql).unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_stops_accepting_and_finishes_the_request_in_flight() {
+    let db = TestDatabase::fresh();
+    let mut server = Server::start(serve(&db));
+    let token = cli_token(&["auditor"], "auditor-1", "Ann Auditor");
+    let mut blocker = db.connect();
+    hold_audit_lock(&mut blocker);
+
+    let url = server.url("/v1/audit");
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !in_flight.is_finished(),
+        "the request waits for the held lock"
+    );
+
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let early = server.child.try_wait().unwrap();
+    assert!(
+        early.is_none(),
+        "still running while a request is in flight: {early:?} {:#?}",
+        server.logs()
+    );
+    let refused = reqwest::Client::new()
+        .get(server.url("/healthz"))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "no new connections after SIGTERM: {refused:?}"
+    );
+
+    blocker.batch_execute("COMMIT").unwrap();
+    let status = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(status, 200);
+    assert!(server.wait_for_exit(Duration::from_secs(15)).success());
+    assert!(server.logs().iter().any(|l| l.contains("\"stopped\"")));
+}
+
+#[tokio::test]
+async fn logs_carry_request_ids_and_never_personal_data() {
+    let db = TestDatabase::fresh();
+    let mut cmd = serve(&db);
+    cmd.env("PATHWAY__LOG__FILTER", "trace,h2=info,hyper=info,mio=info");
+    let mut server = Server::start(cmd);
+    let client = reqwest::Client::new();
+    let subject = "Zebedee";
+    let family = "Quixote-Marchbanks";
+    let token = cli_token(
+        &["auditor", "referrer"],
+        "auditor-9",
+        &format!("{subject} {family}"),
+    );
+    let body = serde_json::json!({
+        "subject": {"given_name": subject, "family_name": family, "date_of_birth": "2010-03-14",
+                    "address": {"line1": "1 High Street", "town": "Leeds", "postcode": "LS1 1AA"}},
+        "concern": {"narrative": "Shared violent material about a named classmate."}
+    });
+    let mut ids = Vec::new();
+    let responses = vec![
+        client
+            .get(server.url("/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        client
+            .get(server.url(&format!("/v1/audit?actor={subject}%20{family}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        client
+            .post(server.url("/v1/referrals"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+        client
+            .get(server.url("/v1/me"))
+            .header("x-note", family)
+            .bearer_auth("garbage")
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for r in responses {
+        ids.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
+    }
+    server.terminate();
+    server.wait_for_exit(Duration::from_secs(15));
+    let logs = server.logs();
+    assert!(logs.len() > 10, "trace logging produced lines");
+    for line in &logs {
+        for secret in [
+            subject,
+            "Quixote",
+            "LS1 1AA",
+            "2010-03-14",
+            "violent material",
+            &token[..40],
+        ] {
+            assert!(
+                !line.contains(secret),
+                "log line contains personal data `{secret}`: {line}"
+            );
+        }
+    }
+    for id in &ids {
+        let finished = logs
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["message"] == "request finished" && v["span"]["request_id"] == id.as_str());
+        assert!(
+            finished.is_some(),
+            "a `request finished` line with request id {id}"
+        );
+    }
+    let in_requests: Vec<Value> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["span"]["name"] == "request")
+        .collect();
+    assert!(in_requests.len() >= ids.len());
+    assert!(in_requests.iter().all(|v| {
+        v["span"]["request_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    }));
+}
+
+#[test]
+fn production_refuses_the_local_secret_and_symmetric_keys() {
+    let db = TestDatabase::fresh();
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[], "auth"),
+        (
+            &[
+                ("PATHWAY__AUTH__ALGORITHM", "HS256"),
+                (
+                    "PATHWAY__AUTH__HS256_SECRET",
+                    "a-production-secret-that-is-long-enough",
+                ),
+            ],
+            "asymmetric",
+        ),
+        (
+            &[
+                ("PATHWAY__AUTH__PUBLIC_KEY_FILE", "/nonexistent"),
+                (
+                    "PATHWAY__AUTH__HS256_SECRET",
+                    "pathway-local-development-secret-not-for-production-use",
+                ),
+            ],
+            "hs256_secret",
+        ),
+    ];
+    for (env, message) in cases {
+        let out = pathway()
+            .env("PATHWAY_ENV", "production")
+            .envs(env.iter().copied())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &db.url,
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{env:?} must not start");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{env:?}: {stderr}");
+    }
+}
+
+#[test]
+fn production_with_a_public_key_starts_and_refuses_to_mint_local_tokens() {
+    let db = TestDatabase::fresh();
+    let key = fixture("keys/rsa-public.pem");
+    let out = pathway()
+        .env("PATHWAY_ENV", "production")
+        .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key)
+        .args([
+            "token",
+            "--role",
+            "admin",
+            "--area",
+            AREA,
+            "--sub",
+            "x",
+            "--name",
+            "X",
+            "--email",
+            "x@example.org",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("local-use tokens only"));
+    assert!(out.stdout.is_empty(), "no token printed");
+
+    let mut cmd = serve(&db);
+    cmd.env("PATHWAY_ENV", "production")
+        .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key);
+    let mut server = Server::start(cmd);
+    let first: Value = serde_json::from_str(&server.logs()[0]).expect("production logs are JSON");
+    assert!(first["level"].is_string() && first["timestamp"].is_string());
+    server.terminate();
+    assert!(server.wait_for_exit(Duration::from_secs(15)).success());
+}
