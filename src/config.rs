@@ -55,6 +55,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// The audit log.
     pub audit: AuditSettings,
+    /// Due dates of the pathway.
+    pub pathway: crate::domain::due::DuePolicy,
 }
 
 /// The HTTP server.

@@ -68,6 +68,7 @@ impl Application {
         let limit = settings.server.body_limit_bytes;
         let store = web::Data::new(store);
         let body_limit = web::Data::new(BodyLimit(limit));
+        let due_policy = web::Data::new(settings.pathway);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::http::problem::finalise))
@@ -76,6 +77,7 @@ impl Application {
                 .app_data(store.clone())
                 .app_data(verifier.clone())
                 .app_data(body_limit.clone())
+                .app_data(due_policy.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(limit)

@@ -1,6 +1,7 @@
 //! Use cases: one function each, one database transaction each.
 
 pub mod audit;
+pub mod cases;
 
 use crate::audit::AuditContext;
 use crate::domain::Actor;
@@ -20,9 +21,54 @@ pub enum AppError {
     /// The actor's role does not allow this.
     #[error("role not allowed")]
     RoleNotAllowed,
+    /// No such case, or not visible to the actor.
+    #[error("not found")]
+    NotFound,
+    /// The action is not allowed from the case's state.
+    #[error("invalid transition from {state}")]
+    InvalidTransition {
+        /// The case's state.
+        state: crate::domain::pathway::State,
+        /// What the actor may do instead.
+        allowed: Vec<crate::domain::pathway::Action>,
+    },
+    /// The case changed since the version the client holds.
+    #[error("version mismatch")]
+    VersionMismatch {
+        /// The case's version now.
+        current: i64,
+    },
+    /// The idempotency key was used before with another body.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// Values that are well-formed but not acceptable.
+    #[error("validation failed")]
+    Validation(Vec<crate::domain::FieldError>),
+    /// The action exists in the pathway but this service does not perform it yet.
+    #[error("action not available")]
+    ActionNotAvailable(crate::domain::pathway::Action),
+    /// Stored data that should not exist (an unknown state, unreadable JSON).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+impl AppError {
+    /// The stable code of a refusal, for the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::RoleNotAllowed => "role_not_allowed",
+            AppError::NotFound => "not_found",
+            AppError::InvalidTransition { .. } => "invalid_transition",
+            AppError::VersionMismatch { .. } => "version_mismatch",
+            AppError::IdempotencyKeyReused => "idempotency_key_reused",
+            AppError::Validation(_) => "validation_failed",
+            AppError::ActionNotAvailable(_) => "action_not_available",
+            AppError::Corrupt(_) | AppError::Store(_) => "internal_error",
+        }
+    }
 }
 
 impl From<diesel::result::Error> for AppError {

@@ -1,7 +1,11 @@
 //! Pure domain types: no I/O, no diesel, no actix.
 
+pub mod access;
+pub mod actions;
 pub mod actor;
+pub mod due;
 pub mod field;
+pub mod pathway;
 pub mod referral;
 
 pub use actor::{Actor, Area, Role};

@@ -85,6 +85,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Deserialises an already-parsed body, naming the failing field.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        serde_error(e.inner(), Some(path))
+    })
+}
+
 /// The first back-quoted name in a serde message (`unknown field `x``).
 fn quoted(message: &str) -> Option<&str> {
     let start = message.find('`')? + 1;

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod health;
 pub mod json;
 pub mod me;
@@ -19,12 +20,19 @@ use crate::http::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "pathway", description = "Referral intake and the Channel case pathway of the Prevent programme."),
-    paths(health::healthz, health::readyz, me::me, audit::list, audit::verify),
+    paths(
+        health::healthz, health::readyz, me::me,
+        cases::file_referral, cases::list_cases, cases::read_case, cases::history,
+        cases::available_actions, cases::perform_action,
+        audit::list, audit::verify,
+    ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),
+        (name = "referrals", description = "Filing a referral"),
+        (name = "cases", description = "Cases and the pathway"),
         (name = "audit", description = "The tamper-evident audit log"),
     )
 )]
@@ -68,6 +76,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/v1")
                 .service(web::resource("/me").route(web::get().to(me::me)))
+                .service(web::resource("/referrals").route(web::post().to(cases::file_referral)))
+                .service(web::resource("/cases").route(web::get().to(cases::list_cases)))
+                .service(web::resource("/cases/{id}").route(web::get().to(cases::read_case)))
+                .service(web::resource("/cases/{id}/history").route(web::get().to(cases::history)))
+                .service(
+                    web::resource("/cases/{id}/actions")
+                        .route(web::get().to(cases::available_actions)),
+                )
+                .service(
+                    web::resource("/cases/{id}/actions/{action}")
+                        .route(web::post().to(cases::perform_action)),
+                )
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
                 .service(web::resource("/audit/verify").route(web::get().to(audit::verify))),
         )

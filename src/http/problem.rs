@@ -45,6 +45,15 @@ pub struct Problem {
     /// Field errors, for validation failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For `invalid_transition`: the case's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// For `invalid_transition`: the actions you may take now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_actions: Option<Vec<String>>,
+    /// For `version_mismatch`: the case's version now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
 }
 
 impl Problem {
@@ -58,6 +67,9 @@ impl Problem {
             instance: None,
             request_id: None,
             errors: Vec::new(),
+            state: None,
+            allowed_actions: None,
+            current_version: None,
         }
     }
 
@@ -87,6 +99,29 @@ pub enum ApiError {
     /// Not found, or not visible to this user.
     #[error("not found")]
     NotFound,
+    /// The action is not allowed from the case's state.
+    #[error("invalid transition")]
+    InvalidTransition {
+        /// The state.
+        state: String,
+        /// What may be done instead.
+        allowed: Vec<String>,
+    },
+    /// `If-Match` names an old version.
+    #[error("version mismatch")]
+    VersionMismatch {
+        /// The current version.
+        current: i64,
+    },
+    /// `If-Match` is missing.
+    #[error("precondition required")]
+    PreconditionRequired,
+    /// The same idempotency key came with another body.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// Not performed by this service yet.
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
     /// The body or query is not well-formed.
     #[error("bad request: {code}")]
     BadRequest {
@@ -138,6 +173,42 @@ impl ApiError {
             ApiError::BadRequest { code, detail } => {
                 Problem::new(StatusCode::BAD_REQUEST, code, detail.clone())
             }
+            ApiError::InvalidTransition { state, allowed } => {
+                let mut p = Problem::new(
+                    StatusCode::CONFLICT,
+                    "invalid_transition",
+                    format!(
+                        "That action cannot be taken while the case is `{state}`; see `allowed_actions`."
+                    ),
+                );
+                p.state = Some(state.clone());
+                p.allowed_actions = Some(allowed.clone());
+                p
+            }
+            ApiError::VersionMismatch { current } => {
+                let mut p = Problem::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "version_mismatch",
+                    "The case has changed since you read it: fetch it again and retry.",
+                );
+                p.current_version = Some(*current);
+                p
+            }
+            ApiError::PreconditionRequired => Problem::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "precondition_required",
+                "Send `If-Match` with the case's version (its ETag).",
+            ),
+            ApiError::IdempotencyKeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used before with a different body.",
+            ),
+            ApiError::NotImplemented(detail) => Problem::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "action_not_available",
+                detail.clone(),
+            ),
             ApiError::Validation(errors) => {
                 let mut p = Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -191,6 +262,22 @@ impl From<crate::app::AppError> for ApiError {
                 code: "role_not_allowed",
                 detail: "Your role does not allow this.".into(),
             },
+            crate::app::AppError::NotFound => ApiError::NotFound,
+            crate::app::AppError::InvalidTransition { state, allowed } => {
+                ApiError::InvalidTransition {
+                    state: state.as_str().to_owned(),
+                    allowed: allowed.iter().map(|a| a.as_str().to_owned()).collect(),
+                }
+            }
+            crate::app::AppError::VersionMismatch { current } => {
+                ApiError::VersionMismatch { current }
+            }
+            crate::app::AppError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            crate::app::AppError::Validation(errors) => ApiError::Validation(errors),
+            crate::app::AppError::ActionNotAvailable(action) => ApiError::NotImplemented(format!(
+                "`{action}` belongs to the Channel panel part of the pathway, which this service does not perform yet."
+            )),
+            crate::app::AppError::Corrupt(e) => ApiError::internal(e),
             crate::app::AppError::Store(e) => e.into(),
         }
     }
@@ -253,6 +340,9 @@ fn problem_for_status(status: StatusCode) -> Problem {
             ("headers_too_large", "The request headers are too large.")
         }
         StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "The service is not ready."),
+        StatusCode::NOT_IMPLEMENTED => {
+            ("action_not_available", "Not performed by this service yet.")
+        }
         s if s.is_server_error() => {
             let mut p = internal_problem();
             p.status = s.as_u16();

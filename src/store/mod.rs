@@ -2,6 +2,7 @@
 //! and PostgreSQL; the backend is chosen by the database URL.
 
 pub mod audit;
+pub mod cases;
 pub mod schema;
 
 use std::path::Path;

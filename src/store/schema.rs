@@ -44,3 +44,103 @@ diesel::table! {
 
 diesel::joinable!(audit_log -> audit_chains (chain_key));
 diesel::allow_tables_to_appear_in_same_query!(audit_chains, audit_log, audit_checkpoints);
+
+diesel::table! {
+    /// One row per referral: its state, version and the validated referral.
+    cases (id) {
+        id -> Text,
+        reference -> Text,
+        area -> Text,
+        state -> Text,
+        version -> BigInt,
+        referrer_sub -> Text,
+        submitted_at -> Timestamp,
+        updated_at -> Timestamp,
+        due_kind -> Nullable<Text>,
+        due_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        referred_to_channel_at -> Nullable<Timestamp>,
+        subject_key -> Nullable<Text>,
+        referral -> Text,
+        deconfliction -> Nullable<Text>,
+        immediate_risk -> Bool,
+        sector -> Text,
+        type_of_concern -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Repeat referrals about the same person.
+    case_links (case_id, linked_case_id) {
+        case_id -> Text,
+        linked_case_id -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// A case's history.
+    case_events (id) {
+        id -> Text,
+        case_id -> Text,
+        seq -> BigInt,
+        action -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Text,
+        actor_sub -> Text,
+        actor_roles -> Text,
+        occurred_at -> Timestamp,
+        request_id -> Nullable<Text>,
+        reason_code -> Nullable<Text>,
+        rationale -> Nullable<Text>,
+        details -> Text,
+        police_only -> Bool,
+    }
+}
+
+diesel::table! {
+    /// Referrals to other services.
+    onward_referrals (id) {
+        id -> Text,
+        case_id -> Text,
+        service_type -> Text,
+        organisation -> Text,
+        reason -> Text,
+        status -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Stored answers to idempotent referral submissions.
+    idempotency_keys (actor_sub, key) {
+        actor_sub -> Text,
+        key -> Text,
+        request_hash -> Text,
+        case_id -> Text,
+        response -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The last reference number issued each year.
+    reference_counters (year) {
+        year -> BigInt,
+        last -> BigInt,
+    }
+}
+
+diesel::joinable!(case_events -> cases (case_id));
+diesel::joinable!(onward_referrals -> cases (case_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    cases,
+    case_links,
+    case_events,
+    onward_referrals,
+    idempotency_keys,
+    reference_counters
+);

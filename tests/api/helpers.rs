@@ -241,3 +241,172 @@ pub async fn assert_problem(
     );
     body
 }
+
+/// The referral body of the API contract, about a 16-year-old.
+pub fn referral_body() -> serde_json::Value {
+    serde_json::json!({
+        "area": AREA,
+        "subject": {
+            "given_name": "Sam", "family_name": "Taylor", "aliases": [],
+            "date_of_birth": "2010-03-14", "gender": "male",
+            "address": {"line1": "1 High Street", "town": "Leeds", "postcode": "LS1 1AA"},
+            "first_language": "English", "interpreter_needed": false,
+            "school_or_employer": "Leeds Academy"
+        },
+        "guardians": [{"name": "Alex Taylor", "relationship": "parent", "phone": "07700900123"}],
+        "referrer": {
+            "name": "Jo Smith", "role": "Designated Safeguarding Lead", "organisation": "Leeds Academy",
+            "sector": "education", "email": "jo.smith@school.example", "phone": "01130000000"
+        },
+        "concern": {
+            "narrative": "Shared extreme right-wing material in class and talked about hurting people.",
+            "type_of_concern": "extreme_right_wing",
+            "indicators": ["online_activity", "expressed_intent_to_harm"],
+            "first_noticed": "2026-11-01"
+        },
+        "vulnerabilities": {"send": false, "mental_health": false, "neurodiversity": true},
+        "subject_aware": false, "guardians_informed": true, "discussed_with_safeguarding_lead": true,
+        "other_agencies_involved": ["childrens_social_care"],
+        "immediate_risk": false
+    })
+}
+
+/// A referral about a different person each call (no repeat-referral links between them).
+pub fn referral_about(given: &str, family: &str, date_of_birth: &str) -> serde_json::Value {
+    let mut body = referral_body();
+    body["subject"]["given_name"] = given.into();
+    body["subject"]["family_name"] = family.into();
+    body["subject"]["date_of_birth"] = date_of_birth.into();
+    body
+}
+
+/// A threshold decision body.
+pub fn threshold(reason_code: &str) -> serde_json::Value {
+    serde_json::json!({"reason_code": reason_code, "rationale": "Rationale recorded by the assessing officer."})
+}
+
+/// A signposting body with one onward referral to mental-health services.
+pub fn signpost_body() -> serde_json::Value {
+    serde_json::json!({
+        "reason_code": "other_needs_primary",
+        "rationale": "Needs are primarily mental health, not ideological.",
+        "onward_referrals": [{"service_type": "mental_health", "organisation": "CAMHS Leeds", "reason": "Low mood, isolation."}]
+    })
+}
+
+/// Who acts in the tests.
+pub const REFERRER: &str = "teacher-1";
+pub const OFFICER: &str = "officer-1";
+pub const CHAIR: &str = "chair-1";
+
+impl TestApp {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A referrer's token in [`AREA`].
+    pub fn referrer(&self) -> String {
+        self.token(REFERRER, &["referrer"], AREA)
+    }
+
+    /// A Prevent officer's token in [`AREA`].
+    pub fn officer(&self) -> String {
+        self.token(OFFICER, &["prevent_officer"], AREA)
+    }
+
+    /// A Channel chair's token in [`AREA`].
+    pub fn chair(&self) -> String {
+        self.token(CHAIR, &["channel_chair"], AREA)
+    }
+
+    /// Files `body` as the test referrer; returns the receipt.
+    pub async fn file(&self, body: &serde_json::Value) -> serde_json::Value {
+        let response = self
+            .post_json("/v1/referrals", &self.referrer(), body)
+            .await;
+        assert_eq!(response.status().as_u16(), 201, "filing a referral");
+        response.json().await.expect("receipt")
+    }
+
+    /// Performs `action` with `If-Match: "version"`.
+    pub async fn act(
+        &self,
+        token: &str,
+        case_id: &str,
+        action: &str,
+        version: i64,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/v1/cases/{case_id}/actions/{action}")))
+            .bearer_auth(token)
+            .header("if-match", format!("\"{version}\""))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Performs `action` as the officer and asserts it succeeded; returns the case.
+    pub async fn act_ok(
+        &self,
+        token: &str,
+        case_id: &str,
+        action: &str,
+        version: i64,
+        body: &serde_json::Value,
+    ) -> serde_json::Value {
+        let response = self.act(token, case_id, action, version, body).await;
+        let status = response.status().as_u16();
+        let case: serde_json::Value = response.json().await.expect("case");
+        assert_eq!(status, 200, "{action}: {case}");
+        case
+    }
+
+    /// Files a referral about a fresh person and moves it to `state` through the API
+    /// (states reachable in the screening half); returns (case id, version).
+    pub async fn case_in(&self, state: &str) -> (String, i64) {
+        let body = referral_about(
+            "Case",
+            &format!("Subject{}", uuid::Uuid::new_v4().simple()),
+            "2009-05-01",
+        );
+        let id = self.file(&body).await["id"].as_str().unwrap().to_owned();
+        if state == "submitted" {
+            return (id, 1);
+        }
+        let officer = self.officer();
+        let case = self
+            .act_ok(&officer, &id, "begin_screening", 1, &serde_json::json!({}))
+            .await;
+        let (action, body) = match state {
+            "screening" => return (id, case["version"].as_i64().unwrap()),
+            "closed" => ("close_no_further_action", threshold("no_prevent_concern")),
+            "onward_referral" => ("signpost", signpost_body()),
+            "awaiting_panel" => (
+                "refer_to_channel",
+                threshold("vulnerable_to_radicalisation"),
+            ),
+            "police_managed" => (
+                "manage_by_police",
+                threshold("risk_requires_police_management"),
+            ),
+            "transferred_to_pursue" => ("transfer_to_pursue", threshold("terrorism_risk")),
+            other => panic!("{other} is not reachable in the screening half"),
+        };
+        let case = self.act_ok(&officer, &id, action, 2, &body).await;
+        assert_eq!(case["state"], state);
+        (id, case["version"].as_i64().unwrap())
+    }
+}

@@ -7,5 +7,8 @@ mod errors;
 mod health;
 mod helpers;
 mod openapi;
+mod pathway;
 mod process;
+mod referrals;
 mod schema;
+mod visibility;

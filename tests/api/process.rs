@@ -233,11 +233,9 @@ async fn logs_carry_request_ids_and_never_personal_data() {
         "auditor-9",
         &format!("{subject} {family}"),
     );
-    let body = serde_json::json!({
-        "subject": {"given_name": subject, "family_name": family, "date_of_birth": "2010-03-14",
-                    "address": {"line1": "1 High Street", "town": "Leeds", "postcode": "LS1 1AA"}},
-        "concern": {"narrative": "Shared violent material about a named classmate."}
-    });
+    let mut body = crate::helpers::referral_about(subject, family, "2010-03-14");
+    body["concern"]["narrative"] = "Shared violent material about a named classmate.".into();
+    body["guardians"][0]["name"] = format!("Agatha {family}").into();
     let mut ids = Vec::new();
     let responses = vec![
         client
@@ -260,6 +258,13 @@ async fn logs_carry_request_ids_and_never_personal_data() {
             .await
             .unwrap(),
         client
+            .post(server.url("/v1/referrals"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"subject": {"given_name": subject, "family_name": family}}))
+            .send()
+            .await
+            .unwrap(),
+        client
             .get(server.url("/v1/me"))
             .header("x-note", family)
             .bearer_auth("garbage")
@@ -267,6 +272,12 @@ async fn logs_carry_request_ids_and_never_personal_data() {
             .await
             .unwrap(),
     ];
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses,
+        vec![200, 200, 201, 422, 401],
+        "a read, a list, a filing, a refusal, a bad token"
+    );
     for r in responses {
         ids.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
     }

@@ -1,0 +1,705 @@
+//! Referral intake and the case pathway's use cases. Each runs in one transaction that
+//! also writes its audit entry; refusals of visibility or role are audited too.
+
+use chrono::{Datelike, NaiveDateTime};
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{AppError, audit_context};
+use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, audit_time};
+use crate::domain::access::{CaseAccess, ListScope, View, acting_roles, view_of};
+use crate::domain::actions::Command;
+use crate::domain::due::{DueKind, DuePolicy};
+use crate::domain::pathway::{self, Action, Refusal, State, Transition};
+use crate::domain::referral::Referral;
+use crate::domain::{Actor, FieldError, Role};
+use crate::store::cases::{
+    self as store, CaseChange, CaseFilter, CaseRow, EventRow, IdempotencyRow, OnwardRow,
+};
+use crate::store::{DbConnection, audit as audit_store, write_transaction};
+
+/// What a referrer is told on filing (and what a retry with the same key is told again).
+/// It holds no personal data, so it can be kept with the idempotency key.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Receipt {
+    /// The case id.
+    pub id: String,
+    /// The reference to quote.
+    pub reference: String,
+    /// `received`.
+    #[schema(value_type = pathway::ReferrerStatus)]
+    pub status: pathway::ReferrerStatus,
+    /// When it was received (RFC 3339, UTC).
+    pub submitted_at: chrono::DateTime<chrono::Utc>,
+    /// The referrer said someone is at immediate risk.
+    pub immediate_risk: bool,
+    /// What to do now, when there is an immediate risk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+}
+
+/// The advice given whenever a referral reports an immediate risk.
+pub const IMMEDIATE_RISK_ADVICE: &str = "You reported an immediate risk. A referral is not an emergency \
+response: if anyone is in immediate danger, call 999 now. If there is no immediate danger but you \
+need police advice urgently, call 101.";
+
+/// The result of filing.
+#[derive(Debug)]
+pub struct Filed {
+    /// What to answer.
+    pub receipt: Receipt,
+    /// True when this answered a retry with the same key and body.
+    pub replayed: bool,
+}
+
+/// A case and what the actor may see of it.
+#[derive(Debug)]
+pub struct CaseDetail {
+    /// The row.
+    pub case: CaseRow,
+    /// How much the actor sees.
+    pub view: View,
+    /// Repeat referrals about the same person (empty for referrers).
+    pub links: Vec<store::LinkedCase>,
+    /// Onward referrals (empty for referrers).
+    pub onward: Vec<OnwardRow>,
+}
+
+/// An idempotency key and the hash of the body it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The client's key.
+    pub key: String,
+    /// SHA-256 of the canonical body.
+    pub body_hash: String,
+}
+
+/// The result of a transaction that commits even when it refuses: the outer error
+/// rolls back, the inner one is a refusal whose audit entry is kept.
+type Committed<T> = Result<Result<T, AppError>, AppError>;
+
+fn now() -> NaiveDateTime {
+    audit_time(chrono::Utc::now().naive_utc())
+}
+
+fn state_of(row: &CaseRow) -> Result<State, AppError> {
+    State::parse(&row.state)
+        .ok_or_else(|| AppError::Corrupt(format!("case {} has unknown state", row.id)))
+}
+
+fn access(row: &CaseRow, state: State) -> CaseAccess<'_> {
+    CaseAccess {
+        area: &row.area,
+        state,
+        referrer_sub: &row.referrer_sub,
+        referred_to_channel: row.referred_to_channel_at.is_some(),
+    }
+}
+
+fn case_event(
+    row: &CaseRow,
+    action: &str,
+    outcome: Outcome,
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        chain: ChainKey::case(uuid::Uuid::parse_str(&row.id).unwrap_or_default()),
+        action: action.to_owned(),
+        case_id: uuid::Uuid::parse_str(&row.id).ok(),
+        area: row.area.clone(),
+        outcome,
+        details,
+    }
+}
+
+fn view_name(view: View) -> &'static str {
+    match view {
+        View::Referrer => "referrer",
+        View::Auditor => "auditor",
+        View::Channel => "channel",
+        View::Police => "police",
+    }
+}
+
+/// Loads a case and decides the actor's view. A case the actor may not see is answered
+/// as not found, and the attempt is recorded (committed) in the case's audit chain.
+fn load_visible(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ctx: &AuditContext,
+    id: &str,
+    audit_action: &str,
+    lock: bool,
+) -> Committed<(CaseRow, State, View)> {
+    let Some(row) = store::find_case(conn, id, lock)? else {
+        return Ok(Err(AppError::NotFound));
+    };
+    let state = state_of(&row)?;
+    match view_of(actor, &access(&row, state)) {
+        Some(view) => Ok(Ok((row, state, view))),
+        None => {
+            audit_store::append(
+                conn,
+                ctx,
+                &[case_event(&row, audit_action, Outcome::Denied, json!({}))],
+            )?;
+            Ok(Err(AppError::NotFound))
+        }
+    }
+}
+
+fn detail(conn: &mut DbConnection, case: CaseRow, view: View) -> Result<CaseDetail, AppError> {
+    let (links, onward) = if view.sees_case_detail() {
+        let mut links = store::linked_cases(conn, &case.id)?;
+        if !view.sees_police_material() {
+            links.retain(|l| State::parse(&l.state).is_some_and(|s| !s.is_police_only()));
+        }
+        (links, store::onward_for_case(conn, &case.id)?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(CaseDetail {
+        case,
+        view,
+        links,
+        onward,
+    })
+}
+
+fn subject_key(referral: &Referral) -> Option<String> {
+    referral
+        .subject_match_key()
+        .map(|k| hex::encode(Sha256::digest(k.as_bytes())))
+}
+
+/// Files a referral: allocates a reference, links earlier referrals about the same
+/// person, and stores the receipt under the idempotency key, all in one transaction.
+pub fn file_referral(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    idempotency: Option<Idempotency>,
+    referral: Referral,
+    policy: &DuePolicy,
+) -> Result<Filed, AppError> {
+    let ctx = audit_context(actor, request_id);
+    // A concurrent retry with the same key loses the race on the key's primary key;
+    // its second attempt then finds and replays the stored receipt.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = write_transaction(conn, |c| {
+            file_once(c, actor, &ctx, idempotency.as_ref(), &referral, policy)
+        });
+        match result {
+            Err(AppError::Store(crate::store::StoreError::Query(
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ),
+            ))) if attempt < 3 && idempotency.is_some() => continue,
+            other => return other,
+        }
+    }
+}
+
+fn file_once(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ctx: &AuditContext,
+    idempotency: Option<&Idempotency>,
+    referral: &Referral,
+    policy: &DuePolicy,
+) -> Result<Filed, AppError> {
+    if let Some(idem) = idempotency
+        && let Some(stored) = store::find_idempotency(conn, &actor.sub, &idem.key)?
+    {
+        if stored.request_hash != idem.body_hash {
+            return Err(AppError::IdempotencyKeyReused);
+        }
+        let receipt: Receipt =
+            serde_json::from_str(&stored.response).map_err(|e| AppError::Corrupt(e.to_string()))?;
+        return Ok(Filed {
+            receipt,
+            replayed: true,
+        });
+    }
+    let at = now();
+    let area = referral
+        .area()
+        .map_or_else(|| actor.area.to_string(), ToString::to_string);
+    let number = store::next_reference_number(conn, i64::from(at.year()))?;
+    let id = uuid::Uuid::now_v7();
+    let due = policy.on_entering(State::Submitted, at, None);
+    let key = subject_key(referral);
+    let row = CaseRow {
+        id: id.to_string(),
+        reference: format!("PRV-{}-{number:06}", at.year()),
+        area,
+        state: State::Submitted.as_str().to_owned(),
+        version: 1,
+        referrer_sub: actor.sub.clone(),
+        submitted_at: at,
+        updated_at: at,
+        due_kind: due.map(|(k, _)| k.as_str().to_owned()),
+        due_at: due.map(|(_, t)| t),
+        outcome: None,
+        referred_to_channel_at: None,
+        subject_key: key.clone(),
+        referral: serde_json::to_string(referral).map_err(|e| AppError::Corrupt(e.to_string()))?,
+        deconfliction: None,
+        immediate_risk: referral.immediate_risk(),
+        sector: referral.referrer_sector().as_str().to_owned(),
+        type_of_concern: referral.type_of_concern().map(|t| t.as_str().to_owned()),
+    };
+    let earlier = match &key {
+        Some(k) => store::cases_with_subject(conn, k)?,
+        None => Vec::new(),
+    };
+    store::insert_case(conn, &row)?;
+    let mut audit = vec![case_event(
+        &row,
+        "case.submit",
+        Outcome::Ok,
+        json!({"reference": row.reference, "repeat_of": earlier}),
+    )];
+    for other in &earlier {
+        store::link_cases(conn, &row.id, other, "subject_match", at)?;
+        audit.push(AuditEvent {
+            chain: ChainKey::case(uuid::Uuid::parse_str(other).unwrap_or_default()),
+            action: "case.link".into(),
+            case_id: uuid::Uuid::parse_str(other).ok(),
+            area: row.area.clone(),
+            outcome: Outcome::Ok,
+            details: json!({"linked_case_id": row.id, "reason": "subject_match"}),
+        });
+    }
+    store::insert_event(
+        conn,
+        &EventRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: row.id.clone(),
+            seq: 1,
+            action: "submit_referral".into(),
+            from_state: None,
+            to_state: row.state.clone(),
+            actor_sub: actor.sub.clone(),
+            actor_roles: actor.roles_list(),
+            occurred_at: at,
+            request_id: ctx.request_id.clone(),
+            reason_code: None,
+            rationale: None,
+            details: json!({"linked_cases": earlier.len()}).to_string(),
+            police_only: false,
+        },
+    )?;
+    let receipt = Receipt {
+        id: row.id.clone(),
+        reference: row.reference.clone(),
+        status: pathway::ReferrerStatus::Received,
+        submitted_at: at.and_utc(),
+        immediate_risk: row.immediate_risk,
+        advice: row.immediate_risk.then(|| IMMEDIATE_RISK_ADVICE.to_owned()),
+    };
+    if let Some(idem) = idempotency {
+        store::insert_idempotency(
+            conn,
+            &IdempotencyRow {
+                actor_sub: actor.sub.clone(),
+                key: idem.key.clone(),
+                request_hash: idem.body_hash.clone(),
+                case_id: row.id.clone(),
+                response: serde_json::to_string(&receipt)
+                    .map_err(|e| AppError::Corrupt(e.to_string()))?,
+                created_at: at,
+            },
+        )?;
+    }
+    audit_store::append(conn, ctx, &audit)?;
+    Ok(Filed {
+        receipt,
+        replayed: false,
+    })
+}
+
+/// A case as the actor may see it.
+pub fn read_case(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    id: &str,
+) -> Result<CaseDetail, AppError> {
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| -> Committed<CaseDetail> {
+        let (row, _, view) = match load_visible(c, actor, &ctx, id, "case.read", false)? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        audit_store::append(
+            c,
+            &ctx,
+            &[case_event(
+                &row,
+                "case.read",
+                Outcome::Ok,
+                json!({"view": view_name(view)}),
+            )],
+        )?;
+        Ok(Ok(detail(c, row, view)?))
+    })?
+}
+
+/// The visible cases matching `filter`.
+pub fn list_cases(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    filter: CaseFilter,
+    limit: i64,
+) -> Result<Vec<(CaseRow, View)>, AppError> {
+    if actor.roles.iter().all(|r| *r == Role::Admin) {
+        return Err(AppError::RoleNotAllowed);
+    }
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| -> Result<_, AppError> {
+        let rows = store::list_cases(c, &ListScope::of(actor), &filter, limit)?;
+        let mut seen = Vec::with_capacity(rows.len());
+        for row in rows {
+            let state = state_of(&row)?;
+            // The SQL scope and the rules agree; the rules still decide each row's view.
+            if let Some(view) = view_of(actor, &access(&row, state)) {
+                seen.push((row, view));
+            }
+        }
+        let ids: Vec<&str> = seen.iter().map(|(r, _)| r.id.as_str()).collect();
+        let event = AuditEvent {
+            chain: ChainKey::actor(&actor.sub),
+            action: "case.list".into(),
+            case_id: None,
+            area: actor.area.to_string(),
+            outcome: Outcome::Ok,
+            details: json!({"state": filter.state, "overdue": filter.due_before.is_some(), "case_ids": ids}),
+        };
+        audit_store::append(c, &ctx, &[event])?;
+        Ok(seen)
+    })
+}
+
+/// The history of a case as the actor may see it; police-only entries only for police.
+pub fn case_history(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    id: &str,
+) -> Result<(CaseRow, Vec<EventRow>), AppError> {
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| -> Committed<(CaseRow, Vec<EventRow>)> {
+        let (row, _, view) = match load_visible(c, actor, &ctx, id, "case.history.read", false)? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if !view.sees_case_detail() {
+            audit_store::append(
+                c,
+                &ctx,
+                &[case_event(
+                    &row,
+                    "case.history.read",
+                    Outcome::Denied,
+                    json!({}),
+                )],
+            )?;
+            return Ok(Err(AppError::RoleNotAllowed));
+        }
+        let mut events = store::events(c, &row.id)?;
+        if !view.sees_police_material() {
+            events.retain(|e| !e.police_only);
+        }
+        audit_store::append(
+            c,
+            &ctx,
+            &[case_event(
+                &row,
+                "case.history.read",
+                Outcome::Ok,
+                json!({"view": view_name(view)}),
+            )],
+        )?;
+        Ok(Ok((row, events)))
+    })?
+}
+
+/// What the actor may do to a case now.
+pub fn available_actions(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    id: &str,
+) -> Result<(CaseRow, Vec<&'static Transition>), AppError> {
+    let ctx = audit_context(actor, request_id);
+    write_transaction(
+        conn,
+        |c| -> Committed<(CaseRow, Vec<&'static Transition>)> {
+            let (row, state, view) =
+                match load_visible(c, actor, &ctx, id, "case.actions.read", false)? {
+                    Ok(found) => found,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+            let roles = acting_roles(actor, Some(view));
+            let rows: Vec<&'static Transition> = pathway::allowed_actions(state, &roles)
+                .into_iter()
+                .filter_map(|a| pathway::transition(state, a, &roles).ok())
+                .collect();
+            audit_store::append(
+                c,
+                &ctx,
+                &[case_event(
+                    &row,
+                    "case.actions.read",
+                    Outcome::Ok,
+                    json!({}),
+                )],
+            )?;
+            Ok(Ok((row, rows)))
+        },
+    )?
+}
+
+/// The check of a requested action against the pathway, before its body is parsed.
+pub fn check_action(
+    state: State,
+    action: Action,
+    roles: &[Role],
+) -> Result<&'static Transition, AppError> {
+    pathway::transition(state, action, roles).map_err(|r| match r {
+        Refusal::RoleNotAllowed => AppError::RoleNotAllowed,
+        Refusal::InvalidTransition { allowed } => AppError::InvalidTransition { state, allowed },
+    })
+}
+
+/// Performs `action` on the case at `version`. The body was parsed before the case was
+/// read; its errors are answered only once the state, role and version allow the action.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one use case, one call site: a struct would only rename them"
+)]
+pub fn perform_action(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    id: &str,
+    action: Action,
+    version: i64,
+    command: Result<Command, AppError>,
+    policy: &DuePolicy,
+) -> Result<CaseDetail, AppError> {
+    let ctx = audit_context(actor, request_id);
+    let audit_action = format!("case.action.{action}");
+    write_transaction(conn, |c| -> Committed<CaseDetail> {
+        let (row, state, view) = match load_visible(c, actor, &ctx, id, &audit_action, true)? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if row.version != version {
+            return Ok(Err(AppError::VersionMismatch {
+                current: row.version,
+            }));
+        }
+        let transition = match check_action(state, action, &acting_roles(actor, Some(view))) {
+            Ok(t) => t,
+            Err(refusal) => {
+                let details = json!({"from": state.as_str(), "refused": refusal.code()});
+                audit_store::append(
+                    c,
+                    &ctx,
+                    &[case_event(&row, &audit_action, Outcome::Denied, details)],
+                )?;
+                return Ok(Err(refusal));
+            }
+        };
+        let command = match command {
+            Ok(command) => command,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let applied = match apply(c, &row, state, transition, &command, policy)? {
+            Ok(applied) => applied,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if store::update_case(c, &row.id, row.version, &applied.change)? == 0 {
+            return Ok(Err(AppError::VersionMismatch {
+                current: row.version + 1,
+            }));
+        }
+        let seq = store::next_event_seq(c, &row.id)?;
+        store::insert_event(
+            c,
+            &EventRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: row.id.clone(),
+                seq,
+                action: action.as_str().to_owned(),
+                from_state: Some(state.as_str().to_owned()),
+                to_state: applied.change.state.clone(),
+                actor_sub: actor.sub.clone(),
+                actor_roles: actor.roles_list(),
+                occurred_at: applied.change.updated_at,
+                request_id: ctx.request_id.clone(),
+                reason_code: applied.reason_code.map(str::to_owned),
+                rationale: applied.rationale.clone(),
+                details: applied.details.to_string(),
+                police_only: action.is_police_only(),
+            },
+        )?;
+        let details = json!({
+            "from": state.as_str(),
+            "to": applied.change.state,
+            "version": applied.change.version,
+            "reason_code": applied.reason_code,
+        });
+        audit_store::append(
+            c,
+            &ctx,
+            &[case_event(&row, &audit_action, Outcome::Ok, details)],
+        )?;
+        let updated = store::find_case(c, &row.id, false)?.ok_or(AppError::NotFound)?;
+        let view = view_of(actor, &access(&updated, state_of(&updated)?)).unwrap_or(view);
+        Ok(Ok(detail(c, updated, view)?))
+    })?
+}
+
+/// What applying a command changes.
+struct Applied {
+    change: CaseChange,
+    reason_code: Option<&'static str>,
+    rationale: Option<String>,
+    details: serde_json::Value,
+}
+
+/// The closed outcome recorded when an action closes a case.
+fn closing_outcome(action: Action) -> &'static str {
+    match action {
+        Action::CloseNoFurtherAction => "no_further_action",
+        Action::Close => "police_closed",
+        Action::RecordOnwardOutcome => "signposted",
+        _ => "closed",
+    }
+}
+
+/// Works out the next state and its side effects. Refusals here (an onward referral
+/// that is not this case's) are answered without writing anything.
+fn apply(
+    conn: &mut DbConnection,
+    row: &CaseRow,
+    state: State,
+    transition: &Transition,
+    command: &Command,
+    policy: &DuePolicy,
+) -> Committed<Applied> {
+    let at = now();
+    let action = transition.action;
+    let mut reason_code = None;
+    let mut rationale = None;
+    let mut details = json!({});
+    let mut deconfliction = row.deconfliction.clone();
+    let single_target = transition.to.first().copied().unwrap_or(state);
+    let next = match command {
+        Command::Nothing => single_target,
+        Command::Threshold(t) => {
+            reason_code = Some(t.reason_code);
+            rationale = Some(t.rationale.clone());
+            single_target
+        }
+        Command::Deconfliction { result, note } => {
+            let record = json!({"result": result, "note": note, "recorded_at": at.and_utc()});
+            deconfliction = Some(record.to_string());
+            details = json!({"result": result});
+            rationale = note.clone();
+            single_target
+        }
+        Command::Signpost {
+            threshold,
+            referrals,
+        } => {
+            reason_code = Some(threshold.reason_code);
+            rationale = Some(threshold.rationale.clone());
+            let mut ids = Vec::new();
+            for r in referrals {
+                let id = uuid::Uuid::now_v7().to_string();
+                store::insert_onward(
+                    conn,
+                    &OnwardRow {
+                        id: id.clone(),
+                        case_id: row.id.clone(),
+                        service_type: r.service_type.as_str().to_owned(),
+                        organisation: r.organisation.clone(),
+                        reason: r.reason.clone(),
+                        status: "pending".into(),
+                        note: None,
+                        created_at: at,
+                        resolved_at: None,
+                    },
+                )?;
+                ids.push(json!({"id": id, "service_type": r.service_type}));
+            }
+            details = json!({"onward_referrals": ids});
+            single_target
+        }
+        Command::OnwardOutcome { id, outcome, note } => {
+            let changed = store::resolve_onward(
+                conn,
+                &id.to_string(),
+                &row.id,
+                outcome.as_str(),
+                note.as_deref(),
+                at,
+            )?;
+            if changed == 0 {
+                return Ok(Err(AppError::Validation(vec![FieldError::new(
+                    "onward_referral_id",
+                    "not_pending",
+                    "No pending onward referral of this case has that id.",
+                )])));
+            }
+            details = json!({"onward_referral_id": id, "outcome": outcome});
+            rationale = note.clone();
+            let pending = store::onward_for_case(conn, &row.id)?
+                .iter()
+                .any(|o| o.status == "pending");
+            if pending {
+                State::OnwardReferral
+            } else {
+                State::Closed
+            }
+        }
+    };
+    if !transition.to.contains(&next) {
+        return Err(AppError::Corrupt(format!("{action} cannot lead to {next}")));
+    }
+    let keep = row
+        .due_kind
+        .as_deref()
+        .and_then(DueKind::parse)
+        .zip(row.due_at);
+    let due = policy.on_entering(next, at, keep);
+    let outcome = (next == State::Closed).then(|| closing_outcome(action).to_owned());
+    let referred = match (row.referred_to_channel_at, next) {
+        (None, State::AwaitingPanel) => Some(at),
+        (kept, _) => kept,
+    };
+    Ok(Ok(Applied {
+        change: CaseChange {
+            state: next.as_str().to_owned(),
+            version: row.version + 1,
+            updated_at: at,
+            due_kind: due.map(|(k, _)| k.as_str().to_owned()),
+            due_at: due.map(|(_, t)| t),
+            outcome: outcome.or_else(|| row.outcome.clone()),
+            referred_to_channel_at: referred,
+            deconfliction,
+        },
+        reason_code,
+        rationale,
+        details,
+    }))
+}

@@ -1,0 +1,591 @@
+//! The bodies of actions, validated on parse into commands the use cases apply.
+//! Only the screening half's bodies are here; the Channel half's arrive with panels.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::FieldError;
+use super::pathway::{Action, Payload};
+
+/// Longest rationale or note.
+const MAX_TEXT: usize = 5_000;
+/// Shortest rationale: a threshold decision must say why.
+const MIN_RATIONALE: usize = 10;
+
+/// The coded reasons each threshold decision accepts, for statistics and review.
+pub fn reason_codes(action: Action) -> &'static [&'static str] {
+    match action {
+        Action::CloseNoFurtherAction => &[
+            "no_prevent_concern",
+            "no_vulnerability_identified",
+            "concern_resolved",
+            "supported_elsewhere",
+            "insufficient_information",
+            "other",
+        ],
+        Action::Signpost => &[
+            "other_needs_primary",
+            "no_prevent_concern",
+            "supported_elsewhere",
+            "other",
+        ],
+        Action::ReferToChannel => &["vulnerable_to_radicalisation", "repeat_concern", "other"],
+        Action::ManageByPolice => &[
+            "risk_requires_police_management",
+            "channel_not_appropriate",
+            "other",
+        ],
+        Action::TransferToPursue => &["terrorism_risk", "live_investigation", "other"],
+        Action::Close => &[
+            "risk_reduced",
+            "no_further_concern",
+            "moved_out_of_area",
+            "other",
+        ],
+        _ => &[],
+    }
+}
+
+/// `{}`: an action that needs nothing.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyBody {}
+
+/// A threshold decision.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdBody {
+    /// One of the action's reason codes (see `GET /v1/cases/{id}/actions`).
+    #[serde(default)]
+    pub reason_code: String,
+    /// Why, in words (10 to 5,000 characters).
+    #[serde(default)]
+    pub rationale: String,
+}
+
+/// The result of deconfliction against counter-terrorism investigations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeconflictionResult {
+    /// No live investigation.
+    Clear,
+    /// A live investigation exists.
+    LiveInvestigation,
+}
+
+/// `record_deconfliction`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeconflictionBody {
+    /// The result.
+    pub result: DeconflictionResult,
+    /// Police-only note.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The kind of service a case is referred on to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceType {
+    /// Mental-health services.
+    MentalHealth,
+    /// Children's social care.
+    ChildrensSocialCare,
+    /// Adult social care.
+    AdultSocialCare,
+    /// Early help.
+    EarlyHelp,
+    /// Education.
+    Education,
+    /// Housing.
+    Housing,
+    /// Substance misuse services.
+    SubstanceMisuse,
+    /// Anything else.
+    Other,
+}
+
+impl ServiceType {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::MentalHealth => "mental_health",
+            ServiceType::ChildrensSocialCare => "childrens_social_care",
+            ServiceType::AdultSocialCare => "adult_social_care",
+            ServiceType::EarlyHelp => "early_help",
+            ServiceType::Education => "education",
+            ServiceType::Housing => "housing",
+            ServiceType::SubstanceMisuse => "substance_misuse",
+            ServiceType::Other => "other",
+        }
+    }
+}
+
+/// One referral to another service.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnwardReferralBody {
+    /// The kind of service.
+    pub service_type: ServiceType,
+    /// The organisation referred to.
+    #[serde(default)]
+    pub organisation: String,
+    /// Why this service.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `signpost`: a threshold decision and the services referred to.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignpostBody {
+    /// One of the action's reason codes.
+    #[serde(default)]
+    pub reason_code: String,
+    /// Why, in words.
+    #[serde(default)]
+    pub rationale: String,
+    /// One to ten onward referrals.
+    #[serde(default)]
+    pub onward_referrals: Vec<OnwardReferralBody>,
+}
+
+/// What the receiving service said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnwardOutcome {
+    /// Accepted by the service.
+    Acknowledged,
+    /// Declined by the service.
+    Declined,
+}
+
+impl OnwardOutcome {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnwardOutcome::Acknowledged => "acknowledged",
+            OnwardOutcome::Declined => "declined",
+        }
+    }
+}
+
+/// `record_onward_outcome`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnwardOutcomeBody {
+    /// The onward referral (its `id` in the case).
+    pub onward_referral_id: uuid::Uuid,
+    /// Acknowledged or declined.
+    pub outcome: OnwardOutcome,
+    /// What the service said.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A validated threshold decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Threshold {
+    /// The coded reason.
+    pub reason_code: &'static str,
+    /// The rationale.
+    pub rationale: String,
+}
+
+/// A validated onward referral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnwardReferral {
+    /// The kind of service.
+    pub service_type: ServiceType,
+    /// The organisation.
+    pub organisation: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A validated action, ready to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Nothing to carry.
+    Nothing,
+    /// Deconfliction.
+    Deconfliction {
+        /// Result.
+        result: DeconflictionResult,
+        /// Note.
+        note: Option<String>,
+    },
+    /// A threshold decision.
+    Threshold(Threshold),
+    /// Signposting.
+    Signpost {
+        /// The decision.
+        threshold: Threshold,
+        /// The services.
+        referrals: Vec<OnwardReferral>,
+    },
+    /// An onward referral's outcome.
+    OnwardOutcome {
+        /// Which.
+        id: uuid::Uuid,
+        /// What.
+        outcome: OnwardOutcome,
+        /// Note.
+        note: Option<String>,
+    },
+}
+
+fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<FieldError>) -> String {
+    let v = value.trim();
+    let chars = v.chars().count();
+    if chars == 0 {
+        errors.push(FieldError::new(
+            field,
+            "required",
+            format!("{field} is required"),
+        ));
+    } else if chars < min {
+        errors.push(FieldError::new(
+            field,
+            "too_short",
+            format!("{field} needs at least {min} characters"),
+        ));
+    } else if chars > max {
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("{field} is longer than {max} characters"),
+        ));
+    } else if v
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        errors.push(FieldError::new(
+            field,
+            "control_characters",
+            format!("{field} has control characters"),
+        ));
+    }
+    v.to_owned()
+}
+
+fn optional_text(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| text(field, v, 1, MAX_TEXT, errors))
+}
+
+fn threshold(
+    action: Action,
+    reason_code: &str,
+    rationale: &str,
+    errors: &mut Vec<FieldError>,
+) -> Threshold {
+    let codes = reason_codes(action);
+    let code = codes.iter().copied().find(|c| *c == reason_code.trim());
+    if code.is_none() {
+        let (c, m) = if reason_code.trim().is_empty() {
+            ("required", "reason_code is required".to_owned())
+        } else {
+            (
+                "invalid_value",
+                format!("reason_code must be one of: {}", codes.join(", ")),
+            )
+        };
+        errors.push(FieldError::new("reason_code", c, m));
+    }
+    Threshold {
+        reason_code: code.unwrap_or("other"),
+        rationale: text("rationale", rationale, MIN_RATIONALE, MAX_TEXT, errors),
+    }
+}
+
+fn finish(command: Command, errors: Vec<FieldError>) -> Result<Command, Vec<FieldError>> {
+    if errors.is_empty() {
+        Ok(command)
+    } else {
+        Err(errors)
+    }
+}
+
+impl ThresholdBody {
+    /// Validates for `action`.
+    pub fn validate(self, action: Action) -> Result<Command, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let t = threshold(action, &self.reason_code, &self.rationale, &mut errors);
+        finish(Command::Threshold(t), errors)
+    }
+}
+
+impl DeconflictionBody {
+    /// Validates.
+    pub fn validate(self) -> Result<Command, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let note = optional_text("note", self.note.as_deref(), &mut errors);
+        finish(
+            Command::Deconfliction {
+                result: self.result,
+                note,
+            },
+            errors,
+        )
+    }
+}
+
+impl SignpostBody {
+    /// Validates: a threshold decision and one to ten onward referrals.
+    pub fn validate(self) -> Result<Command, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let t = threshold(
+            Action::Signpost,
+            &self.reason_code,
+            &self.rationale,
+            &mut errors,
+        );
+        if self.onward_referrals.is_empty() {
+            errors.push(FieldError::new(
+                "onward_referrals",
+                "required",
+                "name at least one onward referral",
+            ));
+        } else if self.onward_referrals.len() > 10 {
+            errors.push(FieldError::new(
+                "onward_referrals",
+                "too_many",
+                "at most 10 onward referrals",
+            ));
+        }
+        let referrals = self
+            .onward_referrals
+            .iter()
+            .enumerate()
+            .map(|(i, r)| OnwardReferral {
+                service_type: r.service_type,
+                organisation: text(
+                    &format!("onward_referrals[{i}].organisation"),
+                    &r.organisation,
+                    1,
+                    200,
+                    &mut errors,
+                ),
+                reason: text(
+                    &format!("onward_referrals[{i}].reason"),
+                    &r.reason,
+                    1,
+                    MAX_TEXT,
+                    &mut errors,
+                ),
+            })
+            .collect();
+        finish(
+            Command::Signpost {
+                threshold: t,
+                referrals,
+            },
+            errors,
+        )
+    }
+}
+
+impl OnwardOutcomeBody {
+    /// Validates.
+    pub fn validate(self) -> Result<Command, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let note = optional_text("note", self.note.as_deref(), &mut errors);
+        finish(
+            Command::OnwardOutcome {
+                id: self.onward_referral_id,
+                outcome: self.outcome,
+                note,
+            },
+            errors,
+        )
+    }
+}
+
+/// A field an action's body carries, as `GET /v1/cases/{id}/actions` describes it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldSpec {
+    /// The field name.
+    pub name: &'static str,
+    /// `string`, `text`, `enum`, `array`, `uuid`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Must be given.
+    pub required: bool,
+    /// The accepted values, for enums and reason codes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<&'static str>,
+}
+
+fn field(
+    name: &'static str,
+    kind: &'static str,
+    required: bool,
+    values: &[&'static str],
+) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        required,
+        values: values.to_vec(),
+    }
+}
+
+/// What the body of `action` (with payload `payload`) must carry.
+pub fn fields_of(action: Action, payload: Payload) -> Vec<FieldSpec> {
+    let threshold = || {
+        vec![
+            field("reason_code", "enum", true, reason_codes(action)),
+            field("rationale", "text", true, &[]),
+        ]
+    };
+    match payload {
+        Payload::Nothing => vec![],
+        Payload::Threshold | Payload::Exit => threshold(),
+        Payload::Deconfliction => vec![
+            field("result", "enum", true, &["clear", "live_investigation"]),
+            field("note", "text", false, &[]),
+        ],
+        Payload::Signpost => {
+            let mut f = threshold();
+            f.push(field("onward_referrals", "array", true, &[]));
+            f
+        }
+        Payload::OnwardOutcome => vec![
+            field("onward_referral_id", "uuid", true, &[]),
+            field("outcome", "enum", true, &["acknowledged", "declined"]),
+            field("note", "text", false, &[]),
+        ],
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(reason: &str, rationale: &str) -> ThresholdBody {
+        ThresholdBody {
+            reason_code: reason.into(),
+            rationale: rationale.into(),
+        }
+    }
+
+    fn codes(r: Result<Command, Vec<FieldError>>) -> Vec<(String, String)> {
+        r.err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.field, e.code))
+            .collect()
+    }
+
+    #[test]
+    fn a_threshold_decision_needs_a_listed_code_and_a_rationale() {
+        let ok = body(
+            "no_prevent_concern",
+            "No ideological element; needs met by school.",
+        )
+        .validate(Action::CloseNoFurtherAction);
+        assert!(matches!(
+            ok,
+            Ok(Command::Threshold(Threshold {
+                reason_code: "no_prevent_concern",
+                ..
+            }))
+        ));
+        let cases = [
+            (
+                body("", "A sufficient rationale."),
+                vec![("reason_code", "required")],
+            ),
+            (
+                body("made_up", "A sufficient rationale."),
+                vec![("reason_code", "invalid_value")],
+            ),
+            (
+                body("no_prevent_concern", ""),
+                vec![("rationale", "required")],
+            ),
+            (
+                body("no_prevent_concern", "   "),
+                vec![("rationale", "required")],
+            ),
+            (
+                body("no_prevent_concern", "too short"),
+                vec![("rationale", "too_short")],
+            ),
+            (
+                body("no_prevent_concern", &"x".repeat(5_001)),
+                vec![("rationale", "too_long")],
+            ),
+            (
+                body("no_prevent_concern", "bell\u{7} in the rationale"),
+                vec![("rationale", "control_characters")],
+            ),
+            (
+                body("", ""),
+                vec![("reason_code", "required"), ("rationale", "required")],
+            ),
+        ];
+        for (b, expected) in cases {
+            let expected: Vec<(String, String)> = expected
+                .into_iter()
+                .map(|(f, c)| (f.to_owned(), c.to_owned()))
+                .collect();
+            assert_eq!(codes(b.validate(Action::CloseNoFurtherAction)), expected);
+        }
+    }
+
+    #[test]
+    fn reason_codes_belong_to_their_action() {
+        let b = body("terrorism_risk", "Live risk of attack planning identified.");
+        assert!(b.clone().validate(Action::TransferToPursue).is_ok());
+        assert_eq!(
+            codes(b.validate(Action::CloseNoFurtherAction)),
+            vec![("reason_code".into(), "invalid_value".into())]
+        );
+    }
+
+    #[test]
+    fn signposting_needs_one_to_ten_complete_onward_referrals() {
+        let referral = |org: &str| OnwardReferralBody {
+            service_type: ServiceType::MentalHealth,
+            organisation: org.into(),
+            reason: "Low mood and isolation.".into(),
+        };
+        let signpost = |refs: Vec<OnwardReferralBody>| SignpostBody {
+            reason_code: "other_needs_primary".into(),
+            rationale: "Needs are mental health, not ideology.".into(),
+            onward_referrals: refs,
+        };
+        assert!(signpost(vec![referral("CAMHS Leeds")]).validate().is_ok());
+        assert_eq!(
+            codes(signpost(vec![]).validate()),
+            vec![("onward_referrals".into(), "required".into())]
+        );
+        assert_eq!(
+            codes(signpost((0..11).map(|_| referral("x")).collect()).validate()),
+            vec![("onward_referrals".into(), "too_many".into())]
+        );
+        assert_eq!(
+            codes(signpost(vec![referral("CAMHS"), referral(" ")]).validate()),
+            vec![("onward_referrals[1].organisation".into(), "required".into())]
+        );
+    }
+
+    #[test]
+    fn every_threshold_action_has_reason_codes_and_other() {
+        for a in [
+            Action::CloseNoFurtherAction,
+            Action::Signpost,
+            Action::ReferToChannel,
+            Action::ManageByPolice,
+            Action::TransferToPursue,
+            Action::Close,
+        ] {
+            assert!(reason_codes(a).contains(&"other"), "{a}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Due dates: what is waited for in each state, and by when.
+
+use chrono::{Datelike, Duration, NaiveDateTime, Weekday};
+use serde::{Deserialize, Serialize};
+
+use super::pathway::State;
+
+/// What is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DueKind {
+    /// The police initial assessment.
+    Screening,
+    /// The first panel listing after referral to Channel.
+    PanelListing,
+    /// Acknowledgement of the onward referrals.
+    OnwardAcknowledgement,
+}
+
+impl DueKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DueKind::Screening => "screening",
+            DueKind::PanelListing => "panel_listing",
+            DueKind::OnwardAcknowledgement => "onward_acknowledgement",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<DueKind> {
+        [
+            DueKind::Screening,
+            DueKind::PanelListing,
+            DueKind::OnwardAcknowledgement,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// How long each wait may last (configurable; defaults from the Prevent guidance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuePolicy {
+    /// Police initial assessment, in working days from submission.
+    pub screening_working_days: u32,
+    /// First panel listing, in days from referral to Channel.
+    pub panel_listing_days: u32,
+    /// Onward referral acknowledgement, in working days.
+    pub onward_acknowledgement_working_days: u32,
+}
+
+impl Default for DuePolicy {
+    fn default() -> DuePolicy {
+        DuePolicy {
+            screening_working_days: 5,
+            panel_listing_days: 30,
+            onward_acknowledgement_working_days: 10,
+        }
+    }
+}
+
+/// `from` plus `days` working days (Monday to Friday; bank holidays are not modelled).
+pub fn add_working_days(from: NaiveDateTime, days: u32) -> NaiveDateTime {
+    let mut t = from;
+    let mut left = days;
+    while left > 0 {
+        t += Duration::days(1);
+        if !matches!(t.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    t
+}
+
+impl DuePolicy {
+    /// The due date a case gets on entering `state` at `now`; `keep` is the one it has.
+    /// Screening keeps the date set at submission: starting the assessment does not
+    /// restart its clock.
+    pub fn on_entering(
+        &self,
+        state: State,
+        now: NaiveDateTime,
+        keep: Option<(DueKind, NaiveDateTime)>,
+    ) -> Option<(DueKind, NaiveDateTime)> {
+        match state {
+            State::Submitted => Some((
+                DueKind::Screening,
+                add_working_days(now, self.screening_working_days),
+            )),
+            State::Screening => keep.filter(|(k, _)| *k == DueKind::Screening),
+            State::AwaitingPanel => Some((
+                DueKind::PanelListing,
+                now + Duration::days(i64::from(self.panel_listing_days)),
+            )),
+            State::OnwardReferral => keep
+                .filter(|(k, _)| *k == DueKind::OnwardAcknowledgement)
+                .or(Some((
+                    DueKind::OnwardAcknowledgement,
+                    add_working_days(now, self.onward_acknowledgement_working_days),
+                ))),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn working_days_skip_weekends() {
+        // 2026-11-20 is a Friday.
+        assert_eq!(
+            add_working_days(at("2026-11-20 10:00"), 1),
+            at("2026-11-23 10:00")
+        );
+        assert_eq!(
+            add_working_days(at("2026-11-20 10:00"), 5),
+            at("2026-11-27 10:00")
+        );
+        assert_eq!(
+            add_working_days(at("2026-11-21 10:00"), 1),
+            at("2026-11-23 10:00"),
+            "from a Saturday"
+        );
+        assert_eq!(
+            add_working_days(at("2026-11-23 10:00"), 0),
+            at("2026-11-23 10:00")
+        );
+    }
+
+    #[test]
+    fn each_waiting_state_gets_its_due_date() {
+        let p = DuePolicy::default();
+        let now = at("2026-11-23 09:00");
+        let submitted = p.on_entering(State::Submitted, now, None);
+        assert_eq!(
+            submitted,
+            Some((DueKind::Screening, at("2026-11-30 09:00")))
+        );
+        assert_eq!(
+            p.on_entering(State::Screening, at("2026-11-25 09:00"), submitted),
+            submitted,
+            "clock not restarted"
+        );
+        assert_eq!(
+            p.on_entering(State::AwaitingPanel, now, submitted),
+            Some((DueKind::PanelListing, at("2026-12-23 09:00")))
+        );
+        let onward = p.on_entering(State::OnwardReferral, now, submitted);
+        assert_eq!(
+            onward,
+            Some((DueKind::OnwardAcknowledgement, at("2026-12-07 09:00")))
+        );
+        assert_eq!(
+            p.on_entering(State::OnwardReferral, at("2026-11-30 09:00"), onward),
+            onward,
+            "kept while waiting"
+        );
+        for s in [
+            State::Closed,
+            State::TransferredToPursue,
+            State::PoliceManaged,
+        ] {
+            assert_eq!(p.on_entering(s, now, submitted), None, "{s}");
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! `POST /v1/referrals` and `/v1/cases/...`: thin handlers over `app::cases`.
+
+use actix_web::http::header;
+use actix_web::web::{self, Json};
+use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing_actix_web::RequestId;
+
+use crate::app::AppError;
+use crate::app::cases::{self as cases_app, CaseDetail, Idempotency, Receipt};
+use crate::audit::canonical_json;
+use crate::domain::access::View;
+use crate::domain::actions::{
+    Command, DeconflictionBody, EmptyBody, FieldSpec, OnwardOutcomeBody, SignpostBody,
+    ThresholdBody, fields_of,
+};
+use crate::domain::due::DuePolicy;
+use crate::domain::pathway::{Action, Payload, ReferrerStatus, State, Transition};
+use crate::domain::referral::ReferralRequest;
+use crate::domain::{Actor, FieldError, Role};
+use crate::http::json::{JsonBody, from_value};
+use crate::http::page::{Page, PageQuery};
+use crate::http::problem::{ApiError, Problem};
+use crate::store::Store;
+use crate::store::cases::{CaseFilter, CaseRow, EventRow};
+
+fn rid(id: &RequestId) -> Option<String> {
+    Some(id.to_string())
+}
+
+/// The `Idempotency-Key` header, checked.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest {
+            code: "invalid_idempotency_key",
+            detail: "Idempotency-Key must be 1 to 200 visible ASCII characters.".into(),
+        });
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// File a referral.
+#[utoipa::path(post, path = "/v1/referrals", tag = "referrals", security(("bearer" = [])),
+    request_body = ReferralRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body return the original answer")),
+    responses(
+        (status = 201, description = "Received; `Location` names the case", body = Receipt),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No usable token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or the key reused with another body", body = Problem, content_type = "application/problem+json")))]
+pub async fn file_referral(
+    req: HttpRequest,
+    actor: Actor,
+    request_id: RequestId,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+    policy: web::Data<DuePolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let body_hash = hex::encode(Sha256::digest(canonical_json(&body.0).as_bytes()));
+    let request: ReferralRequest = from_value(body.0)?;
+    let referral = request
+        .validate(Utc::now().date_naive())
+        .and_then(|r| r.with_default_area(&actor.area).map_err(|e| vec![e]))
+        .map_err(ApiError::Validation)?;
+    let idempotency = key.map(|key| Idempotency { key, body_hash });
+    let policy = **policy;
+    let r = rid(&request_id);
+    let filed = store
+        .run(move |c| cases_app::file_referral(c, &actor, r, idempotency, referral, &policy))
+        .await?;
+    tracing::info!(case.id = %filed.receipt.id, replayed = filed.replayed, "referral filed");
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/cases/{}", filed.receipt.id)))
+        .insert_header((
+            "idempotent-replayed",
+            if filed.replayed { "true" } else { "false" },
+        ))
+        .json(filed.receipt))
+}
+
+/// What is due on a case.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Due {
+    /// What is waited for.
+    pub kind: String,
+    /// By when.
+    pub due_at: DateTime<Utc>,
+    /// Past due.
+    pub overdue: bool,
+}
+
+/// A linked (repeat) referral about the same person.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LinkedCaseView {
+    /// Id.
+    pub id: String,
+    /// Reference.
+    pub reference: String,
+    /// Area.
+    pub area: String,
+    /// State.
+    pub state: String,
+    /// How it closed.
+    pub outcome: Option<String>,
+    /// Filed.
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// An onward referral.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OnwardView {
+    /// Id (for `record_onward_outcome`).
+    pub id: String,
+    /// Kind of service.
+    pub service_type: String,
+    /// Organisation.
+    pub organisation: String,
+    /// Why.
+    pub reason: String,
+    /// `pending`, `acknowledged` or `declined`.
+    pub status: String,
+    /// What the service said.
+    pub note: Option<String>,
+    /// Made.
+    pub created_at: DateTime<Utc>,
+    /// Answered.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// A case as its referrer sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReferrerCase {
+    /// Id.
+    pub id: String,
+    /// Reference.
+    pub reference: String,
+    /// `received`, `being_assessed` or `closed`.
+    pub status: ReferrerStatus,
+    /// Filed.
+    pub submitted_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A case as an officer, chair or auditor sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FullCase {
+    /// Id.
+    pub id: String,
+    /// Reference.
+    pub reference: String,
+    /// The subject's local authority.
+    pub area: String,
+    /// Pathway state.
+    pub state: State,
+    /// The version to send in `If-Match`.
+    pub version: i64,
+    /// Filed.
+    pub submitted_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// How it closed.
+    pub outcome: Option<String>,
+    /// What is waited for, and by when.
+    pub due: Option<Due>,
+    /// The referrer reported an immediate risk.
+    pub immediate_risk: bool,
+    /// When it was first referred to Channel.
+    pub referred_to_channel_at: Option<DateTime<Utc>>,
+    /// The referral as filed (validated and normalised).
+    #[schema(value_type = ReferralRequest)]
+    pub referral: serde_json::Value,
+    /// Earlier or later referrals about the same person exist.
+    pub repeat_referral: bool,
+    /// Those referrals.
+    pub linked_cases: Vec<LinkedCaseView>,
+    /// Referrals to other services.
+    pub onward_referrals: Vec<OnwardView>,
+    /// Police only: the deconfliction result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub deconfliction: Option<serde_json::Value>,
+}
+
+/// A case, shaped by what the caller may see.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CaseBody {
+    /// Officers, chairs, auditors.
+    Full(Box<FullCase>),
+    /// The person who filed it.
+    Referrer(ReferrerCase),
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+fn due_of(row: &CaseRow, now: NaiveDateTime) -> Option<Due> {
+    Some(Due {
+        kind: row.due_kind.clone()?,
+        due_at: utc(row.due_at?),
+        overdue: row.due_at? < now,
+    })
+}
+
+fn referrer_case(row: &CaseRow) -> ReferrerCase {
+    ReferrerCase {
+        id: row.id.clone(),
+        reference: row.reference.clone(),
+        status: State::parse(&row.state)
+            .map_or(ReferrerStatus::BeingAssessed, State::referrer_status),
+        submitted_at: utc(row.submitted_at),
+        updated_at: utc(row.updated_at),
+    }
+}
+
+fn case_body(d: CaseDetail) -> CaseBody {
+    let row = d.case;
+    if d.view == View::Referrer {
+        return CaseBody::Referrer(referrer_case(&row));
+    }
+    let now = Utc::now().naive_utc();
+    let police = d.view.sees_police_material();
+    CaseBody::Full(Box::new(FullCase {
+        due: due_of(&row, now),
+        state: State::parse(&row.state).unwrap_or(State::Submitted),
+        referral: serde_json::from_str(&row.referral).unwrap_or(serde_json::Value::Null),
+        deconfliction: if police {
+            row.deconfliction
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+        } else {
+            None
+        },
+        repeat_referral: !d.links.is_empty(),
+        linked_cases: d
+            .links
+            .into_iter()
+            .map(|l| LinkedCaseView {
+                id: l.id,
+                reference: l.reference,
+                area: l.area,
+                state: l.state,
+                outcome: l.outcome,
+                submitted_at: utc(l.submitted_at),
+            })
+            .collect(),
+        onward_referrals: d
+            .onward
+            .into_iter()
+            .map(|o| OnwardView {
+                id: o.id,
+                service_type: o.service_type,
+                organisation: o.organisation,
+                reason: o.reason,
+                status: o.status,
+                note: o.note,
+                created_at: utc(o.created_at),
+                resolved_at: o.resolved_at.map(utc),
+            })
+            .collect(),
+        id: row.id,
+        reference: row.reference,
+        area: row.area,
+        version: row.version,
+        submitted_at: utc(row.submitted_at),
+        updated_at: utc(row.updated_at),
+        outcome: row.outcome,
+        immediate_risk: row.immediate_risk,
+        referred_to_channel_at: row.referred_to_channel_at.map(utc),
+    }))
+}
+
+fn with_etag(body: CaseBody) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if let CaseBody::Full(full) = &body {
+        response.insert_header((header::ETAG, format!("\"{}\"", full.version)));
+    }
+    response.json(body)
+}
+
+/// One case as the caller may see it.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "The case; `ETag` is its version", body = CaseBody),
+        (status = 401, description = "No usable token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json")))]
+pub async fn read_case(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, r) = (id.to_string(), rid(&request_id));
+    let detail = store
+        .run(move |c| cases_app::read_case(c, &actor, r, &id))
+        .await?;
+    Ok(with_etag(case_body(detail)))
+}
+
+/// Filters of the case list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CaseQuery {
+    /// Only cases in this state.
+    pub state: Option<String>,
+    /// Only cases past their due date, oldest due first.
+    pub overdue: Option<bool>,
+    /// Only the case with this reference.
+    pub reference: Option<String>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A case in a list: no personal data.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseSummary {
+    /// Id.
+    pub id: String,
+    /// Reference.
+    pub reference: String,
+    /// Area.
+    pub area: String,
+    /// State.
+    pub state: State,
+    /// Version.
+    pub version: i64,
+    /// Filed.
+    pub submitted_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// What is due.
+    pub due: Option<Due>,
+    /// Reported immediate risk.
+    pub immediate_risk: bool,
+}
+
+/// A list entry, shaped by what the caller may see.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CaseListItem {
+    /// Officers, chairs, auditors.
+    Full(CaseSummary),
+    /// The person who filed it.
+    Referrer(ReferrerCase),
+}
+
+fn cursor_of(t: NaiveDateTime, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{id}", t.and_utc().timestamp_micros()))
+}
+
+fn decode_cursor(c: &str) -> Option<(NaiveDateTime, String)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
+    let (micros, id) = text.split_once('|')?;
+    uuid::Uuid::parse_str(id).ok()?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc(),
+        id.to_owned(),
+    ))
+}
+
+/// The cases visible to the caller.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of cases", body = Page<CaseListItem>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No usable token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that sees no cases", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown state, bad limit or cursor", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_cases(
+    actor: Actor,
+    request_id: RequestId,
+    query: web::Query<CaseQuery>,
+    store: web::Data<Store>,
+) -> Result<Json<Page<CaseListItem>>, ApiError> {
+    let q = query.into_inner();
+    let limit = PageQuery::limit_of(q.limit)?;
+    let mut errors = Vec::new();
+    if let Some(s) = &q.state
+        && State::parse(s).is_none()
+    {
+        errors.push(FieldError::new(
+            "state",
+            "invalid_value",
+            "Not a pathway state.",
+        ));
+    }
+    let after = match q.cursor.as_deref().map(decode_cursor) {
+        Some(None) => {
+            errors.push(FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "Not a cursor from this list.",
+            ));
+            None
+        }
+        other => other.flatten(),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let overdue = q.overdue == Some(true);
+    let now = Utc::now().naive_utc();
+    let filter = CaseFilter {
+        state: q.state,
+        reference: q.reference,
+        due_before: overdue.then_some(now),
+        after,
+    };
+    let r = rid(&request_id);
+    let mut rows = store
+        .run(move |c| cases_app::list_cases(c, &actor, r, filter, limit + 1))
+        .await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|(row, _)| {
+            let key = if overdue {
+                row.due_at.unwrap_or(row.submitted_at)
+            } else {
+                row.submitted_at
+            };
+            cursor_of(key, &row.id)
+        })
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|(row, view)| match view {
+            View::Referrer => CaseListItem::Referrer(referrer_case(&row)),
+            _ => CaseListItem::Full(CaseSummary {
+                due: due_of(&row, now),
+                state: State::parse(&row.state).unwrap_or(State::Submitted),
+                id: row.id,
+                reference: row.reference,
+                area: row.area,
+                version: row.version,
+                submitted_at: utc(row.submitted_at),
+                updated_at: utc(row.updated_at),
+                immediate_risk: row.immediate_risk,
+            }),
+        })
+        .collect();
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// One entry of a case's history.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// Position, from 1.
+    pub seq: i64,
+    /// The action.
+    pub action: String,
+    /// State before.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// Who (`sub`).
+    pub actor: String,
+    /// Their roles then.
+    pub actor_roles: Vec<String>,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Coded reason.
+    pub reason_code: Option<String>,
+    /// Written rationale.
+    pub rationale: Option<String>,
+    /// The rest of what was recorded.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// The history of a case.
+#[utoipa::path(get, path = "/v1/cases/{id}/history", tag = "cases", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "Every action in order", body = Vec<HistoryEntry>),
+        (status = 403, description = "Referrers see no history", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json")))]
+pub async fn history(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    store: web::Data<Store>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let (id, r) = (id.to_string(), rid(&request_id));
+    let (_, events) = store
+        .run(move |c| cases_app::case_history(c, &actor, r, &id))
+        .await?;
+    Ok(Json(events.into_iter().map(history_entry).collect()))
+}
+
+fn history_entry(e: EventRow) -> HistoryEntry {
+    HistoryEntry {
+        seq: e.seq,
+        action: e.action,
+        from_state: e.from_state,
+        to_state: e.to_state,
+        actor: e.actor_sub,
+        actor_roles: e
+            .actor_roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        occurred_at: utc(e.occurred_at),
+        reason_code: e.reason_code,
+        rationale: e.rationale,
+        details: serde_json::from_str(&e.details).unwrap_or_default(),
+    }
+}
+
+/// An action the caller may take now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AvailableAction {
+    /// The action (`POST /v1/cases/{id}/actions/{action}`).
+    pub action: Action,
+    /// The roles that may take it.
+    pub roles: Vec<Role>,
+    /// What the body carries.
+    pub payload: Payload,
+    /// The body's fields.
+    pub fields: Vec<FieldSpec>,
+    /// Where it may lead.
+    pub next_states: Vec<State>,
+}
+
+/// What the caller may do to a case now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AvailableActions {
+    /// The case's state.
+    pub state: State,
+    /// The version to send in `If-Match`.
+    pub version: i64,
+    /// The actions.
+    pub actions: Vec<AvailableAction>,
+}
+
+/// The actions the caller may take now, with what each needs.
+#[utoipa::path(get, path = "/v1/cases/{id}/actions", tag = "cases", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "What you may do now", body = AvailableActions),
+        (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json")))]
+pub async fn available_actions(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    store: web::Data<Store>,
+) -> Result<Json<AvailableActions>, ApiError> {
+    let (id, r) = (id.to_string(), rid(&request_id));
+    let (row, transitions) = store
+        .run(move |c| cases_app::available_actions(c, &actor, r, &id))
+        .await?;
+    let describe = |t: &Transition| AvailableAction {
+        action: t.action,
+        roles: t.roles.to_vec(),
+        payload: t.payload,
+        fields: fields_of(t.action, t.payload),
+        next_states: t.to.to_vec(),
+    };
+    Ok(Json(AvailableActions {
+        state: State::parse(&row.state).unwrap_or(State::Submitted),
+        version: row.version,
+        actions: transitions.into_iter().map(describe).collect(),
+    }))
+}
+
+/// The version named by `If-Match` (`"3"`, or `3`).
+fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
+    let value = req
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
+    let text = value.to_str().unwrap_or_default().trim();
+    text.trim_matches('"')
+        .parse::<i64>()
+        .map_err(|_| ApiError::BadRequest {
+            code: "invalid_if_match",
+            detail: "If-Match must be the case's ETag, for example \"3\".".into(),
+        })
+}
+
+/// Parses the body for `action`; refusals are decided after the state and role checks.
+fn command_of(action: Action, body: serde_json::Value) -> Result<Command, AppError> {
+    let payload = crate::domain::pathway::PATHWAY
+        .iter()
+        .find(|t| t.action == action)
+        .map_or(Payload::Nothing, |t| t.payload);
+    let invalid = |e: ApiError| match e {
+        ApiError::Validation(errors) => AppError::Validation(errors),
+        other => AppError::Validation(vec![FieldError::new(
+            "",
+            "invalid_value",
+            other.to_string(),
+        )]),
+    };
+    let validated = match payload {
+        Payload::Nothing => from_value::<EmptyBody>(body).map(|_| Ok(Command::Nothing)),
+        Payload::Threshold => from_value::<ThresholdBody>(body).map(|b| b.validate(action)),
+        Payload::Deconfliction => {
+            from_value::<DeconflictionBody>(body).map(DeconflictionBody::validate)
+        }
+        Payload::Signpost => from_value::<SignpostBody>(body).map(SignpostBody::validate),
+        Payload::OnwardOutcome => {
+            from_value::<OnwardOutcomeBody>(body).map(OnwardOutcomeBody::validate)
+        }
+        _ => return Err(AppError::ActionNotAvailable(action)),
+    };
+    validated.map_err(invalid)?.map_err(AppError::Validation)
+}
+
+/// Performs an action on a case.
+#[utoipa::path(post, path = "/v1/cases/{id}/actions/{action}", tag = "cases", security(("bearer" = [])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id"),
+        ("action" = Action, Path, description = "The action"),
+        ("If-Match" = String, Header, description = "The case's version (its ETag)")),
+    request_body(content = Object, description = "The action's fields; see `GET /v1/cases/{id}/actions`"),
+    responses(
+        (status = 200, description = "Done; the case as it is now", body = CaseBody),
+        (status = 403, description = "Your role may not take this action", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case or action, or not visible to you", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from the case's state; `allowed_actions` lists what is", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The case changed since your version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match", body = Problem, content_type = "application/problem+json")))]
+pub async fn perform_action(
+    req: HttpRequest,
+    actor: Actor,
+    request_id: RequestId,
+    path: web::Path<(uuid::Uuid, String)>,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+    policy: web::Data<DuePolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, action) = path.into_inner();
+    let action = Action::parse(&action).ok_or(ApiError::NotFound)?;
+    let version = if_match(&req)?;
+    let command = command_of(action, body.0);
+    let (id, r, policy) = (id.to_string(), rid(&request_id), **policy);
+    let detail = store
+        .run(move |c| {
+            cases_app::perform_action(c, &actor, r, &id, action, version, command, &policy)
+        })
+        .await?;
+    tracing::info!(case.id = %detail.case.id, case.state = %detail.case.state, action = %action, "action performed");
+    Ok(with_etag(case_body(detail)))
+}

@@ -1,0 +1,446 @@
+//! Case persistence: cases, their history, links, onward referrals, idempotency keys
+//! and reference numbers.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{
+    case_events, case_links, cases, idempotency_keys, onward_referrals, reference_counters,
+};
+use crate::domain::access::ListScope;
+
+/// A case as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cases)]
+pub struct CaseRow {
+    /// Id.
+    pub id: String,
+    /// `PRV-<year>-<number>`.
+    pub reference: String,
+    /// The subject's local authority.
+    pub area: String,
+    /// The pathway state.
+    pub state: String,
+    /// Bumped by every action; the `ETag`.
+    pub version: i64,
+    /// Who filed it.
+    pub referrer_sub: String,
+    /// When it was filed.
+    pub submitted_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+    /// What is waited for.
+    pub due_kind: Option<String>,
+    /// By when.
+    pub due_at: Option<NaiveDateTime>,
+    /// How it closed.
+    pub outcome: Option<String>,
+    /// When it was first referred to Channel.
+    pub referred_to_channel_at: Option<NaiveDateTime>,
+    /// Hash of the subject's normalised names and date of birth, for repeat referrals.
+    pub subject_key: Option<String>,
+    /// The validated referral, as JSON.
+    pub referral: String,
+    /// Police-only: the deconfliction result, as JSON.
+    pub deconfliction: Option<String>,
+    /// Whether the referrer reported an immediate risk.
+    pub immediate_risk: bool,
+    /// The referrer's sector (statistics).
+    pub sector: String,
+    /// The type of concern, where known (statistics).
+    pub type_of_concern: Option<String>,
+}
+
+/// A case linked to another as a repeat referral about the same person.
+#[derive(Debug, Clone, Queryable)]
+pub struct LinkedCase {
+    /// Id.
+    pub id: String,
+    /// Reference.
+    pub reference: String,
+    /// Area.
+    pub area: String,
+    /// State.
+    pub state: String,
+    /// Outcome.
+    pub outcome: Option<String>,
+    /// Filed.
+    pub submitted_at: NaiveDateTime,
+}
+
+/// One entry of a case's history.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_events)]
+pub struct EventRow {
+    /// Id.
+    pub id: String,
+    /// Case.
+    pub case_id: String,
+    /// Position, from 1.
+    pub seq: i64,
+    /// The action.
+    pub action: String,
+    /// State before (none for the submission).
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// Who.
+    pub actor_sub: String,
+    /// Their roles.
+    pub actor_roles: String,
+    /// When.
+    pub occurred_at: NaiveDateTime,
+    /// Request.
+    pub request_id: Option<String>,
+    /// Coded reason of a threshold decision.
+    pub reason_code: Option<String>,
+    /// Written rationale.
+    pub rationale: Option<String>,
+    /// The rest of the payload, as JSON.
+    pub details: String,
+    /// Shown to police only.
+    pub police_only: bool,
+}
+
+/// A referral to another service.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = onward_referrals)]
+pub struct OnwardRow {
+    /// Id.
+    pub id: String,
+    /// Case.
+    pub case_id: String,
+    /// Kind of service.
+    pub service_type: String,
+    /// Organisation.
+    pub organisation: String,
+    /// Why.
+    pub reason: String,
+    /// `pending`, `acknowledged` or `declined`.
+    pub status: String,
+    /// What the service said.
+    pub note: Option<String>,
+    /// Made.
+    pub created_at: NaiveDateTime,
+    /// Answered.
+    pub resolved_at: Option<NaiveDateTime>,
+}
+
+/// A stored answer to an idempotent submission.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyRow {
+    /// Who submitted.
+    pub actor_sub: String,
+    /// Their key.
+    pub key: String,
+    /// SHA-256 of the body.
+    pub request_hash: String,
+    /// The case created.
+    pub case_id: String,
+    /// The answer given, as JSON.
+    pub response: String,
+    /// When.
+    pub created_at: NaiveDateTime,
+}
+
+/// Takes the next reference number of `year`, under a row lock on PostgreSQL.
+pub fn next_reference_number(conn: &mut DbConnection, year: i64) -> QueryResult<i64> {
+    let insert = diesel::insert_into(reference_counters::table)
+        .values((
+            reference_counters::year.eq(year),
+            reference_counters::last.eq(1_i64),
+        ))
+        .on_conflict(reference_counters::year)
+        .do_update()
+        .set(reference_counters::last.eq(reference_counters::last + 1_i64))
+        .returning(reference_counters::last);
+    match conn {
+        DbConnection::Postgres(pg) => insert.get_result(pg),
+        DbConnection::Sqlite(lite) => insert.get_result(lite),
+    }
+}
+
+/// Stores a new case.
+pub fn insert_case(conn: &mut DbConnection, row: &CaseRow) -> QueryResult<()> {
+    diesel::insert_into(cases::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The case with `id`, locked for update on PostgreSQL when `lock`.
+pub fn find_case(conn: &mut DbConnection, id: &str, lock: bool) -> QueryResult<Option<CaseRow>> {
+    match conn {
+        DbConnection::Postgres(pg) if lock => cases::table
+            .find(id)
+            .select(CaseRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        _ => cases::table
+            .find(id)
+            .select(CaseRow::as_select())
+            .first(conn)
+            .optional(),
+    }
+}
+
+/// Earlier cases about the same subject.
+pub fn cases_with_subject(conn: &mut DbConnection, subject_key: &str) -> QueryResult<Vec<String>> {
+    cases::table
+        .filter(cases::subject_key.eq(subject_key))
+        .order(cases::submitted_at)
+        .select(cases::id)
+        .load(conn)
+}
+
+/// Links two cases both ways.
+pub fn link_cases(
+    conn: &mut DbConnection,
+    a: &str,
+    b: &str,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    for (x, y) in [(a, b), (b, a)] {
+        diesel::insert_into(case_links::table)
+            .values((
+                case_links::case_id.eq(x),
+                case_links::linked_case_id.eq(y),
+                case_links::reason.eq(reason),
+                case_links::created_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The cases linked to `id`, oldest first.
+pub fn linked_cases(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<LinkedCase>> {
+    case_links::table
+        .inner_join(cases::table.on(cases::id.eq(case_links::linked_case_id)))
+        .filter(case_links::case_id.eq(id))
+        .order(cases::submitted_at)
+        .select((
+            cases::id,
+            cases::reference,
+            cases::area,
+            cases::state,
+            cases::outcome,
+            cases::submitted_at,
+        ))
+        .load(conn)
+}
+
+/// What an action changes on the case row.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = cases, treat_none_as_null = true)]
+pub struct CaseChange {
+    /// New state.
+    pub state: String,
+    /// New version.
+    pub version: i64,
+    /// Now.
+    pub updated_at: NaiveDateTime,
+    /// New due kind.
+    pub due_kind: Option<String>,
+    /// New due date.
+    pub due_at: Option<NaiveDateTime>,
+    /// Outcome once closed.
+    pub outcome: Option<String>,
+    /// Kept once set.
+    pub referred_to_channel_at: Option<NaiveDateTime>,
+    /// Police-only deconfliction.
+    pub deconfliction: Option<String>,
+}
+
+/// Applies `change` if the case is still at `version`; the number of rows changed.
+pub fn update_case(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i64,
+    change: &CaseChange,
+) -> QueryResult<usize> {
+    diesel::update(
+        cases::table
+            .filter(cases::id.eq(id))
+            .filter(cases::version.eq(version)),
+    )
+    .set(change)
+    .execute(conn)
+}
+
+/// Appends to a case's history.
+pub fn insert_event(conn: &mut DbConnection, row: &EventRow) -> QueryResult<()> {
+    diesel::insert_into(case_events::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A case's history, in order.
+pub fn events(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<EventRow>> {
+    case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .order(case_events::seq)
+        .select(EventRow::as_select())
+        .load(conn)
+}
+
+/// The next history position of a case.
+pub fn next_event_seq(conn: &mut DbConnection, case_id: &str) -> QueryResult<i64> {
+    let max: Option<i64> = case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .select(diesel::dsl::max(case_events::seq))
+        .first(conn)?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+/// Stores an onward referral.
+pub fn insert_onward(conn: &mut DbConnection, row: &OnwardRow) -> QueryResult<()> {
+    diesel::insert_into(onward_referrals::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A case's onward referrals, oldest first.
+pub fn onward_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<OnwardRow>> {
+    onward_referrals::table
+        .filter(onward_referrals::case_id.eq(case_id))
+        .order((onward_referrals::created_at, onward_referrals::id))
+        .select(OnwardRow::as_select())
+        .load(conn)
+}
+
+/// Records a service's answer to a pending onward referral; rows changed.
+pub fn resolve_onward(
+    conn: &mut DbConnection,
+    id: &str,
+    case_id: &str,
+    status: &str,
+    note: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        onward_referrals::table
+            .filter(onward_referrals::id.eq(id))
+            .filter(onward_referrals::case_id.eq(case_id))
+            .filter(onward_referrals::status.eq("pending")),
+    )
+    .set((
+        onward_referrals::status.eq(status),
+        onward_referrals::note.eq(note),
+        onward_referrals::resolved_at.eq(Some(at)),
+    ))
+    .execute(conn)
+}
+
+/// The stored answer for an idempotency key.
+pub fn find_idempotency(
+    conn: &mut DbConnection,
+    actor_sub: &str,
+    key: &str,
+) -> QueryResult<Option<IdempotencyRow>> {
+    idempotency_keys::table
+        .find((actor_sub, key))
+        .select(IdempotencyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Stores the answer for an idempotency key.
+pub fn insert_idempotency(conn: &mut DbConnection, row: &IdempotencyRow) -> QueryResult<()> {
+    diesel::insert_into(idempotency_keys::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Filters of `GET /v1/cases`.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this reference.
+    pub reference: Option<String>,
+    /// Only cases due before this time, ordered by due date.
+    pub due_before: Option<NaiveDateTime>,
+    /// Strictly after this (sort key, id) position.
+    pub after: Option<(NaiveDateTime, String)>,
+}
+
+/// Visible cases, oldest first (by due date when listing overdue work).
+pub fn list_cases(
+    conn: &mut DbConnection,
+    scope: &ListScope,
+    f: &CaseFilter,
+    limit: i64,
+) -> QueryResult<Vec<CaseRow>> {
+    type Visible = Box<
+        dyn BoxableExpression<cases::table, super::MultiBackend, SqlType = diesel::sql_types::Bool>,
+    >;
+    let pursue = "transferred_to_pursue";
+    let mut visible: Visible =
+        Box::new(cases::referrer_sub.eq(scope.filed_by.clone().unwrap_or_default()));
+    if !scope.police_areas.is_empty() {
+        visible = Box::new(visible.or(cases::area.eq_any(scope.police_areas.clone())));
+    }
+    if !scope.channel_areas.is_empty() {
+        visible = Box::new(
+            visible.or(cases::area
+                .eq_any(scope.channel_areas.clone())
+                .and(cases::referred_to_channel_at.is_not_null())
+                .and(cases::state.ne(pursue))),
+        );
+    }
+    match &scope.auditor_areas {
+        Some(None) => visible = Box::new(visible.or(cases::state.ne(pursue))),
+        Some(Some(areas)) => {
+            visible = Box::new(
+                visible.or(cases::area
+                    .eq_any(areas.clone())
+                    .and(cases::state.ne(pursue))),
+            )
+        }
+        None => {}
+    }
+    let mut q = cases::table
+        .filter(visible)
+        .select(CaseRow::as_select())
+        .limit(limit)
+        .into_boxed();
+    if let Some(s) = &f.state {
+        q = q.filter(cases::state.eq(s.clone()));
+    }
+    if let Some(r) = &f.reference {
+        q = q.filter(cases::reference.eq(r.clone()));
+    }
+    match f.due_before {
+        Some(t) => {
+            q = q
+                .filter(cases::due_at.lt(t))
+                .order((cases::due_at, cases::id));
+            if let Some((at, id)) = &f.after {
+                q = q.filter(
+                    cases::due_at
+                        .gt(*at)
+                        .or(cases::due_at.eq(*at).and(cases::id.gt(id.clone()))),
+                );
+            }
+        }
+        None => {
+            q = q.order((cases::submitted_at, cases::id));
+            if let Some((at, id)) = &f.after {
+                q = q.filter(
+                    cases::submitted_at
+                        .gt(*at)
+                        .or(cases::submitted_at.eq(*at).and(cases::id.gt(id.clone()))),
+                );
+            }
+        }
+    }
+    q.load(conn)
+}
