@@ -414,7 +414,11 @@ pub fn case_history(
         }
         let mut events = store::events(c, &row.id)?;
         if !view.sees_police_material() {
+            // Renumbered, so that gaps do not hint at police-only entries.
             events.retain(|e| !e.police_only);
+            for (i, e) in events.iter_mut().enumerate() {
+                e.seq = i as i64 + 1;
+            }
         }
         audit_store::append(
             c,

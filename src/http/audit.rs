@@ -1,16 +1,14 @@
 //! `GET /v1/audit` and `GET /v1/audit/verify`.
 
 use actix_web::web::{self, Json};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing_actix_web::RequestId;
 
 use crate::app;
 use crate::audit::VerifyReport;
 use crate::domain::Actor;
-use crate::http::page::{Page, PageQuery};
+use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor};
 use crate::http::problem::{ApiError, FieldError};
 use crate::store::Store;
 use crate::store::audit::{AuditEntryRow, AuditFilter};
@@ -96,19 +94,6 @@ impl From<AuditEntryRow> for AuditEntry {
     }
 }
 
-fn encode_cursor(row: &AuditEntryRow) -> String {
-    let micros = row.occurred_at.and_utc().timestamp_micros();
-    URL_SAFE_NO_PAD.encode(format!("{micros}|{}", row.id))
-}
-
-fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let (micros, id) = text.split_once('|')?;
-    let t = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
-    uuid::Uuid::parse_str(id).ok()?;
-    Some((t, id.to_owned()))
-}
-
 /// The audit log of the auditor's area, oldest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), security(("bearer" = [])),
     responses(
@@ -149,7 +134,7 @@ pub async fn list(
         .await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(encode_cursor)
+        rows.last().map(|r| encode_cursor(r.occurred_at, &r.id))
     } else {
         None
     };

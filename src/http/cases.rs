@@ -3,8 +3,6 @@
 use actix_web::http::header;
 use actix_web::web::{self, Json};
 use actix_web::{HttpRequest, HttpResponse};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,7 +21,7 @@ use crate::domain::pathway::{Action, Payload, ReferrerStatus, State, Transition}
 use crate::domain::referral::ReferralRequest;
 use crate::domain::{Actor, FieldError, Role};
 use crate::http::json::{JsonBody, from_value};
-use crate::http::page::{Page, PageQuery};
+use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor};
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
 use crate::store::cases::{CaseFilter, CaseRow, EventRow};
@@ -361,20 +359,6 @@ pub enum CaseListItem {
     Referrer(ReferrerCase),
 }
 
-fn cursor_of(t: NaiveDateTime, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{id}", t.and_utc().timestamp_micros()))
-}
-
-fn decode_cursor(c: &str) -> Option<(NaiveDateTime, String)> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
-    let (micros, id) = text.split_once('|')?;
-    uuid::Uuid::parse_str(id).ok()?;
-    Some((
-        DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc(),
-        id.to_owned(),
-    ))
-}
-
 /// The cases visible to the caller.
 #[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseQuery), security(("bearer" = [])),
     responses(
@@ -435,7 +419,7 @@ pub async fn list_cases(
             } else {
                 row.submitted_at
             };
-            cursor_of(key, &row.id)
+            encode_cursor(key, &row.id)
         })
     } else {
         None

@@ -1,5 +1,8 @@
 //! Cursor pagination shared by every list.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDateTime};
 use serde::Serialize;
 
 use crate::http::problem::{ApiError, FieldError};
@@ -32,6 +35,44 @@ impl PageQuery {
                 "out_of_range",
                 format!("limit must be between 1 and {}", Self::MAX_LIMIT),
             )])),
+        }
+    }
+}
+
+/// The opaque cursor of keyset pagination: a sort time and an id, base64url-encoded.
+pub fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.and_utc().timestamp_micros()))
+}
+
+/// Reads a cursor made by [`encode_cursor`]; `None` for anything else.
+pub fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (micros, id) = text.split_once('|')?;
+    uuid::Uuid::parse_str(id).ok()?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc(),
+        id.to_owned(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        let at = DateTime::from_timestamp_micros(1_795_000_000_123_456)
+            .unwrap()
+            .naive_utc();
+        let id = uuid::Uuid::now_v7().to_string();
+        assert_eq!(decode_cursor(&encode_cursor(at, &id)), Some((at, id)));
+        for bad in [
+            "",
+            "garbage",
+            "MTIz",
+            &URL_SAFE_NO_PAD.encode("12|not-a-uuid"),
+        ] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }
 }

@@ -102,7 +102,8 @@ fn sqlite_path(url: &str) -> &str {
 /// Opens a pool to the configured database, creating a SQLite file's directory if needed.
 pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
     let url = settings.url.expose_secret();
-    let url = match Backend::of_url(url) {
+    let backend = Backend::of_url(url);
+    let url = match backend {
         Backend::Postgres => url.to_owned(),
         Backend::Sqlite => {
             let path = sqlite_path(url);
@@ -115,8 +116,15 @@ pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
             path.to_owned()
         }
     };
+    // SQLite has a single writer and every request here writes (at least its audit
+    // entry): one connection makes requests queue in the pool, in order, instead of
+    // sleep-polling for the write lock, which gave second-long tail latencies.
+    let size = match backend {
+        Backend::Postgres => settings.pool_size,
+        Backend::Sqlite => 1,
+    };
     let pool = Pool::builder()
-        .max_size(settings.pool_size)
+        .max_size(size)
         .connection_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
         .connection_customizer(Box::new(SqlitePragmas))
         .build(ConnectionManager::<DbConnection>::new(url))?;

@@ -468,3 +468,23 @@ async fn the_cli_verifies_and_exits_non_zero_on_a_broken_log() {
     let report: Value = serde_json::from_slice(&broken.stdout).unwrap();
     assert_eq!(report["first_break"]["kind"], "entry_altered");
 }
+
+#[tokio::test]
+async fn the_server_seals_checkpoints_on_its_timer() {
+    let app = crate::helpers::spawn_app_with(|s| s.audit.checkpoint_interval_seconds = 1).await;
+    let token = app.token("auditor-1", &["auditor"], AREA);
+    app.get("/v1/audit", Some(&token)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let report = audit_store::verify(&mut app.db.connect()).unwrap();
+        assert!(report.intact, "{report:?}");
+        if report.checkpoints_checked >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint sealed within 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -526,6 +526,24 @@ async fn the_chair_sees_a_referred_case_without_what_police_recorded_before() {
         ],
         "the officer's history"
     );
+    let seqs = |token: String| {
+        let path = format!("/v1/cases/{}/history", referred.id);
+        let app = &app;
+        async move {
+            let body: Value = app.get(&path, Some(&token)).await.json().await.unwrap();
+            body.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        seqs(chair.clone()).await,
+        vec![1, 2, 3],
+        "no gap where the police-only entry was"
+    );
+    assert_eq!(seqs(app.officer()).await, vec![1, 2, 3, 4]);
     let refusals = [
         ("the chair, a case in screening", &screening, chair.clone()),
         (

@@ -1,0 +1,281 @@
+//! Load benchmark: the real `pathway serve` binary over loopback HTTP.
+//!
+//! `cargo bench --bench load` runs it on SQLite; with `PATHWAY_BENCH_POSTGRES_URL`
+//! (for example `postgres://postgres@127.0.0.1:5432/test`) it also runs on a fresh
+//! PostgreSQL database. It files referrals, screens them and reads them back with
+//! concurrent clients, then prints throughput, latency percentiles and the server's
+//! peak memory, and ratios against the national referral rate. Bounded in count and
+//! time; traffic goes to 127.0.0.1 only.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+const REFERRALS: usize = 2_000;
+const CLIENTS: usize = 16;
+/// The busiest quarter on record: 3,287 referrals in about 63 working days of 8 hours.
+const RECORD_QUARTER_PER_SECOND: f64 = 3_287.0 / (63.0 * 8.0 * 3_600.0);
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(database_url: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .env(
+            "PATHWAY_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
+        .env("PATHWAY__LOG__FORMAT", "json")
+        .env("PATHWAY__LOG__FILTER", "warn,pathway::startup=info")
+        .env("PATHWAY__DATABASE__POOL_SIZE", "16")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start pathway serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines.next().expect("server output").expect("line");
+        let v: Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "listening" {
+            break v["port"].as_u64().expect("port") as u16;
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, port }
+}
+
+fn token(sub: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .args([
+            "token",
+            "--role",
+            role,
+            "--area",
+            "E08000035",
+            "--sub",
+            sub,
+            "--name",
+            "Bench",
+            "--email",
+            "bench@example.org",
+        ])
+        .env(
+            "PATHWAY_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
+        .output()
+        .expect("token");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn referral(i: usize) -> Value {
+    json!({
+        "area": "E08000035",
+        "subject": {"given_name": "Bench", "family_name": format!("Subject{i}"), "date_of_birth": "2009-06-01",
+                    "gender": "male", "address": {"line1": "1 High Street", "town": "Leeds", "postcode": "LS1 1AA"}},
+        "guardians": [{"name": "Parent Subject", "relationship": "parent", "phone": "07700900123"}],
+        "referrer": {"name": "Jo Smith", "role": "DSL", "organisation": "Leeds Academy", "sector": "education",
+                     "email": "jo.smith@school.example"},
+        "concern": {"narrative": "Shared extreme material in class and talked about hurting people.",
+                    "type_of_concern": "extreme_right_wing", "indicators": ["online_activity"]},
+        "immediate_risk": false
+    })
+}
+
+struct Phase {
+    name: &'static str,
+    count: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn per_second(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let mut l = self.latencies.clone();
+        l.sort();
+        l[((l.len() as f64 - 1.0) * p).round() as usize]
+    }
+
+    fn print(&self) {
+        println!(
+            "  {:<26} {:>6} requests  {:>8.0}/s  p50 {:>6.1} ms  p99 {:>6.1} ms",
+            self.name,
+            self.count,
+            self.per_second(),
+            self.percentile(0.50).as_secs_f64() * 1e3,
+            self.percentile(0.99).as_secs_f64() * 1e3,
+        );
+    }
+}
+
+/// Sends `requests` with at most `CLIENTS` in flight; each must answer `expect`.
+async fn run<F, Fut>(name: &'static str, n: usize, expect: u16, make: F) -> (Phase, Vec<Value>)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let gate = Arc::new(Semaphore::new(CLIENTS));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = gate.clone().acquire_owned().await.expect("semaphore");
+        let request = make(i);
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let response = request.await.expect("request");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or_default();
+            drop(permit);
+            assert_eq!(status, expect, "{name}: {body}");
+            (t.elapsed(), body)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(n);
+    let mut bodies = Vec::with_capacity(n);
+    for task in tasks {
+        let (latency, body) = task.await.expect("task");
+        latencies.push(latency);
+        bodies.push(body);
+    }
+    (
+        Phase {
+            name,
+            count: n,
+            elapsed: started.elapsed(),
+            latencies,
+        },
+        bodies,
+    )
+}
+
+async fn bench(backend: &str, database_url: &str) -> f64 {
+    let server = start(database_url);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .expect("client");
+    let referrer = token("bench-referrer", "referrer");
+    let officer = token("bench-officer", "prevent_officer");
+    let idle_rss = peak_rss_kib(server.child.id());
+
+    let (filing, receipts) = run("file referral", REFERRALS, 201, |i| {
+        client
+            .post(format!("{base}/v1/referrals"))
+            .bearer_auth(&referrer)
+            .json(&referral(i))
+            .send()
+    })
+    .await;
+    let ids: Vec<String> = receipts
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect();
+    let (screening, _) = run("begin_screening", ids.len(), 200, |i| {
+        client
+            .post(format!(
+                "{base}/v1/cases/{}/actions/begin_screening",
+                ids[i]
+            ))
+            .bearer_auth(&officer)
+            .header("if-match", "\"1\"")
+            .json(&json!({}))
+            .send()
+    })
+    .await;
+    let (reading, _) = run("read case (officer)", ids.len(), 200, |i| {
+        client
+            .get(format!("{base}/v1/cases/{}", ids[i]))
+            .bearer_auth(&officer)
+            .send()
+    })
+    .await;
+    let (listing, _) = run("list 50 cases", 200, 200, |_| {
+        client
+            .get(format!("{base}/v1/cases?limit=50"))
+            .bearer_auth(&officer)
+            .send()
+    })
+    .await;
+    let peak = peak_rss_kib(server.child.id());
+    println!("{backend}:");
+    for phase in [&filing, &screening, &reading, &listing] {
+        phase.print();
+    }
+    println!(
+        "  server memory: {:.1} MiB idle, {:.1} MiB peak",
+        idle_rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    println!(
+        "  intake capacity: {:.0}x the busiest quarter's average referral rate",
+        filing.per_second() / RECORD_QUARTER_PER_SECOND
+    );
+    filing.per_second()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = dir.path().join("bench.db").to_string_lossy().into_owned();
+    println!("{REFERRALS} referrals, {CLIENTS} concurrent clients, release build, loopback HTTP");
+    let lite = runtime.block_on(bench("SQLite", &sqlite));
+    if let Ok(admin) = std::env::var("PATHWAY_BENCH_POSTGRES_URL") {
+        let name = format!("pathway_bench_{}", uuid::Uuid::new_v4().simple());
+        let psql = |sql: &str| {
+            let status = Command::new("psql")
+                .args([admin.as_str(), "-qc", sql])
+                .status()
+                .expect("psql");
+            assert!(status.success(), "{sql}");
+        };
+        psql(&format!("CREATE DATABASE {name}"));
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let pg = runtime.block_on(bench("PostgreSQL", &format!("{base}/{name}")));
+        psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+        println!("PostgreSQL intake / SQLite intake: {:.2}", pg / lite);
+    }
+}
