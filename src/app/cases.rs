@@ -17,6 +17,7 @@ use crate::domain::{Actor, FieldError, Role};
 use crate::store::cases::{
     self as store, CaseChange, CaseFilter, CaseRow, EventRow, IdempotencyRow, OnwardRow,
 };
+use crate::store::panels::{self as panels_store, MeetingRow, NoteRow};
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
 /// What a referrer is told on filing (and what a retry with the same key is told again).
@@ -64,6 +65,10 @@ pub struct CaseDetail {
     pub links: Vec<store::LinkedCase>,
     /// Onward referrals (empty for referrers).
     pub onward: Vec<OnwardRow>,
+    /// Agencies' notes (empty for referrers).
+    pub notes: Vec<NoteRow>,
+    /// The panel meetings it was listed for (empty for referrers).
+    pub meetings: Vec<MeetingRow>,
 }
 
 /// An idempotency key and the hash of the body it came with.
@@ -88,13 +93,22 @@ fn state_of(row: &CaseRow) -> Result<State, AppError> {
         .ok_or_else(|| AppError::Corrupt(format!("case {} has unknown state", row.id)))
 }
 
-fn access(row: &CaseRow, state: State) -> CaseAccess<'_> {
+fn access(row: &CaseRow, state: State, on_actors_agenda: bool) -> CaseAccess<'_> {
     CaseAccess {
         area: &row.area,
         state,
         referrer_sub: &row.referrer_sub,
         referred_to_channel: row.referred_to_channel_at.is_some(),
+        on_actors_agenda,
     }
+}
+
+/// Whether the case was on an agenda of a panel the actor sits on.
+fn on_agenda(conn: &mut DbConnection, actor: &Actor, case_id: &str) -> Result<bool, AppError> {
+    if !actor.has(Role::PanelMember) {
+        return Ok(false);
+    }
+    Ok(!panels_store::member_agencies_for_case(conn, case_id, &actor.email)?.is_empty())
 }
 
 fn case_event(
@@ -118,6 +132,7 @@ fn view_name(view: View) -> &'static str {
         View::Referrer => "referrer",
         View::Auditor => "auditor",
         View::Channel => "channel",
+        View::Panel => "panel",
         View::Police => "police",
     }
 }
@@ -136,7 +151,8 @@ fn load_visible(
         return Ok(Err(AppError::NotFound));
     };
     let state = state_of(&row)?;
-    match view_of(actor, &access(&row, state)) {
+    let agenda = on_agenda(conn, actor, &row.id)?;
+    match view_of(actor, &access(&row, state, agenda)) {
         Some(view) => Ok(Ok((row, state, view))),
         None => {
             audit_store::append(
@@ -150,20 +166,27 @@ fn load_visible(
 }
 
 fn detail(conn: &mut DbConnection, case: CaseRow, view: View) -> Result<CaseDetail, AppError> {
-    let (links, onward) = if view.sees_case_detail() {
-        let mut links = store::linked_cases(conn, &case.id)?;
-        if !view.sees_police_material() {
-            links.retain(|l| State::parse(&l.state).is_some_and(|s| !s.is_police_only()));
-        }
-        (links, store::onward_for_case(conn, &case.id)?)
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    if !view.sees_case_detail() {
+        return Ok(CaseDetail {
+            case,
+            view,
+            links: vec![],
+            onward: vec![],
+            notes: vec![],
+            meetings: vec![],
+        });
+    }
+    let mut links = store::linked_cases(conn, &case.id)?;
+    if !view.sees_police_material() {
+        links.retain(|l| State::parse(&l.state).is_some_and(|s| !s.is_police_only()));
+    }
     Ok(CaseDetail {
+        onward: store::onward_for_case(conn, &case.id)?,
+        notes: panels_store::notes(conn, &case.id)?,
+        meetings: panels_store::meetings_of_case(conn, &case.id)?,
         case,
         view,
         links,
-        onward,
     })
 }
 
@@ -252,6 +275,9 @@ fn file_once(
         immediate_risk: referral.immediate_risk(),
         sector: referral.referrer_sector().as_str().to_owned(),
         type_of_concern: referral.type_of_concern().map(|t| t.as_str().to_owned()),
+        support_plan: None,
+        consent: None,
+        exited_at: None,
     };
     let earlier = match &key {
         Some(k) => store::cases_with_subject(conn, k)?,
@@ -363,12 +389,17 @@ pub fn list_cases(
     }
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| -> Result<_, AppError> {
-        let rows = store::list_cases(c, &ListScope::of(actor), &filter, limit)?;
+        let mut scope = ListScope::of(actor);
+        if actor.has(Role::PanelMember) {
+            scope.agenda_cases = panels_store::cases_on_agendas_of(c, &actor.email)?;
+        }
+        let rows = store::list_cases(c, &scope, &filter, limit)?;
         let mut seen = Vec::with_capacity(rows.len());
         for row in rows {
             let state = state_of(&row)?;
+            let agenda = scope.agenda_cases.contains(&row.id);
             // The SQL scope and the rules agree; the rules still decide each row's view.
-            if let Some(view) = view_of(actor, &access(&row, state)) {
+            if let Some(view) = view_of(actor, &access(&row, state, agenda)) {
                 seen.push((row, view));
             }
         }
@@ -470,6 +501,58 @@ pub fn available_actions(
     )?
 }
 
+/// Adds an agency's contribution: for members of a panel whose agenda held the case,
+/// in the name of the agency they sit for.
+pub fn add_note(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    id: &str,
+    body: String,
+) -> Result<NoteRow, AppError> {
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| -> Committed<NoteRow> {
+        let (row, _, _) = match load_visible(c, actor, &ctx, id, "case.note.add", true)? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let agencies = if actor.has(Role::PanelMember) {
+            panels_store::member_agencies_for_case(c, &row.id, &actor.email)?
+        } else {
+            Vec::new()
+        };
+        let Some(agency) = agencies.into_iter().next() else {
+            audit_store::append(
+                c,
+                &ctx,
+                &[case_event(
+                    &row,
+                    "case.note.add",
+                    Outcome::Denied,
+                    json!({}),
+                )],
+            )?;
+            return Ok(Err(AppError::RoleNotAllowed));
+        };
+        let note = NoteRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: row.id.clone(),
+            author_sub: actor.sub.clone(),
+            agency,
+            body,
+            created_at: now(),
+        };
+        panels_store::insert_note(c, &note)?;
+        let details = json!({"note_id": note.id, "agency": note.agency});
+        audit_store::append(
+            c,
+            &ctx,
+            &[case_event(&row, "case.note.add", Outcome::Ok, details)],
+        )?;
+        Ok(Ok(note))
+    })?
+}
+
 /// The check of a requested action against the pathway, before its body is parsed.
 pub fn check_action(
     state: State,
@@ -526,7 +609,7 @@ pub fn perform_action(
             Ok(command) => command,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let applied = match apply(c, &row, state, transition, &command, policy)? {
+        let applied = match apply(c, actor, &row, state, transition, &command, policy)? {
             Ok(applied) => applied,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -567,7 +650,8 @@ pub fn perform_action(
             &[case_event(&row, &audit_action, Outcome::Ok, details)],
         )?;
         let updated = store::find_case(c, &row.id, false)?.ok_or(AppError::NotFound)?;
-        let view = view_of(actor, &access(&updated, state_of(&updated)?)).unwrap_or(view);
+        let agenda = on_agenda(c, actor, &updated.id)?;
+        let view = view_of(actor, &access(&updated, state_of(&updated)?, agenda)).unwrap_or(view);
         Ok(Ok(detail(c, updated, view)?))
     })?
 }
@@ -586,32 +670,101 @@ fn closing_outcome(action: Action) -> &'static str {
         Action::CloseNoFurtherAction => "no_further_action",
         Action::Close => "police_closed",
         Action::RecordOnwardOutcome => "signposted",
+        Action::RecordPanelDecision => "not_adopted",
+        Action::Reassess => "closed_after_reassessment",
+        Action::RecordPostExitReview => "exited_channel",
         _ => "closed",
     }
 }
 
-/// Works out the next state and its side effects. Refusals here (an onward referral
-/// that is not this case's) are answered without writing anything.
+fn refuse<T>(field: &str, code: &str, message: &str) -> Committed<T> {
+    Ok(Err(AppError::Validation(vec![FieldError::new(
+        field, code, message,
+    )])))
+}
+
+fn day_end(d: chrono::NaiveDate) -> NaiveDateTime {
+    d.and_hms_opt(23, 59, 59).unwrap_or_default()
+}
+
+/// The subject's age on `date`: from the date of birth, else the approximate age given
+/// at submission plus the years since.
+fn subject_age_on(row: &CaseRow, date: chrono::NaiveDate) -> Option<u32> {
+    let referral: serde_json::Value = serde_json::from_str(&row.referral).ok()?;
+    let subject = &referral["subject"];
+    if let Some(dob) = subject["date_of_birth"]
+        .as_str()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    {
+        return date.years_since(dob);
+    }
+    let approximate = u32::try_from(subject["approximate_age"].as_u64()?).ok()?;
+    Some(approximate + date.years_since(row.submitted_at.date()).unwrap_or(0))
+}
+
+fn insert_onward(
+    conn: &mut DbConnection,
+    case_id: &str,
+    referrals: &[crate::domain::actions::OnwardReferral],
+    at: NaiveDateTime,
+) -> Result<serde_json::Value, AppError> {
+    let mut ids = Vec::new();
+    for r in referrals {
+        let id = uuid::Uuid::now_v7().to_string();
+        store::insert_onward(
+            conn,
+            &OnwardRow {
+                id: id.clone(),
+                case_id: case_id.to_owned(),
+                service_type: r.service_type.as_str().to_owned(),
+                organisation: r.organisation.clone(),
+                reason: r.reason.clone(),
+                status: "pending".into(),
+                note: None,
+                created_at: at,
+                resolved_at: None,
+            },
+        )?;
+        ids.push(json!({"id": id, "service_type": r.service_type}));
+    }
+    Ok(json!(ids))
+}
+
+/// Works out the next state, its due date and side effects. Refusals that depend on
+/// the case (a meeting of another area, a child's own consent, no support plan) are
+/// answered without writing anything.
 fn apply(
     conn: &mut DbConnection,
+    actor: &Actor,
     row: &CaseRow,
     state: State,
     transition: &Transition,
     command: &Command,
     policy: &DuePolicy,
 ) -> Committed<Applied> {
+    use crate::domain::channel::{
+        ConsentDecision, Decision, NextStep, PostExitReview, ReassessOutcome,
+    };
     let at = now();
     let action = transition.action;
     let mut reason_code = None;
     let mut rationale = None;
     let mut details = json!({});
     let mut deconfliction = row.deconfliction.clone();
+    let mut support_plan = row.support_plan.clone();
+    let mut consent = row.consent.clone();
+    let mut exited_at = row.exited_at;
+    // A due date the command sets itself, overriding the policy's default.
+    let mut due_override: Option<Option<(DueKind, NaiveDateTime)>> = None;
     let single_target = transition.to.first().copied().unwrap_or(state);
     let next = match command {
         Command::Nothing => single_target,
         Command::Threshold(t) => {
             reason_code = Some(t.reason_code);
             rationale = Some(t.rationale.clone());
+            if action == Action::Exit {
+                exited_at = Some(at);
+            }
             single_target
         }
         Command::Deconfliction { result, note } => {
@@ -627,26 +780,7 @@ fn apply(
         } => {
             reason_code = Some(threshold.reason_code);
             rationale = Some(threshold.rationale.clone());
-            let mut ids = Vec::new();
-            for r in referrals {
-                let id = uuid::Uuid::now_v7().to_string();
-                store::insert_onward(
-                    conn,
-                    &OnwardRow {
-                        id: id.clone(),
-                        case_id: row.id.clone(),
-                        service_type: r.service_type.as_str().to_owned(),
-                        organisation: r.organisation.clone(),
-                        reason: r.reason.clone(),
-                        status: "pending".into(),
-                        note: None,
-                        created_at: at,
-                        resolved_at: None,
-                    },
-                )?;
-                ids.push(json!({"id": id, "service_type": r.service_type}));
-            }
-            details = json!({"onward_referrals": ids});
+            details = json!({"onward_referrals": insert_onward(conn, &row.id, referrals, at)?});
             single_target
         }
         Command::OnwardOutcome { id, outcome, note } => {
@@ -659,11 +793,11 @@ fn apply(
                 at,
             )?;
             if changed == 0 {
-                return Ok(Err(AppError::Validation(vec![FieldError::new(
+                return refuse(
                     "onward_referral_id",
                     "not_pending",
                     "No pending onward referral of this case has that id.",
-                )])));
+                );
             }
             details = json!({"onward_referral_id": id, "outcome": outcome});
             rationale = note.clone();
@@ -676,6 +810,160 @@ fn apply(
                 State::Closed
             }
         }
+        Command::Listing { meeting_id } => {
+            let Some((meeting, panel)) = panels_store::find_meeting(conn, &meeting_id.to_string())?
+            else {
+                return refuse(
+                    "meeting_id",
+                    "unknown_meeting",
+                    "No meeting of a panel of this case's area has that id.",
+                );
+            };
+            if panel.area != row.area {
+                return refuse(
+                    "meeting_id",
+                    "unknown_meeting",
+                    "No meeting of a panel of this case's area has that id.",
+                );
+            }
+            if meeting.scheduled_for.date() < at.date() {
+                return refuse(
+                    "meeting_id",
+                    "meeting_in_past",
+                    "That meeting has already taken place.",
+                );
+            }
+            if panels_store::agenda(conn, &meeting.id)?
+                .iter()
+                .any(|a| a.case_id == row.id)
+            {
+                return refuse(
+                    "meeting_id",
+                    "already_listed",
+                    "The case is already on that meeting's agenda.",
+                );
+            }
+            panels_store::list_on_agenda(conn, &meeting.id, &row.id, &actor.sub, at)?;
+            details = json!({"meeting_id": meeting.id, "panel_id": panel.id});
+            due_override = Some(Some((DueKind::PanelDecision, meeting.scheduled_for)));
+            single_target
+        }
+        Command::PanelDecision(d) => {
+            reason_code = Some(d.threshold.reason_code);
+            rationale = Some(d.threshold.rationale.clone());
+            let mut record = json!({
+                "decision": d.decision, "how_reached": d.how_reached, "next_step": d.next_step,
+                "assessment": d.assessment,
+            });
+            let next = match (d.decision, d.next_step) {
+                (Decision::Adopt, _) => State::ConsentPending,
+                (Decision::Defer, _) => State::AwaitingPanel,
+                (Decision::NotAdopt, Some(NextStep::OnwardReferral)) => {
+                    record["onward_referrals"] = insert_onward(conn, &row.id, &d.onward, at)?;
+                    State::OnwardReferral
+                }
+                (Decision::NotAdopt, Some(NextStep::PoliceManaged)) => State::PoliceManaged,
+                (Decision::NotAdopt, _) => State::Closed,
+            };
+            details = record;
+            next
+        }
+        Command::SupportPlan(plan) => {
+            support_plan = Some(plan.to_string());
+            details =
+                json!({"interventions": plan["interventions"].as_array().map_or(0, Vec::len)});
+            if state == State::Support {
+                due_override = Some(
+                    row.due_kind
+                        .as_deref()
+                        .and_then(DueKind::parse)
+                        .zip(row.due_at),
+                );
+            }
+            single_target
+        }
+        Command::Consent(c) => {
+            if let Some(problem) =
+                crate::domain::channel::consent_problem(c, subject_age_on(row, c.decided_on))
+            {
+                return Ok(Err(AppError::Validation(vec![problem])));
+            }
+            if c.decision == ConsentDecision::Given && row.support_plan.is_none() {
+                return refuse(
+                    "decision",
+                    "support_plan_required",
+                    "Record the support plan (record_support_plan) before consent to it.",
+                );
+            }
+            consent = Some(c.record.to_string());
+            details = json!({"decision": c.decision, "given_by": c.given_by});
+            match c.decision {
+                ConsentDecision::Given => State::Support,
+                ConsentDecision::Refused => State::ConsentRefused,
+            }
+        }
+        Command::Reassessment { outcome, threshold } => {
+            reason_code = Some(threshold.reason_code);
+            rationale = Some(threshold.rationale.clone());
+            details = json!({"outcome": outcome});
+            match outcome {
+                ReassessOutcome::SeekConsent => State::ConsentPending,
+                ReassessOutcome::PoliceManaged => State::PoliceManaged,
+                ReassessOutcome::Closed => State::Closed,
+            }
+        }
+        Command::Review {
+            summary,
+            next_review_on,
+        } => {
+            rationale = Some(summary.clone());
+            if let Some(d) = next_review_on {
+                due_override = Some(Some((DueKind::SupportReview, day_end(*d))));
+            }
+            details = json!({"next_review_on": next_review_on});
+            State::Support
+        }
+        Command::Withdrawal {
+            rationale: why,
+            reassess_by,
+        } => {
+            rationale = Some(why.clone());
+            if let Some(d) = reassess_by {
+                due_override = Some(Some((DueKind::Reassessment, day_end(*d))));
+            }
+            details = json!({"reassess_by": reassess_by});
+            State::ConsentRefused
+        }
+        Command::PostExitReview {
+            review,
+            new_concern,
+            rationale: found,
+        } => {
+            rationale = Some(found.clone());
+            details = json!({"review": review, "new_concern": new_concern});
+            let due_kind = row.due_kind.as_deref().and_then(DueKind::parse);
+            let expected = match review {
+                PostExitReview::SixMonth => DueKind::PostExitSixMonth,
+                PostExitReview::TwelveMonth => DueKind::PostExitTwelveMonth,
+            };
+            if due_kind != Some(expected) {
+                return refuse(
+                    "review",
+                    "out_of_order",
+                    "The six-month review comes first, and each is recorded once.",
+                );
+            }
+            match (new_concern, review) {
+                (true, _) => State::AwaitingPanel,
+                (false, PostExitReview::SixMonth) => {
+                    let exit = row.exited_at.unwrap_or(at);
+                    let when = policy.post_exit(exit, policy.post_exit_second_review_months);
+                    due_override = Some(Some((DueKind::PostExitTwelveMonth, when)));
+                    State::Exited
+                }
+                (false, PostExitReview::TwelveMonth) => State::Closed,
+            }
+        }
     };
     if !transition.to.contains(&next) {
         return Err(AppError::Corrupt(format!("{action} cannot lead to {next}")));
@@ -685,7 +973,7 @@ fn apply(
         .as_deref()
         .and_then(DueKind::parse)
         .zip(row.due_at);
-    let due = policy.on_entering(next, at, keep);
+    let due = due_override.unwrap_or_else(|| policy.on_entering(next, at, keep));
     let outcome = (next == State::Closed).then(|| closing_outcome(action).to_owned());
     let referred = match (row.referred_to_channel_at, next) {
         (None, State::AwaitingPanel) => Some(at),
@@ -701,6 +989,9 @@ fn apply(
             outcome: outcome.or_else(|| row.outcome.clone()),
             referred_to_channel_at: referred,
             deconfliction,
+            support_plan,
+            consent,
+            exited_at,
         },
         reason_code,
         rationale,

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod panels;
 
 use crate::audit::AuditContext;
 use crate::domain::Actor;
@@ -44,9 +45,6 @@ pub enum AppError {
     /// Values that are well-formed but not acceptable.
     #[error("validation failed")]
     Validation(Vec<crate::domain::FieldError>),
-    /// The action exists in the pathway but this service does not perform it yet.
-    #[error("action not available")]
-    ActionNotAvailable(crate::domain::pathway::Action),
     /// Stored data that should not exist (an unknown state, unreadable JSON).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
@@ -65,7 +63,6 @@ impl AppError {
             AppError::VersionMismatch { .. } => "version_mismatch",
             AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::Validation(_) => "validation_failed",
-            AppError::ActionNotAvailable(_) => "action_not_available",
             AppError::Corrupt(_) | AppError::Store(_) => "internal_error",
         }
     }

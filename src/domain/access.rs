@@ -10,6 +10,8 @@ pub enum View {
     Referrer,
     /// Read-only oversight: everything but police-only material.
     Auditor,
+    /// A member of a panel whose agenda held the case: everything but police-only material.
+    Panel,
     /// The area's Channel chair, once referred to Channel: everything but police-only material.
     Channel,
     /// The area's Prevent officers: everything, police-only material included.
@@ -39,6 +41,8 @@ pub struct CaseAccess<'a> {
     pub referrer_sub: &'a str,
     /// Whether it has ever been referred to Channel.
     pub referred_to_channel: bool,
+    /// Whether it was on an agenda of a panel the actor sits on (past or present meetings).
+    pub on_actors_agenda: bool,
 }
 
 fn same_area(actor: &Actor, area: &str) -> bool {
@@ -63,6 +67,9 @@ pub fn view_of(actor: &Actor, case: &CaseAccess<'_>) -> Option<View> {
         && !police_only
     {
         return Some(View::Auditor);
+    }
+    if actor.has(Role::PanelMember) && case.on_actors_agenda && !police_only {
+        return Some(View::Panel);
     }
     (actor.sub == case.referrer_sub).then_some(View::Referrer)
 }
@@ -91,6 +98,8 @@ pub struct ListScope {
     pub auditor_areas: Option<Option<Vec<String>>>,
     /// Cases filed by this subject id.
     pub filed_by: Option<String>,
+    /// Cases on agendas of the actor's panels (panel members), not police-only.
+    pub agenda_cases: Vec<String>,
 }
 
 impl ListScope {
@@ -112,6 +121,7 @@ impl ListScope {
                 .has(Role::Auditor)
                 .then(|| (!actor.area.is_national()).then(area)),
             filed_by: Some(actor.sub.clone()),
+            agenda_cases: Vec::new(),
         }
     }
 }
@@ -140,7 +150,13 @@ mod tests {
             state,
             referrer_sub,
             referred_to_channel: referred,
+            on_actors_agenda: false,
         }
+    }
+
+    fn on_agenda(mut c: CaseAccess<'static>) -> CaseAccess<'static> {
+        c.on_actors_agenda = true;
+        c
     }
 
     #[test]
@@ -226,6 +242,21 @@ mod tests {
             (
                 actor(&[Role::Admin], here),
                 case(State::Screening, false, "x"),
+                None,
+            ),
+            (
+                actor(&[Role::PanelMember], there),
+                on_agenda(case(State::Support, true, "x")),
+                Some(View::Panel),
+            ),
+            (
+                actor(&[Role::PanelMember], here),
+                on_agenda(case(State::TransferredToPursue, true, "x")),
+                None,
+            ),
+            (
+                actor(&[Role::Auditor], there),
+                on_agenda(case(State::Support, true, "x")),
                 None,
             ),
             (

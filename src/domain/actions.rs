@@ -42,6 +42,25 @@ pub fn reason_codes(action: Action) -> &'static [&'static str] {
             "moved_out_of_area",
             "other",
         ],
+        Action::RecordPanelDecision => &[
+            "vulnerability_identified",
+            "no_vulnerability_identified",
+            "needs_met_by_other_services",
+            "more_information_needed",
+            "other",
+        ],
+        Action::Reassess => &[
+            "consent_now_likely",
+            "risk_increased",
+            "risk_reduced",
+            "other",
+        ],
+        Action::Exit => &[
+            "support_completed",
+            "risk_reduced",
+            "moved_out_of_area",
+            "other",
+        ],
         _ => &[],
     }
 }
@@ -205,7 +224,7 @@ pub struct OnwardReferral {
 }
 
 /// A validated action, ready to apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Nothing to carry.
     Nothing,
@@ -234,9 +253,57 @@ pub enum Command {
         /// Note.
         note: Option<String>,
     },
+    /// Put on a meeting's agenda.
+    Listing {
+        /// The meeting.
+        meeting_id: uuid::Uuid,
+    },
+    /// The panel's decision.
+    PanelDecision(super::channel::PanelDecision),
+    /// A support plan, as stored.
+    SupportPlan(serde_json::Value),
+    /// A consent decision.
+    Consent(super::channel::Consent),
+    /// A re-assessment.
+    Reassessment {
+        /// What next.
+        outcome: super::channel::ReassessOutcome,
+        /// Reason and rationale.
+        threshold: Threshold,
+    },
+    /// A support review.
+    Review {
+        /// Progress.
+        summary: String,
+        /// The next review's date, if set.
+        next_review_on: Option<chrono::NaiveDate>,
+    },
+    /// Consent withdrawn.
+    Withdrawal {
+        /// Why.
+        rationale: String,
+        /// Re-assessment date, if set.
+        reassess_by: Option<chrono::NaiveDate>,
+    },
+    /// A post-exit review.
+    PostExitReview {
+        /// Which.
+        review: super::channel::PostExitReview,
+        /// A new concern returns the case to the panel.
+        new_concern: bool,
+        /// What it found.
+        rationale: String,
+    },
 }
 
-fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<FieldError>) -> String {
+/// Trimmed, bounded text without control characters (bar line breaks and tabs).
+pub(crate) fn text(
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> String {
     let v = value.trim();
     let chars = v.chars().count();
     if chars == 0 {
@@ -276,7 +343,8 @@ fn optional_text(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>)
         .map(|v| text(field, v, 1, MAX_TEXT, errors))
 }
 
-fn threshold(
+/// A coded reason from `action`'s list and a rationale.
+pub(crate) fn threshold(
     action: Action,
     reason_code: &str,
     rationale: &str,
@@ -388,6 +456,47 @@ impl SignpostBody {
     }
 }
 
+/// One to ten onward referrals, each complete.
+pub(crate) fn onward_referrals(
+    bodies: &[OnwardReferralBody],
+    errors: &mut Vec<FieldError>,
+) -> Vec<OnwardReferral> {
+    if bodies.is_empty() {
+        errors.push(FieldError::new(
+            "onward_referrals",
+            "required",
+            "name at least one onward referral",
+        ));
+    } else if bodies.len() > 10 {
+        errors.push(FieldError::new(
+            "onward_referrals",
+            "too_many",
+            "at most 10 onward referrals",
+        ));
+    }
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, r)| OnwardReferral {
+            service_type: r.service_type,
+            organisation: text(
+                &format!("onward_referrals[{i}].organisation"),
+                &r.organisation,
+                1,
+                200,
+                errors,
+            ),
+            reason: text(
+                &format!("onward_referrals[{i}].reason"),
+                &r.reason,
+                1,
+                MAX_TEXT,
+                errors,
+            ),
+        })
+        .collect()
+}
+
 impl OnwardOutcomeBody {
     /// Validates.
     pub fn validate(self) -> Result<Command, Vec<FieldError>> {
@@ -409,7 +518,7 @@ impl OnwardOutcomeBody {
 pub struct FieldSpec {
     /// The field name.
     pub name: &'static str,
-    /// `string`, `text`, `enum`, `array`, `uuid`.
+    /// `string`, `text`, `enum`, `array`, `object`, `boolean`, `date`, `uuid`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Must be given.
@@ -458,7 +567,74 @@ pub fn fields_of(action: Action, payload: Payload) -> Vec<FieldSpec> {
             field("outcome", "enum", true, &["acknowledged", "declined"]),
             field("note", "text", false, &[]),
         ],
-        _ => vec![],
+        Payload::Listing => vec![field("meeting_id", "uuid", true, &[])],
+        Payload::PanelDecision => {
+            let mut f = vec![field(
+                "decision",
+                "enum",
+                true,
+                &["adopt", "not_adopt", "defer"],
+            )];
+            f.extend(threshold());
+            f.extend([
+                field(
+                    "how_reached",
+                    "enum",
+                    true,
+                    &["unanimous", "majority", "chairs_decision"],
+                ),
+                field("health_or_social_care_considered", "boolean", false, &[]),
+                field(
+                    "next_step",
+                    "enum",
+                    false,
+                    &["onward_referral", "police_managed", "closed"],
+                ),
+                field("onward_referrals", "array", false, &[]),
+                field("assessment", "object", false, &[]),
+            ]);
+            f
+        }
+        Payload::SupportPlan => vec![
+            field("interventions", "array", true, &[]),
+            field("summary", "text", false, &[]),
+        ],
+        Payload::Consent => vec![
+            field("decision", "enum", true, &["given", "refused"]),
+            field("given_by", "enum", true, &["subject", "parent_or_guardian"]),
+            field("given_by_name", "string", false, &[]),
+            field("decided_on", "date", true, &[]),
+            field(
+                "how_sought",
+                "enum",
+                true,
+                &["in_person", "phone", "video", "letter", "other"],
+            ),
+            field("note", "text", false, &[]),
+        ],
+        Payload::Reassessment => {
+            let mut f = vec![field(
+                "outcome",
+                "enum",
+                true,
+                &["seek_consent", "police_managed", "closed"],
+            )];
+            f.extend(threshold());
+            f
+        }
+        Payload::Review => vec![
+            field("summary", "text", true, &[]),
+            field("next_review_on", "date", false, &[]),
+        ],
+        Payload::Withdrawal => vec![
+            field("rationale", "text", true, &[]),
+            field("reassess_by", "date", false, &[]),
+        ],
+        Payload::PostExitReview => vec![
+            field("review", "enum", true, &["six_month", "twelve_month"]),
+            field("new_concern", "boolean", true, &[]),
+            field("rationale", "text", true, &[]),
+        ],
     }
 }
 

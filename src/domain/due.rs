@@ -1,6 +1,6 @@
 //! Due dates: what is waited for in each state, and by when.
 
-use chrono::{Datelike, Duration, NaiveDateTime, Weekday};
+use chrono::{Datelike, Duration, Months, NaiveDateTime, Weekday};
 use serde::{Deserialize, Serialize};
 
 use super::pathway::State;
@@ -15,6 +15,16 @@ pub enum DueKind {
     PanelListing,
     /// Acknowledgement of the onward referrals.
     OnwardAcknowledgement,
+    /// The panel's decision at the meeting the case is listed for.
+    PanelDecision,
+    /// The next support review.
+    SupportReview,
+    /// Re-assessment after consent was refused or withdrawn.
+    Reassessment,
+    /// The review six months after exit.
+    PostExitSixMonth,
+    /// The review twelve months after exit.
+    PostExitTwelveMonth,
 }
 
 impl DueKind {
@@ -24,8 +34,25 @@ impl DueKind {
             DueKind::Screening => "screening",
             DueKind::PanelListing => "panel_listing",
             DueKind::OnwardAcknowledgement => "onward_acknowledgement",
+            DueKind::PanelDecision => "panel_decision",
+            DueKind::SupportReview => "support_review",
+            DueKind::Reassessment => "reassessment",
+            DueKind::PostExitSixMonth => "post_exit_six_month",
+            DueKind::PostExitTwelveMonth => "post_exit_twelve_month",
         }
     }
+
+    /// Every kind.
+    pub const ALL: [DueKind; 8] = [
+        DueKind::Screening,
+        DueKind::PanelListing,
+        DueKind::OnwardAcknowledgement,
+        DueKind::PanelDecision,
+        DueKind::SupportReview,
+        DueKind::Reassessment,
+        DueKind::PostExitSixMonth,
+        DueKind::PostExitTwelveMonth,
+    ];
 
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<DueKind> {
@@ -49,6 +76,14 @@ pub struct DuePolicy {
     pub panel_listing_days: u32,
     /// Onward referral acknowledgement, in working days.
     pub onward_acknowledgement_working_days: u32,
+    /// Support reviews, in days, unless a review sets the next date.
+    pub support_review_days: u32,
+    /// Re-assessment after refused or withdrawn consent, in days, unless the panel sets it.
+    pub reassessment_days: u32,
+    /// The first post-exit review, in months after exit.
+    pub post_exit_first_review_months: u32,
+    /// The second post-exit review, in months after exit.
+    pub post_exit_second_review_months: u32,
 }
 
 impl Default for DuePolicy {
@@ -57,6 +92,10 @@ impl Default for DuePolicy {
             screening_working_days: 5,
             panel_listing_days: 30,
             onward_acknowledgement_working_days: 10,
+            support_review_days: 30,
+            reassessment_days: 90,
+            post_exit_first_review_months: 6,
+            post_exit_second_review_months: 12,
         }
     }
 }
@@ -102,6 +141,15 @@ impl DuePolicy {
                 ))),
             _ => None,
         }
+    }
+}
+
+impl DuePolicy {
+    /// `months` after `exited_at`.
+    pub fn post_exit(&self, exited_at: NaiveDateTime, months: u32) -> NaiveDateTime {
+        exited_at
+            .checked_add_months(Months::new(months))
+            .unwrap_or(exited_at)
     }
 }
 

@@ -3,8 +3,10 @@
 pub mod access;
 pub mod actions;
 pub mod actor;
+pub mod channel;
 pub mod due;
 pub mod field;
+pub mod panel;
 pub mod pathway;
 pub mod referral;
 

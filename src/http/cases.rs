@@ -16,6 +16,10 @@ use crate::domain::actions::{
     Command, DeconflictionBody, EmptyBody, FieldSpec, OnwardOutcomeBody, SignpostBody,
     ThresholdBody, fields_of,
 };
+use crate::domain::channel::{
+    ConsentBody, ListingBody, PanelDecisionBody, PostExitReviewBody, ReassessmentBody, ReviewBody,
+    SupportPlanBody, WithdrawalBody,
+};
 use crate::domain::due::DuePolicy;
 use crate::domain::pathway::{Action, Payload, ReferrerStatus, State, Transition};
 use crate::domain::referral::ReferralRequest;
@@ -189,6 +193,68 @@ pub struct FullCase {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub deconfliction: Option<serde_json::Value>,
+    /// The panel meetings it was listed for.
+    pub meetings: Vec<crate::http::panels::Meeting>,
+    /// Agencies' contributions.
+    pub notes: Vec<Note>,
+    /// The current support plan.
+    #[schema(value_type = Option<Object>)]
+    pub support_plan: Option<serde_json::Value>,
+    /// The latest consent decision.
+    #[schema(value_type = Option<Object>)]
+    pub consent: Option<serde_json::Value>,
+    /// When it left Channel.
+    pub exited_at: Option<DateTime<Utc>>,
+}
+
+/// An agency's contribution to a case.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Note {
+    /// Id.
+    pub id: String,
+    /// Who wrote it (`sub`).
+    pub author: String,
+    /// For which agency.
+    pub agency: String,
+    /// The contribution.
+    pub body: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+fn note(n: crate::store::panels::NoteRow) -> Note {
+    Note {
+        id: n.id,
+        author: n.author_sub,
+        agency: n.agency,
+        body: n.body,
+        created_at: utc(n.created_at),
+    }
+}
+
+/// Add your agency's contribution to a case on your panel's agenda.
+#[utoipa::path(post, path = "/v1/cases/{id}/notes", tag = "cases", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Case id")), request_body = crate::domain::panel::NoteBody,
+    responses(
+        (status = 201, description = "Added", body = Note),
+        (status = 403, description = "Not a member of a panel that listed the case", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
+pub async fn add_note(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let text = from_value::<crate::domain::panel::NoteBody>(body.0)?
+        .validate()
+        .map_err(ApiError::Validation)?;
+    let (id, r) = (id.to_string(), rid(&request_id));
+    let row = store
+        .run(move |c| cases_app::add_note(c, &actor, r, &id, text))
+        .await?;
+    Ok(HttpResponse::Created().json(note(row)))
 }
 
 /// A case, shaped by what the caller may see.
@@ -269,6 +335,21 @@ fn case_body(d: CaseDetail) -> CaseBody {
                 resolved_at: o.resolved_at.map(utc),
             })
             .collect(),
+        meetings: d
+            .meetings
+            .into_iter()
+            .map(crate::http::panels::meeting)
+            .collect(),
+        notes: d.notes.into_iter().map(note).collect(),
+        support_plan: row
+            .support_plan
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
+        consent: row
+            .consent
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok()),
+        exited_at: row.exited_at.map(utc),
         id: row.id,
         reference: row.reference,
         area: row.area,
@@ -587,6 +668,7 @@ fn command_of(action: Action, body: serde_json::Value) -> Result<Command, AppErr
         .iter()
         .find(|t| t.action == action)
         .map_or(Payload::Nothing, |t| t.payload);
+    let today = Utc::now().date_naive();
     let invalid = |e: ApiError| match e {
         ApiError::Validation(errors) => AppError::Validation(errors),
         other => AppError::Validation(vec![FieldError::new(
@@ -605,7 +687,47 @@ fn command_of(action: Action, body: serde_json::Value) -> Result<Command, AppErr
         Payload::OnwardOutcome => {
             from_value::<OnwardOutcomeBody>(body).map(OnwardOutcomeBody::validate)
         }
-        _ => return Err(AppError::ActionNotAvailable(action)),
+        Payload::Exit => from_value::<ThresholdBody>(body).map(|b| b.validate(action)),
+        Payload::Listing => from_value::<ListingBody>(body).map(|b| {
+            Ok(Command::Listing {
+                meeting_id: b.meeting_id,
+            })
+        }),
+        Payload::PanelDecision => {
+            from_value::<PanelDecisionBody>(body).map(|b| b.validate().map(Command::PanelDecision))
+        }
+        Payload::SupportPlan => {
+            from_value::<SupportPlanBody>(body).map(|b| b.validate().map(Command::SupportPlan))
+        }
+        Payload::Consent => {
+            from_value::<ConsentBody>(body).map(|b| b.validate(today).map(Command::Consent))
+        }
+        Payload::Reassessment => from_value::<ReassessmentBody>(body).map(|b| {
+            b.validate()
+                .map(|(outcome, threshold)| Command::Reassessment { outcome, threshold })
+        }),
+        Payload::Review => from_value::<ReviewBody>(body).map(|b| {
+            b.validate(today)
+                .map(|(summary, next_review_on)| Command::Review {
+                    summary,
+                    next_review_on,
+                })
+        }),
+        Payload::Withdrawal => from_value::<WithdrawalBody>(body).map(|b| {
+            b.validate(today)
+                .map(|(rationale, reassess_by)| Command::Withdrawal {
+                    rationale,
+                    reassess_by,
+                })
+        }),
+        Payload::PostExitReview => from_value::<PostExitReviewBody>(body).map(|b| {
+            b.validate()
+                .map(|(review, new_concern, rationale)| Command::PostExitReview {
+                    review,
+                    new_concern,
+                    rationale,
+                })
+        }),
     };
     validated.map_err(invalid)?.map_err(AppError::Validation)
 }

@@ -8,6 +8,7 @@ pub mod json;
 pub mod me;
 pub mod metrics;
 pub mod page;
+pub mod panels;
 pub mod problem;
 
 use actix_web::web;
@@ -23,7 +24,9 @@ use crate::http::problem::ApiError;
     paths(
         health::healthz, health::readyz, me::me,
         cases::file_referral, cases::list_cases, cases::read_case, cases::history,
-        cases::available_actions, cases::perform_action,
+        cases::available_actions, cases::perform_action, cases::add_note,
+        panels::create_panel, panels::list_panels, panels::read_panel, panels::add_member,
+        panels::remove_member, panels::create_meeting, panels::read_meeting,
         audit::list, audit::verify,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
@@ -33,6 +36,7 @@ use crate::http::problem::ApiError;
         (name = "identity", description = "The caller"),
         (name = "referrals", description = "Filing a referral"),
         (name = "cases", description = "Cases and the pathway"),
+        (name = "panels", description = "Channel panels, members and meetings"),
         (name = "audit", description = "The tamper-evident audit log"),
     )
 )]
@@ -88,6 +92,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/cases/{id}/actions/{action}")
                         .route(web::post().to(cases::perform_action)),
                 )
+                .service(web::resource("/cases/{id}/notes").route(web::post().to(cases::add_note)))
+                .service(
+                    web::resource("/panels")
+                        .route(web::post().to(panels::create_panel))
+                        .route(web::get().to(panels::list_panels)),
+                )
+                .service(web::resource("/panels/{id}").route(web::get().to(panels::read_panel)))
+                .service(
+                    web::resource("/panels/{id}/members").route(web::post().to(panels::add_member)),
+                )
+                .service(
+                    web::resource("/panels/{id}/members/{member_id}")
+                        .route(web::delete().to(panels::remove_member)),
+                )
+                .service(
+                    web::resource("/panels/{id}/meetings")
+                        .route(web::post().to(panels::create_meeting)),
+                )
+                .service(web::resource("/meetings/{id}").route(web::get().to(panels::read_meeting)))
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
                 .service(web::resource("/audit/verify").route(web::get().to(audit::verify))),
         )

@@ -119,9 +119,6 @@ pub enum ApiError {
     /// The same idempotency key came with another body.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
-    /// Not performed by this service yet.
-    #[error("not implemented: {0}")]
-    NotImplemented(String),
     /// The body or query is not well-formed.
     #[error("bad request: {code}")]
     BadRequest {
@@ -204,11 +201,6 @@ impl ApiError {
                 "idempotency_key_reused",
                 "This Idempotency-Key was used before with a different body.",
             ),
-            ApiError::NotImplemented(detail) => Problem::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "action_not_available",
-                detail.clone(),
-            ),
             ApiError::Validation(errors) => {
                 let mut p = Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -274,9 +266,6 @@ impl From<crate::app::AppError> for ApiError {
             }
             crate::app::AppError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             crate::app::AppError::Validation(errors) => ApiError::Validation(errors),
-            crate::app::AppError::ActionNotAvailable(action) => ApiError::NotImplemented(format!(
-                "`{action}` belongs to the Channel panel part of the pathway, which this service does not perform yet."
-            )),
             crate::app::AppError::Corrupt(e) => ApiError::internal(e),
             crate::app::AppError::Store(e) => e.into(),
         }
@@ -340,9 +329,6 @@ fn problem_for_status(status: StatusCode) -> Problem {
             ("headers_too_large", "The request headers are too large.")
         }
         StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "The service is not ready."),
-        StatusCode::NOT_IMPLEMENTED => {
-            ("action_not_available", "Not performed by this service yet.")
-        }
         s if s.is_server_error() => {
             let mut p = internal_problem();
             p.status = s.as_u16();

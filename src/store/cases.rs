@@ -50,6 +50,12 @@ pub struct CaseRow {
     pub sector: String,
     /// The type of concern, where known (statistics).
     pub type_of_concern: Option<String>,
+    /// The current support plan, as JSON.
+    pub support_plan: Option<String>,
+    /// The latest consent decision, as JSON.
+    pub consent: Option<String>,
+    /// When the case left Channel.
+    pub exited_at: Option<NaiveDateTime>,
 }
 
 /// A case linked to another as a repeat referral about the same person.
@@ -254,6 +260,12 @@ pub struct CaseChange {
     pub referred_to_channel_at: Option<NaiveDateTime>,
     /// Police-only deconfliction.
     pub deconfliction: Option<String>,
+    /// Support plan.
+    pub support_plan: Option<String>,
+    /// Latest consent.
+    pub consent: Option<String>,
+    /// Exit time.
+    pub exited_at: Option<NaiveDateTime>,
 }
 
 /// Applies `change` if the case is still at `version`; the number of rows changed.
@@ -393,6 +405,13 @@ pub fn list_cases(
             visible.or(cases::area
                 .eq_any(scope.channel_areas.clone())
                 .and(cases::referred_to_channel_at.is_not_null())
+                .and(cases::state.ne(pursue))),
+        );
+    }
+    if !scope.agenda_cases.is_empty() {
+        visible = Box::new(
+            visible.or(cases::id
+                .eq_any(scope.agenda_cases.clone())
                 .and(cases::state.ne(pursue))),
         );
     }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod panels;
 pub mod schema;
 
 use std::path::Path;

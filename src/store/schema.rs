@@ -66,6 +66,9 @@ diesel::table! {
         immediate_risk -> Bool,
         sector -> Text,
         type_of_concern -> Nullable<Text>,
+        support_plan -> Nullable<Text>,
+        consent -> Nullable<Text>,
+        exited_at -> Nullable<Timestamp>,
     }
 }
 
@@ -134,6 +137,78 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Channel panels of an area.
+    panels (id) {
+        id -> Text,
+        area -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    /// Panel membership; removed members keep their row.
+    panel_members (id) {
+        id -> Text,
+        panel_id -> Text,
+        name -> Text,
+        agency -> Text,
+        email -> Text,
+        panel_role -> Text,
+        added_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Panel meetings.
+    meetings (id) {
+        id -> Text,
+        panel_id -> Text,
+        scheduled_for -> Timestamp,
+        location -> Nullable<Text>,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    /// Cases on a meeting's agenda.
+    agenda_items (meeting_id, case_id) {
+        meeting_id -> Text,
+        case_id -> Text,
+        listed_at -> Timestamp,
+        listed_by -> Text,
+    }
+}
+
+diesel::table! {
+    /// Agencies' contributions to a case.
+    case_notes (id) {
+        id -> Text,
+        case_id -> Text,
+        author_sub -> Text,
+        agency -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(panel_members -> panels (panel_id));
+diesel::joinable!(meetings -> panels (panel_id));
+diesel::joinable!(agenda_items -> meetings (meeting_id));
+diesel::joinable!(agenda_items -> cases (case_id));
+diesel::joinable!(case_notes -> cases (case_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    panels,
+    panel_members,
+    meetings,
+    agenda_items,
+    case_notes,
+    cases
+);
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(onward_referrals -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(

@@ -374,8 +374,41 @@ impl TestApp {
         case
     }
 
-    /// Files a referral about a fresh person and moves it to `state` through the API
-    /// (states reachable in the screening half); returns (case id, version).
+    /// Creates a panel of [`AREA`] chaired by the test chair, and a meeting of it
+    /// tomorrow; returns the meeting's id.
+    pub async fn meeting(&self) -> String {
+        let chair = self.chair();
+        let panel: serde_json::Value = self
+            .post_json(
+                "/v1/panels",
+                &chair,
+                &serde_json::json!({"name": "Test Channel Panel", "members": [
+                    {"name": "Chris Chair", "agency": "local_authority", "email": "chair-1@example.org", "panel_role": "chair"}
+                ]}),
+            )
+            .await
+            .json()
+            .await
+            .expect("panel");
+        let when = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+        let meeting: serde_json::Value = self
+            .post_json(
+                &format!(
+                    "/v1/panels/{}/meetings",
+                    panel["id"].as_str().expect("panel id")
+                ),
+                &chair,
+                &serde_json::json!({"scheduled_for": when}),
+            )
+            .await
+            .json()
+            .await
+            .expect("meeting");
+        meeting["id"].as_str().expect("meeting id").to_owned()
+    }
+
+    /// Files a referral about a fresh person (aged 17) and moves it to `state` through
+    /// the API, along the shortest path; returns (case id, version).
     pub async fn case_in(&self, state: &str) -> (String, i64) {
         let body = referral_about(
             "Case",
@@ -383,30 +416,81 @@ impl TestApp {
             "2009-05-01",
         );
         let id = self.file(&body).await["id"].as_str().unwrap().to_owned();
-        if state == "submitted" {
-            return (id, 1);
-        }
         let officer = self.officer();
-        let case = self
-            .act_ok(&officer, &id, "begin_screening", 1, &serde_json::json!({}))
-            .await;
-        let (action, body) = match state {
-            "screening" => return (id, case["version"].as_i64().unwrap()),
-            "closed" => ("close_no_further_action", threshold("no_prevent_concern")),
-            "onward_referral" => ("signpost", signpost_body()),
-            "awaiting_panel" => (
-                "refer_to_channel",
-                threshold("vulnerable_to_radicalisation"),
-            ),
-            "police_managed" => (
-                "manage_by_police",
-                threshold("risk_requires_police_management"),
-            ),
-            "transferred_to_pursue" => ("transfer_to_pursue", threshold("terrorism_risk")),
-            other => panic!("{other} is not reachable in the screening half"),
+        let chair = self.chair();
+        let empty = serde_json::json!({});
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let plan = serde_json::json!({"interventions": [{"type": "ideological_mentoring", "provider": "Approved provider",
+                                                         "frequency": "weekly", "start_date": today}]});
+        let guardian_consent = serde_json::json!({"decision": "given", "given_by": "parent_or_guardian",
+            "given_by_name": "Alex Taylor", "decided_on": today, "how_sought": "in_person"});
+        let path: Vec<(&str, &str, serde_json::Value)> = match state {
+            "submitted" => vec![],
+            "screening" => vec![(OFFICER, "begin_screening", empty)],
+            "closed" => vec![
+                (OFFICER, "begin_screening", empty),
+                (
+                    OFFICER,
+                    "close_no_further_action",
+                    threshold("no_prevent_concern"),
+                ),
+            ],
+            "onward_referral" => vec![
+                (OFFICER, "begin_screening", empty),
+                (OFFICER, "signpost", signpost_body()),
+            ],
+            "police_managed" => vec![
+                (OFFICER, "begin_screening", empty),
+                (
+                    OFFICER,
+                    "manage_by_police",
+                    threshold("risk_requires_police_management"),
+                ),
+            ],
+            "transferred_to_pursue" => vec![
+                (OFFICER, "begin_screening", empty),
+                (OFFICER, "transfer_to_pursue", threshold("terrorism_risk")),
+            ],
+            _ => {
+                let mut steps = vec![
+                    (OFFICER, "begin_screening", empty),
+                    (
+                        OFFICER,
+                        "refer_to_channel",
+                        threshold("vulnerable_to_radicalisation"),
+                    ),
+                ];
+                let channel: &[&str] = match state {
+                    "awaiting_panel" => &[],
+                    "panel_listed" => &["list"],
+                    "consent_pending" => &["list", "adopt"],
+                    "consent_refused" => &["list", "adopt", "refuse"],
+                    "support" => &["list", "adopt", "plan", "consent"],
+                    "exited" => &["list", "adopt", "plan", "consent", "exit"],
+                    other => panic!("no path to {other}"),
+                };
+                for step in channel {
+                    steps.push(match *step {
+                        "list" => (CHAIR, "list_for_panel", serde_json::json!({"meeting_id": self.meeting().await})),
+                        "adopt" => (CHAIR, "record_panel_decision", serde_json::json!({"decision": "adopt",
+                            "reason_code": "vulnerability_identified", "rationale": "Vulnerable to radicalisation.",
+                            "how_reached": "unanimous"})),
+                        "refuse" => (CHAIR, "record_consent", serde_json::json!({"decision": "refused", "given_by": "subject",
+                            "decided_on": today, "how_sought": "in_person"})),
+                        "plan" => (CHAIR, "record_support_plan", plan.clone()),
+                        "consent" => (CHAIR, "record_consent", guardian_consent.clone()),
+                        _ => (CHAIR, "exit", threshold("support_completed")),
+                    });
+                }
+                steps
+            }
         };
-        let case = self.act_ok(&officer, &id, action, 2, &body).await;
-        assert_eq!(case["state"], state);
-        (id, case["version"].as_i64().unwrap())
+        let mut version = 1;
+        for (who, action, body) in path {
+            let token = if who == OFFICER { &officer } else { &chair };
+            let case = self.act_ok(token, &id, action, version, &body).await;
+            version = case["version"].as_i64().unwrap();
+        }
+        (id, version)
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod channel;
 mod errors;
 mod health;
 mod helpers;

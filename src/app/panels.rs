@@ -1,0 +1,225 @@
+//! Panels, membership and meetings. Chairs and admins manage their own area's panels;
+//! every change is audited in the panel's chain. Members read their panels' meetings.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::{AppError, audit_context};
+use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, audit_time};
+use crate::domain::panel::NewMember;
+use crate::domain::{Actor, Role};
+use crate::store::panels::{self as store, AgendaEntry, MeetingRow, MemberRow, PanelRow};
+use crate::store::{DbConnection, audit as audit_store, write_transaction};
+
+fn now() -> NaiveDateTime {
+    audit_time(chrono::Utc::now().naive_utc())
+}
+
+fn manages_panels(actor: &Actor) -> bool {
+    actor.has(Role::ChannelChair) || actor.has(Role::Admin)
+}
+
+fn panel_event(panel: &PanelRow, action: &str, details: serde_json::Value) -> AuditEvent {
+    AuditEvent {
+        chain: ChainKey::panel(uuid::Uuid::parse_str(&panel.id).unwrap_or_default()),
+        action: action.to_owned(),
+        case_id: None,
+        area: panel.area.clone(),
+        outcome: Outcome::Ok,
+        details,
+    }
+}
+
+fn member_row(panel_id: &str, m: &NewMember, at: NaiveDateTime) -> MemberRow {
+    MemberRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        panel_id: panel_id.to_owned(),
+        name: m.name.clone(),
+        agency: m.agency.as_str().to_owned(),
+        email: m.email.clone(),
+        panel_role: m.panel_role.as_str().to_owned(),
+        added_at: at,
+        removed_at: None,
+    }
+}
+
+/// A panel of the actor's area that the actor manages; another area's is not found.
+fn managed_panel(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<PanelRow, AppError> {
+    if !manages_panels(actor) {
+        return Err(AppError::RoleNotAllowed);
+    }
+    store::find_panel(conn, id)?
+        .filter(|p| p.area == actor.area.as_str())
+        .ok_or(AppError::NotFound)
+}
+
+/// Creates a panel of the actor's area with its members.
+pub fn create_panel(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    name: String,
+    members: Vec<NewMember>,
+) -> Result<(PanelRow, Vec<MemberRow>), AppError> {
+    if !manages_panels(actor) {
+        return Err(AppError::RoleNotAllowed);
+    }
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        let at = now();
+        let panel = PanelRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            area: actor.area.to_string(),
+            name,
+            created_at: at,
+            created_by: actor.sub.clone(),
+        };
+        store::insert_panel(c, &panel)?;
+        let mut events = vec![panel_event(&panel, "panel.create", json!({}))];
+        let mut rows = Vec::new();
+        for m in &members {
+            let row = member_row(&panel.id, m, at);
+            store::insert_member(c, &row)?;
+            events.push(panel_event(
+                &panel,
+                "panel.member.add",
+                json!({"member_id": row.id, "agency": row.agency, "panel_role": row.panel_role}),
+            ));
+            rows.push(row);
+        }
+        audit_store::append(c, &ctx, &events)?;
+        Ok((panel, rows))
+    })
+}
+
+/// The panels of the actor's area.
+pub fn list_panels(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<PanelRow>, AppError> {
+    if !manages_panels(actor) {
+        return Err(AppError::RoleNotAllowed);
+    }
+    Ok(store::panels_of_area(conn, actor.area.as_str())?)
+}
+
+/// A panel, its current members and its meetings.
+pub fn read_panel(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(PanelRow, Vec<MemberRow>, Vec<MeetingRow>), AppError> {
+    let panel = managed_panel(conn, actor, id)?;
+    let members = store::members(conn, &panel.id)?;
+    let meetings = store::meetings_of(conn, &panel.id)?;
+    Ok((panel, members, meetings))
+}
+
+/// Adds a member.
+pub fn add_member(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    panel_id: &str,
+    member: NewMember,
+) -> Result<MemberRow, AppError> {
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        let panel = managed_panel(c, actor, panel_id)?;
+        if store::membership(c, &panel.id, &member.email)?.is_some() {
+            return Err(AppError::Validation(vec![crate::domain::FieldError::new(
+                "email",
+                "duplicate",
+                "already a member of this panel",
+            )]));
+        }
+        let row = member_row(&panel.id, &member, now());
+        store::insert_member(c, &row)?;
+        let details =
+            json!({"member_id": row.id, "agency": row.agency, "panel_role": row.panel_role});
+        audit_store::append(c, &ctx, &[panel_event(&panel, "panel.member.add", details)])?;
+        Ok(row)
+    })
+}
+
+/// Removes a member (the row is kept, marked removed).
+pub fn remove_member(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    panel_id: &str,
+    member_id: &str,
+) -> Result<(), AppError> {
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        let panel = managed_panel(c, actor, panel_id)?;
+        if store::remove_member(c, &panel.id, member_id, now())? == 0 {
+            return Err(AppError::NotFound);
+        }
+        audit_store::append(
+            c,
+            &ctx,
+            &[panel_event(
+                &panel,
+                "panel.member.remove",
+                json!({"member_id": member_id}),
+            )],
+        )?;
+        Ok(())
+    })
+}
+
+/// Schedules a meeting of a panel.
+pub fn create_meeting(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    panel_id: &str,
+    scheduled_for: NaiveDateTime,
+    location: Option<String>,
+) -> Result<MeetingRow, AppError> {
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        let panel = managed_panel(c, actor, panel_id)?;
+        let row = MeetingRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            panel_id: panel.id.clone(),
+            scheduled_for: audit_time(scheduled_for),
+            location,
+            created_at: now(),
+            created_by: actor.sub.clone(),
+        };
+        store::insert_meeting(c, &row)?;
+        audit_store::append(
+            c,
+            &ctx,
+            &[panel_event(
+                &panel,
+                "meeting.create",
+                json!({"meeting_id": row.id}),
+            )],
+        )?;
+        Ok(row)
+    })
+}
+
+/// A meeting and its agenda: for the area's chairs and admins, and the panel's members.
+/// Reading an agenda reads case references, so it is audited.
+pub fn read_meeting(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    id: &str,
+) -> Result<(MeetingRow, PanelRow, Vec<AgendaEntry>), AppError> {
+    let ctx: AuditContext = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        let (meeting, panel) = store::find_meeting(c, id)?.ok_or(AppError::NotFound)?;
+        let manager = manages_panels(actor) && panel.area == actor.area.as_str();
+        let member = actor.has(Role::PanelMember)
+            && store::membership(c, &panel.id, &actor.email)?.is_some();
+        if !manager && !member {
+            return Err(AppError::NotFound);
+        }
+        let agenda = store::agenda(c, &meeting.id)?;
+        let details = json!({"meeting_id": meeting.id, "cases": agenda.len()});
+        audit_store::append(c, &ctx, &[panel_event(&panel, "meeting.read", details)])?;
+        Ok((meeting, panel, agenda))
+    })
+}

@@ -1,0 +1,839 @@
+//! The Channel panel's action bodies (ss.36-37 Counter-Terrorism and Security Act 2015),
+//! validated on parse. The checks that need the case (the subject's age at consent, an
+//! existing support plan) are made by the use case with [`consent_problem`].
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::FieldError;
+use super::actions::{
+    OnwardReferral, OnwardReferralBody, Threshold, onward_referrals, text, threshold,
+};
+use super::pathway::Action;
+
+/// Longest free text.
+const MAX_TEXT: usize = 5_000;
+
+fn date(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    let parsed = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").ok();
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            field,
+            "invalid_date",
+            format!("{field} must be a date, YYYY-MM-DD"),
+        ));
+    }
+    parsed
+}
+
+fn optional(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| text(field, v, 1, max, errors))
+}
+
+fn finish<T>(value: T, errors: Vec<FieldError>) -> Result<T, Vec<FieldError>> {
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `list_for_panel`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListingBody {
+    /// The meeting whose agenda the case joins (a meeting of a panel of the case's area).
+    pub meeting_id: uuid::Uuid,
+}
+
+/// The panel's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Adopt as a Channel case; consent is sought next.
+    Adopt,
+    /// Do not adopt; `next_step` says what happens instead.
+    NotAdopt,
+    /// Decide at a later meeting.
+    Defer,
+}
+
+/// How the decision was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HowReached {
+    /// Every member agreed.
+    Unanimous,
+    /// A majority agreed.
+    Majority,
+    /// The chair decided.
+    ChairsDecision,
+}
+
+/// Where a case not adopted goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NextStep {
+    /// Referred to health, social care or other services (`onward_referrals`).
+    OnwardReferral,
+    /// Back to police management.
+    PoliceManaged,
+    /// Closed.
+    Closed,
+}
+
+/// One factor of an assessment.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactorBody {
+    /// The framework's dimension (for `vaf_2012`: engagement, intent or capability).
+    #[serde(default)]
+    pub dimension: String,
+    /// The factor.
+    #[serde(default)]
+    pub factor: String,
+    /// The rating given.
+    #[serde(default)]
+    pub rating: String,
+    /// Why.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// An assessment, kept as data so that a new framework needs no migration.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentBody {
+    /// `vaf_2012`, `paf_2024`, or another framework's code.
+    #[serde(default)]
+    pub framework: String,
+    /// The factors assessed.
+    #[serde(default)]
+    pub factors: Vec<FactorBody>,
+    /// The overall summary.
+    #[serde(default)]
+    pub summary: String,
+}
+
+/// The 2012 Vulnerability Assessment Framework's three dimensions.
+pub const VAF_2012_DIMENSIONS: [&str; 3] = ["engagement", "intent", "capability"];
+
+fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl AssessmentBody {
+    fn validate(&self, errors: &mut Vec<FieldError>) -> serde_json::Value {
+        let framework = self.framework.trim();
+        if !is_code(framework) {
+            errors.push(FieldError::new(
+                "assessment.framework",
+                "invalid_value",
+                "a framework code such as vaf_2012",
+            ));
+        }
+        if self.factors.len() > 60 {
+            errors.push(FieldError::new(
+                "assessment.factors",
+                "too_many",
+                "at most 60 factors",
+            ));
+        }
+        for (i, f) in self.factors.iter().enumerate() {
+            let at = |name: &str| format!("assessment.factors[{i}].{name}");
+            text(&at("dimension"), &f.dimension, 1, 40, errors);
+            text(&at("factor"), &f.factor, 1, 200, errors);
+            text(&at("rating"), &f.rating, 1, 40, errors);
+            optional(&at("note"), f.note.as_deref(), MAX_TEXT, errors);
+            if framework == "vaf_2012" && !VAF_2012_DIMENSIONS.contains(&f.dimension.trim()) {
+                errors.push(FieldError::new(
+                    at("dimension"),
+                    "invalid_value",
+                    "the 2012 framework's dimensions are engagement, intent and capability",
+                ));
+            }
+        }
+        text("assessment.summary", &self.summary, 1, MAX_TEXT, errors);
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// `record_panel_decision`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PanelDecisionBody {
+    /// Adopt, not adopt, or defer.
+    pub decision: Decision,
+    /// A coded reason.
+    #[serde(default)]
+    pub reason_code: String,
+    /// Why, in words.
+    #[serde(default)]
+    pub rationale: String,
+    /// How the decision was reached.
+    pub how_reached: HowReached,
+    /// For `not_adopt`: the panel considered referral to health or social care (s.36(4)); must be true.
+    #[serde(default)]
+    pub health_or_social_care_considered: Option<bool>,
+    /// For `not_adopt`: what happens instead.
+    #[serde(default)]
+    pub next_step: Option<NextStep>,
+    /// For `not_adopt` with `next_step` `onward_referral`: the services.
+    #[serde(default)]
+    pub onward_referrals: Vec<OnwardReferralBody>,
+    /// An assessment, if one was made.
+    #[serde(default)]
+    pub assessment: Option<AssessmentBody>,
+}
+
+/// A validated panel decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanelDecision {
+    /// The decision.
+    pub decision: Decision,
+    /// Reason and rationale.
+    pub threshold: Threshold,
+    /// How it was reached.
+    pub how_reached: HowReached,
+    /// For `not_adopt`.
+    pub next_step: Option<NextStep>,
+    /// For an onward next step.
+    pub onward: Vec<OnwardReferral>,
+    /// The assessment, as stored.
+    pub assessment: Option<serde_json::Value>,
+}
+
+impl PanelDecisionBody {
+    /// Validates: a `not_adopt` must record that health or social care was considered
+    /// and name the next step.
+    pub fn validate(self) -> Result<PanelDecision, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let t = threshold(
+            Action::RecordPanelDecision,
+            &self.reason_code,
+            &self.rationale,
+            &mut errors,
+        );
+        let assessment = self.assessment.as_ref().map(|a| a.validate(&mut errors));
+        let mut onward = Vec::new();
+        match self.decision {
+            Decision::NotAdopt => {
+                if self.health_or_social_care_considered != Some(true) {
+                    errors.push(FieldError::new(
+                        "health_or_social_care_considered",
+                        "required",
+                        "a panel that does not adopt must consider referral to health or social care",
+                    ));
+                }
+                match self.next_step {
+                    None => errors.push(FieldError::new(
+                        "next_step",
+                        "required",
+                        "name the next step",
+                    )),
+                    Some(NextStep::OnwardReferral) => {
+                        onward = onward_referrals(&self.onward_referrals, &mut errors)
+                    }
+                    Some(_) if !self.onward_referrals.is_empty() => errors.push(FieldError::new(
+                        "onward_referrals",
+                        "not_allowed",
+                        "onward referrals go with next_step onward_referral",
+                    )),
+                    Some(_) => {}
+                }
+            }
+            _ => {
+                if self.next_step.is_some() {
+                    errors.push(FieldError::new(
+                        "next_step",
+                        "not_allowed",
+                        "only a not_adopt decision has a next step",
+                    ));
+                }
+                if !self.onward_referrals.is_empty() {
+                    errors.push(FieldError::new(
+                        "onward_referrals",
+                        "not_allowed",
+                        "only with not_adopt",
+                    ));
+                }
+            }
+        }
+        finish(
+            PanelDecision {
+                decision: self.decision,
+                threshold: t,
+                how_reached: self.how_reached,
+                next_step: self.next_step,
+                onward,
+                assessment,
+            },
+            errors,
+        )
+    }
+}
+
+/// The kind of support an intervention gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InterventionType {
+    /// Ideological mentoring by a Home Office-approved intervention provider.
+    IdeologicalMentoring,
+    /// Mental health.
+    MentalHealth,
+    /// Education.
+    Education,
+    /// Employment.
+    Employment,
+    /// Housing.
+    Housing,
+    /// Family support.
+    FamilySupport,
+    /// Diversionary activity.
+    Diversionary,
+    /// Anything else.
+    Other,
+}
+
+/// One intervention of a support plan.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InterventionBody {
+    /// The kind of support.
+    #[serde(rename = "type")]
+    pub intervention_type: InterventionType,
+    /// Who provides it.
+    #[serde(default)]
+    pub provider: String,
+    /// How often, e.g. "weekly".
+    #[serde(default)]
+    pub frequency: String,
+    /// When it starts, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub start_date: String,
+}
+
+/// `record_support_plan`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupportPlanBody {
+    /// One to twenty interventions.
+    #[serde(default)]
+    pub interventions: Vec<InterventionBody>,
+    /// What the plan is for.
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+impl SupportPlanBody {
+    /// Validates; the plan is stored as given, normalised.
+    pub fn validate(self) -> Result<serde_json::Value, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.interventions.is_empty() {
+            errors.push(FieldError::new(
+                "interventions",
+                "required",
+                "a support plan has at least one intervention",
+            ));
+        } else if self.interventions.len() > 20 {
+            errors.push(FieldError::new(
+                "interventions",
+                "too_many",
+                "at most 20 interventions",
+            ));
+        }
+        let interventions: Vec<serde_json::Value> = self
+            .interventions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let at = |name: &str| format!("interventions[{i}].{name}");
+                serde_json::json!({
+                    "type": v.intervention_type,
+                    "provider": text(&at("provider"), &v.provider, 1, 200, &mut errors),
+                    "frequency": text(&at("frequency"), &v.frequency, 1, 100, &mut errors),
+                    "start_date": date(&at("start_date"), &v.start_date, &mut errors),
+                })
+            })
+            .collect();
+        let summary = optional("summary", self.summary.as_deref(), MAX_TEXT, &mut errors);
+        finish(
+            serde_json::json!({"interventions": interventions, "summary": summary}),
+            errors,
+        )
+    }
+}
+
+/// Given or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentDecision {
+    /// Consent given: support can start.
+    Given,
+    /// Consent refused.
+    Refused,
+}
+
+/// Whose consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentBy {
+    /// The person themself.
+    Subject,
+    /// A parent or guardian.
+    ParentOrGuardian,
+}
+
+/// How consent was sought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HowSought {
+    /// Face to face.
+    InPerson,
+    /// By telephone.
+    Phone,
+    /// By video call.
+    Video,
+    /// By letter.
+    Letter,
+    /// Some other way.
+    Other,
+}
+
+/// `record_consent`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// Given or refused.
+    pub decision: ConsentDecision,
+    /// Whose decision it is.
+    pub given_by: ConsentBy,
+    /// The parent's or guardian's name, when it is theirs.
+    #[serde(default)]
+    pub given_by_name: Option<String>,
+    /// The date of the decision, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub decided_on: String,
+    /// How consent was sought.
+    pub how_sought: HowSought,
+    /// Anything else.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A validated consent decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consent {
+    /// Given or refused.
+    pub decision: ConsentDecision,
+    /// Whose.
+    pub given_by: ConsentBy,
+    /// When.
+    pub decided_on: NaiveDate,
+    /// As stored.
+    pub record: serde_json::Value,
+}
+
+impl ConsentBody {
+    /// Validates what needs no case: the date, the guardian's name.
+    pub fn validate(self, today: NaiveDate) -> Result<Consent, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let decided_on = date("decided_on", &self.decided_on, &mut errors);
+        if decided_on.is_some_and(|d| d > today) {
+            errors.push(FieldError::new(
+                "decided_on",
+                "date_in_future",
+                "decided_on is in the future",
+            ));
+        }
+        let name = optional(
+            "given_by_name",
+            self.given_by_name.as_deref(),
+            100,
+            &mut errors,
+        );
+        if self.given_by == ConsentBy::ParentOrGuardian && name.is_none() {
+            errors.push(FieldError::new(
+                "given_by_name",
+                "required",
+                "name the parent or guardian",
+            ));
+        }
+        let note = optional("note", self.note.as_deref(), MAX_TEXT, &mut errors);
+        let record = serde_json::json!({
+            "decision": self.decision, "given_by": self.given_by, "given_by_name": name,
+            "decided_on": decided_on, "how_sought": self.how_sought, "note": note,
+        });
+        finish(
+            Consent {
+                decision: self.decision,
+                given_by: self.given_by,
+                decided_on: decided_on.unwrap_or(today),
+                record,
+            },
+            errors,
+        )
+    }
+}
+
+/// The case-dependent check of a consent decision: a person under 18 on the date of
+/// consent cannot give it alone; a parent's or guardian's is needed. `age` is the
+/// subject's age on that date (from the date of birth, else the approximate age).
+pub fn consent_problem(consent: &Consent, age: Option<u32>) -> Option<FieldError> {
+    let child = age.is_none_or(|a| a < 18);
+    (consent.decision == ConsentDecision::Given && consent.given_by == ConsentBy::Subject && child)
+        .then(|| {
+            FieldError::new(
+                "given_by",
+                "guardian_consent_required",
+                "the person was under 18 on that date: a parent's or guardian's consent is needed",
+            )
+        })
+}
+
+/// What a re-assessment decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReassessOutcome {
+    /// Seek consent again.
+    SeekConsent,
+    /// Back to police management.
+    PoliceManaged,
+    /// Close.
+    Closed,
+}
+
+/// `reassess`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassessmentBody {
+    /// What happens next.
+    pub outcome: ReassessOutcome,
+    /// A coded reason.
+    #[serde(default)]
+    pub reason_code: String,
+    /// Why, in words.
+    #[serde(default)]
+    pub rationale: String,
+}
+
+impl ReassessmentBody {
+    /// Validates.
+    pub fn validate(self) -> Result<(ReassessOutcome, Threshold), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let t = threshold(
+            Action::Reassess,
+            &self.reason_code,
+            &self.rationale,
+            &mut errors,
+        );
+        finish((self.outcome, t), errors)
+    }
+}
+
+/// `record_review`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// Progress since the last review.
+    #[serde(default)]
+    pub summary: String,
+    /// The next review's date, `YYYY-MM-DD` (default: the configured period).
+    #[serde(default)]
+    pub next_review_on: Option<String>,
+}
+
+impl ReviewBody {
+    /// Validates: the next review is after today.
+    pub fn validate(
+        self,
+        today: NaiveDate,
+    ) -> Result<(String, Option<NaiveDate>), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let summary = text("summary", &self.summary, 10, MAX_TEXT, &mut errors);
+        let next = self
+            .next_review_on
+            .as_deref()
+            .and_then(|d| date("next_review_on", d, &mut errors));
+        if next.is_some_and(|d| d <= today) {
+            errors.push(FieldError::new(
+                "next_review_on",
+                "not_in_future",
+                "the next review must be after today",
+            ));
+        }
+        finish((summary, next), errors)
+    }
+}
+
+/// `withdraw_consent`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalBody {
+    /// What was said and by whom.
+    #[serde(default)]
+    pub rationale: String,
+    /// When the panel re-assesses, `YYYY-MM-DD` (default: the configured period).
+    #[serde(default)]
+    pub reassess_by: Option<String>,
+}
+
+impl WithdrawalBody {
+    /// Validates.
+    pub fn validate(
+        self,
+        today: NaiveDate,
+    ) -> Result<(String, Option<NaiveDate>), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let rationale = text("rationale", &self.rationale, 10, MAX_TEXT, &mut errors);
+        let by = self
+            .reassess_by
+            .as_deref()
+            .and_then(|d| date("reassess_by", d, &mut errors));
+        if by.is_some_and(|d| d <= today) {
+            errors.push(FieldError::new(
+                "reassess_by",
+                "not_in_future",
+                "the re-assessment must be after today",
+            ));
+        }
+        finish((rationale, by), errors)
+    }
+}
+
+/// Which post-exit review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PostExitReview {
+    /// Six months after exit.
+    SixMonth,
+    /// Twelve months after exit.
+    TwelveMonth,
+}
+
+/// `record_post_exit_review`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostExitReviewBody {
+    /// Which review.
+    pub review: PostExitReview,
+    /// A new concern: the case returns to the panel.
+    pub new_concern: bool,
+    /// What the review found.
+    #[serde(default)]
+    pub rationale: String,
+}
+
+impl PostExitReviewBody {
+    /// Validates.
+    pub fn validate(self) -> Result<(PostExitReview, bool, String), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let rationale = text("rationale", &self.rationale, 10, MAX_TEXT, &mut errors);
+        finish((self.review, self.new_concern, rationale), errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn fields(errors: Vec<FieldError>) -> Vec<(String, String)> {
+        errors.into_iter().map(|e| (e.field, e.code)).collect()
+    }
+
+    fn decision(value: serde_json::Value) -> Result<PanelDecision, Vec<(String, String)>> {
+        serde_json::from_value::<PanelDecisionBody>(value)
+            .unwrap()
+            .validate()
+            .map_err(fields)
+    }
+
+    #[test]
+    fn a_not_adopt_decision_must_consider_health_and_social_care_and_name_the_next_step() {
+        let base = serde_json::json!({
+            "decision": "not_adopt", "reason_code": "needs_met_by_other_services",
+            "rationale": "Needs are primarily mental health.", "how_reached": "unanimous",
+        });
+        let with = |extra: serde_json::Value| {
+            let mut v = base.clone();
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let missing = decision(base.clone()).unwrap_err();
+        assert_eq!(
+            missing,
+            vec![
+                ("health_or_social_care_considered".into(), "required".into()),
+                ("next_step".into(), "required".into())
+            ]
+        );
+        let not_considered = decision(with(
+            serde_json::json!({"health_or_social_care_considered": false, "next_step": "closed"}),
+        ));
+        assert_eq!(
+            not_considered.unwrap_err(),
+            vec![("health_or_social_care_considered".into(), "required".into())]
+        );
+        let closed = decision(with(
+            serde_json::json!({"health_or_social_care_considered": true, "next_step": "closed"}),
+        ))
+        .unwrap();
+        assert_eq!(closed.next_step, Some(NextStep::Closed));
+        let onward_without_services = decision(with(
+            serde_json::json!({"health_or_social_care_considered": true, "next_step": "onward_referral"}),
+        ));
+        assert_eq!(
+            onward_without_services.unwrap_err(),
+            vec![("onward_referrals".into(), "required".into())]
+        );
+        let adopt_with_step = decision(serde_json::json!({
+            "decision": "adopt", "reason_code": "vulnerability_identified", "rationale": "Clear vulnerability.",
+            "how_reached": "majority", "next_step": "closed"
+        }));
+        assert_eq!(
+            adopt_with_step.unwrap_err(),
+            vec![("next_step".into(), "not_allowed".into())]
+        );
+    }
+
+    #[test]
+    fn the_2012_framework_has_three_dimensions_and_other_frameworks_are_data() {
+        let body = |framework: &str, dimension: &str| {
+            serde_json::json!({
+                "decision": "adopt", "reason_code": "vulnerability_identified", "rationale": "Clear vulnerability.",
+                "how_reached": "unanimous",
+                "assessment": {"framework": framework, "summary": "Engaged with online material.",
+                               "factors": [{"dimension": dimension, "factor": "need_for_identity", "rating": "high"}]}
+            })
+        };
+        assert!(decision(body("vaf_2012", "engagement")).is_ok());
+        assert_eq!(
+            decision(body("vaf_2012", "ideology")).unwrap_err(),
+            vec![(
+                "assessment.factors[0].dimension".into(),
+                "invalid_value".into()
+            )]
+        );
+        assert!(
+            decision(body("paf_2024", "ideology")).is_ok(),
+            "a newer framework's dimensions are its own"
+        );
+        assert_eq!(
+            decision(body("VAF 2012", "engagement")).unwrap_err(),
+            vec![("assessment.framework".into(), "invalid_value".into())]
+        );
+    }
+
+    fn consent(
+        decision: &str,
+        by: &str,
+        name: Option<&str>,
+        on: &str,
+    ) -> Result<Consent, Vec<(String, String)>> {
+        serde_json::from_value::<ConsentBody>(serde_json::json!({
+            "decision": decision, "given_by": by, "given_by_name": name, "decided_on": on, "how_sought": "in_person"
+        }))
+        .unwrap()
+        .validate(day("2026-11-22"))
+        .map_err(fields)
+    }
+
+    #[test]
+    fn a_child_cannot_consent_alone_but_may_refuse() {
+        let own = consent("given", "subject", None, "2026-11-20").unwrap();
+        assert_eq!(
+            consent_problem(&own, Some(16)).map(|e| e.code),
+            Some("guardian_consent_required".into())
+        );
+        assert_eq!(
+            consent_problem(&own, Some(18)),
+            None,
+            "an adult consents for themself"
+        );
+        assert!(
+            consent_problem(&own, None).is_some(),
+            "an unknown age is treated as a child's"
+        );
+        let parent = consent(
+            "given",
+            "parent_or_guardian",
+            Some("Alex Taylor"),
+            "2026-11-20",
+        )
+        .unwrap();
+        assert_eq!(consent_problem(&parent, Some(16)), None);
+        let refusal = consent("refused", "subject", None, "2026-11-20").unwrap();
+        assert_eq!(
+            consent_problem(&refusal, Some(15)),
+            None,
+            "Channel is voluntary: a child's refusal stands"
+        );
+        assert_eq!(
+            consent("given", "parent_or_guardian", None, "2026-11-20").unwrap_err(),
+            vec![("given_by_name".into(), "required".into())]
+        );
+        assert_eq!(
+            consent("given", "subject", None, "2026-12-01").unwrap_err(),
+            vec![("decided_on".into(), "date_in_future".into())]
+        );
+        assert_eq!(
+            consent("given", "subject", None, "01/12/2026").unwrap_err(),
+            vec![("decided_on".into(), "invalid_date".into())]
+        );
+    }
+
+    #[test]
+    fn a_support_plan_needs_complete_interventions() {
+        let plan = |interventions: serde_json::Value| {
+            serde_json::from_value::<SupportPlanBody>(
+                serde_json::json!({"interventions": interventions}),
+            )
+            .unwrap()
+            .validate()
+            .map_err(fields)
+        };
+        assert!(plan(serde_json::json!([{"type": "ideological_mentoring", "provider": "Approved provider",
+                                         "frequency": "weekly", "start_date": "2026-12-01"}])).is_ok());
+        assert_eq!(
+            plan(serde_json::json!([])).unwrap_err(),
+            vec![("interventions".into(), "required".into())]
+        );
+        assert_eq!(
+            plan(serde_json::json!([{"type": "housing", "provider": "", "frequency": "monthly", "start_date": "soon"}])).unwrap_err(),
+            vec![("interventions[0].provider".into(), "required".into()), ("interventions[0].start_date".into(), "invalid_date".into())]
+        );
+    }
+
+    #[test]
+    fn reviews_and_reassessments_look_forward() {
+        let today = day("2026-11-22");
+        let review = |next: &str| {
+            serde_json::from_value::<ReviewBody>(serde_json::json!({"summary": "Attending mentoring weekly.", "next_review_on": next}))
+                .unwrap()
+                .validate(today)
+                .map_err(fields)
+        };
+        assert_eq!(review("2026-12-22").unwrap().1, Some(day("2026-12-22")));
+        assert_eq!(
+            review("2026-11-22").unwrap_err(),
+            vec![("next_review_on".into(), "not_in_future".into())]
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! `/v1/panels`, `/v1/meetings`: thin handlers over `app::panels`.
+
+use actix_web::web::{self, Json};
+use actix_web::{HttpResponse, http::header};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing_actix_web::RequestId;
+
+use crate::app::panels as app;
+use crate::domain::Actor;
+use crate::domain::panel::{MeetingBody, MemberBody, PanelBody};
+use crate::http::json::{JsonBody, from_value};
+use crate::http::problem::{ApiError, Problem};
+use crate::store::Store;
+use crate::store::panels::{AgendaEntry, MeetingRow, MemberRow, PanelRow};
+
+/// A panel member.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Member {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Agency.
+    pub agency: String,
+    /// Email.
+    pub email: String,
+    /// Role on the panel.
+    pub panel_role: String,
+    /// Joined.
+    pub added_at: DateTime<Utc>,
+}
+
+/// A meeting.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Meeting {
+    /// Id.
+    pub id: String,
+    /// The panel.
+    pub panel_id: String,
+    /// When.
+    pub scheduled_for: DateTime<Utc>,
+    /// Where.
+    pub location: Option<String>,
+}
+
+/// A panel.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Panel {
+    /// Id.
+    pub id: String,
+    /// The local authority.
+    pub area: String,
+    /// Name.
+    pub name: String,
+    /// Current members (in a list of panels: empty).
+    pub members: Vec<Member>,
+    /// Meetings (in a list of panels: empty).
+    pub meetings: Vec<Meeting>,
+}
+
+/// A case on an agenda: its reference and state, no personal data.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AgendaItem {
+    /// The case.
+    pub case_id: String,
+    /// Its reference.
+    pub reference: String,
+    /// Its state now.
+    pub state: String,
+    /// Listed.
+    pub listed_at: DateTime<Utc>,
+}
+
+/// A meeting and its agenda.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeetingWithAgenda {
+    /// The meeting.
+    #[serde(flatten)]
+    pub meeting: Meeting,
+    /// The panel's name.
+    pub panel_name: String,
+    /// The cases listed.
+    pub agenda: Vec<AgendaItem>,
+}
+
+fn member(m: MemberRow) -> Member {
+    Member {
+        id: m.id,
+        name: m.name,
+        agency: m.agency,
+        email: m.email,
+        panel_role: m.panel_role,
+        added_at: m.added_at.and_utc(),
+    }
+}
+
+/// A meeting as answered.
+pub fn meeting(m: MeetingRow) -> Meeting {
+    Meeting {
+        id: m.id,
+        panel_id: m.panel_id,
+        scheduled_for: m.scheduled_for.and_utc(),
+        location: m.location,
+    }
+}
+
+fn panel(p: PanelRow, members: Vec<MemberRow>, meetings: Vec<MeetingRow>) -> Panel {
+    Panel {
+        id: p.id,
+        area: p.area,
+        name: p.name,
+        members: members.into_iter().map(member).collect(),
+        meetings: meetings.into_iter().map(meeting).collect(),
+    }
+}
+
+fn agenda_item(a: AgendaEntry) -> AgendaItem {
+    AgendaItem {
+        case_id: a.case_id,
+        reference: a.reference,
+        state: a.state,
+        listed_at: a.listed_at.and_utc(),
+    }
+}
+
+/// Create a panel of your area.
+#[utoipa::path(post, path = "/v1/panels", tag = "panels", security(("bearer" = [])), request_body = PanelBody,
+    responses(
+        (status = 201, description = "Created", body = Panel),
+        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_panel(
+    actor: Actor,
+    request_id: RequestId,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, members) = from_value::<PanelBody>(body.0)?
+        .validate()
+        .map_err(ApiError::Validation)?;
+    let rid = Some(request_id.to_string());
+    let (p, members) = store
+        .run(move |c| app::create_panel(c, &actor, rid, name, members))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/panels/{}", p.id)))
+        .json(panel(p, members, vec![])))
+}
+
+/// The panels of your area.
+#[utoipa::path(get, path = "/v1/panels", tag = "panels", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Panels", body = Vec<Panel>),
+        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_panels(
+    actor: Actor,
+    store: web::Data<Store>,
+) -> Result<Json<Vec<Panel>>, ApiError> {
+    let panels = store.run(move |c| app::list_panels(c, &actor)).await?;
+    Ok(Json(
+        panels
+            .into_iter()
+            .map(|p| panel(p, vec![], vec![]))
+            .collect(),
+    ))
+}
+
+/// A panel with its members and meetings.
+#[utoipa::path(get, path = "/v1/panels/{id}", tag = "panels", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Panel id")),
+    responses(
+        (status = 200, description = "The panel", body = Panel),
+        (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json")))]
+pub async fn read_panel(
+    actor: Actor,
+    id: web::Path<uuid::Uuid>,
+    store: web::Data<Store>,
+) -> Result<Json<Panel>, ApiError> {
+    let id = id.to_string();
+    let (p, members, meetings) = store.run(move |c| app::read_panel(c, &actor, &id)).await?;
+    Ok(Json(panel(p, members, meetings)))
+}
+
+/// Add a member to a panel.
+#[utoipa::path(post, path = "/v1/panels/{id}/members", tag = "panels", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Panel id")), request_body = MemberBody,
+    responses(
+        (status = 201, description = "Added", body = Member),
+        (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or already a member", body = Problem, content_type = "application/problem+json")))]
+pub async fn add_member(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let new = from_value::<MemberBody>(body.0)?
+        .into_member()
+        .map_err(ApiError::Validation)?;
+    let (id, rid) = (id.to_string(), Some(request_id.to_string()));
+    let row = store
+        .run(move |c| app::add_member(c, &actor, rid, &id, new))
+        .await?;
+    Ok(HttpResponse::Created().json(member(row)))
+}
+
+/// Remove a member from a panel.
+#[utoipa::path(delete, path = "/v1/panels/{id}/members/{member_id}", tag = "panels", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Panel id"), ("member_id" = uuid::Uuid, Path, description = "Member id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such panel or member", body = Problem, content_type = "application/problem+json")))]
+pub async fn remove_member(
+    actor: Actor,
+    request_id: RequestId,
+    path: web::Path<(uuid::Uuid, uuid::Uuid)>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let (panel_id, member_id) = path.into_inner();
+    let (panel_id, member_id, rid) = (
+        panel_id.to_string(),
+        member_id.to_string(),
+        Some(request_id.to_string()),
+    );
+    store
+        .run(move |c| app::remove_member(c, &actor, rid, &panel_id, &member_id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Schedule a meeting of a panel.
+#[utoipa::path(post, path = "/v1/panels/{id}/meetings", tag = "panels", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Panel id")), request_body = MeetingBody,
+    responses(
+        (status = 201, description = "Scheduled", body = Meeting),
+        (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_meeting(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let (when, location) = from_value::<MeetingBody>(body.0)?
+        .validate(Utc::now())
+        .map_err(ApiError::Validation)?;
+    let (id, rid) = (id.to_string(), Some(request_id.to_string()));
+    let row = store
+        .run(move |c| app::create_meeting(c, &actor, rid, &id, when.naive_utc(), location))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/meetings/{}", row.id)))
+        .json(meeting(row)))
+}
+
+/// A meeting and its agenda.
+#[utoipa::path(get, path = "/v1/meetings/{id}", tag = "panels", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Meeting id")),
+    responses(
+        (status = 200, description = "The meeting and its agenda", body = MeetingWithAgenda),
+        (status = 404, description = "No such meeting, or not yours to see", body = Problem, content_type = "application/problem+json")))]
+pub async fn read_meeting(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    store: web::Data<Store>,
+) -> Result<Json<MeetingWithAgenda>, ApiError> {
+    let (id, rid) = (id.to_string(), Some(request_id.to_string()));
+    let (m, p, agenda) = store
+        .run(move |c| app::read_meeting(c, &actor, rid, &id))
+        .await?;
+    Ok(Json(MeetingWithAgenda {
+        meeting: meeting(m),
+        panel_name: p.name,
+        agenda: agenda.into_iter().map(agenda_item).collect(),
+    }))
+}
