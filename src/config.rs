@@ -57,6 +57,39 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Due dates of the pathway.
     pub pathway: crate::domain::due::DuePolicy,
+    /// Email notifications.
+    pub mail: MailSettings,
+}
+
+/// Email notifications.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// The sender, e.g. `Prevent pathway <no-reply@pathway.example>`.
+    pub from: String,
+    /// The SMTP relay, e.g. `smtp://user:pass@relay.example:587?tls=required` (STARTTLS)
+    /// or `smtps://relay.example`; unset: `.eml` files under `file_dir` (refused in production).
+    pub smtp_url: Option<SecretString>,
+    /// Where mail goes without SMTP.
+    pub file_dir: PathBuf,
+    /// The templates' directory.
+    pub templates_dir: PathBuf,
+    /// SMTP timeout.
+    pub timeout_seconds: u64,
+    /// Attempts before a notification is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay; doubled each time.
+    pub backoff_base_seconds: u64,
+    /// Longest retry delay.
+    pub backoff_max_seconds: u64,
+    /// How often an idle worker looks for work.
+    pub poll_interval_ms: u64,
+    /// Notifications claimed at once.
+    pub batch_size: i64,
+    /// Whether `serve` runs the worker and the reminder scheduler itself.
+    pub worker_in_server: bool,
+    /// How often overdue cases are looked for; 0 turns reminders off.
+    pub reminder_interval_seconds: u64,
 }
 
 /// The HTTP server.
@@ -234,6 +267,17 @@ impl Settings {
                 "auth.hs256_secret must be at least 32 bytes".into(),
             ));
         }
+        if self.environment == Environment::Production
+            && self
+                .mail
+                .smtp_url
+                .as_ref()
+                .is_none_or(|u| u.expose_secret().is_empty())
+        {
+            return Err(SettingsError::Invalid(
+                "production needs mail.smtp_url: notifications must be delivered, not written to files".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -274,6 +318,11 @@ mod tests {
         s.auth.public_key_file = Some(PathBuf::from("key.pem"));
         assert!(s.check().is_err(), "local secret still set");
         s.auth.hs256_secret = None;
+        assert!(
+            s.check().unwrap_err().to_string().contains("smtp_url"),
+            "production delivers mail"
+        );
+        s.mail.smtp_url = Some(SecretString::from("smtp://relay.example:587?tls=required"));
         assert!(s.check().is_ok());
         assert!(!s.allows_local_tokens());
     }

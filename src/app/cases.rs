@@ -278,6 +278,7 @@ fn file_once(
         support_plan: None,
         consent: None,
         exited_at: None,
+        officer_email: None,
     };
     let earlier = match &key {
         Some(k) => store::cases_with_subject(conn, k)?,
@@ -992,6 +993,11 @@ fn apply(
             support_plan,
             consent,
             exited_at,
+            officer_email: if action == Action::ReferToChannel {
+                Some(actor.email.clone())
+            } else {
+                row.officer_email.clone()
+            },
         },
         reason_code,
         rationale,

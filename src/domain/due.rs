@@ -56,13 +56,7 @@ impl DueKind {
 
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<DueKind> {
-        [
-            DueKind::Screening,
-            DueKind::PanelListing,
-            DueKind::OnwardAcknowledgement,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        DueKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -139,6 +133,18 @@ impl DuePolicy {
                     DueKind::OnwardAcknowledgement,
                     add_working_days(now, self.onward_acknowledgement_working_days),
                 ))),
+            State::Support => Some((
+                DueKind::SupportReview,
+                now + Duration::days(i64::from(self.support_review_days)),
+            )),
+            State::ConsentRefused => Some((
+                DueKind::Reassessment,
+                now + Duration::days(i64::from(self.reassessment_days)),
+            )),
+            State::Exited => Some((
+                DueKind::PostExitSixMonth,
+                self.post_exit(now, self.post_exit_first_review_months),
+            )),
             _ => None,
         }
     }
@@ -159,6 +165,13 @@ mod tests {
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for k in DueKind::ALL {
+            assert_eq!(DueKind::parse(k.as_str()), Some(k));
+        }
     }
 
     #[test]
@@ -211,10 +224,23 @@ mod tests {
             onward,
             "kept while waiting"
         );
+        assert_eq!(
+            p.on_entering(State::Support, now, None),
+            Some((DueKind::SupportReview, at("2026-12-23 09:00")))
+        );
+        assert_eq!(
+            p.on_entering(State::ConsentRefused, now, None),
+            Some((DueKind::Reassessment, at("2027-02-21 09:00")))
+        );
+        assert_eq!(
+            p.on_entering(State::Exited, now, None),
+            Some((DueKind::PostExitSixMonth, at("2027-05-23 09:00")))
+        );
         for s in [
             State::Closed,
             State::TransferredToPursue,
             State::PoliceManaged,
+            State::ConsentPending,
         ] {
             assert_eq!(p.on_entering(s, now, submitted), None, "{s}");
         }

@@ -56,6 +56,8 @@ pub struct CaseRow {
     pub consent: Option<String>,
     /// When the case left Channel.
     pub exited_at: Option<NaiveDateTime>,
+    /// The officer who referred it to Channel (told of the panel's decisions).
+    pub officer_email: Option<String>,
 }
 
 /// A case linked to another as a repeat referral about the same person.
@@ -266,6 +268,8 @@ pub struct CaseChange {
     pub consent: Option<String>,
     /// Exit time.
     pub exited_at: Option<NaiveDateTime>,
+    /// Referring officer's email.
+    pub officer_email: Option<String>,
 }
 
 /// Applies `change` if the case is still at `version`; the number of rows changed.

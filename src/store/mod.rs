@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod notifications;
 pub mod panels;
 pub mod schema;
 

@@ -69,6 +69,38 @@ diesel::table! {
         support_plan -> Nullable<Text>,
         consent -> Nullable<Text>,
         exited_at -> Nullable<Timestamp>,
+        officer_email -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The notification outbox.
+    notifications (id) {
+        id -> Text,
+        kind -> Text,
+        case_id -> Nullable<Text>,
+        recipient -> Text,
+        context -> Text,
+        message_id -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Team mailboxes by area and role.
+    directory (id) {
+        id -> Text,
+        area -> Text,
+        role -> Text,
+        mailbox -> Text,
+        created_at -> Timestamp,
     }
 }
 

@@ -654,9 +654,31 @@ async fn an_adult_adopted_with_consent_is_supported_exits_and_closes_after_both_
         "due on the date the review set: {reviewed}"
     );
 
+    // A revised plan keeps the review date.
+    let mut revised = support_plan();
+    revised["interventions"].as_array_mut().unwrap().push(
+        json!({"type": "education", "provider": "Leeds City College",
+                     "frequency": "daily", "start_date": day(14)}),
+    );
+    let replanned = app
+        .act_ok(&chair, &id, "record_support_plan", v + 5, &revised)
+        .await;
+    assert_eq!(replanned["state"], "support", "{replanned}");
+    assert_eq!(
+        replanned["support_plan"]["interventions"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{replanned}"
+    );
+    assert_eq!(
+        replanned["due"], reviewed["due"],
+        "a revised plan does not move the review: {replanned}"
+    );
+
     // Exit: reviewed six and twelve months on.
     let exited = app
-        .act_ok(&chair, &id, "exit", v + 5, &threshold("support_completed"))
+        .act_ok(&chair, &id, "exit", v + 6, &threshold("support_completed"))
         .await;
     assert_eq!(exited["state"], "exited", "{exited}");
     assert!(exited["exited_at"].is_string(), "exited_at set: {exited}");
@@ -674,7 +696,7 @@ async fn an_adult_adopted_with_consent_is_supported_exits_and_closes_after_both_
             &chair,
             &id,
             "record_post_exit_review",
-            v + 6,
+            v + 7,
             &post_exit("twelve_month"),
         )
         .await;
@@ -686,7 +708,7 @@ async fn an_adult_adopted_with_consent_is_supported_exits_and_closes_after_both_
             &chair,
             &id,
             "record_post_exit_review",
-            v + 6,
+            v + 7,
             &post_exit("six_month"),
         )
         .await;
@@ -702,7 +724,7 @@ async fn an_adult_adopted_with_consent_is_supported_exits_and_closes_after_both_
             &chair,
             &id,
             "record_post_exit_review",
-            v + 7,
+            v + 8,
             &post_exit("six_month"),
         )
         .await;
@@ -717,14 +739,14 @@ async fn an_adult_adopted_with_consent_is_supported_exits_and_closes_after_both_
             &chair,
             &id,
             "record_post_exit_review",
-            v + 7,
+            v + 8,
             &post_exit("twelve_month"),
         )
         .await;
     assert_eq!(closed["state"], "closed", "{closed}");
     assert_eq!(closed["outcome"], "exited_channel", "{closed}");
     assert_eq!(closed["due"], Value::Null, "{closed}");
-    assert_eq!(closed["version"], v + 8, "{closed}");
+    assert_eq!(closed["version"], v + 9, "{closed}");
 
     // The history holds every step, and no refused one.
     assert_eq!(
@@ -746,6 +768,7 @@ async fn an_adult_adopted_with_consent_is_supported_exits_and_closes_after_both_
             ),
             step("record_consent", Some("consent_pending"), "support"),
             step("record_review", Some("support"), "support"),
+            step("record_support_plan", Some("support"), "support"),
             step("exit", Some("support"), "exited"),
             step("record_post_exit_review", Some("exited"), "exited"),
             step("record_post_exit_review", Some("exited"), "closed"),
@@ -778,7 +801,7 @@ async fn an_adult_adopted_with_consent_is_supported_exits_and_closes_after_both_
 }
 
 #[tokio::test]
-async fn refused_or_withdrawn_consent_is_reassessed() {
+async fn refused_consent_is_reassessed_and_sought_again() {
     // Arrange
     let app = spawn_app().await;
     let chair = app.chair();
@@ -817,8 +840,13 @@ async fn refused_or_withdrawn_consent_is_reassessed() {
         )
         .await;
     assert_eq!(seeking["state"], "consent_pending", "{seeking}");
+}
 
-    // Withdrawn during support: re-assessed by the date the panel set, then closed.
+#[tokio::test]
+async fn consent_withdrawn_during_support_is_reassessed_by_the_date_set_and_closed() {
+    // Arrange
+    let app = spawn_app().await;
+    let chair = app.chair();
     let family = format!("Adult{}", uuid::Uuid::new_v4().simple());
     let (withdrawing, w) = referred(&app, &referral_about("Pat", &family, "1990-01-01")).await;
     let w = adopted(&app, &withdrawing, w).await;
@@ -959,9 +987,12 @@ async fn a_case_not_adopted_goes_onward_to_police_or_closes() {
         .iter()
         .map(|o| o["id"].as_str().unwrap().to_owned())
         .collect();
-    let mut version = v + 1;
-    let mut last = Value::Null;
-    for (onward_id, outcome) in ids.iter().zip(["acknowledged", "declined"]) {
+    let mut last = referred_on;
+    for (onward_id, outcome, state) in [
+        (&ids[0], "acknowledged", "onward_referral"),
+        (&ids[1], "declined", "closed"),
+    ] {
+        let version = last["version"].as_i64().unwrap();
         last = app
             .act_ok(
                 &chair,
@@ -971,9 +1002,8 @@ async fn a_case_not_adopted_goes_onward_to_police_or_closes() {
                 &json!({"onward_referral_id": onward_id, "outcome": outcome, "note": "Reply received."}),
             )
             .await;
-        version += 1;
+        assert_eq!(last["state"], state, "after {outcome}: {last}");
     }
-    assert_eq!(last["state"], "closed", "{last}");
     assert_eq!(last["outcome"], "signposted", "{last}");
 
     // Back to police management, or closed; the officer may act on what police manage.

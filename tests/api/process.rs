@@ -61,6 +61,21 @@ impl Server {
             assert!(Instant::now() < deadline, "pathway serve did not start");
             std::thread::sleep(Duration::from_millis(50));
         };
+        // Ready means answering: the signal handlers are installed once the server runs.
+        while std::net::TcpStream::connect(("127.0.0.1", port))
+            .and_then(|mut stream| {
+                use std::io::{Read, Write};
+                stream
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer)?;
+                Ok(answer.starts_with("HTTP/1.1 200"))
+            })
+            .map_or(true, |ok| !ok)
+        {
+            assert!(Instant::now() < deadline, "pathway serve did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Server { child, port, lines }
     }
 
@@ -375,6 +390,7 @@ fn production_with_a_public_key_starts_and_refuses_to_mint_local_tokens() {
     let out = pathway()
         .env("PATHWAY_ENV", "production")
         .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key)
+        .env("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1")
         .args([
             "token",
             "--role",
@@ -396,7 +412,9 @@ fn production_with_a_public_key_starts_and_refuses_to_mint_local_tokens() {
 
     let mut cmd = serve(&db);
     cmd.env("PATHWAY_ENV", "production")
-        .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key);
+        .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key)
+        .env("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1")
+        .env("PATHWAY__MAIL__WORKER_IN_SERVER", "false");
     let mut server = Server::start(cmd);
     let first: Value = serde_json::from_str(&server.logs()[0]).expect("production logs are JSON");
     assert!(first["level"].is_string() && first["timestamp"].is_string());

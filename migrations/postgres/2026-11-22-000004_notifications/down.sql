@@ -1,0 +1,3 @@
+ALTER TABLE cases DROP COLUMN officer_email;
+DROP TABLE directory;
+DROP TABLE notifications;

@@ -1,0 +1,210 @@
+//! Email notifications through a transactional outbox.
+//!
+//! Use cases queue [`Notice`]s in the same transaction as the action they report, so a
+//! notification exists exactly when its action committed. The worker ([`worker`]) renders
+//! each with the templates on disk and sends it through lettre, retrying with back-off.
+//! Email is not a secure channel: a notice carries the case reference, what is needed and
+//! a link, never the subject's personal details. Templates only ever see [`Notice::context`].
+
+pub mod worker;
+
+use std::path::Path;
+
+use chrono::NaiveDateTime;
+use serde_json::{Value, json};
+
+use crate::store::DbConnection;
+use crate::store::notifications::{self as store, NotificationRow};
+
+/// What a notification tells; each kind has three templates on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A new referral, to the area's Prevent team.
+    ReferralReceived,
+    /// The referrer's acknowledgement.
+    ReferralAcknowledged,
+    /// A case referred to Channel, to the area's Channel chairs.
+    ReferredToChannel,
+    /// A case listed for a meeting, to the panel's members.
+    ListedForPanel,
+    /// A meeting scheduled, to the panel's members.
+    MeetingScheduled,
+    /// A panel decision, consent or exit, to the members and the referring officer.
+    CaseUpdate,
+    /// A due date passed, to whoever owns the next action.
+    DueReminder,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 7] = [
+        Kind::ReferralReceived,
+        Kind::ReferralAcknowledged,
+        Kind::ReferredToChannel,
+        Kind::ListedForPanel,
+        Kind::MeetingScheduled,
+        Kind::CaseUpdate,
+        Kind::DueReminder,
+    ];
+
+    /// The stored spelling and the templates' file stem.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ReferralReceived => "referral_received",
+            Kind::ReferralAcknowledged => "referral_acknowledged",
+            Kind::ReferredToChannel => "referred_to_channel",
+            Kind::ListedForPanel => "listed_for_panel",
+            Kind::MeetingScheduled => "meeting_scheduled",
+            Kind::CaseUpdate => "case_update",
+            Kind::DueReminder => "due_reminder",
+        }
+    }
+}
+
+/// One email to queue.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// What it tells.
+    pub kind: Kind,
+    /// To whom.
+    pub recipient: String,
+    /// The case.
+    pub case_id: Option<String>,
+    /// The template's values: `reference`, `path` (of the link), `action`, dates. Never
+    /// personal data.
+    pub context: Value,
+    /// Set for reminders: a second notice with the same key is not queued.
+    pub dedupe_key: Option<String>,
+}
+
+impl Notice {
+    /// A notice about a case, linking to it.
+    pub fn about_case(
+        kind: Kind,
+        recipient: &str,
+        case_id: &str,
+        reference: &str,
+        extra: Value,
+    ) -> Notice {
+        let mut context = json!({"reference": reference, "path": format!("/v1/cases/{case_id}")});
+        if let (Some(c), Some(e)) = (context.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        Notice {
+            kind,
+            recipient: recipient.to_lowercase(),
+            case_id: Some(case_id.to_owned()),
+            context,
+            dedupe_key: None,
+        }
+    }
+}
+
+/// Queues `notices` inside the caller's transaction; recipients listed twice get one.
+pub fn queue(
+    conn: &mut DbConnection,
+    notices: Vec<Notice>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<usize> {
+    let mut rows: Vec<NotificationRow> = Vec::with_capacity(notices.len());
+    for n in notices {
+        if rows.iter().any(|r| {
+            r.kind == n.kind.as_str() && r.recipient == n.recipient && r.case_id == n.case_id
+        }) {
+            continue;
+        }
+        let id = uuid::Uuid::now_v7();
+        rows.push(NotificationRow {
+            id: id.to_string(),
+            kind: n.kind.as_str().to_owned(),
+            case_id: n.case_id,
+            recipient: n.recipient,
+            context: crate::audit::canonical_json(&n.context),
+            message_id: format!("<{id}@pathway>"),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            claimed_until: None,
+            last_error: None,
+            dedupe_key: n.dedupe_key,
+            created_at: now,
+            sent_at: None,
+        });
+    }
+    store::enqueue(conn, &rows)
+}
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// The templates, loaded from disk at start: `{kind}.subject.txt`, `{kind}.txt`, `{kind}.html`.
+pub struct Templates {
+    env: minijinja::Environment<'static>,
+}
+
+/// A template is missing or does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("templates: {0}")]
+pub struct TemplateError(String);
+
+impl Templates {
+    /// Loads every kind's templates from `dir`; start-up fails if one is missing.
+    pub fn load(dir: &Path) -> Result<Templates, TemplateError> {
+        let mut env = minijinja::Environment::new();
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for kind in Kind::ALL {
+            for suffix in ["subject.txt", "txt", "html"] {
+                let name = format!("{}.{suffix}", kind.as_str());
+                let source = std::fs::read_to_string(dir.join(&name))
+                    .map_err(|e| TemplateError(format!("{}: {e}", dir.join(&name).display())))?;
+                env.add_template_owned(name.clone(), source)
+                    .map_err(|e| TemplateError(format!("{name}: {e}")))?;
+            }
+        }
+        Ok(Templates { env })
+    }
+
+    /// Renders `kind` with `context` plus `link` (the public URL and the context's path).
+    pub fn render(
+        &self,
+        kind: &str,
+        context: &Value,
+        public_url: &str,
+    ) -> Result<Rendered, TemplateError> {
+        let mut ctx = context.clone();
+        let path = ctx["path"].as_str().unwrap_or("/").to_owned();
+        if let Some(map) = ctx.as_object_mut() {
+            map.insert(
+                "link".into(),
+                Value::String(format!("{}{path}", public_url.trim_end_matches('/'))),
+            );
+        }
+        let render = |suffix: &str| {
+            let name = format!("{kind}.{suffix}");
+            self.env
+                .get_template(&name)
+                .and_then(|t| t.render(&ctx))
+                .map_err(|e| TemplateError(format!("{name}: {e}")))
+        };
+        Ok(Rendered {
+            subject: render("subject.txt")?.trim().to_owned(),
+            text: render("txt")?,
+            html: render("html")?,
+        })
+    }
+}
