@@ -71,6 +71,12 @@ enum Command {
         #[arg(long, global = true)]
         database_url: Option<String>,
     },
+    /// Send queued notifications and due-date reminders, without serving HTTP.
+    Worker {
+        /// Database URL: postgres://… or a SQLite file path.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -151,6 +157,10 @@ fn main() -> ExitCode {
             override_database(&mut settings, database_url);
             audit(&settings, command)
         }
+        Command::Worker { database_url } => {
+            override_database(&mut settings, database_url);
+            worker(settings)
+        }
         Command::Openapi => {
             print!("{}", pathway::http::openapi_json());
             Ok(())
@@ -169,6 +179,23 @@ fn serve(settings: Settings) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+fn worker(settings: Settings) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let store = open_store(&settings).map_err(|e| e.to_string())?;
+        pathway::startup::spawn_notifications(&store, &settings).map_err(|e| e.to_string())?;
+        tracing::info!("worker started");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| e.to_string())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
         tracing::info!("stopped");
         Ok(())
     })

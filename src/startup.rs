@@ -30,6 +30,48 @@ pub enum StartError {
     /// Metrics could not be set up.
     #[error("metrics: {0}")]
     Metrics(String),
+    /// Templates could not be loaded.
+    #[error(transparent)]
+    Templates(#[from] crate::notify::TemplateError),
+    /// The mailer could not be built.
+    #[error(transparent)]
+    Mailer(#[from] crate::notify::worker::MailerError),
+}
+
+/// Starts the mail worker and the reminder scheduler on the current runtime.
+pub fn spawn_notifications(store: &Store, settings: &Settings) -> Result<(), StartError> {
+    let templates = std::sync::Arc::new(crate::notify::Templates::load(
+        &settings.mail.templates_dir,
+    )?);
+    let mailer = crate::notify::worker::Mailer::from_settings(&settings.mail)?;
+    let worker = crate::notify::worker::Worker::new(
+        store.clone(),
+        mailer,
+        templates,
+        settings.mail.clone(),
+        settings.server.public_url.clone(),
+    );
+    tokio::spawn(worker.run());
+    let interval = settings.mail.reminder_interval_seconds;
+    if interval > 0 {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(interval));
+            loop {
+                tick.tick().await;
+                let now = crate::audit::audit_time(chrono::Utc::now().naive_utc());
+                match store
+                    .run(move |c| crate::notify::queue_reminders(c, now))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reminders = n, "due-date reminders queued"),
+                    Err(e) => tracing::error!(error = %e, "due-date reminders failed"),
+                }
+            }
+        });
+    }
+    Ok(())
 }
 
 /// A built server, bound and ready to run.
@@ -64,6 +106,12 @@ impl Application {
         let metrics = crate::http::metrics::middleware(store.pool().clone())
             .map_err(|e| StartError::Metrics(e.to_string()))?;
         spawn_checkpointer(store.clone(), settings.audit.checkpoint_interval_seconds);
+        if settings.mail.worker_in_server {
+            spawn_notifications(&store, &settings)?;
+        } else {
+            // Fail at start, not at the first send, when templates are missing.
+            crate::notify::Templates::load(&settings.mail.templates_dir)?;
+        }
 
         let limit = settings.server.body_limit_bytes;
         let store = web::Data::new(store);

@@ -14,9 +14,11 @@ use crate::domain::due::{DueKind, DuePolicy};
 use crate::domain::pathway::{self, Action, Refusal, State, Transition};
 use crate::domain::referral::Referral;
 use crate::domain::{Actor, FieldError, Role};
+use crate::notify::{self, Kind, Notice};
 use crate::store::cases::{
     self as store, CaseChange, CaseFilter, CaseRow, EventRow, IdempotencyRow, OnwardRow,
 };
+use crate::store::notifications as notify_store;
 use crate::store::panels::{self as panels_store, MeetingRow, NoteRow};
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
@@ -344,6 +346,27 @@ fn file_once(
         )?;
     }
     audit_store::append(conn, ctx, &audit)?;
+    let extra = json!({"immediate_risk": row.immediate_risk, "screening_days": policy.screening_working_days});
+    let mut notices: Vec<Notice> = notify_store::mailboxes(conn, &row.area, "prevent_team")?
+        .iter()
+        .map(|m| {
+            Notice::about_case(
+                Kind::ReferralReceived,
+                m,
+                &row.id,
+                &row.reference,
+                extra.clone(),
+            )
+        })
+        .collect();
+    notices.push(Notice::about_case(
+        Kind::ReferralAcknowledged,
+        &actor.email,
+        &row.id,
+        &row.reference,
+        extra,
+    ));
+    notify::queue(conn, notices, at)?;
     Ok(Filed {
         receipt,
         replayed: false,
@@ -651,10 +674,74 @@ pub fn perform_action(
             &[case_event(&row, &audit_action, Outcome::Ok, details)],
         )?;
         let updated = store::find_case(c, &row.id, false)?.ok_or(AppError::NotFound)?;
+        let notices = notices_for_action(c, &updated, action, &applied.details, policy)?;
+        notify::queue(c, notices, applied.change.updated_at)?;
         let agenda = on_agenda(c, actor, &updated.id)?;
         let view = view_of(actor, &access(&updated, state_of(&updated)?, agenda)).unwrap_or(view);
         Ok(Ok(detail(c, updated, view)?))
     })?
+}
+
+/// Who is told of an action, and what: the area's chairs of a referral to Channel, the
+/// panel's members of a listing, and the members and the referring officer of the
+/// panel's decision, consent and exit.
+fn notices_for_action(
+    conn: &mut DbConnection,
+    case: &CaseRow,
+    action: Action,
+    details: &serde_json::Value,
+    policy: &DuePolicy,
+) -> Result<Vec<Notice>, AppError> {
+    let notice =
+        |kind, to: &str, extra| Notice::about_case(kind, to, &case.id, &case.reference, extra);
+    let state = case.state.replace('_', " ");
+    let update = |event: &str| json!({"event": event, "state": state});
+    let notices = match action {
+        Action::ReferToChannel => notify_store::mailboxes(conn, &case.area, "channel_chair")?
+            .iter()
+            .map(|m| {
+                notice(
+                    Kind::ReferredToChannel,
+                    m,
+                    json!({"listing_days": policy.panel_listing_days}),
+                )
+            })
+            .collect(),
+        Action::ListForPanel => {
+            let meeting_id = details["meeting_id"].as_str().unwrap_or_default();
+            let Some((meeting, panel)) = panels_store::find_meeting(conn, meeting_id)? else {
+                return Ok(Vec::new());
+            };
+            let date = meeting
+                .scheduled_for
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string();
+            panels_store::members(conn, &panel.id)?
+                .iter()
+                .map(|m| {
+                    notice(
+                        Kind::ListedForPanel,
+                        &m.email,
+                        json!({"meeting_date": date}),
+                    )
+                })
+                .collect()
+        }
+        Action::RecordPanelDecision | Action::RecordConsent | Action::Exit => {
+            let event = match action {
+                Action::RecordPanelDecision => "the panel recorded its decision",
+                Action::RecordConsent => "consent was recorded",
+                _ => "the person left Channel",
+            };
+            let mut to = panels_store::member_emails_for_case(conn, &case.id)?;
+            to.extend(case.officer_email.clone());
+            to.iter()
+                .map(|m| notice(Kind::CaseUpdate, m, update(event)))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    Ok(notices)
 }
 
 /// What applying a command changes.

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod notifications;
 pub mod panels;
 
 use crate::audit::AuditContext;

@@ -8,6 +8,7 @@ use super::{AppError, audit_context};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, audit_time};
 use crate::domain::panel::NewMember;
 use crate::domain::{Actor, Role};
+use crate::notify::{self, Kind, Notice};
 use crate::store::panels::{self as store, AgendaEntry, MeetingRow, MemberRow, PanelRow};
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
@@ -196,6 +197,22 @@ pub fn create_meeting(
                 json!({"meeting_id": row.id}),
             )],
         )?;
+        let context = json!({
+            "panel_name": panel.name,
+            "meeting_date": row.scheduled_for.format("%Y-%m-%d %H:%M UTC").to_string(),
+            "path": format!("/v1/meetings/{}", row.id),
+        });
+        let notices = store::members(c, &panel.id)?
+            .into_iter()
+            .map(|m| Notice {
+                kind: Kind::MeetingScheduled,
+                recipient: m.email,
+                case_id: None,
+                context: context.clone(),
+                dedupe_key: None,
+            })
+            .collect();
+        notify::queue(c, notices, row.created_at)?;
         Ok(row)
     })
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod json;
 pub mod me;
 pub mod metrics;
+pub mod notifications;
 pub mod page;
 pub mod panels;
 pub mod problem;
@@ -27,6 +28,8 @@ use crate::http::problem::ApiError;
         cases::available_actions, cases::perform_action, cases::add_note,
         panels::create_panel, panels::list_panels, panels::read_panel, panels::add_member,
         panels::remove_member, panels::create_meeting, panels::read_meeting,
+        notifications::directory, notifications::add_mailbox, notifications::remove_mailbox,
+        notifications::list, notifications::retry,
         audit::list, audit::verify,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
@@ -37,6 +40,7 @@ use crate::http::problem::ApiError;
         (name = "referrals", description = "Filing a referral"),
         (name = "cases", description = "Cases and the pathway"),
         (name = "panels", description = "Channel panels, members and meetings"),
+        (name = "notifications", description = "Email notifications: the directory and the outbox"),
         (name = "audit", description = "The tamper-evident audit log"),
     )
 )]
@@ -111,6 +115,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(panels::create_meeting)),
                 )
                 .service(web::resource("/meetings/{id}").route(web::get().to(panels::read_meeting)))
+                .service(
+                    web::resource("/directory")
+                        .route(web::get().to(notifications::directory))
+                        .route(web::post().to(notifications::add_mailbox)),
+                )
+                .service(
+                    web::resource("/directory/{id}")
+                        .route(web::delete().to(notifications::remove_mailbox)),
+                )
+                .service(web::resource("/notifications").route(web::get().to(notifications::list)))
+                .service(
+                    web::resource("/notifications/{id}/retry")
+                        .route(web::post().to(notifications::retry)),
+                )
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
                 .service(web::resource("/audit/verify").route(web::get().to(audit::verify))),
         )

@@ -208,3 +208,125 @@ impl Templates {
         })
     }
 }
+
+/// The team that owns the next action when `due` passes.
+pub fn owner_of(due: crate::domain::due::DueKind) -> &'static str {
+    use crate::domain::due::DueKind as D;
+    match due {
+        D::Screening | D::OnwardAcknowledgement => "prevent_team",
+        D::PanelListing
+        | D::PanelDecision
+        | D::SupportReview
+        | D::Reassessment
+        | D::PostExitSixMonth
+        | D::PostExitTwelveMonth => "channel_chair",
+    }
+}
+
+/// Queues a reminder for every case past a due date, to the team that owns the next
+/// action, once per due date: the dedupe key names the case, the due kind and the date.
+pub fn queue_reminders(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+) -> Result<usize, crate::store::StoreError> {
+    crate::store::write_transaction(conn, |c| {
+        let mut queued = 0;
+        for case in crate::store::cases::overdue(c, now, 1_000)? {
+            let (Some(kind), Some(due_at)) = (
+                case.due_kind
+                    .as_deref()
+                    .and_then(crate::domain::due::DueKind::parse),
+                case.due_at,
+            ) else {
+                continue;
+            };
+            let when = due_at.format("%Y-%m-%d %H:%M UTC").to_string();
+            let notices: Vec<Notice> = store::mailboxes(c, &case.area, owner_of(kind))?
+                .iter()
+                .map(|m| {
+                    let mut n = Notice::about_case(
+                        Kind::DueReminder,
+                        m,
+                        &case.id,
+                        &case.reference,
+                        json!({"due": kind.as_str().replace('_', " "), "due_at": when}),
+                    );
+                    n.dedupe_key = Some(format!(
+                        "{}:{}:{}:{}",
+                        case.id,
+                        kind.as_str(),
+                        due_at.and_utc().timestamp(),
+                        n.recipient
+                    ));
+                    n
+                })
+                .collect();
+            queued += queue(c, notices, now)?;
+        }
+        Ok(queued)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The context each kind is queued with (see the use cases), for a case whose
+    /// referral is full of personal data that none of it carries.
+    fn context(kind: Kind) -> Value {
+        let extra = match kind {
+            Kind::ReferralReceived | Kind::ReferralAcknowledged => {
+                json!({"immediate_risk": true, "screening_days": 5})
+            }
+            Kind::ReferredToChannel => json!({"listing_days": 30}),
+            Kind::ListedForPanel => json!({"meeting_date": "2026-12-03 10:00 UTC"}),
+            Kind::MeetingScheduled => {
+                json!({"panel_name": "Leeds Panel", "meeting_date": "2026-12-03 10:00 UTC"})
+            }
+            Kind::CaseUpdate => json!({"event": "consent was recorded", "state": "support"}),
+            Kind::DueReminder => json!({"due": "screening", "due_at": "2026-11-27 10:00 UTC"}),
+        };
+        Notice::about_case(kind, "x@example.org", "01a2-case", "PRV-2026-000042", extra).context
+    }
+
+    #[test]
+    fn every_template_renders_the_reference_and_a_link_and_nothing_else_of_the_case() {
+        let templates =
+            Templates::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates")))
+                .expect("templates");
+        for kind in Kind::ALL {
+            let r = templates
+                .render(kind.as_str(), &context(kind), "https://pathway.example")
+                .expect("renders");
+            for part in [&r.subject, &r.text, &r.html] {
+                assert!(!part.trim().is_empty(), "{kind:?}");
+            }
+            if kind != Kind::MeetingScheduled {
+                assert!(
+                    r.subject.contains("PRV-2026-000042"),
+                    "{kind:?}: {}",
+                    r.subject
+                );
+                assert!(
+                    r.text
+                        .contains("https://pathway.example/v1/cases/01a2-case"),
+                    "{kind:?}: {}",
+                    r.text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_template_asking_for_a_value_it_was_not_given_fails_rather_than_printing_nothing() {
+        let templates =
+            Templates::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates")))
+                .expect("templates");
+        let thin = json!({"reference": "PRV-2026-000042", "path": "/v1/cases/x"});
+        assert!(
+            templates
+                .render("listed_for_panel", &thin, "https://pathway.example")
+                .is_err()
+        );
+    }
+}

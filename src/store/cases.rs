@@ -467,3 +467,17 @@ pub fn list_cases(
     }
     q.load(conn)
 }
+
+/// Cases past their due date at `now`, oldest due first.
+pub fn overdue(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<CaseRow>> {
+    cases::table
+        .filter(cases::due_at.lt(now))
+        .order((cases::due_at, cases::id))
+        .limit(limit)
+        .select(CaseRow::as_select())
+        .load(conn)
+}

@@ -287,3 +287,14 @@ pub fn meetings_of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<V
         .select(MeetingRow::as_select())
         .load(conn)
 }
+
+/// The current members' emails of every panel whose agendas held `case_id`.
+pub fn member_emails_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<String>> {
+    agenda_items::table
+        .inner_join(meetings::table.inner_join(panels::table.inner_join(panel_members::table)))
+        .filter(agenda_items::case_id.eq(case_id))
+        .filter(panel_members::removed_at.is_null())
+        .select(panel_members::email)
+        .distinct()
+        .load(conn)
+}

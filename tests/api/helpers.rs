@@ -133,6 +133,9 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.database.url = SecretString::from(db.url.clone());
     settings.database.pool_size = 4;
     settings.audit.checkpoint_interval_seconds = 0;
+    // Mail is tested where a test starts an SMTP server and turns the worker on.
+    settings.mail.worker_in_server = false;
+    settings.mail.reminder_interval_seconds = 0;
     settings
 }
 
@@ -493,4 +496,189 @@ impl TestApp {
         }
         (id, version)
     }
+}
+
+/// A real SMTP server on loopback (aiosmtpd), delivering into a Maildir the test reads.
+pub struct SmtpServer {
+    child: Option<std::process::Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// A delivered message.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    /// The whole message, quoted-printable soft line breaks and escapes decoded, so
+    /// that a search finds text however the encoder wrapped it.
+    pub raw: String,
+}
+
+/// Undoes quoted-printable soft line breaks and `=XX` escapes (ASCII only).
+fn decode_quoted_printable(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl SmtpServer {
+    /// Starts aiosmtpd delivering to a Maildir, on `port` (or a free one).
+    pub fn start(port: Option<u16>) -> SmtpServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = SmtpServer {
+            child: None,
+            port: port.unwrap_or_else(free_port),
+            dir,
+        };
+        server.spawn(&["-c", "aiosmtpd.handlers.Mailbox"], true);
+        server
+    }
+
+    /// Starts a server that refuses every recipient with 550.
+    pub fn rejecting() -> SmtpServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = SmtpServer {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        server.spawn(&["-c", "reject_all.RejectAll"], false);
+        server
+    }
+
+    fn spawn(&mut self, handler: &[&str], maildir: bool) {
+        let mailbox = self.dir.path().join("maildir");
+        let mut cmd = std::process::Command::new("python3");
+        cmd.args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{}", self.port),
+        ])
+        .args(handler)
+        .env("PYTHONPATH", fixture("smtp"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        if maildir {
+            cmd.arg(&mailbox);
+        }
+        self.child = Some(cmd.spawn().expect("start aiosmtpd: pip install aiosmtpd"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The SMTP URL of this server.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message delivered so far.
+    pub fn messages(&self) -> Vec<Mail> {
+        let mut mails = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(self.dir.path().join("maildir").join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let header = |name: &str| {
+                    raw.lines()
+                        .take_while(|l| !l.is_empty())
+                        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+                        .unwrap_or_default()
+                };
+                mails.push(Mail {
+                    to: header("To:"),
+                    subject: header("Subject:"),
+                    message_id: header("Message-ID:"),
+                    raw: decode_quoted_printable(&raw),
+                });
+            }
+        }
+        mails
+    }
+
+    /// Waits until at least `n` messages arrived (or `within` passes) and returns them.
+    pub async fn wait_for(&self, n: usize, within: std::time::Duration) -> Vec<Mail> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let mails = self.messages();
+            if mails.len() >= n || std::time::Instant::now() >= deadline {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Settings that send mail to `smtp_url` quickly: a worker polling every 20 ms.
+pub fn with_mail(settings: &mut Settings, smtp_url: &str) {
+    settings.mail.smtp_url = Some(SecretString::from(smtp_url.to_owned()));
+    settings.mail.worker_in_server = true;
+    settings.mail.poll_interval_ms = 20;
+    settings.mail.timeout_seconds = 3;
+    settings.mail.backoff_base_seconds = 1;
+    settings.mail.backoff_max_seconds = 2;
+}
+
+/// Adds `mailbox` for `role` to the directory of [`AREA`] as an admin.
+pub async fn add_mailbox(app: &TestApp, role: &str, mailbox: &str) {
+    let admin = app.token("admin-1", &["admin"], AREA);
+    let response = app
+        .post_json(
+            "/v1/directory",
+            &admin,
+            &serde_json::json!({"role": role, "mailbox": mailbox}),
+        )
+        .await;
+    assert_eq!(
+        response.status().as_u16(),
+        201,
+        "directory entry for {role}"
+    );
 }

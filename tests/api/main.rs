@@ -7,6 +7,7 @@ mod channel;
 mod errors;
 mod health;
 mod helpers;
+mod notifications;
 mod openapi;
 mod pathway;
 mod process;

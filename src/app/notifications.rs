@@ -1,0 +1,147 @@
+//! The notification directory and the outbox, for admins. Changes are audited.
+
+use serde_json::json;
+
+use super::{AppError, audit_context};
+use crate::audit::{AuditEvent, ChainKey, Outcome, audit_time};
+use crate::domain::{Actor, FieldError, Role};
+use crate::store::notifications::{self as store, DirectoryRow, NotificationRow};
+use crate::store::{DbConnection, audit as audit_store, write_transaction};
+
+/// The roles a directory mailbox can stand for.
+pub const DIRECTORY_ROLES: [&str; 2] = ["prevent_team", "channel_chair"];
+
+fn admin_only(actor: &Actor) -> Result<(), AppError> {
+    if actor.has(Role::Admin) {
+        Ok(())
+    } else {
+        Err(AppError::RoleNotAllowed)
+    }
+}
+
+fn event(actor: &Actor, action: &str, details: serde_json::Value) -> AuditEvent {
+    AuditEvent {
+        chain: ChainKey::actor(&actor.sub),
+        action: action.to_owned(),
+        case_id: None,
+        area: actor.area.to_string(),
+        outcome: Outcome::Ok,
+        details,
+    }
+}
+
+/// The admin's area's directory.
+pub fn directory(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<DirectoryRow>, AppError> {
+    admin_only(actor)?;
+    Ok(store::directory_entries(conn, Some(actor.area.as_str()))?)
+}
+
+/// Adds a mailbox for `role` in the admin's area.
+pub fn add_mailbox(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    role: &str,
+    mailbox: String,
+) -> Result<DirectoryRow, AppError> {
+    admin_only(actor)?;
+    if !DIRECTORY_ROLES.contains(&role) {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "role",
+            "invalid_value",
+            "prevent_team or channel_chair",
+        )]));
+    }
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        let existing = store::directory_entries(c, Some(actor.area.as_str()))?;
+        if existing
+            .iter()
+            .any(|e| e.role == role && e.mailbox == mailbox)
+        {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "mailbox",
+                "duplicate",
+                "already listed for that role",
+            )]));
+        }
+        let row = DirectoryRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            area: actor.area.to_string(),
+            role: role.to_owned(),
+            mailbox,
+            created_at: audit_time(chrono::Utc::now().naive_utc()),
+        };
+        store::add_directory_entry(c, &row)?;
+        audit_store::append(
+            c,
+            &ctx,
+            &[event(
+                actor,
+                "directory.add",
+                json!({"entry_id": row.id, "role": row.role}),
+            )],
+        )?;
+        Ok(row)
+    })
+}
+
+/// Removes a mailbox of the admin's area.
+pub fn remove_mailbox(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    id: &str,
+) -> Result<(), AppError> {
+    admin_only(actor)?;
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        if store::remove_directory_entry(c, id, actor.area.as_str())? == 0 {
+            return Err(AppError::NotFound);
+        }
+        audit_store::append(
+            c,
+            &ctx,
+            &[event(actor, "directory.remove", json!({"entry_id": id}))],
+        )?;
+        Ok(())
+    })
+}
+
+/// Notifications, optionally with one status.
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    status: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<NotificationRow>, AppError> {
+    admin_only(actor)?;
+    Ok(store::list(conn, status, after, limit)?)
+}
+
+/// Puts a failed notification back in the queue.
+pub fn retry(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    id: &str,
+) -> Result<(), AppError> {
+    admin_only(actor)?;
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        if store::retry(c, id, audit_time(chrono::Utc::now().naive_utc()))? == 0 {
+            return Err(AppError::NotFound);
+        }
+        audit_store::append(
+            c,
+            &ctx,
+            &[event(
+                actor,
+                "notification.retry",
+                json!({"notification_id": id}),
+            )],
+        )?;
+        Ok(())
+    })
+}

@@ -1,0 +1,212 @@
+//! `/v1/directory` and `/v1/notifications`, for admins.
+
+use actix_web::HttpResponse;
+use actix_web::web::{self, Json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing_actix_web::RequestId;
+
+use crate::app::notifications as app;
+use crate::domain::referral::Email;
+use crate::domain::{Actor, FieldError};
+use crate::http::json::{JsonBody, from_value};
+use crate::http::page::{Page, PageQuery};
+use crate::http::problem::{ApiError, Problem};
+use crate::store::Store;
+
+/// A team mailbox.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DirectoryEntry {
+    /// Id.
+    pub id: String,
+    /// Area.
+    pub area: String,
+    /// `prevent_team` or `channel_chair`.
+    pub role: String,
+    /// The mailbox.
+    pub mailbox: String,
+}
+
+/// `POST /v1/directory`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryBody {
+    /// `prevent_team` or `channel_chair`.
+    pub role: String,
+    /// The mailbox.
+    pub mailbox: String,
+}
+
+/// The directory of your area.
+#[utoipa::path(get, path = "/v1/directory", tag = "notifications", security(("bearer" = [])),
+    responses((status = 200, description = "Mailboxes", body = Vec<DirectoryEntry>),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+pub async fn directory(
+    actor: Actor,
+    store: web::Data<Store>,
+) -> Result<Json<Vec<DirectoryEntry>>, ApiError> {
+    let rows = store.run(move |c| app::directory(c, &actor)).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| DirectoryEntry {
+                id: r.id,
+                area: r.area,
+                role: r.role,
+                mailbox: r.mailbox,
+            })
+            .collect(),
+    ))
+}
+
+/// Add a team mailbox to your area's directory.
+#[utoipa::path(post, path = "/v1/directory", tag = "notifications", security(("bearer" = [])), request_body = DirectoryBody,
+    responses((status = 201, description = "Added", body = DirectoryEntry),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
+pub async fn add_mailbox(
+    actor: Actor,
+    request_id: RequestId,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let body: DirectoryBody = from_value(body.0)?;
+    let mailbox = Email::parse(&body.mailbox)
+        .map_err(|_| {
+            ApiError::Validation(vec![FieldError::new(
+                "mailbox",
+                "invalid_email",
+                "not an email address",
+            )])
+        })?
+        .as_str()
+        .to_owned();
+    let rid = Some(request_id.to_string());
+    let row = store
+        .run(move |c| app::add_mailbox(c, &actor, rid, &body.role, mailbox))
+        .await?;
+    Ok(HttpResponse::Created().json(DirectoryEntry {
+        id: row.id,
+        area: row.area,
+        role: row.role,
+        mailbox: row.mailbox,
+    }))
+}
+
+/// Remove a mailbox from your area's directory.
+#[utoipa::path(delete, path = "/v1/directory/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Entry id")),
+    responses((status = 204, description = "Removed"),
+        (status = 404, description = "No such entry in your area", body = Problem, content_type = "application/problem+json")))]
+pub async fn remove_mailbox(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, rid) = (id.to_string(), Some(request_id.to_string()));
+    store
+        .run(move |c| app::remove_mailbox(c, &actor, rid, &id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A notification, as admins see it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Notification {
+    /// Id.
+    pub id: String,
+    /// What it tells.
+    pub kind: String,
+    /// The case.
+    pub case_id: Option<String>,
+    /// The recipient.
+    pub recipient: String,
+    /// `pending`, `sending`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// `Message-ID`.
+    pub message_id: String,
+    /// Queued.
+    pub created_at: DateTime<Utc>,
+    /// Sent.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Filters of the notification list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationQuery {
+    /// Only this status (`pending`, `sending`, `sent`, `failed`).
+    pub status: Option<String>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Notifications, e.g. `?status=failed`.
+#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", params(NotificationQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of notifications", body = Page<Notification>),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    actor: Actor,
+    query: web::Query<NotificationQuery>,
+    store: web::Data<Store>,
+) -> Result<Json<Page<Notification>>, ApiError> {
+    let q = query.into_inner();
+    let limit = PageQuery::limit_of(q.limit)?;
+    if q.status
+        .as_deref()
+        .is_some_and(|s| !["pending", "sending", "sent", "failed"].contains(&s))
+    {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "status",
+            "invalid_value",
+            "pending, sending, sent or failed",
+        )]));
+    }
+    let after = q.cursor.filter(|c| uuid::Uuid::parse_str(c).is_ok());
+    let mut rows = store
+        .run(move |c| app::list(c, &actor, q.status.as_deref(), after.as_deref(), limit + 1))
+        .await?;
+    let next_cursor = (rows.len() as i64 > limit).then(|| {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id.clone()).unwrap_or_default()
+    });
+    let items = rows
+        .into_iter()
+        .map(|r| Notification {
+            id: r.id,
+            kind: r.kind,
+            case_id: r.case_id,
+            recipient: r.recipient,
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            message_id: r.message_id,
+            created_at: r.created_at.and_utc(),
+            sent_at: r.sent_at.map(|t| t.and_utc()),
+        })
+        .collect();
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// Put a failed notification back in the queue.
+#[utoipa::path(post, path = "/v1/notifications/{id}/retry", tag = "notifications", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Notification id")),
+    responses((status = 202, description = "Queued again"),
+        (status = 404, description = "No failed notification with that id", body = Problem, content_type = "application/problem+json")))]
+pub async fn retry(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, rid) = (id.to_string(), Some(request_id.to_string()));
+    store.run(move |c| app::retry(c, &actor, rid, &id)).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
