@@ -59,7 +59,7 @@ pub fn spawn_notifications(store: &Store, settings: &Settings) -> Result<(), Sta
             let mut tick = tokio::time::interval(Duration::from_secs(interval));
             loop {
                 tick.tick().await;
-                let now = crate::audit::audit_time(chrono::Utc::now().naive_utc());
+                let now = crate::audit::now();
                 match store
                     .run(move |c| crate::notify::queue_reminders(c, now))
                     .await

@@ -7,7 +7,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{AppError, audit_context};
-use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, audit_time};
+use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
 use crate::domain::access::{CaseAccess, ListScope, View, acting_roles, view_of};
 use crate::domain::actions::Command;
 use crate::domain::due::{DueKind, DuePolicy};
@@ -85,10 +85,6 @@ pub struct Idempotency {
 /// The result of a transaction that commits even when it refuses: the outer error
 /// rolls back, the inner one is a refusal whose audit entry is kept.
 type Committed<T> = Result<Result<T, AppError>, AppError>;
-
-fn now() -> NaiveDateTime {
-    audit_time(chrono::Utc::now().naive_utc())
-}
 
 fn state_of(row: &CaseRow) -> Result<State, AppError> {
     State::parse(&row.state)

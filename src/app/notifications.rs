@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{AppError, audit_context};
-use crate::audit::{AuditEvent, ChainKey, Outcome, audit_time};
+use crate::audit::{AuditEvent, ChainKey, Outcome};
 use crate::domain::{Actor, FieldError, Role};
 use crate::store::notifications::{self as store, DirectoryRow, NotificationRow};
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
@@ -70,7 +70,7 @@ pub fn add_mailbox(
             area: actor.area.to_string(),
             role: role.to_owned(),
             mailbox,
-            created_at: audit_time(chrono::Utc::now().naive_utc()),
+            created_at: crate::audit::now(),
         };
         store::add_directory_entry(c, &row)?;
         audit_store::append(
@@ -130,7 +130,7 @@ pub fn retry(
     admin_only(actor)?;
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| {
-        if store::retry(c, id, audit_time(chrono::Utc::now().naive_utc()))? == 0 {
+        if store::retry(c, id, crate::audit::now())? == 0 {
             return Err(AppError::NotFound);
         }
         audit_store::append(

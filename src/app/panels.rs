@@ -5,16 +5,12 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use super::{AppError, audit_context};
-use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, audit_time};
+use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, audit_time, now};
 use crate::domain::panel::NewMember;
 use crate::domain::{Actor, Role};
 use crate::notify::{self, Kind, Notice};
 use crate::store::panels::{self as store, AgendaEntry, MeetingRow, MemberRow, PanelRow};
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
-
-fn now() -> NaiveDateTime {
-    audit_time(chrono::Utc::now().naive_utc())
-}
 
 fn manages_panels(actor: &Actor) -> bool {
     actor.has(Role::ChannelChair) || actor.has(Role::Admin)

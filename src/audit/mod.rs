@@ -136,6 +136,11 @@ pub fn audit_time(t: NaiveDateTime) -> NaiveDateTime {
     t.trunc_subsecs(6)
 }
 
+/// The current time as stored: UTC, to the microsecond.
+pub fn now() -> NaiveDateTime {
+    audit_time(chrono::Utc::now().naive_utc())
+}
+
 fn time_text(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }

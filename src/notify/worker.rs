@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::Templates;
+use crate::audit::now;
 use crate::config::MailSettings;
 use crate::store::notifications::{self as store, NotificationRow};
 use crate::store::{Store, StoreError};
@@ -94,10 +94,6 @@ pub struct Worker {
     templates: Arc<Templates>,
     settings: MailSettings,
     public_url: String,
-}
-
-fn now() -> NaiveDateTime {
-    crate::audit::audit_time(chrono::Utc::now().naive_utc())
 }
 
 impl Worker {

@@ -9,7 +9,7 @@ use super::schema::{audit_chains, audit_checkpoints, audit_log};
 use super::{DbConnection, write_transaction};
 use crate::audit::{
     AuditContext, AuditEvent, EntryFields, GENESIS_HASH, SealedHead, StoredEntry, Verifier,
-    VerifyReport, audit_time, canonical_json, checkpoint_hash, entry_hash,
+    VerifyReport, canonical_json, checkpoint_hash, entry_hash,
 };
 
 /// An audit entry as stored.
@@ -135,7 +135,7 @@ pub fn append(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let now = audit_time(chrono::Utc::now().naive_utc());
+    let now = crate::audit::now();
     let keys: Vec<&str> = {
         let mut k: Vec<&str> = events.iter().map(|e| e.chain.as_str()).collect();
         k.sort_unstable();
@@ -232,7 +232,7 @@ pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>>
             &serde_json::to_value(&sealed)
                 .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
         );
-        let created_at = audit_time(chrono::Utc::now().naive_utc());
+        let created_at = crate::audit::now();
         let seq = prev_seq + 1;
         let row = CheckpointRow {
             seq,

@@ -221,6 +221,16 @@ async fn an_action_succeeds_while_smtp_is_down_and_its_mail_follows_once_it_is_b
         .await
         .unwrap();
     assert_eq!(sent["items"].as_array().unwrap().len(), 1);
+    let delivered = &sent["items"][0];
+    assert!(
+        delivered["attempts"].as_i64() >= Some(2),
+        "sent after a failed attempt: {delivered}"
+    );
+    assert_eq!(
+        delivered["message_id"].as_str(),
+        Some(mails[0].message_id.as_str()),
+        "one Message-ID across retries"
+    );
 }
 
 #[tokio::test]
