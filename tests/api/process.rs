@@ -13,7 +13,10 @@ use crate::helpers::{AREA, TestDatabase, config_dir, fixture};
 
 fn pathway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pathway"));
+    let mail_dir =
+        std::env::temp_dir().join(format!("pathway-mail-{}", uuid::Uuid::new_v4().simple()));
     cmd.env("PATHWAY_CONFIG_DIR", config_dir())
+        .env("PATHWAY__MAIL__FILE_DIR", mail_dir)
         .env_remove("RUST_LOG")
         .env_remove("PATHWAY_ENV");
     cmd
