@@ -541,6 +541,37 @@ fn decode_quoted_printable(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+static AIOSMTPD: Once = Once::new();
+
+/// Installs aiosmtpd from PyPI the first time a test needs it and it is missing, so that
+/// `cargo test` works on a machine with only Python.
+fn ensure_aiosmtpd() {
+    AIOSMTPD.call_once(|| {
+        let present = || {
+            std::process::Command::new("python3")
+                .args(["-c", "import aiosmtpd"])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !present() {
+            let _ = std::process::Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "aiosmtpd",
+                ])
+                .status();
+        }
+        assert!(
+            present(),
+            "the notification tests need aiosmtpd: python3 -m pip install aiosmtpd"
+        );
+    });
+}
+
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -576,6 +607,7 @@ impl SmtpServer {
     }
 
     fn spawn(&mut self, handler: &[&str], maildir: bool) {
+        ensure_aiosmtpd();
         let mailbox = self.dir.path().join("maildir");
         let mut cmd = std::process::Command::new("python3");
         cmd.args([
