@@ -187,7 +187,8 @@ fn serve(settings: Settings) -> Result<(), String> {
 fn worker(settings: Settings) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let store = open_store(&settings).map_err(|e| e.to_string())?;
-        pathway::startup::spawn_notifications(&store, &settings).map_err(|e| e.to_string())?;
+        let notifications =
+            pathway::startup::spawn_notifications(&store, &settings).map_err(|e| e.to_string())?;
         tracing::info!("worker started");
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -196,6 +197,7 @@ fn worker(settings: Settings) -> Result<(), String> {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
         }
+        notifications.stop().await;
         tracing::info!("stopped");
         Ok(())
     })

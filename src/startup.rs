@@ -38,8 +38,29 @@ pub enum StartError {
     Mailer(#[from] crate::notify::worker::MailerError),
 }
 
+/// The running mail worker and reminder scheduler.
+pub struct Notifications {
+    stop: tokio::sync::watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
+    reminders: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Notifications {
+    /// Stops the scheduler, lets the worker finish the batch it is sending, and waits for it.
+    pub async fn stop(self) {
+        if let Some(r) = self.reminders {
+            r.abort();
+        }
+        let _ = self.stop.send(true);
+        let _ = self.worker.await;
+    }
+}
+
 /// Starts the mail worker and the reminder scheduler on the current runtime.
-pub fn spawn_notifications(store: &Store, settings: &Settings) -> Result<(), StartError> {
+pub fn spawn_notifications(
+    store: &Store,
+    settings: &Settings,
+) -> Result<Notifications, StartError> {
     let templates = std::sync::Arc::new(crate::notify::Templates::load(
         &settings.mail.templates_dir,
     )?);
@@ -51,11 +72,13 @@ pub fn spawn_notifications(store: &Store, settings: &Settings) -> Result<(), Sta
         settings.mail.clone(),
         settings.server.public_url.clone(),
     );
-    tokio::spawn(worker.run());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(worker.run(stopped));
     let interval = settings.mail.reminder_interval_seconds;
+    let mut reminders = None;
     if interval > 0 {
         let store = store.clone();
-        tokio::spawn(async move {
+        reminders = Some(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(interval));
             loop {
                 tick.tick().await;
@@ -69,15 +92,20 @@ pub fn spawn_notifications(store: &Store, settings: &Settings) -> Result<(), Sta
                     Err(e) => tracing::error!(error = %e, "due-date reminders failed"),
                 }
             }
-        });
+        }));
     }
-    Ok(())
+    Ok(Notifications {
+        stop,
+        worker,
+        reminders,
+    })
 }
 
 /// A built server, bound and ready to run.
 pub struct Application {
     port: u16,
     server: Server,
+    notifications: Option<Notifications>,
 }
 
 /// Opens the store and applies pending migrations.
@@ -106,12 +134,13 @@ impl Application {
         let metrics = crate::http::metrics::middleware(store.pool().clone())
             .map_err(|e| StartError::Metrics(e.to_string()))?;
         spawn_checkpointer(store.clone(), settings.audit.checkpoint_interval_seconds);
-        if settings.mail.worker_in_server {
-            spawn_notifications(&store, &settings)?;
+        let notifications = if settings.mail.worker_in_server {
+            Some(spawn_notifications(&store, &settings)?)
         } else {
             // Fail at start, not at the first send, when templates are missing.
             crate::notify::Templates::load(&settings.mail.templates_dir)?;
-        }
+            None
+        };
 
         let limit = settings.server.body_limit_bytes;
         let store = web::Data::new(store);
@@ -145,7 +174,11 @@ impl Application {
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?
             .run();
         tracing::info!(port, "listening");
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            notifications,
+        })
     }
 
     /// The bound port (useful when the settings asked for port 0).
@@ -153,9 +186,14 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and returns.
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and the mail
+    /// batch being sent, and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(n) = self.notifications {
+            n.stop().await;
+        }
+        served
     }
 }
 

@@ -115,19 +115,26 @@ impl Worker {
     }
 
     /// Polls for due notifications and sends them, forever.
-    pub async fn run(self) {
-        loop {
-            match self.tick().await {
-                Ok(0) => {
-                    tokio::time::sleep(Duration::from_millis(self.settings.poll_interval_ms)).await
-                }
-                Ok(_) => {}
+    /// Sends until `stop` turns true, then returns between batches: a send is never cut
+    /// off between the relay accepting it and its row being marked sent.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        while !*stop.borrow() {
+            let idle = match self.tick().await {
+                Ok(claimed) => claimed == 0,
                 Err(e) => {
                     tracing::error!(error = %e, "notification worker: claim failed");
-                    tokio::time::sleep(Duration::from_millis(self.settings.poll_interval_ms)).await;
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
                 }
             }
         }
+        tracing::info!("notification worker stopped");
     }
 
     /// Claims one batch and sends it; the number claimed.

@@ -371,8 +371,18 @@ async fn two_workers_on_one_database_deliver_a_burst_of_500_exactly_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mails_after = smtp.messages();
     for w in &mut workers {
-        let _ = w.kill();
-        let _ = w.wait();
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &w.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+    }
+    for w in &mut workers {
+        let status = w.wait().unwrap();
+        assert!(
+            status.success(),
+            "a worker stops cleanly on SIGTERM: {status}"
+        );
     }
     assert_eq!(mails.len(), 500, "every notification delivered");
     assert_eq!(mails_after.len(), 500, "and none twice");
