@@ -245,6 +245,7 @@ impl MeetingBody {
 pub struct NoteBody {
     /// The agency's contribution.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 10000)]
     pub body: String,
 }
 

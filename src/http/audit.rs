@@ -29,6 +29,7 @@ pub struct AuditQuery {
     /// Before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// Page size (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,
@@ -109,7 +110,8 @@ pub async fn list(
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let q = query.into_inner();
     let limit = PageQuery::limit_of(q.limit)?;
-    let after = match q.cursor.as_deref() {
+    // An empty cursor is the first page, as clients that template the URL send it.
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(decode_cursor(c).ok_or_else(|| {
             ApiError::Validation(vec![FieldError::new(

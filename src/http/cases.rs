@@ -396,12 +396,14 @@ pub async fn read_case(
 #[into_params(parameter_in = Query)]
 pub struct CaseQuery {
     /// Only cases in this state.
+    #[param(value_type = Option<State>)]
     pub state: Option<String>,
     /// Only cases past their due date, oldest due first.
     pub overdue: Option<bool>,
     /// Only the case with this reference.
     pub reference: Option<String>,
     /// Page size (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,
@@ -466,7 +468,13 @@ pub async fn list_cases(
             "Not a pathway state.",
         ));
     }
-    let after = match q.cursor.as_deref().map(decode_cursor) {
+    // An empty cursor is the first page, as clients that template the URL send it.
+    let after = match q
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+    {
         Some(None) => {
             errors.push(FieldError::new(
                 "cursor",

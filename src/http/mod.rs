@@ -32,8 +32,8 @@ use crate::http::problem::ApiError;
         notifications::list, notifications::retry,
         audit::list, audit::verify,
     ),
-    components(schemas(problem::Problem, problem::FieldError)),
-    modifiers(&BearerAuth),
+    components(schemas(problem::Problem, problem::FieldError, notifications::NotificationStatus)),
+    modifiers(&BearerAuth, &CommonProblems),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),
@@ -47,6 +47,62 @@ use crate::http::problem::ApiError;
 pub struct ApiDoc;
 
 struct BearerAuth;
+
+/// Declares, on every operation, the problems any request of its kind can get: a bad
+/// token (operations that need one), a malformed body or query, an oversized or non-JSON
+/// body (operations with one), and an internal error.
+struct CommonProblems;
+
+impl utoipa::Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    problem::PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let has_input =
+                    has_body || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                };
+                if has_input {
+                    add("400", "Malformed JSON, query or header");
+                    add("422", "Invalid values; `errors` names each field");
+                }
+                if secured {
+                    add("401", "No usable token; `code` says why");
+                }
+                if has_body {
+                    add("413", "Body larger than the limit");
+                    add("415", "Body not sent as application/json");
+                }
+                add("500", "The service failed; the body says nothing internal");
+            }
+        }
+    }
+}
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

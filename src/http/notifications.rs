@@ -135,14 +135,30 @@ pub struct Notification {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// The states of a notification.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationStatus {
+    /// Waiting to be sent.
+    Pending,
+    /// Claimed by a worker.
+    Sending,
+    /// Accepted by the relay.
+    Sent,
+    /// Given up after the retries.
+    Failed,
+}
+
 /// Filters of the notification list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NotificationQuery {
-    /// Only this status (`pending`, `sending`, `sent`, `failed`).
+    /// Only this status.
+    #[param(value_type = Option<NotificationStatus>)]
     pub status: Option<String>,
     /// Page size (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,

@@ -99,6 +99,14 @@ async fn bad_query_parameters_are_problems_not_server_errors() {
             "a cursor not from this list",
         ),
     ];
+    for path in ["/v1/audit?cursor=", "/v1/cases?cursor="] {
+        let response = app.get(path, Some(&token)).await;
+        assert_eq!(
+            response.status().as_u16(),
+            200,
+            "an empty cursor is the first page: {path}"
+        );
+    }
     for (path, status, code, why) in cases {
         let response = app.get(path, Some(&token)).await;
         assert_eq!(response.status().as_u16(), status, "{why}: {path}");
