@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cases;
 pub mod notifications;
 pub mod panels;
+pub mod statistics;
 
 use crate::audit::AuditContext;
 use crate::domain::Actor;

@@ -9,6 +9,7 @@ pub mod field;
 pub mod panel;
 pub mod pathway;
 pub mod referral;
+pub mod statistics;
 
 pub use actor::{Actor, Area, Role};
 pub use field::FieldError;

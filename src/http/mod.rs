@@ -11,6 +11,7 @@ pub mod notifications;
 pub mod page;
 pub mod panels;
 pub mod problem;
+pub mod statistics;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -30,6 +31,7 @@ use crate::http::problem::ApiError;
         panels::remove_member, panels::create_meeting, panels::read_meeting,
         notifications::directory, notifications::add_mailbox, notifications::remove_mailbox,
         notifications::list, notifications::retry,
+        statistics::statistics,
         audit::list, audit::verify,
     ),
     components(schemas(problem::Problem, problem::FieldError, notifications::NotificationStatus)),
@@ -41,6 +43,7 @@ use crate::http::problem::ApiError;
         (name = "cases", description = "Cases and the pathway"),
         (name = "panels", description = "Channel panels, members and meetings"),
         (name = "notifications", description = "Email notifications: the directory and the outbox"),
+        (name = "statistics", description = "The official-statistics breakdowns"),
         (name = "audit", description = "The tamper-evident audit log"),
     )
 )]
@@ -185,6 +188,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/notifications/{id}/retry")
                         .route(web::post().to(notifications::retry)),
                 )
+                .service(web::resource("/stats").route(web::get().to(statistics::statistics)))
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
                 .service(web::resource("/audit/verify").route(web::get().to(audit::verify))),
         )

@@ -481,3 +481,75 @@ pub fn overdue(
         .select(CaseRow::as_select())
         .load(conn)
 }
+
+/// The facts of one case that the official statistics count.
+#[derive(Debug, Clone, Queryable)]
+pub struct StatisticsRow {
+    /// Id.
+    pub id: String,
+    /// Area.
+    pub area: String,
+    /// Referrer's sector.
+    pub sector: String,
+    /// Type of concern.
+    pub type_of_concern: Option<String>,
+    /// The referral, as JSON (for age, gender and needs).
+    pub referral: String,
+    /// Filed.
+    pub submitted_at: NaiveDateTime,
+}
+
+/// The cases filed in `[from, to)` in `areas` (`None`: every area), for the statistics.
+pub fn for_statistics(
+    conn: &mut DbConnection,
+    areas: Option<&[String]>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<StatisticsRow>> {
+    let mut q = cases::table
+        .filter(cases::submitted_at.ge(from))
+        .filter(cases::submitted_at.lt(to))
+        .select((
+            cases::id,
+            cases::area,
+            cases::sector,
+            cases::type_of_concern,
+            cases::referral,
+            cases::submitted_at,
+        ))
+        .into_boxed();
+    if let Some(areas) = areas {
+        q = q.filter(cases::area.eq_any(areas.to_vec()));
+    }
+    q.load(conn)
+}
+
+/// Of `ids`, the cases ever discussed at a panel (on an agenda) and ever adopted.
+pub fn panel_journey(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> QueryResult<(Vec<String>, Vec<String>)> {
+    use super::schema::agenda_items;
+    let mut discussed = Vec::new();
+    let mut adopted = Vec::new();
+    // Chunks keep the IN lists within every backend's bound-parameter limit.
+    for chunk in ids.chunks(500) {
+        discussed.extend(
+            agenda_items::table
+                .filter(agenda_items::case_id.eq_any(chunk.to_vec()))
+                .select(agenda_items::case_id)
+                .distinct()
+                .load::<String>(conn)?,
+        );
+        adopted.extend(
+            case_events::table
+                .filter(case_events::case_id.eq_any(chunk.to_vec()))
+                .filter(case_events::action.eq("record_panel_decision"))
+                .filter(case_events::details.like("%\"decision\":\"adopt\"%"))
+                .select(case_events::case_id)
+                .distinct()
+                .load::<String>(conn)?,
+        );
+    }
+    Ok((discussed, adopted))
+}

@@ -13,4 +13,5 @@ mod pathway;
 mod process;
 mod referrals;
 mod schema;
+mod statistics;
 mod visibility;
