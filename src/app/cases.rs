@@ -771,21 +771,6 @@ fn day_end(d: chrono::NaiveDate) -> NaiveDateTime {
     d.and_hms_opt(23, 59, 59).unwrap_or_default()
 }
 
-/// The subject's age on `date`: from the date of birth, else the approximate age given
-/// at submission plus the years since.
-fn subject_age_on(row: &CaseRow, date: chrono::NaiveDate) -> Option<u32> {
-    let referral: serde_json::Value = serde_json::from_str(&row.referral).ok()?;
-    let subject = &referral["subject"];
-    if let Some(dob) = subject["date_of_birth"]
-        .as_str()
-        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-    {
-        return date.years_since(dob);
-    }
-    let approximate = u32::try_from(subject["approximate_age"].as_u64()?).ok()?;
-    Some(approximate + date.years_since(row.submitted_at.date()).unwrap_or(0))
-}
-
 fn insert_onward(
     conn: &mut DbConnection,
     case_id: &str,
@@ -967,9 +952,12 @@ fn apply(
             single_target
         }
         Command::Consent(c) => {
-            if let Some(problem) =
-                crate::domain::channel::consent_problem(c, subject_age_on(row, c.decided_on))
-            {
+            if let Some(problem) = crate::domain::channel::consent_problem(
+                c,
+                serde_json::from_str(&row.referral)
+                    .ok()
+                    .and_then(|r| super::subject_age_on(&r, row.submitted_at.date(), c.decided_on)),
+            ) {
                 return Ok(Err(AppError::Validation(vec![problem])));
             }
             if c.decision == ConsentDecision::Given && row.support_plan.is_none() {

@@ -18,6 +18,24 @@ pub fn audit_context(actor: &Actor, request_id: Option<String>) -> AuditContext 
     }
 }
 
+/// The subject's age on `on`, from a stored referral: from the date of birth, else the
+/// approximate age given when it was filed (`filed_on`) plus the years since.
+pub fn subject_age_on(
+    referral: &serde_json::Value,
+    filed_on: chrono::NaiveDate,
+    on: chrono::NaiveDate,
+) -> Option<u32> {
+    let subject = &referral["subject"];
+    let dob = subject["date_of_birth"]
+        .as_str()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    if let Some(dob) = dob {
+        return on.years_since(dob);
+    }
+    let approximate = u32::try_from(subject["approximate_age"].as_u64()?).ok()?;
+    Some(approximate + on.years_since(filed_on).unwrap_or(0))
+}
+
 /// Why a use case refused or failed, independent of HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

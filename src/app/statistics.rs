@@ -9,20 +9,6 @@ use crate::domain::statistics::{Counted, Statistics};
 use crate::domain::{Actor, Role};
 use crate::store::{DbConnection, audit as audit_store, cases as store, write_transaction};
 
-/// The subject's age on the day of referral, from the stored referral.
-fn age_at(referral: &Value, on: NaiveDate) -> Option<u32> {
-    let subject = &referral["subject"];
-    match subject["date_of_birth"]
-        .as_str()
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-    {
-        Some(dob) => on.years_since(dob),
-        None => subject["approximate_age"]
-            .as_u64()
-            .and_then(|a| u32::try_from(a).ok()),
-    }
-}
-
 /// The breakdowns of referrals filed from `from` to `to` (inclusive): a national
 /// auditor's over every area, anyone else's over their own.
 pub fn statistics(
@@ -63,7 +49,11 @@ pub fn statistics(
                 sector: &row.sector,
                 type_of_concern: row.type_of_concern.as_deref(),
                 gender: referral["subject"]["gender"].as_str(),
-                age: age_at(&referral, row.submitted_at.date()),
+                age: super::subject_age_on(
+                    &referral,
+                    row.submitted_at.date(),
+                    row.submitted_at.date(),
+                ),
                 mental_health_or_neurodiversity: needs["mental_health"] == true
                     || needs["neurodiversity"] == true,
                 discussed: discussed.contains(&row.id),

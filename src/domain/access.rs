@@ -97,7 +97,7 @@ pub struct ListScope {
     /// Cases of these areas that are not police-only (auditors); `None` inside means all areas.
     pub auditor_areas: Option<Option<Vec<String>>>,
     /// Cases filed by this subject id.
-    pub filed_by: Option<String>,
+    pub filed_by: String,
     /// Cases on agendas of the actor's panels (panel members), not police-only.
     pub agenda_cases: Vec<String>,
 }
@@ -120,7 +120,7 @@ impl ListScope {
             auditor_areas: actor
                 .has(Role::Auditor)
                 .then(|| (!actor.area.is_national()).then(area)),
-            filed_by: Some(actor.sub.clone()),
+            filed_by: actor.sub.clone(),
             agenda_cases: Vec::new(),
         }
     }

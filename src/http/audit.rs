@@ -8,7 +8,7 @@ use tracing_actix_web::RequestId;
 use crate::app;
 use crate::audit::VerifyReport;
 use crate::domain::Actor;
-use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor};
+use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
 use crate::http::problem::{ApiError, FieldError};
 use crate::store::Store;
 use crate::store::audit::{AuditEntryRow, AuditFilter};
@@ -134,12 +134,7 @@ pub async fn list(
     let mut rows = store
         .run(move |conn| app::audit::read_log(conn, &actor, rid, filter, limit + 1))
         .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.occurred_at, &r.id))
-    } else {
-        None
-    };
+    let next_cursor = split_page(&mut rows, limit, |r| encode_cursor(r.occurred_at, &r.id));
     Ok(Json(Page {
         items: rows.into_iter().map(AuditEntry::from).collect(),
         next_cursor,

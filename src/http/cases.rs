@@ -25,7 +25,7 @@ use crate::domain::pathway::{Action, Payload, ReferrerStatus, State, Transition}
 use crate::domain::referral::ReferralRequest;
 use crate::domain::{Actor, FieldError, Role};
 use crate::http::json::{JsonBody, from_value};
-use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor};
+use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
 use crate::store::cases::{CaseFilter, CaseRow, EventRow};
@@ -500,19 +500,14 @@ pub async fn list_cases(
     let mut rows = store
         .run(move |c| cases_app::list_cases(c, &actor, r, filter, limit + 1))
         .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|(row, _)| {
-            let key = if overdue {
-                row.due_at.unwrap_or(row.submitted_at)
-            } else {
-                row.submitted_at
-            };
-            encode_cursor(key, &row.id)
-        })
-    } else {
-        None
-    };
+    let next_cursor = split_page(&mut rows, limit, |(row, _)| {
+        let key = if overdue {
+            row.due_at.unwrap_or(row.submitted_at)
+        } else {
+            row.submitted_at
+        };
+        encode_cursor(key, &row.id)
+    });
     let items = rows
         .into_iter()
         .map(|(row, view)| match view {

@@ -10,7 +10,7 @@ use crate::app::notifications as app;
 use crate::domain::referral::Email;
 use crate::domain::{Actor, FieldError};
 use crate::http::json::{JsonBody, from_value};
-use crate::http::page::{Page, PageQuery};
+use crate::http::page::{Page, PageQuery, split_page};
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
 
@@ -189,10 +189,7 @@ pub async fn list(
     let mut rows = store
         .run(move |c| app::list(c, &actor, q.status.as_deref(), after.as_deref(), limit + 1))
         .await?;
-    let next_cursor = (rows.len() as i64 > limit).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.clone()).unwrap_or_default()
-    });
+    let next_cursor = split_page(&mut rows, limit, |r| r.id.clone());
     let items = rows
         .into_iter()
         .map(|r| Notification {

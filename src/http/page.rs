@@ -39,6 +39,21 @@ impl PageQuery {
     }
 }
 
+/// Keeps the first `limit` of `rows` (fetched as `limit + 1`) and returns the cursor of
+/// the last one kept when more follow, `None` on the last page.
+pub fn split_page<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> String,
+) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(cursor_of)
+}
+
 /// The opaque cursor of keyset pagination: a sort time and an id, base64url-encoded.
 pub fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.and_utc().timestamp_micros()))
@@ -58,6 +73,19 @@ pub fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_keeps_its_limit_and_names_the_next_only_when_more_follow() {
+        let mut more = vec![1, 2, 3];
+        assert_eq!(
+            split_page(&mut more, 2, ToString::to_string),
+            Some("2".into())
+        );
+        assert_eq!(more, vec![1, 2]);
+        let mut last = vec![1, 2];
+        assert_eq!(split_page(&mut last, 2, ToString::to_string), None);
+        assert_eq!(last, vec![1, 2]);
+    }
 
     #[test]
     fn cursors_round_trip_and_refuse_anything_else() {

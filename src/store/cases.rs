@@ -399,8 +399,7 @@ pub fn list_cases(
         dyn BoxableExpression<cases::table, super::MultiBackend, SqlType = diesel::sql_types::Bool>,
     >;
     let pursue = "transferred_to_pursue";
-    let mut visible: Visible =
-        Box::new(cases::referrer_sub.eq(scope.filed_by.clone().unwrap_or_default()));
+    let mut visible: Visible = Box::new(cases::referrer_sub.eq(scope.filed_by.clone()));
     if !scope.police_areas.is_empty() {
         visible = Box::new(visible.or(cases::area.eq_any(scope.police_areas.clone())));
     }
