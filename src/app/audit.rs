@@ -1,11 +1,15 @@
 //! Reading and verifying the audit log (auditors only). Every read is itself audited.
 
+use std::collections::{BTreeSet, HashMap};
+
 use serde_json::json;
 
-use super::{AppError, audit_context};
-use crate::audit::{AuditEvent, ChainKey, Outcome, VerifyReport};
+use super::{AppError, Sight, audit_context};
+use crate::audit::{AuditEvent, ChainKey, Outcome, VerifyReport, canonical_json};
+use crate::domain::access::{View, police_only_audit_actions, redact_audit_details};
 use crate::domain::{Actor, Role};
 use crate::store::audit::{AuditEntryRow, AuditFilter};
+use crate::store::cases as cases_store;
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
 fn event(actor: &Actor, action: &str, outcome: Outcome, details: serde_json::Value) -> AuditEvent {
@@ -36,7 +40,26 @@ fn refuse(
     }
 }
 
-/// Lists audit entries of the auditor's area (all areas for a national auditor).
+/// How many entries are read at a time while looking for those the caller may see.
+const SCAN_BATCH: i64 = 500;
+
+/// Every string in `details` that is a UUID (case ids among them).
+fn uuids_in(details: &serde_json::Value, found: &mut BTreeSet<String>) {
+    match details {
+        serde_json::Value::String(s) if uuid::Uuid::parse_str(s).is_ok() => {
+            found.insert(s.clone());
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| uuids_in(v, found)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| uuids_in(v, found)),
+        _ => {}
+    }
+}
+
+/// Lists the audit entries the auditor may see, oldest first, up to `limit`: an entry
+/// about a case only when the auditor may see that case's working detail, police-only
+/// actions only with the police view, and in every entry the ids of cases the auditor
+/// may not see, and police-only names, withheld. A `case_id` filter naming a case the
+/// auditor may not see is answered as not found, and the refusal is audited.
 pub fn read_log(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -47,17 +70,94 @@ pub fn read_log(
     if !actor.has(Role::Auditor) {
         return Err(refuse(conn, actor, request_id, "audit.read"));
     }
-    filter.areas = (!actor.area.is_national()).then(|| vec![actor.area.to_string()]);
+    // A coarse first cut in SQL; the rule below decides each entry.
+    filter.areas = (!actor.area.is_national() && !actor.has(Role::PanelMember))
+        .then(|| vec![actor.area.to_string()]);
     let ctx = audit_context(actor, request_id);
-    write_transaction(conn, |c| {
-        let rows = audit_store::list(c, &filter, limit)?;
+    write_transaction(conn, |c| -> Result<Result<_, AppError>, AppError> {
+        let sight = Sight::of(c, actor)?;
+        if let Some(case_id) = &filter.case_id {
+            let facts = cases_store::access_facts(c, std::slice::from_ref(case_id))?;
+            let case = facts.first();
+            if !case
+                .and_then(|f| sight.view(f))
+                .is_some_and(View::sees_case_detail)
+            {
+                if let Some(f) = case {
+                    let refused = AuditEvent {
+                        chain: ChainKey::case(uuid::Uuid::parse_str(&f.id).unwrap_or_default()),
+                        action: "audit.read".into(),
+                        case_id: uuid::Uuid::parse_str(&f.id).ok(),
+                        area: f.area.clone(),
+                        outcome: Outcome::Denied,
+                        details: json!({}),
+                    };
+                    audit_store::append(c, &ctx, &[refused])?;
+                }
+                return Ok(Err(AppError::NotFound));
+            }
+        }
+        let police_actions = police_only_audit_actions();
+        let mut shown = Vec::new();
+        let mut scan = filter.clone();
+        'scan: loop {
+            let batch = audit_store::list(c, &scan, SCAN_BATCH)?;
+            let complete = (batch.len() as i64) < SCAN_BATCH;
+            let mut named = BTreeSet::new();
+            for row in &batch {
+                named.extend(row.case_id.clone());
+                if let Ok(details) = serde_json::from_str(&row.details) {
+                    uuids_in(&details, &mut named);
+                }
+            }
+            let named: Vec<String> = named.into_iter().collect();
+            let views: HashMap<String, Option<View>> = cases_store::access_facts(c, &named)?
+                .into_iter()
+                .map(|f| {
+                    let view = sight.view(&f);
+                    (f.id, view)
+                })
+                .collect();
+            let hidden = |id: &str| {
+                views
+                    .get(id)
+                    .is_some_and(|v| !v.is_some_and(View::sees_case_detail))
+            };
+            for mut row in batch {
+                scan.after = Some((row.occurred_at, row.id.clone()));
+                let police = match &row.case_id {
+                    Some(case_id) => match views.get(case_id) {
+                        Some(Some(view))
+                            if view.sees_case_detail()
+                                && (view.sees_police_material()
+                                    || !police_actions.contains(&row.action)) =>
+                        {
+                            view.sees_police_material()
+                        }
+                        _ => continue,
+                    },
+                    None => actor.has(Role::PreventOfficer) && row.area == actor.area.as_str(),
+                };
+                if let Ok(mut details) = serde_json::from_str(&row.details) {
+                    redact_audit_details(&mut details, police, &hidden);
+                    row.details = canonical_json(&details);
+                }
+                shown.push(row);
+                if shown.len() as i64 >= limit {
+                    break 'scan;
+                }
+            }
+            if complete {
+                break;
+            }
+        }
         let details = json!({
             "case_id": filter.case_id, "actor": filter.actor, "action": filter.action,
-            "entries": rows.len(),
+            "entries": shown.len(),
         });
         audit_store::append(c, &ctx, &[event(actor, "audit.read", Outcome::Ok, details)])?;
-        Ok(rows)
-    })
+        Ok(Ok(shown))
+    })?
 }
 
 /// Verifies the whole audit log, then records that it was verified and what was found.

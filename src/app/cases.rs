@@ -6,9 +6,9 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{AppError, audit_context};
+use super::{AppError, Sight, audit_context};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
-use crate::domain::access::{CaseAccess, ListScope, View, acting_roles, view_of};
+use crate::domain::access::{CaseAccess, StatusFilter, View, acting_roles, view_of};
 use crate::domain::actions::Command;
 use crate::domain::due::{DueKind, DuePolicy};
 use crate::domain::pathway::{self, Action, Refusal, State, Transition};
@@ -73,6 +73,14 @@ pub struct CaseDetail {
     pub meetings: Vec<MeetingRow>,
 }
 
+impl CaseDetail {
+    /// The version the actor is shown (its `ETag`); none for a referrer.
+    pub fn version(&self) -> Option<i64> {
+        self.view
+            .version(self.case.version, self.case.shared_version)
+    }
+}
+
 /// An idempotency key and the hash of the body it came with.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
@@ -125,16 +133,6 @@ fn case_event(
     }
 }
 
-fn view_name(view: View) -> &'static str {
-    match view {
-        View::Referrer => "referrer",
-        View::Auditor => "auditor",
-        View::Channel => "channel",
-        View::Panel => "panel",
-        View::Police => "police",
-    }
-}
-
 /// Loads a case and decides the actor's view. A case the actor may not see is answered
 /// as not found, and the attempt is recorded (committed) in the case's audit chain.
 fn load_visible(
@@ -163,7 +161,12 @@ fn load_visible(
     }
 }
 
-fn detail(conn: &mut DbConnection, case: CaseRow, view: View) -> Result<CaseDetail, AppError> {
+fn detail(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    case: CaseRow,
+    view: View,
+) -> Result<CaseDetail, AppError> {
     if !view.sees_case_detail() {
         return Ok(CaseDetail {
             case,
@@ -174,10 +177,20 @@ fn detail(conn: &mut DbConnection, case: CaseRow, view: View) -> Result<CaseDeta
             meetings: vec![],
         });
     }
+    // A linked case is shown only to those who may see it themselves.
+    let sight = Sight::of(conn, actor)?;
     let mut links = store::linked_cases(conn, &case.id)?;
-    if !view.sees_police_material() {
-        links.retain(|l| State::parse(&l.state).is_some_and(|s| !s.is_police_only()));
-    }
+    links.retain(|l| {
+        sight
+            .view(&store::AccessRow {
+                id: l.id.clone(),
+                area: l.area.clone(),
+                state: l.state.clone(),
+                referrer_sub: l.referrer_sub.clone(),
+                referred_to_channel_at: l.referred_to_channel_at,
+            })
+            .is_some_and(View::sees_case_detail)
+    });
     Ok(CaseDetail {
         onward: store::onward_for_case(conn, &case.id)?,
         notes: panels_store::notes(conn, &case.id)?,
@@ -277,11 +290,13 @@ fn file_once(
         consent: None,
         exited_at: None,
         officer_email: None,
+        shared_version: 1,
     };
-    let earlier = match &key {
+    let earlier_cases = match &key {
         Some(k) => store::cases_with_subject(conn, k)?,
         None => Vec::new(),
     };
+    let earlier: Vec<&str> = earlier_cases.iter().map(|(id, _)| id.as_str()).collect();
     store::insert_case(conn, &row)?;
     let mut audit = vec![case_event(
         &row,
@@ -289,13 +304,15 @@ fn file_once(
         Outcome::Ok,
         json!({"reference": row.reference, "repeat_of": earlier}),
     )];
-    for other in &earlier {
+    for (other, other_area) in &earlier_cases {
         store::link_cases(conn, &row.id, other, "subject_match", at)?;
+        // The entry belongs to the earlier case, so it carries that case's area: the
+        // new case's area would show its auditors an id they may not see.
         audit.push(AuditEvent {
             chain: ChainKey::case(uuid::Uuid::parse_str(other).unwrap_or_default()),
             action: "case.link".into(),
             case_id: uuid::Uuid::parse_str(other).ok(),
-            area: row.area.clone(),
+            area: other_area.clone(),
             outcome: Outcome::Ok,
             details: json!({"linked_case_id": row.id, "reason": "subject_match"}),
         });
@@ -315,7 +332,8 @@ fn file_once(
             request_id: ctx.request_id.clone(),
             reason_code: None,
             rationale: None,
-            details: json!({"linked_cases": earlier.len()}).to_string(),
+            // Not the number of linked cases: some may be hidden from those who read it.
+            details: json!({}).to_string(),
             police_only: false,
         },
     )?;
@@ -349,6 +367,7 @@ fn file_once(
             Notice::about_case(
                 Kind::ReferralReceived,
                 m,
+                &row.area,
                 &row.id,
                 &row.reference,
                 extra.clone(),
@@ -358,6 +377,7 @@ fn file_once(
     notices.push(Notice::about_case(
         Kind::ReferralAcknowledged,
         &actor.email,
+        &row.area,
         &row.id,
         &row.reference,
         extra,
@@ -389,18 +409,19 @@ pub fn read_case(
                 &row,
                 "case.read",
                 Outcome::Ok,
-                json!({"view": view_name(view)}),
+                json!({"view": view.as_str()}),
             )],
         )?;
-        Ok(Ok(detail(c, row, view)?))
+        Ok(Ok(detail(c, actor, row, view)?))
     })?
 }
 
-/// The visible cases matching `filter`.
+/// The visible cases matching `status` (as each case's view shows it) and `filter`.
 pub fn list_cases(
     conn: &mut DbConnection,
     actor: &Actor,
     request_id: Option<String>,
+    status: Option<StatusFilter>,
     filter: CaseFilter,
     limit: i64,
 ) -> Result<Vec<(CaseRow, View)>, AppError> {
@@ -409,17 +430,12 @@ pub fn list_cases(
     }
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| -> Result<_, AppError> {
-        let mut scope = ListScope::of(actor);
-        if actor.has(Role::PanelMember) {
-            scope.agenda_cases = panels_store::cases_on_agendas_of(c, &actor.email)?;
-        }
-        let rows = store::list_cases(c, &scope, &filter, limit)?;
+        let sight = Sight::of(c, actor)?;
+        let rows = store::list_cases(c, &sight.scope(status), &filter, limit)?;
         let mut seen = Vec::with_capacity(rows.len());
         for row in rows {
-            let state = state_of(&row)?;
-            let agenda = scope.agenda_cases.contains(&row.id);
-            // The SQL scope and the rules agree; the rules still decide each row's view.
-            if let Some(view) = view_of(actor, &access(&row, state, agenda)) {
+            // The SQL scope and the rule agree; the rule still decides each row's view.
+            if let Some(view) = sight.view(&store::AccessRow::of(&row)) {
                 seen.push((row, view));
             }
         }
@@ -430,7 +446,7 @@ pub fn list_cases(
             case_id: None,
             area: actor.area.to_string(),
             outcome: Outcome::Ok,
-            details: json!({"state": filter.state, "overdue": filter.due_before.is_some(), "case_ids": ids}),
+            details: json!({"state": status.map(StatusFilter::as_str), "overdue": filter.due_before.is_some(), "case_ids": ids}),
         };
         audit_store::append(c, &ctx, &[event])?;
         Ok(seen)
@@ -478,29 +494,43 @@ pub fn case_history(
                 &row,
                 "case.history.read",
                 Outcome::Ok,
-                json!({"view": view_name(view)}),
+                json!({"view": view.as_str()}),
             )],
         )?;
         Ok(Ok((row, events)))
     })?
 }
 
-/// What the actor may do to a case now.
+/// What the actor may do to a case now, and the case as they see it. A referrer, who
+/// sees only a coarse status, is refused: the answer names the state.
 pub fn available_actions(
     conn: &mut DbConnection,
     actor: &Actor,
     request_id: Option<String>,
     id: &str,
-) -> Result<(CaseRow, Vec<&'static Transition>), AppError> {
+) -> Result<(CaseDetail, Vec<&'static Transition>), AppError> {
     let ctx = audit_context(actor, request_id);
     write_transaction(
         conn,
-        |c| -> Committed<(CaseRow, Vec<&'static Transition>)> {
+        |c| -> Committed<(CaseDetail, Vec<&'static Transition>)> {
             let (row, state, view) =
                 match load_visible(c, actor, &ctx, id, "case.actions.read", false)? {
                     Ok(found) => found,
                     Err(refusal) => return Ok(Err(refusal)),
                 };
+            if !view.sees_case_detail() {
+                audit_store::append(
+                    c,
+                    &ctx,
+                    &[case_event(
+                        &row,
+                        "case.actions.read",
+                        Outcome::Denied,
+                        json!({}),
+                    )],
+                )?;
+                return Ok(Err(AppError::RoleNotAllowed));
+            }
             let roles = acting_roles(actor, Some(view));
             let rows: Vec<&'static Transition> = pathway::allowed_actions(state, &roles)
                 .into_iter()
@@ -516,7 +546,15 @@ pub fn available_actions(
                     json!({}),
                 )],
             )?;
-            Ok(Ok((row, rows)))
+            let case = CaseDetail {
+                case: row,
+                view,
+                links: vec![],
+                onward: vec![],
+                notes: vec![],
+                meetings: vec![],
+            };
+            Ok(Ok((case, rows)))
         },
     )?
 }
@@ -608,12 +646,16 @@ pub fn perform_action(
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        if row.version != version {
-            return Ok(Err(AppError::VersionMismatch {
-                current: row.version,
-            }));
-        }
-        let transition = match check_action(state, action, &acting_roles(actor, Some(view))) {
+        // Role before version: the version is only for those who may act on the case.
+        let checked = check_action(state, action, &acting_roles(actor, Some(view)));
+        let shown = view.version(row.version, row.shared_version);
+        let transition = match checked {
+            Ok(t) if shown == Some(version) => t,
+            Ok(_) | Err(AppError::InvalidTransition { .. }) if shown != Some(version) => {
+                return Ok(Err(AppError::VersionMismatch {
+                    current: shown.unwrap_or_default(),
+                }));
+            }
             Ok(t) => t,
             Err(refusal) => {
                 let details = json!({"from": state.as_str(), "refused": refusal.code()});
@@ -634,8 +676,9 @@ pub fn perform_action(
             Err(refusal) => return Ok(Err(refusal)),
         };
         if store::update_case(c, &row.id, row.version, &applied.change)? == 0 {
+            // Cannot happen under the row lock; answered as a stale version all the same.
             return Ok(Err(AppError::VersionMismatch {
-                current: row.version + 1,
+                current: shown.unwrap_or_default(),
             }));
         }
         let seq = store::next_event_seq(c, &row.id)?;
@@ -662,6 +705,7 @@ pub fn perform_action(
             "from": state.as_str(),
             "to": applied.change.state,
             "version": applied.change.version,
+            "shared_version": applied.change.shared_version,
             "reason_code": applied.reason_code,
         });
         audit_store::append(
@@ -674,7 +718,7 @@ pub fn perform_action(
         notify::queue(c, notices, applied.change.updated_at)?;
         let agenda = on_agenda(c, actor, &updated.id)?;
         let view = view_of(actor, &access(&updated, state_of(&updated)?, agenda)).unwrap_or(view);
-        Ok(Ok(detail(c, updated, view)?))
+        Ok(Ok(detail(c, actor, updated, view)?))
     })?
 }
 
@@ -688,8 +732,9 @@ fn notices_for_action(
     details: &serde_json::Value,
     policy: &DuePolicy,
 ) -> Result<Vec<Notice>, AppError> {
-    let notice =
-        |kind, to: &str, extra| Notice::about_case(kind, to, &case.id, &case.reference, extra);
+    let notice = |kind, to: &str, extra| {
+        Notice::about_case(kind, to, &case.area, &case.id, &case.reference, extra)
+    };
     let state = case.state.replace('_', " ");
     let update = |event: &str| json!({"event": event, "state": state});
     let notices = match action {
@@ -1069,6 +1114,7 @@ fn apply(
             } else {
                 row.officer_email.clone()
             },
+            shared_version: row.shared_version + i64::from(!action.is_police_only()),
         },
         reason_code,
         rationale,

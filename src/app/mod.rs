@@ -93,3 +93,58 @@ impl From<diesel::result::Error> for AppError {
         AppError::Store(e.into())
     }
 }
+
+/// What one actor may see of many cases at once: the rule of [`crate::domain::access`],
+/// with the agendas of the actor's panels read once. Every answer that names other
+/// cases (linked cases, audit entries, agendas) asks it.
+pub struct Sight<'a> {
+    actor: &'a Actor,
+    agenda: std::collections::HashSet<String>,
+}
+
+impl<'a> Sight<'a> {
+    /// Reads what the rule needs to know about `actor`.
+    pub fn of(
+        conn: &mut crate::store::DbConnection,
+        actor: &'a Actor,
+    ) -> Result<Sight<'a>, AppError> {
+        let agenda = if actor.has(crate::domain::Role::PanelMember) {
+            crate::store::panels::cases_on_agendas_of(conn, &actor.email)?
+                .into_iter()
+                .collect()
+        } else {
+            Default::default()
+        };
+        Ok(Sight { actor, agenda })
+    }
+
+    /// The actor's view of the case described by `facts`, or `None`.
+    pub fn view(
+        &self,
+        facts: &crate::store::cases::AccessRow,
+    ) -> Option<crate::domain::access::View> {
+        let state = crate::domain::pathway::State::parse(&facts.state)?;
+        crate::domain::access::view_of(
+            self.actor,
+            &crate::domain::access::CaseAccess {
+                area: &facts.area,
+                state,
+                referrer_sub: &facts.referrer_sub,
+                referred_to_channel: facts.referred_to_channel_at.is_some(),
+                on_actors_agenda: self.agenda.contains(&facts.id),
+            },
+        )
+    }
+
+    /// The actor's scope over every case, narrowed by `filter`.
+    pub fn scope(
+        &self,
+        filter: Option<crate::domain::access::StatusFilter>,
+    ) -> crate::domain::access::ListScope {
+        crate::domain::access::ListScope::of(
+            self.actor,
+            filter,
+            self.agenda.iter().cloned().collect(),
+        )
+    }
+}

@@ -108,16 +108,32 @@ pub fn remove_mailbox(
     })
 }
 
-/// Notifications, optionally with one status.
+/// The notifications of the admin's area, optionally with one status. Listing shows
+/// recipients and case ids, so it is audited.
 pub fn list(
     conn: &mut DbConnection,
     actor: &Actor,
+    request_id: Option<String>,
     status: Option<&str>,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<NotificationRow>, AppError> {
     admin_only(actor)?;
-    Ok(store::list(conn, status, after, limit)?)
+    let ctx = audit_context(actor, request_id);
+    write_transaction(conn, |c| {
+        let rows = store::list(c, actor.area.as_str(), status, after, limit)?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        audit_store::append(
+            c,
+            &ctx,
+            &[event(
+                actor,
+                "notification.list",
+                json!({"status": status, "notification_ids": ids}),
+            )],
+        )?;
+        Ok(rows)
+    })
 }
 
 /// Puts a failed notification back in the queue.
@@ -130,7 +146,8 @@ pub fn retry(
     admin_only(actor)?;
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| {
-        if store::retry(c, id, crate::audit::now())? == 0 {
+        // Another area's notification is answered as missing, like any invisible record.
+        if store::retry(c, id, actor.area.as_str(), crate::audit::now())? == 0 {
             return Err(AppError::NotFound);
         }
         audit_store::append(

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{AppError, audit_context};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, audit_time, now};
 use crate::domain::panel::NewMember;
+use crate::domain::pathway::State;
 use crate::domain::{Actor, Role};
 use crate::notify::{self, Kind, Notice};
 use crate::store::panels::{self as store, AgendaEntry, MeetingRow, MemberRow, PanelRow};
@@ -203,6 +204,7 @@ pub fn create_meeting(
             .map(|m| Notice {
                 kind: Kind::MeetingScheduled,
                 recipient: m.email,
+                area: panel.area.clone(),
                 case_id: None,
                 context: context.clone(),
                 dedupe_key: None,
@@ -230,7 +232,9 @@ pub fn read_meeting(
         if !manager && !member {
             return Err(AppError::NotFound);
         }
-        let agenda = store::agenda(c, &meeting.id)?;
+        let mut agenda = store::agenda(c, &meeting.id)?;
+        // Nobody who reads an agenda here sees police-only material.
+        agenda.retain(|a| State::parse(&a.state).is_some_and(|s| !s.is_police_only()));
         let details = json!({"meeting_id": meeting.id, "cases": agenda.len()});
         audit_store::append(c, &ctx, &[panel_event(&panel, "meeting.read", details)])?;
         Ok((meeting, panel, agenda))

@@ -1,6 +1,8 @@
 //! Need-to-know: who may see a case, and how much of it.
 
-use super::pathway::State;
+use serde_json::Value;
+
+use super::pathway::{Action, ReferrerStatus, State};
 use super::{Actor, Role};
 
 /// How much of a case a user sees.
@@ -27,6 +29,40 @@ impl View {
     /// Sees the referral and the case's working detail.
     pub fn sees_case_detail(self) -> bool {
         self != View::Referrer
+    }
+
+    /// May see a case while it is in `state`. A referrer sees their own case in every
+    /// state, since the coarse status never names a police-only one.
+    pub fn sees_state(self, state: State) -> bool {
+        matches!(self, View::Police | View::Referrer) || !state.is_police_only()
+    }
+
+    /// Sees the record of `action` (its history entry and audit entries).
+    pub fn sees_action(self, action: Action) -> bool {
+        self.sees_case_detail() && (self.sees_police_material() || !action.is_police_only())
+    }
+
+    /// The version this view is shown (its `ETag`, and what its `If-Match` is compared
+    /// with): police count every action; other views count only the actions they may
+    /// see (`shared`), so a police-only action leaves their version unchanged; a
+    /// referrer is shown none.
+    pub fn version(self, all: i64, shared: i64) -> Option<i64> {
+        match self {
+            View::Police => Some(all),
+            View::Referrer => None,
+            _ => Some(shared),
+        }
+    }
+
+    /// The stored spelling, for the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Referrer => "referrer",
+            View::Auditor => "auditor",
+            View::Channel => "channel",
+            View::Panel => "panel",
+            View::Police => "police",
+        }
     }
 }
 
@@ -87,42 +123,169 @@ pub fn acting_roles(actor: &Actor, view: Option<View>) -> Vec<Role> {
     roles
 }
 
-/// Which cases a list may return for `actor`, as a filter the store turns into SQL.
+/// A `state` filter as a caller writes it: a pathway state, or the coarse status a
+/// referrer sees (`received`, `being_assessed`, `closed`). Each part of a list applies
+/// the spelling its view shows, so a referrer's filter never tests the real state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusFilter {
+    state: Option<State>,
+    status: Option<ReferrerStatus>,
+}
+
+impl StatusFilter {
+    /// Parses a filter value; `None` when it names neither a state nor a status.
+    pub fn parse(s: &str) -> Option<StatusFilter> {
+        let state = State::parse(s);
+        let status = match s {
+            "received" => Some(ReferrerStatus::Received),
+            "being_assessed" => Some(ReferrerStatus::BeingAssessed),
+            "closed" => Some(ReferrerStatus::Closed),
+            _ => None,
+        };
+        (state.is_some() || status.is_some()).then_some(StatusFilter { state, status })
+    }
+
+    /// The spelling it was parsed from.
+    pub fn as_str(self) -> &'static str {
+        match (self.state, self.status) {
+            (Some(state), _) => state.as_str(),
+            (None, Some(ReferrerStatus::Received)) => "received",
+            (None, Some(ReferrerStatus::BeingAssessed)) => "being_assessed",
+            (None, _) => "closed",
+        }
+    }
+
+    /// Whether a case in `state`, seen with `view`, matches.
+    pub fn admits(self, view: View, state: State) -> bool {
+        match view {
+            View::Referrer => self.status == Some(state.referrer_status()),
+            _ => self.state == Some(state),
+        }
+    }
+}
+
+/// A set of cases one role grants, before states are considered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseSet {
+    /// Cases filed by this subject id.
+    FiledBy(String),
+    /// Every case of these areas.
+    Areas(Vec<String>),
+    /// Cases of these areas once referred to Channel.
+    ReferredToChannelIn(Vec<String>),
+    /// Every case.
+    EveryArea,
+    /// These cases (those on agendas of the actor's panels).
+    Ids(Vec<String>),
+}
+
+/// One part of a scope: a set of cases, the view it grants, and the states it admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeBranch {
+    /// Which cases.
+    pub cases: CaseSet,
+    /// The view of them this part grants.
+    pub view: View,
+    /// The states admitted: those the view may see a case in ([`View::sees_state`]),
+    /// and of them only those the filter admits as this view shows them.
+    pub states: Vec<State>,
+}
+
+/// Which cases `actor` may see, as a filter the store turns into SQL: the union of its
+/// branches. Lists, the audit log and every other query over many cases are built from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListScope {
-    /// Every case of these areas (Prevent officers).
-    pub police_areas: Vec<String>,
-    /// Cases of these areas referred to Channel and not police-only (chairs).
-    pub channel_areas: Vec<String>,
-    /// Cases of these areas that are not police-only (auditors); `None` inside means all areas.
-    pub auditor_areas: Option<Option<Vec<String>>>,
-    /// Cases filed by this subject id.
-    pub filed_by: String,
-    /// Cases on agendas of the actor's panels (panel members), not police-only.
-    pub agenda_cases: Vec<String>,
+    /// The parts, each granted by one of the actor's roles.
+    pub branches: Vec<ScopeBranch>,
 }
 
 impl ListScope {
-    /// The scope of `actor`.
-    pub fn of(actor: &Actor) -> ListScope {
+    /// The scope of `actor`, narrowed by `filter`; `agenda_cases` are the cases on the
+    /// agendas of the panels the actor sits on (read by the caller from the store).
+    pub fn of(actor: &Actor, filter: Option<StatusFilter>, agenda_cases: Vec<String>) -> ListScope {
         let area = || vec![actor.area.to_string()];
-        ListScope {
-            police_areas: if actor.has(Role::PreventOfficer) {
-                area()
-            } else {
-                vec![]
-            },
-            channel_areas: if actor.has(Role::ChannelChair) {
-                area()
-            } else {
-                vec![]
-            },
-            auditor_areas: actor
-                .has(Role::Auditor)
-                .then(|| (!actor.area.is_national()).then(area)),
-            filed_by: actor.sub.clone(),
-            agenda_cases: Vec::new(),
+        let mut parts = vec![(CaseSet::FiledBy(actor.sub.clone()), View::Referrer)];
+        if actor.has(Role::PreventOfficer) {
+            parts.push((CaseSet::Areas(area()), View::Police));
         }
+        if actor.has(Role::ChannelChair) {
+            parts.push((CaseSet::ReferredToChannelIn(area()), View::Channel));
+        }
+        if actor.has(Role::Auditor) {
+            let set = if actor.area.is_national() {
+                CaseSet::EveryArea
+            } else {
+                CaseSet::Areas(area())
+            };
+            parts.push((set, View::Auditor));
+        }
+        if actor.has(Role::PanelMember) && !agenda_cases.is_empty() {
+            parts.push((CaseSet::Ids(agenda_cases), View::Panel));
+        }
+        let branches = parts
+            .into_iter()
+            .map(|(cases, view)| ScopeBranch {
+                states: State::ALL
+                    .into_iter()
+                    .filter(|s| view.sees_state(*s))
+                    .filter(|s| filter.is_none_or(|f| f.admits(view, *s)))
+                    .collect(),
+                cases,
+                view,
+            })
+            .filter(|b| !b.states.is_empty())
+            .collect();
+        ListScope { branches }
+    }
+
+    /// Only the parts that show a case's working detail (its history and audit trail).
+    pub fn with_case_detail(mut self) -> ListScope {
+        self.branches.retain(|b| b.view.sees_case_detail());
+        self
+    }
+}
+
+/// The audit actions whose entries are police-only material, whatever their outcome.
+pub fn police_only_audit_actions() -> Vec<String> {
+    Action::ALL
+        .into_iter()
+        .filter(|a| a.is_police_only())
+        .map(|a| format!("case.action.{a}"))
+        .collect()
+}
+
+/// Whether a word names police-only material: a police-only state or action.
+fn names_police_material(s: &str) -> bool {
+    State::parse(s).is_some_and(State::is_police_only)
+        || Action::parse(s).is_some_and(Action::is_police_only)
+        || police_only_audit_actions().iter().any(|a| a == s)
+}
+
+/// Shapes an audit entry's details for a caller: ids of cases the caller may not see
+/// (`hidden_case`) are withheld, and outside the police view so are the names of
+/// police-only states and actions and case versions (which count police-only actions).
+pub fn redact_audit_details(details: &mut Value, police: bool, hidden_case: &dyn Fn(&str) -> bool) {
+    let withheld = |s: &str| hidden_case(s) || (!police && names_police_material(s));
+    match details {
+        Value::Object(map) => {
+            if !police {
+                map.remove("version");
+            }
+            for value in map.values_mut() {
+                if value.as_str().is_some_and(withheld) {
+                    *value = Value::Null;
+                } else {
+                    redact_audit_details(value, police, hidden_case);
+                }
+            }
+        }
+        Value::Array(items) => {
+            items.retain(|v| !v.as_str().is_some_and(withheld));
+            for item in items {
+                redact_audit_details(item, police, hidden_case);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -11,7 +11,7 @@ use tracing_actix_web::RequestId;
 use crate::app::AppError;
 use crate::app::cases::{self as cases_app, CaseDetail, Idempotency, Receipt};
 use crate::audit::canonical_json;
-use crate::domain::access::View;
+use crate::domain::access::{StatusFilter, View};
 use crate::domain::actions::{
     Command, DeconflictionBody, EmptyBody, FieldSpec, OnwardOutcomeBody, SignpostBody,
     ThresholdBody, fields_of,
@@ -291,6 +291,7 @@ fn referrer_case(row: &CaseRow) -> ReferrerCase {
 }
 
 fn case_body(d: CaseDetail) -> CaseBody {
+    let version = d.version().unwrap_or_default();
     let row = d.case;
     if d.view == View::Referrer {
         return CaseBody::Referrer(referrer_case(&row));
@@ -353,7 +354,7 @@ fn case_body(d: CaseDetail) -> CaseBody {
         id: row.id,
         reference: row.reference,
         area: row.area,
-        version: row.version,
+        version,
         submitted_at: utc(row.submitted_at),
         updated_at: utc(row.updated_at),
         outcome: row.outcome,
@@ -395,8 +396,8 @@ pub async fn read_case(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CaseQuery {
-    /// Only cases in this state.
-    #[param(value_type = Option<State>)]
+    /// Only cases in this state: a pathway state, or for cases you filed, the status you
+    /// see (`received`, `being_assessed`, `closed`).
     pub state: Option<String>,
     /// Only cases past their due date, oldest due first.
     pub overdue: Option<bool>,
@@ -459,13 +460,12 @@ pub async fn list_cases(
     let q = query.into_inner();
     let limit = PageQuery::limit_of(q.limit)?;
     let mut errors = Vec::new();
-    if let Some(s) = &q.state
-        && State::parse(s).is_none()
-    {
+    let status = q.state.as_deref().and_then(StatusFilter::parse);
+    if q.state.is_some() && status.is_none() {
         errors.push(FieldError::new(
             "state",
             "invalid_value",
-            "Not a pathway state.",
+            "Not a pathway state or a referrer's status.",
         ));
     }
     // An empty cursor is the first page, as clients that template the URL send it.
@@ -491,14 +491,13 @@ pub async fn list_cases(
     let overdue = q.overdue == Some(true);
     let now = Utc::now().naive_utc();
     let filter = CaseFilter {
-        state: q.state,
         reference: q.reference,
         due_before: overdue.then_some(now),
         after,
     };
     let r = rid(&request_id);
     let mut rows = store
-        .run(move |c| cases_app::list_cases(c, &actor, r, filter, limit + 1))
+        .run(move |c| cases_app::list_cases(c, &actor, r, status, filter, limit + 1))
         .await?;
     let next_cursor = split_page(&mut rows, limit, |(row, _)| {
         let key = if overdue {
@@ -518,7 +517,9 @@ pub async fn list_cases(
                 id: row.id,
                 reference: row.reference,
                 area: row.area,
-                version: row.version,
+                version: view
+                    .version(row.version, row.shared_version)
+                    .unwrap_or_default(),
                 submitted_at: utc(row.submitted_at),
                 updated_at: utc(row.updated_at),
                 immediate_risk: row.immediate_risk,
@@ -625,6 +626,7 @@ pub struct AvailableActions {
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "What you may do now", body = AvailableActions),
+        (status = 403, description = "Referrers see only a status, never the actions", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json")))]
 pub async fn available_actions(
     actor: Actor,
@@ -633,7 +635,7 @@ pub async fn available_actions(
     store: web::Data<Store>,
 ) -> Result<Json<AvailableActions>, ApiError> {
     let (id, r) = (id.to_string(), rid(&request_id));
-    let (row, transitions) = store
+    let (case, transitions) = store
         .run(move |c| cases_app::available_actions(c, &actor, r, &id))
         .await?;
     let describe = |t: &Transition| AvailableAction {
@@ -644,8 +646,8 @@ pub async fn available_actions(
         next_states: t.to.to_vec(),
     };
     Ok(Json(AvailableActions {
-        state: State::parse(&row.state).unwrap_or(State::Submitted),
-        version: row.version,
+        version: case.version().unwrap_or_default(),
+        state: State::parse(&case.case.state).unwrap_or(State::Submitted),
         actions: transitions.into_iter().map(describe).collect(),
     }))
 }

@@ -165,11 +165,13 @@ pub struct NotificationQuery {
 }
 
 /// Notifications, e.g. `?status=failed`.
+/// Only the caller's area's notifications are listed; each listing is audited.
 #[utoipa::path(get, path = "/v1/notifications", tag = "notifications", params(NotificationQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of notifications", body = Page<Notification>),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     actor: Actor,
+    request_id: RequestId,
     query: web::Query<NotificationQuery>,
     store: web::Data<Store>,
 ) -> Result<Json<Page<Notification>>, ApiError> {
@@ -186,8 +188,18 @@ pub async fn list(
         )]));
     }
     let after = q.cursor.filter(|c| uuid::Uuid::parse_str(c).is_ok());
+    let rid = Some(request_id.to_string());
     let mut rows = store
-        .run(move |c| app::list(c, &actor, q.status.as_deref(), after.as_deref(), limit + 1))
+        .run(move |c| {
+            app::list(
+                c,
+                &actor,
+                rid,
+                q.status.as_deref(),
+                after.as_deref(),
+                limit + 1,
+            )
+        })
         .await?;
     let next_cursor = split_page(&mut rows, limit, |r| r.id.clone());
     let items = rows
@@ -212,7 +224,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/notifications/{id}/retry", tag = "notifications", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Notification id")),
     responses((status = 202, description = "Queued again"),
-        (status = 404, description = "No failed notification with that id", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "No failed notification of your area with that id", body = Problem, content_type = "application/problem+json")))]
 pub async fn retry(
     actor: Actor,
     request_id: RequestId,

@@ -68,6 +68,8 @@ pub struct Notice {
     pub kind: Kind,
     /// To whom.
     pub recipient: String,
+    /// The area whose admins may see and re-send it.
+    pub area: String,
     /// The case.
     pub case_id: Option<String>,
     /// The template's values: `reference`, `path` (of the link), `action`, dates. Never
@@ -82,6 +84,7 @@ impl Notice {
     pub fn about_case(
         kind: Kind,
         recipient: &str,
+        area: &str,
         case_id: &str,
         reference: &str,
         extra: Value,
@@ -93,6 +96,7 @@ impl Notice {
         Notice {
             kind,
             recipient: recipient.to_lowercase(),
+            area: area.to_owned(),
             case_id: Some(case_id.to_owned()),
             context,
             dedupe_key: None,
@@ -129,6 +133,7 @@ pub fn queue(
             dedupe_key: n.dedupe_key,
             created_at: now,
             sent_at: None,
+            area: n.area,
         });
     }
     store::enqueue(conn, &rows)
@@ -247,6 +252,7 @@ pub fn queue_reminders(
                     let mut n = Notice::about_case(
                         Kind::DueReminder,
                         m,
+                        &case.area,
                         &case.id,
                         &case.reference,
                         json!({"due": kind.as_str().replace('_', " "), "due_at": when}),
@@ -286,7 +292,15 @@ mod tests {
             Kind::CaseUpdate => json!({"event": "consent was recorded", "state": "support"}),
             Kind::DueReminder => json!({"due": "screening", "due_at": "2026-11-27 10:00 UTC"}),
         };
-        Notice::about_case(kind, "x@example.org", "01a2-case", "PRV-2026-000042", extra).context
+        Notice::about_case(
+            kind,
+            "x@example.org",
+            "E08000035",
+            "01a2-case",
+            "PRV-2026-000042",
+            extra,
+        )
+        .context
     }
 
     #[test]

@@ -333,7 +333,8 @@ pub struct AuditFilter {
     pub after: Option<(NaiveDateTime, String)>,
 }
 
-/// Lists entries oldest first; up to `limit`.
+/// Lists entries oldest first; up to `limit`. Who may see each entry is decided by the
+/// caller ([`crate::app::audit::read_log`]), which pages through these.
 pub fn list(
     conn: &mut DbConnection,
     f: &AuditFilter,

@@ -8,7 +8,7 @@ use super::DbConnection;
 use super::schema::{
     case_events, case_links, cases, idempotency_keys, onward_referrals, reference_counters,
 };
-use crate::domain::access::ListScope;
+use crate::domain::access::{CaseSet, ListScope};
 
 /// A case as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -58,6 +58,8 @@ pub struct CaseRow {
     pub exited_at: Option<NaiveDateTime>,
     /// The officer who referred it to Channel (told of the panel's decisions).
     pub officer_email: Option<String>,
+    /// Bumped only by actions that are not police-only: the version other roles see.
+    pub shared_version: i64,
 }
 
 /// A case linked to another as a repeat referral about the same person.
@@ -75,6 +77,38 @@ pub struct LinkedCase {
     pub outcome: Option<String>,
     /// Filed.
     pub submitted_at: NaiveDateTime,
+    /// Who filed it (decides who may see it).
+    pub referrer_sub: String,
+    /// When it was first referred to Channel (decides who may see it).
+    pub referred_to_channel_at: Option<NaiveDateTime>,
+}
+
+/// The facts of a case that decide who may see it.
+#[derive(Debug, Clone, Queryable)]
+pub struct AccessRow {
+    /// Id.
+    pub id: String,
+    /// Area.
+    pub area: String,
+    /// State.
+    pub state: String,
+    /// Who filed it.
+    pub referrer_sub: String,
+    /// When it was first referred to Channel.
+    pub referred_to_channel_at: Option<NaiveDateTime>,
+}
+
+impl AccessRow {
+    /// The facts of a loaded case.
+    pub fn of(row: &CaseRow) -> AccessRow {
+        AccessRow {
+            id: row.id.clone(),
+            area: row.area.clone(),
+            state: row.state.clone(),
+            referrer_sub: row.referrer_sub.clone(),
+            referred_to_channel_at: row.referred_to_channel_at,
+        }
+    }
 }
 
 /// One entry of a case's history.
@@ -195,12 +229,15 @@ pub fn find_case(conn: &mut DbConnection, id: &str, lock: bool) -> QueryResult<O
     }
 }
 
-/// Earlier cases about the same subject.
-pub fn cases_with_subject(conn: &mut DbConnection, subject_key: &str) -> QueryResult<Vec<String>> {
+/// Earlier cases about the same subject: id and area.
+pub fn cases_with_subject(
+    conn: &mut DbConnection,
+    subject_key: &str,
+) -> QueryResult<Vec<(String, String)>> {
     cases::table
         .filter(cases::subject_key.eq(subject_key))
         .order(cases::submitted_at)
-        .select(cases::id)
+        .select((cases::id, cases::area))
         .load(conn)
 }
 
@@ -238,8 +275,31 @@ pub fn linked_cases(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<Linked
             cases::state,
             cases::outcome,
             cases::submitted_at,
+            cases::referrer_sub,
+            cases::referred_to_channel_at,
         ))
         .load(conn)
+}
+
+/// Of `ids`, the cases that exist, with the facts that decide who may see them.
+pub fn access_facts(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<AccessRow>> {
+    let mut found = Vec::new();
+    // Chunks keep the IN lists within every backend's bound-parameter limit.
+    for chunk in ids.chunks(500) {
+        found.extend(
+            cases::table
+                .filter(cases::id.eq_any(chunk.to_vec()))
+                .select((
+                    cases::id,
+                    cases::area,
+                    cases::state,
+                    cases::referrer_sub,
+                    cases::referred_to_channel_at,
+                ))
+                .load::<AccessRow>(conn)?,
+        );
+    }
+    Ok(found)
 }
 
 /// What an action changes on the case row.
@@ -270,6 +330,8 @@ pub struct CaseChange {
     pub exited_at: Option<NaiveDateTime>,
     /// Referring officer's email.
     pub officer_email: Option<String>,
+    /// New shared version.
+    pub shared_version: i64,
 }
 
 /// Applies `change` if the case is still at `version`; the number of rows changed.
@@ -378,14 +440,41 @@ pub fn insert_idempotency(conn: &mut DbConnection, row: &IdempotencyRow) -> Quer
 /// Filters of `GET /v1/cases`.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
-    /// Only this state.
-    pub state: Option<String>,
     /// Only this reference.
     pub reference: Option<String>,
     /// Only cases due before this time, ordered by due date.
     pub due_before: Option<NaiveDateTime>,
     /// Strictly after this (sort key, id) position.
     pub after: Option<(NaiveDateTime, String)>,
+}
+
+/// A condition on `cases` that holds for exactly the cases of `scope`.
+pub type CaseCondition = Box<
+    dyn BoxableExpression<cases::table, super::MultiBackend, SqlType = diesel::sql_types::Bool>,
+>;
+
+/// The SQL form of a scope: the union of its branches, each its set of cases in the
+/// states it admits. An empty scope matches nothing.
+pub fn visible_cases(scope: &ListScope) -> CaseCondition {
+    let mut visible: CaseCondition = Box::new(cases::id.ne(cases::id));
+    for branch in &scope.branches {
+        let states: Vec<&str> = branch.states.iter().map(|s| s.as_str()).collect();
+        let in_states = cases::state.eq_any(states);
+        let part: CaseCondition = match &branch.cases {
+            CaseSet::FiledBy(sub) => Box::new(cases::referrer_sub.eq(sub.clone()).and(in_states)),
+            CaseSet::Areas(areas) => Box::new(cases::area.eq_any(areas.clone()).and(in_states)),
+            CaseSet::ReferredToChannelIn(areas) => Box::new(
+                cases::area
+                    .eq_any(areas.clone())
+                    .and(cases::referred_to_channel_at.is_not_null())
+                    .and(in_states),
+            ),
+            CaseSet::EveryArea => Box::new(in_states),
+            CaseSet::Ids(ids) => Box::new(cases::id.eq_any(ids.clone()).and(in_states)),
+        };
+        visible = Box::new(visible.or(part));
+    }
+    visible
 }
 
 /// Visible cases, oldest first (by due date when listing overdue work).
@@ -395,48 +484,11 @@ pub fn list_cases(
     f: &CaseFilter,
     limit: i64,
 ) -> QueryResult<Vec<CaseRow>> {
-    type Visible = Box<
-        dyn BoxableExpression<cases::table, super::MultiBackend, SqlType = diesel::sql_types::Bool>,
-    >;
-    let pursue = "transferred_to_pursue";
-    let mut visible: Visible = Box::new(cases::referrer_sub.eq(scope.filed_by.clone()));
-    if !scope.police_areas.is_empty() {
-        visible = Box::new(visible.or(cases::area.eq_any(scope.police_areas.clone())));
-    }
-    if !scope.channel_areas.is_empty() {
-        visible = Box::new(
-            visible.or(cases::area
-                .eq_any(scope.channel_areas.clone())
-                .and(cases::referred_to_channel_at.is_not_null())
-                .and(cases::state.ne(pursue))),
-        );
-    }
-    if !scope.agenda_cases.is_empty() {
-        visible = Box::new(
-            visible.or(cases::id
-                .eq_any(scope.agenda_cases.clone())
-                .and(cases::state.ne(pursue))),
-        );
-    }
-    match &scope.auditor_areas {
-        Some(None) => visible = Box::new(visible.or(cases::state.ne(pursue))),
-        Some(Some(areas)) => {
-            visible = Box::new(
-                visible.or(cases::area
-                    .eq_any(areas.clone())
-                    .and(cases::state.ne(pursue))),
-            )
-        }
-        None => {}
-    }
     let mut q = cases::table
-        .filter(visible)
+        .filter(visible_cases(scope))
         .select(CaseRow::as_select())
         .limit(limit)
         .into_boxed();
-    if let Some(s) = &f.state {
-        q = q.filter(cases::state.eq(s.clone()));
-    }
     if let Some(r) = &f.reference {
         q = q.filter(cases::reference.eq(r.clone()));
     }

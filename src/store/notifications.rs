@@ -39,6 +39,8 @@ pub struct NotificationRow {
     pub created_at: NaiveDateTime,
     /// Delivered to the relay.
     pub sent_at: Option<NaiveDateTime>,
+    /// The area whose admins may see and re-send it.
+    pub area: String,
 }
 
 /// A directory entry: a team mailbox of an area.
@@ -155,11 +157,13 @@ pub fn mark_failed(
 /// Notifications with `status`, oldest first, after an id.
 pub fn list(
     conn: &mut DbConnection,
+    area: &str,
     status: Option<&str>,
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<NotificationRow>> {
     let mut q = notifications::table
+        .filter(notifications::area.eq(area.to_owned()))
         .select(NotificationRow::as_select())
         .order(notifications::id)
         .limit(limit)
@@ -173,11 +177,17 @@ pub fn list(
     q.load(conn)
 }
 
-/// Puts a failed notification back in the queue now; rows changed.
-pub fn retry(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+/// Puts a failed notification of `area` back in the queue now; rows changed.
+pub fn retry(
+    conn: &mut DbConnection,
+    id: &str,
+    area: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         notifications::table
             .find(id)
+            .filter(notifications::area.eq(area))
             .filter(notifications::status.eq("failed")),
     )
     .set((

@@ -70,6 +70,7 @@ diesel::table! {
         consent -> Nullable<Text>,
         exited_at -> Nullable<Timestamp>,
         officer_email -> Nullable<Text>,
+        shared_version -> BigInt,
     }
 }
 
@@ -90,6 +91,7 @@ diesel::table! {
         dedupe_key -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        area -> Text,
     }
 }
 

@@ -5,7 +5,7 @@ use pathway::store::audit as audit_store;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AREA, OTHER_AREA, TestBackend, TestDatabase, assert_problem, backend, spawn_app,
+    AREA, OTHER_AREA, TestBackend, TestDatabase, assert_problem, backend, referral_body, spawn_app,
 };
 
 fn ctx(sub: &str) -> AuditContext {
@@ -180,7 +180,11 @@ async fn auditors_see_their_own_area_and_national_auditors_see_all() {
 async fn the_log_pages_with_a_cursor_and_filters() {
     let app = spawn_app().await;
     let mut conn = app.db.connect();
-    let case = uuid::Uuid::new_v4();
+    let case: uuid::Uuid = app.file(&referral_body()).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     for i in 0..7 {
         let mut e = event(ChainKey::case(case), &format!("case.step_{i}"));
         e.case_id = Some(case);
@@ -211,6 +215,7 @@ async fn the_log_pages_with_a_cursor_and_filters() {
             None => break,
         }
     }
+    seen.retain(|a| a.starts_with("case.step_"));
     let expected: Vec<String> = (0..7).map(|i| format!("case.step_{i}")).collect();
     assert_eq!(seen, expected, "every entry once, oldest first");
     let by_actor: Value = app

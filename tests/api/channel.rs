@@ -180,7 +180,16 @@ async fn referred(app: &TestApp, body: &Value) -> (String, i64) {
         )
         .await;
     assert_eq!(case["state"], "awaiting_panel", "{case}");
-    (id, case["version"].as_i64().unwrap())
+    // The chair's version counts only what the chair may see: not the deconfliction.
+    let seen: Value = app
+        .get(&format!("/v1/cases/{id}"), Some(&app.chair()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let version = seen["version"].as_i64().unwrap();
+    assert_eq!(version, case["version"].as_i64().unwrap() - 1, "{seen}");
+    (id, version)
 }
 
 /// Lists the case for `meeting_id` as the chair; answers the case.

@@ -178,6 +178,20 @@ pub const AREA: &str = "E08000035";
 pub const OTHER_AREA: &str = "E08000025";
 
 impl TestApp {
+    /// The actions of every audit entry about `case_id`, read straight from the database
+    /// (what the log holds, whoever may see it), oldest first.
+    pub fn audit_actions_in_database(&self, case_id: &str) -> Vec<String> {
+        use diesel::prelude::*;
+        use pathway::store::schema::audit_log;
+        let mut conn = self.db.connect();
+        audit_log::table
+            .filter(audit_log::case_id.eq(case_id))
+            .order((audit_log::occurred_at, audit_log::id))
+            .select(audit_log::action)
+            .load(&mut conn)
+            .expect("read the audit log")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

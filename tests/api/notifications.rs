@@ -338,6 +338,7 @@ fn queue_burst(app: &TestApp, n: usize) {
         .map(|i| pathway::notify::Notice {
             kind: pathway::notify::Kind::MeetingScheduled,
             recipient: format!("member{i}@panel.example"),
+            area: AREA.into(),
             case_id: None,
             context: json!({"panel_name": "Burst Panel", "meeting_date": "2026-12-01 10:00 UTC", "path": "/v1/meetings/x"}),
             dedupe_key: None,

@@ -109,7 +109,6 @@ async fn a_referral_is_screened_and_closed_with_no_further_action() {
     for expected in [
         "case.submit",
         "case.action.begin_screening",
-        "case.action.record_deconfliction",
         "case.action.close_no_further_action",
     ] {
         assert!(
@@ -117,6 +116,15 @@ async fn a_referral_is_screened_and_closed_with_no_further_action() {
             "{expected} audited: {actions:?}"
         );
     }
+    // Deconfliction is police-only material: audited, but not shown to an auditor.
+    assert!(
+        !actions.contains(&"case.action.record_deconfliction"),
+        "{actions:?}"
+    );
+    assert!(
+        app.audit_actions_in_database(&id)
+            .contains(&"case.action.record_deconfliction".to_owned())
+    );
     let report: Value = app
         .get("/v1/audit/verify", Some(&auditor))
         .await
@@ -489,15 +497,24 @@ async fn the_actions_endpoint_says_what_this_user_may_do_now() {
             .contains(&json!("no_prevent_concern"))
     );
 
-    for token in [app.referrer(), app.token("auditor-1", &["auditor"], AREA)] {
-        let body: Value = app
-            .get(&format!("/v1/cases/{id}/actions"), Some(&token))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(body["actions"], json!([]), "sees the case, may do nothing");
-    }
+    let body: Value = app
+        .get(
+            &format!("/v1/cases/{id}/actions"),
+            Some(&app.token("auditor-1", &["auditor"], AREA)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["actions"], json!([]), "sees the case, may do nothing");
+    // A referrer sees only a coarse status; the actions would name the state.
+    assert_problem(
+        app.get(&format!("/v1/cases/{id}/actions"), Some(&app.referrer()))
+            .await,
+        403,
+        "role_not_allowed",
+    )
+    .await;
     assert_problem(
         app.get(&format!("/v1/cases/{id}/actions"), Some(&app.chair()))
             .await,
