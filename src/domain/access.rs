@@ -451,4 +451,92 @@ mod tests {
             vec![]
         );
     }
+
+    #[test]
+    fn a_referrers_filter_tests_the_status_they_see_never_the_state() {
+        let pursue = StatusFilter::parse("transferred_to_pursue").unwrap();
+        assert!(!pursue.admits(View::Referrer, State::TransferredToPursue));
+        assert!(pursue.admits(View::Police, State::TransferredToPursue));
+        let assessed = StatusFilter::parse("being_assessed").unwrap();
+        assert!(assessed.admits(View::Referrer, State::TransferredToPursue));
+        assert!(!assessed.admits(View::Auditor, State::Screening));
+        let closed = StatusFilter::parse("closed").unwrap();
+        assert!(
+            closed.admits(View::Referrer, State::Closed)
+                && closed.admits(View::Channel, State::Closed)
+        );
+        assert_eq!(StatusFilter::parse("bogus"), None);
+        for s in ["received", "being_assessed", "closed", "screening"] {
+            assert_eq!(StatusFilter::parse(s).unwrap().as_str(), s);
+        }
+    }
+
+    #[test]
+    fn no_scope_admits_a_police_only_state_outside_the_police_and_referrer_views() {
+        let everyone = actor(
+            &[
+                Role::Referrer,
+                Role::ChannelChair,
+                Role::Auditor,
+                Role::PanelMember,
+            ],
+            "E08000035",
+        );
+        let scope = ListScope::of(&everyone, None, vec!["x".into()]);
+        assert_eq!(scope.branches.len(), 4);
+        for b in &scope.branches {
+            let pursue = b.states.contains(&State::TransferredToPursue);
+            assert_eq!(pursue, b.view == View::Referrer, "{b:?}");
+        }
+        let officer = ListScope::of(&actor(&[Role::PreventOfficer], "E08000035"), None, vec![]);
+        assert!(
+            officer
+                .branches
+                .iter()
+                .any(|b| b.view == View::Police && b.states.contains(&State::TransferredToPursue))
+        );
+        assert!(
+            officer
+                .with_case_detail()
+                .branches
+                .iter()
+                .all(|b| b.view != View::Referrer)
+        );
+        let filtered = ListScope::of(
+            &everyone,
+            StatusFilter::parse("transferred_to_pursue"),
+            vec![],
+        );
+        assert!(filtered.branches.is_empty(), "{filtered:?}");
+    }
+
+    #[test]
+    fn each_view_is_shown_its_own_version() {
+        assert_eq!(View::Police.version(5, 4), Some(5));
+        for v in [View::Channel, View::Auditor, View::Panel] {
+            assert_eq!(v.version(5, 4), Some(4));
+        }
+        assert_eq!(View::Referrer.version(5, 4), None);
+    }
+
+    #[test]
+    fn audit_details_withhold_hidden_cases_and_police_names() {
+        let mut details = serde_json::json!({
+            "case_ids": ["seen", "hidden"], "linked_case_id": "hidden", "state": "transferred_to_pursue",
+            "to": "screening", "version": 4, "nested": [{"action": "record_deconfliction"}],
+        });
+        redact_audit_details(&mut details, false, &|id| id == "hidden");
+        assert_eq!(
+            details,
+            serde_json::json!({"case_ids": ["seen"], "linked_case_id": null, "state": null,
+                               "to": "screening", "nested": [{"action": null}]})
+        );
+        let mut police =
+            serde_json::json!({"state": "transferred_to_pursue", "version": 4, "id": "hidden"});
+        redact_audit_details(&mut police, true, &|id| id == "hidden");
+        assert_eq!(
+            police,
+            serde_json::json!({"state": "transferred_to_pursue", "version": 4, "id": null})
+        );
+    }
 }

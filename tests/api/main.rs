@@ -7,6 +7,7 @@ mod channel;
 mod errors;
 mod health;
 mod helpers;
+mod need_to_know;
 mod notifications;
 mod openapi;
 mod pathway;

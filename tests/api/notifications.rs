@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AREA, SmtpServer, TestApp, add_mailbox, assert_problem, free_port, referral_body,
+    AREA, OTHER_AREA, SmtpServer, TestApp, add_mailbox, assert_problem, free_port, referral_body,
     spawn_app_with, threshold, with_mail,
 };
 
@@ -275,6 +275,33 @@ async fn a_refused_recipient_is_marked_failed_after_the_retries_and_can_be_queue
     )
     .await;
     let id = failed["id"].as_str().unwrap();
+    // Another area's admin neither sees nor re-sends it, and its listing is audited.
+    let elsewhere = app.token("admin-9", &["admin"], OTHER_AREA);
+    let theirs: Value = app
+        .get("/v1/notifications", Some(&elsewhere))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["items"], json!([]), "another area's outbox");
+    let refused = app
+        .client
+        .post(app.url(&format!("/v1/notifications/{id}/retry")))
+        .bearer_auth(&elsewhere)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refused, 404, "not_found").await;
+    let listings: Value = app
+        .get(
+            "/v1/audit?action=notification.list&actor=admin-9",
+            Some(&app.token("auditor-9", &["auditor"], OTHER_AREA)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listings["items"].as_array().unwrap().len(), 1, "{listings}");
     let retry = app
         .client
         .post(app.url(&format!("/v1/notifications/{id}/retry")))

@@ -1085,3 +1085,51 @@ async fn every_read_is_audited_with_who_read_and_whether_it_was_allowed() {
         .collect();
     assert_eq!(entries, expected, "one entry per read, in order: {page}");
 }
+
+#[tokio::test]
+async fn a_repeat_referral_in_another_area_is_linked_without_showing_either_area_the_others_case() {
+    // Arrange: the same person referred in two areas.
+    let app = spawn_app().await;
+    let mut here = referral_about("Sam", "Twoareas", "2008-03-03");
+    here["area"] = AREA.into();
+    let mut there = here.clone();
+    there["area"] = OTHER_AREA.into();
+    let first = app.file(&here).await["id"].as_str().unwrap().to_owned();
+    let second = app.file(&there).await["id"].as_str().unwrap().to_owned();
+
+    // Act
+    let officer_there = app.token("officer-9", &["prevent_officer"], OTHER_AREA);
+    let (status, case) = read(&app, &second, &officer_there).await;
+    let auditor_there = app.token("auditor-9", &["auditor"], OTHER_AREA);
+    let log: Value = app
+        .get("/v1/audit?limit=500", Some(&auditor_there))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // Assert: linked in the store, each area's entry carries its own case's area.
+    assert_eq!(status, 200);
+    assert_eq!(case["linked_cases"], json!([]), "{case}");
+    assert_eq!(
+        app.audit_actions_in_database(&first),
+        vec!["case.submit", "case.link"]
+    );
+    assert!(
+        !log.to_string().contains(&first),
+        "another area's case id in the audit log: {log}"
+    );
+    let (_, case_here) = read(&app, &first, &app.officer()).await;
+    assert_eq!(case_here["linked_cases"], json!([]), "{case_here}");
+    let (_, national) = read(
+        &app,
+        &first,
+        &app.token("auditor-n", &["auditor"], "national"),
+    )
+    .await;
+    assert_eq!(
+        national["linked_cases"][0]["id"],
+        second.as_str(),
+        "{national}"
+    );
+}
