@@ -6,6 +6,7 @@ pub mod actor;
 pub mod channel;
 pub mod due;
 pub mod field;
+pub mod name;
 pub mod panel;
 pub mod pathway;
 pub mod referral;
