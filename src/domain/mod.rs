@@ -12,5 +12,5 @@ pub mod pathway;
 pub mod referral;
 pub mod statistics;
 
-pub use actor::{Actor, Area, Role};
+pub use actor::{Actor, Area, Role, StaffEmail};
 pub use field::FieldError;
