@@ -235,6 +235,12 @@ mod tests {
             ("Straße", "Strasse"),
             ("Æsir", "aesir"),
             ("Dmitry", "DMITRY"),
+            ("Œdipe", "oedipe"),
+            ("Şahin", "Sahin"),
+            ("Mądry", "Madry"),
+            ("Ţepeş", "Tepes"),
+            ("Yıldız", "Yildiz"),
+            ("Đorđević", "Dordevic"),
         ];
         for (a, b) in pairs {
             assert_eq!(match_form(a), match_form(b), "{a} and {b}");
