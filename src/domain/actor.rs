@@ -106,6 +106,68 @@ impl fmt::Display for Area {
     }
 }
 
+/// A member of staff's work email, from a token's `email` claim: exactly one bare address
+/// (`local@domain.tld`), lower-cased. Notifications are sent to it, so nothing that a mail
+/// header would read as a different recipient may get through.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StaffEmail(String);
+
+/// Why a claim is not a [`StaffEmail`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("one bare email address such as name@example.org")]
+pub struct InvalidStaffEmail;
+
+/// The longest address SMTP can carry (RFC 5321, section 4.5.3.1.3).
+const STAFF_EMAIL_MAX: usize = 254;
+
+impl StaffEmail {
+    /// Parses one bare address with an RFC 5322 address parser, refusing display names,
+    /// angle brackets, comments, quoted local parts, domain literals, lists of addresses,
+    /// whitespace, control characters and anything outside ASCII.
+    pub fn parse(raw: &str) -> Result<StaffEmail, InvalidStaffEmail> {
+        // Mail-header syntax that can name a recipient other than the bare address
+        // (`"a@b" <victim@other.example>`, `a@b, c@d`, `a@b (c@d)`) is refused before
+        // parsing: the parser is lenient about some of it, and a claim never needs it.
+        let header_syntax = |c: char| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '<' | '>' | '(' | ')' | ',' | ';' | ':' | '"' | '\\' | '[' | ']'
+                )
+        };
+        if raw.is_empty()
+            || raw.len() > STAFF_EMAIL_MAX
+            || !raw.is_ascii()
+            || raw.chars().any(header_syntax)
+            || raw.matches('@').count() != 1
+        {
+            return Err(InvalidStaffEmail);
+        }
+        let options = email_address::Options::default()
+            .without_display_text()
+            .without_domain_literal()
+            .with_required_tld();
+        let parsed = email_address::EmailAddress::parse_with_options(raw, options)
+            .map_err(|_| InvalidStaffEmail)?;
+        // The parser must have taken the whole claim as the address, nothing around it.
+        if parsed.email() != raw {
+            return Err(InvalidStaffEmail);
+        }
+        Ok(StaffEmail(raw.to_ascii_lowercase()))
+    }
+
+    /// The address as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The address, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// An authenticated user: built only from a verified token.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Actor {
@@ -152,6 +214,46 @@ mod tests {
         }
         assert_eq!(Role::parse("superuser"), None);
         assert_eq!(Role::parse("Referrer"), None, "claims are case-sensitive");
+    }
+
+    #[test]
+    fn a_staff_email_is_one_bare_address() {
+        assert_eq!(
+            StaffEmail::parse("Officer.Seven@Police.Example").map(StaffEmail::into_string),
+            Ok("officer.seven@police.example".to_owned())
+        );
+        assert!(StaffEmail::parse("jo+prevent@leeds.gov.uk").is_ok());
+        for bad in [
+            "\"a@b\" <victim@other.example>",
+            "Jo <jo@leeds.gov.uk>",
+            "<jo@leeds.gov.uk>",
+            "jo@leeds.gov.uk (victim@other.example)",
+            "(comment)jo@leeds.gov.uk",
+            "jo@leeds.gov.uk, victim@other.example",
+            "jo@leeds.gov.uk; victim@other.example",
+            "jo@leeds.gov.uk victim@other.example",
+            " jo@leeds.gov.uk",
+            "jo@leeds.gov.uk\r\nBcc: victim@other.example",
+            "jo@leeds.gov.uk\n",
+            "jo\t@leeds.gov.uk",
+            "\"jo smith\"@leeds.gov.uk",
+            "\"a@b\"@leeds.gov.uk",
+            "jo@[192.168.0.1]",
+            "jo@localhost",
+            "jo",
+            "jo@",
+            "@leeds.gov.uk",
+            "jo@@leeds.gov.uk",
+            "jo@leeds@gov.uk",
+            "jo..smith@leeds.gov.uk",
+            "jö@leeds.gov.uk",
+            "jo\u{200B}@leeds.gov.uk",
+            "",
+        ] {
+            assert_eq!(StaffEmail::parse(bad), Err(InvalidStaffEmail), "{bad:?}");
+        }
+        let long = format!("jo@{}.example", "a".repeat(250));
+        assert_eq!(StaffEmail::parse(&long), Err(InvalidStaffEmail));
     }
 
     #[test]

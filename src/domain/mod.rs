@@ -6,10 +6,11 @@ pub mod actor;
 pub mod channel;
 pub mod due;
 pub mod field;
+pub mod name;
 pub mod panel;
 pub mod pathway;
 pub mod referral;
 pub mod statistics;
 
-pub use actor::{Actor, Area, Role};
+pub use actor::{Actor, Area, Role, StaffEmail};
 pub use field::FieldError;

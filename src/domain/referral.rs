@@ -8,6 +8,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::name::{invisible_character, match_form};
 use crate::domain::{Area, FieldError};
 
 const NAME_MAX: usize = 100;
@@ -814,12 +815,13 @@ impl Referral {
         self.subject.age_on(date)
     }
 
-    /// The key that links repeat referrals about one person: normalised family name, given
-    /// name and date of birth, e.g. `oneilsmith|sam|2010-03-14`. `None` without a date of birth.
+    /// The key that links repeat referrals about one person: the family and given names in
+    /// their compared form (see [`match_form`]) and the date of birth, as
+    /// `family|given|YYYY-MM-DD`. `None` without a date of birth.
     pub fn subject_match_key(&self) -> Option<String> {
         let date_of_birth = self.subject.date_of_birth?;
-        let family = match_name(&self.subject.family_name);
-        let given = match_name(&self.subject.given_name);
+        let family = match_form(&self.subject.family_name);
+        let given = match_form(&self.subject.given_name);
         // A name of nothing but punctuation would link unrelated people.
         if family.is_empty() || given.is_empty() {
             return None;
@@ -1074,48 +1076,6 @@ fn whole_years(born: NaiveDate, on: NaiveDate) -> Option<u32> {
     u32::try_from(years).ok()
 }
 
-/// A name as compared for linking: lower case, common Latin diacritics folded, and spaces,
-/// hyphens, apostrophes and dots removed, so `O'Neil-Smith` and `oneil smith` agree.
-fn match_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars().flat_map(char::to_lowercase) {
-        match c {
-            c if c.is_whitespace() => {}
-            '-' | '\u{2010}' | '\u{2011}' | '\'' | '\u{2018}' | '\u{2019}' | '\u{02bc}' | '`'
-            | '.' => {}
-            // Combining marks, from names typed in decomposed form.
-            '\u{0300}'..='\u{036f}' => {}
-            'ß' => out.push_str("ss"),
-            'æ' => out.push_str("ae"),
-            'œ' => out.push_str("oe"),
-            c => out.push(fold_diacritic(c)),
-        }
-    }
-    out
-}
-
-/// The base letter of a lower-case Latin letter with a diacritic; other characters unchanged.
-fn fold_diacritic(c: char) -> char {
-    match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
-        'ç' | 'ć' | 'č' => 'c',
-        'ď' | 'đ' => 'd',
-        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => 'e',
-        'ğ' => 'g',
-        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => 'i',
-        'ĺ' | 'ľ' | 'ł' => 'l',
-        'ñ' | 'ń' | 'ň' => 'n',
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => 'o',
-        'ř' => 'r',
-        'ś' | 'š' | 'ş' => 's',
-        'ť' | 'ţ' => 't',
-        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => 'u',
-        'ý' | 'ÿ' => 'y',
-        'ź' | 'ż' | 'ž' => 'z',
-        c => c,
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Validation
 // ---------------------------------------------------------------------------------------------
@@ -1361,7 +1321,7 @@ impl VulnerabilitiesRequest {
 }
 
 /// The kinds of free text, each with its length limits and whether it may span lines.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Text {
     Name,
     Short,
@@ -1415,6 +1375,19 @@ fn clean_text(raw: &str, kind: Text) -> Result<String, Invalid> {
         return Err(Invalid {
             code: "control_characters",
             message: message.to_owned(),
+        });
+    }
+    // An invisible character in a name hides it from repeat-referral linking and from the
+    // officer reading it; the name is refused, not cleaned, so what is stored is what was sent.
+    if kind == Text::Name
+        && let Some(c) = invisible_character(&text)
+    {
+        return Err(Invalid {
+            code: "invisible_character",
+            message: format!(
+                "no invisible or formatting characters in a name (found U+{:04X})",
+                u32::from(c)
+            ),
         });
     }
     let chars = text.chars().count();
@@ -2280,28 +2253,96 @@ mod tests {
         let key = |given, family, dob| with_subject(given, family, dob).subject_match_key();
         assert_eq!(
             key(" Sam ", "O'Neil-Smith", Some("2010-03-14")),
-            Some("oneilsmith|sam|2010-03-14".to_owned())
+            Some(format!(
+                "{}|{}|2010-03-14",
+                match_form("oneilsmith"),
+                match_form("sam")
+            ))
         );
-        assert_eq!(
-            key("SAM", "o\u{2019}neil smith", Some("2010-03-14")),
-            key("Sam", "O'Neil-Smith", Some("2010-03-14")),
-            "case, curly apostrophes and spaces do not matter"
-        );
+        let same = [
+            (
+                "SAM",
+                "o\u{2019}neil smith",
+                "case, curly apostrophes and spaces",
+            ),
+            ("Ｓａｍ", "Ｏ'Ｎｅｉｌ-Ｓｍｉｔｈ", "full-width letters"),
+            ("\u{0405}am", "O'N\u{0435}il-Smith", "Cyrillic look-alikes"),
+            ("sam", "ONEIL-SMITH", "capitals"),
+        ];
+        for (given, family, what) in same {
+            assert_eq!(
+                key(given, family, Some("2010-03-14")),
+                key("Sam", "O'Neil-Smith", Some("2010-03-14")),
+                "{what}"
+            );
+        }
         assert_eq!(
             key("Zoë", "Brontë", Some("2010-03-14")),
-            Some("bronte|zoe|2010-03-14".to_owned())
+            key("Zoe", "Bronte", Some("2010-03-14")),
         );
         assert_eq!(
             key("Zoe\u{308}", "St. John", Some("2010-03-14")),
-            Some("stjohn|zoe|2010-03-14".to_owned()),
+            key("zoe", "stjohn", Some("2010-03-14")),
             "decomposed diacritics and dots"
         );
         assert_ne!(
             key("Sam", "Taylor", Some("2010-03-14")),
             key("Sam", "Taylor", Some("2010-03-15")),
         );
+        assert_ne!(
+            key("Sam", "Taylor", Some("2010-03-14")),
+            key("Sam", "Tailor", Some("2010-03-14")),
+        );
         assert_eq!(key("Sam", "Taylor", None), None);
         assert_eq!(key("Sam", "-", Some("2010-03-14")), None);
+    }
+
+    #[test]
+    fn invisible_characters_in_names_are_refused_with_the_field_named() {
+        let fields = [
+            ("/subject/given_name", "subject.given_name"),
+            ("/subject/family_name", "subject.family_name"),
+            ("/subject/aliases/0", "subject.aliases[0]"),
+            ("/guardians/0/name", "guardians[0].name"),
+            ("/referrer/name", "referrer.name"),
+        ];
+        for c in [
+            '\u{200B}', '\u{00AD}', '\u{2060}', '\u{200E}', '\u{202E}', '\u{FEFF}',
+        ] {
+            for (pointer, field) in fields {
+                let mut body = example();
+                set(&mut body, pointer, json!(format!("Am{c}ir")));
+                assert_eq!(
+                    failures(body),
+                    pairs(&[(field, "invisible_character")]),
+                    "U+{:04X} in {field}",
+                    u32::from(c)
+                );
+            }
+        }
+        let mut body = example();
+        set(&mut body, "/subject/given_name", json!("Sam\u{200B}"));
+        assert_eq!(
+            failures(body),
+            pairs(&[("subject.given_name", "invisible_character")]),
+            "not trimmed away at the end"
+        );
+    }
+
+    #[test]
+    fn full_width_and_other_scripts_are_stored_as_typed() {
+        let mut body = example();
+        set(&mut body, "/subject/given_name", json!("Ａｍｉｒ"));
+        set(
+            &mut body,
+            "/subject/family_name",
+            json!("ابراهیم\u{200C}زاده"),
+        );
+        set(&mut body, "/referrer/name", json!("Дмитрий Петров"));
+        let referral = validate(body).expect("valid");
+        assert_eq!(referral.subject().given_name(), "Ａｍｉｒ");
+        assert_eq!(referral.subject().family_name(), "ابراهیم\u{200C}زاده");
+        assert_eq!(referral.referrer().name(), "Дмитрий Петров");
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! Exactly one algorithm is accepted (the configured one). `alg: none` and any other
 //! algorithm are refused before the signature is looked at, which also closes the
 //! algorithm-confusion hole (an HS256 token "signed" with an RS256 public key).
+//!
+//! The header is read as raw JSON as well, because the library's typed header drops members
+//! it does not know: a `crit` member (RFC 7515, section 4.1.11) names extensions that must be
+//! understood, and this service understands none; `b64: false` (RFC 7797) would change what
+//! the signature covers.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::{Ready, ready};
@@ -18,7 +23,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthSettings, TokenAlgorithm};
-use crate::domain::{Actor, Area, Role};
+use crate::domain::{Actor, Area, Role, StaffEmail};
 use crate::http::problem::ApiError;
 
 /// Why a request is not authenticated; each has its own stable code.
@@ -50,6 +55,12 @@ pub enum AuthFailure {
     InvalidClaim(String),
     /// No known role in `roles`.
     NoRoles,
+    /// The `email` claim is not exactly one bare address.
+    EmailInvalid,
+    /// The header has a `crit` member: an extension this service does not understand.
+    CriticalHeader,
+    /// The header has `b64` other than `true`: an unencoded payload (RFC 7797).
+    UnencodedPayload,
 }
 
 impl AuthFailure {
@@ -69,6 +80,9 @@ impl AuthFailure {
             AuthFailure::MissingClaim(_) => "token_claim_missing",
             AuthFailure::InvalidClaim(_) => "token_claim_invalid",
             AuthFailure::NoRoles => "token_roles_missing",
+            AuthFailure::EmailInvalid => "token_email_invalid",
+            AuthFailure::CriticalHeader => "token_critical_header_unsupported",
+            AuthFailure::UnencodedPayload => "token_unencoded_payload_unsupported",
         }
     }
 
@@ -95,6 +109,16 @@ impl AuthFailure {
             AuthFailure::InvalidClaim(c) => format!("The token's `{c}` claim is not valid."),
             AuthFailure::NoRoles => {
                 "The token's `roles` claim names no role of this service.".into()
+            }
+            AuthFailure::EmailInvalid => {
+                "The token's `email` claim is not one bare address such as name@example.org.".into()
+            }
+            AuthFailure::CriticalHeader => {
+                "The token's header has `crit`: this service understands no header extension."
+                    .into()
+            }
+            AuthFailure::UnencodedPayload => {
+                "The token's header has `b64`: unencoded payloads are refused.".into()
             }
         }
     }
@@ -250,6 +274,19 @@ fn peek_header(token: &str) -> Result<PeekedHeader, AuthFailure> {
     if alg.eq_ignore_ascii_case("none") {
         return Err(AuthFailure::Unsigned);
     }
+    // Any `crit`, even an empty list (which RFC 7515 forbids anyway): nothing here is
+    // understood, so nothing may be required to be.
+    if value.get("crit").is_some() {
+        return Err(AuthFailure::CriticalHeader);
+    }
+    // `b64: true` is the default and harmless; anything else is an RFC 7797 payload, with or
+    // without `crit`.
+    if value
+        .get("b64")
+        .is_some_and(|b| b != &serde_json::Value::Bool(true))
+    {
+        return Err(AuthFailure::UnencodedPayload);
+    }
     Ok(PeekedHeader {
         alg: alg.to_owned(),
         kid: value.get("kid").and_then(|k| k.as_str()).map(str::to_owned),
@@ -269,10 +306,13 @@ fn required(value: Option<String>, claim: &str) -> Result<String, AuthFailure> {
 fn actor_of(c: Claims) -> Result<Actor, AuthFailure> {
     let sub = required(c.sub, "sub")?;
     let name = required(c.name, "name")?;
-    let email = required(c.email, "email")?.to_lowercase();
-    if !email.contains('@') {
-        return Err(AuthFailure::InvalidClaim("email".into()));
-    }
+    let email = c
+        .email
+        .ok_or_else(|| AuthFailure::MissingClaim("email".into()))?;
+    // Not trimmed: the claim must be the address and nothing else.
+    let email = StaffEmail::parse(&email)
+        .map_err(|_| AuthFailure::EmailInvalid)?
+        .into_string();
     let area = Area::parse(&required(c.area, "area")?)
         .map_err(|_| AuthFailure::InvalidClaim("area".into()))?;
     let roles: BTreeSet<Role> = c
@@ -390,4 +430,97 @@ pub fn mint_local_token(settings: &AuthSettings, claims: &LocalClaims) -> Result
         &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
     )
     .map_err(|e| KeyError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_with_header(header: serde_json::Value) -> String {
+        format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode("{}")
+        )
+    }
+
+    #[test]
+    fn critical_and_unencoded_headers_are_refused_before_verification() {
+        let cases = [
+            (
+                serde_json::json!({"alg": "HS256", "crit": ["exp"], "exp": 1}),
+                Some(AuthFailure::CriticalHeader),
+            ),
+            (
+                serde_json::json!({"alg": "HS256", "crit": []}),
+                Some(AuthFailure::CriticalHeader),
+            ),
+            (
+                serde_json::json!({"alg": "HS256", "crit": null}),
+                Some(AuthFailure::CriticalHeader),
+            ),
+            (
+                serde_json::json!({"alg": "HS256", "b64": false, "crit": ["b64"]}),
+                Some(AuthFailure::CriticalHeader),
+            ),
+            (
+                serde_json::json!({"alg": "HS256", "b64": false}),
+                Some(AuthFailure::UnencodedPayload),
+            ),
+            (
+                serde_json::json!({"alg": "HS256", "b64": "false"}),
+                Some(AuthFailure::UnencodedPayload),
+            ),
+            (serde_json::json!({"alg": "HS256", "b64": true}), None),
+            (serde_json::json!({"alg": "HS256", "typ": "JWT"}), None),
+        ];
+        for (header, refused) in cases {
+            let got = peek_header(&token_with_header(header.clone())).err();
+            assert_eq!(got, refused, "{header}");
+        }
+    }
+
+    #[test]
+    fn every_code_is_documented_in_the_readme_and_the_openapi_document() {
+        let readme = include_str!("../../README.md");
+        let failures = [
+            AuthFailure::Missing,
+            AuthFailure::Malformed,
+            AuthFailure::Unsigned,
+            AuthFailure::AlgorithmNotAllowed,
+            AuthFailure::BadSignature,
+            AuthFailure::UnknownKey,
+            AuthFailure::Expired,
+            AuthFailure::NotYetValid,
+            AuthFailure::WrongAudience,
+            AuthFailure::WrongIssuer,
+            AuthFailure::MissingClaim("sub".into()),
+            AuthFailure::InvalidClaim("area".into()),
+            AuthFailure::NoRoles,
+            AuthFailure::EmailInvalid,
+            AuthFailure::CriticalHeader,
+            AuthFailure::UnencodedPayload,
+        ];
+        for failure in failures {
+            let code = format!("`{}`", failure.code());
+            assert!(readme.contains(&code), "{code} in the README");
+            assert!(
+                crate::http::TOKEN_CODES.contains(&code),
+                "{code} in the OpenAPI document"
+            );
+        }
+    }
+
+    #[test]
+    fn the_new_failures_have_their_own_codes() {
+        assert_eq!(AuthFailure::EmailInvalid.code(), "token_email_invalid");
+        assert_eq!(
+            AuthFailure::CriticalHeader.code(),
+            "token_critical_header_unsupported"
+        );
+        assert_eq!(
+            AuthFailure::UnencodedPayload.code(),
+            "token_unencoded_payload_unsupported"
+        );
+    }
 }

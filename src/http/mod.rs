@@ -107,6 +107,17 @@ impl utoipa::Modify for CommonProblems {
     }
 }
 
+/// How a bearer token is checked, and the `code` of each 401 problem, for the document.
+pub(crate) const TOKEN_CODES: &str = "A JWT signed with the configured algorithm and key, for this \
+service's issuer and audience. A refused token is a 401 problem whose `code` says why: \
+`token_missing`, `token_malformed`, `token_unsigned` (`alg: none`), \
+`token_algorithm_not_allowed`, `token_critical_header_unsupported` (a `crit` header: no \
+extension is understood), `token_unencoded_payload_unsupported` (`b64` other than true), \
+`token_signature_invalid`, `token_key_unknown`, `token_expired`, `token_not_yet_valid`, \
+`token_audience_invalid`, `token_issuer_invalid`, `token_claim_missing`, \
+`token_claim_invalid`, `token_email_invalid` (the `email` claim is not one bare address), \
+`token_roles_missing`.";
+
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -116,6 +127,7 @@ impl utoipa::Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(TOKEN_CODES))
                     .build(),
             ),
         );

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::Address;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
@@ -168,10 +169,13 @@ impl Worker {
             .from
             .parse()
             .map_err(|_| "mail.from is not an address".to_owned())?;
-        let to: Mailbox = row
+        // Parsed as a bare address, not a mailbox: a display name, angle brackets or a
+        // list would let a stored recipient name someone else.
+        let to = row
             .recipient
-            .parse()
-            .map_err(|_| "recipient is not an address".to_owned())?;
+            .parse::<Address>()
+            .map(|address| Mailbox::new(None, address))
+            .map_err(|_| "recipient is not a bare address".to_owned())?;
         Message::builder()
             .from(from)
             .to(to)

@@ -1,7 +1,10 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use pathway::config::TokenAlgorithm;
 
-use crate::helpers::{AREA, TestApp, assert_problem, fixture, spawn_app, spawn_app_with};
+use crate::helpers::{
+    AREA, SmtpServer, TestApp, assert_problem, fixture, referral_body, spawn_app, spawn_app_with,
+    with_mail,
+};
 
 async fn me(app: &TestApp, authorization: Option<&str>) -> reqwest::Response {
     let mut req = app.client.get(app.url("/v1/me"));
@@ -343,4 +346,160 @@ async fn jwks_keys_are_chosen_by_kid() {
         "unknown kid",
     )
     .await;
+}
+
+/// Signs `claims` with the local HS256 secret under a header written by hand, so that the
+/// header can carry members the library's typed header would drop.
+fn sign_with_raw_header(
+    app: &TestApp,
+    header: &serde_json::Value,
+    claims: &impl serde::Serialize,
+) -> String {
+    use secrecy::ExposeSecret as _;
+    let secret = app.settings.auth.hs256_secret.as_ref().unwrap();
+    let input = format!(
+        "{}.{}",
+        b64(header),
+        b64(&serde_json::to_value(claims).unwrap())
+    );
+    let signature = jsonwebtoken::crypto::sign(
+        input.as_bytes(),
+        &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{input}.{signature}")
+}
+
+/// Email claims that a mail header would read as another recipient, or as none.
+const BAD_EMAILS: [&str; 12] = [
+    "\"a@b\" <victim@other.example>",
+    "Teacher <teacher-1@example.org>",
+    "<victim@other.example>",
+    "teacher-1@example.org (victim@other.example)",
+    "teacher-1@example.org, victim@other.example",
+    "teacher-1@example.org victim@other.example",
+    " teacher-1@example.org",
+    "teacher-1@example.org\r\nBcc: victim@other.example",
+    "\"teacher 1\"@example.org",
+    "teacher-1@[127.0.0.1]",
+    "teacher-1",
+    "",
+];
+
+#[tokio::test]
+async fn an_email_claim_that_is_not_one_bare_address_is_refused() {
+    let app = spawn_app().await;
+    for email in BAD_EMAILS {
+        let mut claims = app.claims("teacher-1", &["referrer"], AREA);
+        claims.email = email.to_owned();
+        let token = app.sign(&claims);
+        assert_refused(
+            &app,
+            Some(&format!("Bearer {token}")),
+            "token_email_invalid",
+            email,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn critical_and_unencoded_payload_headers_are_refused() {
+    let app = spawn_app().await;
+    let claims = app.claims("teacher-1", &["referrer"], AREA);
+    let ok = sign_with_raw_header(
+        &app,
+        &serde_json::json!({"alg": "HS256", "typ": "JWT"}),
+        &claims,
+    );
+    assert_eq!(
+        me(&app, Some(&format!("Bearer {ok}")))
+            .await
+            .status()
+            .as_u16(),
+        200,
+        "a hand-written header without extensions is accepted"
+    );
+    let cases = [
+        (
+            serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["exp"], "exp": 1}),
+            "token_critical_header_unsupported",
+            "crit naming a header parameter",
+        ),
+        (
+            serde_json::json!({"alg": "HS256", "crit": ["urn:example:policy"], "urn:example:policy": "x"}),
+            "token_critical_header_unsupported",
+            "crit naming an unknown extension",
+        ),
+        (
+            serde_json::json!({"alg": "HS256", "crit": []}),
+            "token_critical_header_unsupported",
+            "an empty crit",
+        ),
+        (
+            serde_json::json!({"alg": "HS256", "b64": false, "crit": ["b64"]}),
+            "token_critical_header_unsupported",
+            "RFC 7797 as specified",
+        ),
+        (
+            serde_json::json!({"alg": "HS256", "typ": "JWT", "b64": false}),
+            "token_unencoded_payload_unsupported",
+            "b64 false without crit",
+        ),
+    ];
+    for (header, code, why) in cases {
+        let token = sign_with_raw_header(&app, &header, &claims);
+        assert_refused(&app, Some(&format!("Bearer {token}")), code, why).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_token_files_nothing_and_mails_no_one() {
+    let smtp = SmtpServer::start(None);
+    let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
+    let mut forged: Vec<(String, &str)> = BAD_EMAILS
+        .iter()
+        .map(|email| {
+            let mut claims = app.claims("teacher-1", &["referrer"], AREA);
+            claims.email = (*email).to_owned();
+            (app.sign(&claims), "token_email_invalid")
+        })
+        .collect();
+    let claims = app.claims("teacher-1", &["referrer"], AREA);
+    forged.push((
+        sign_with_raw_header(
+            &app,
+            &serde_json::json!({"alg": "HS256", "crit": ["b64"], "b64": false}),
+            &claims,
+        ),
+        "token_critical_header_unsupported",
+    ));
+    forged.push((
+        sign_with_raw_header(
+            &app,
+            &serde_json::json!({"alg": "HS256", "b64": false}),
+            &claims,
+        ),
+        "token_unencoded_payload_unsupported",
+    ));
+    for (token, code) in &forged {
+        let response = app
+            .post_json("/v1/referrals", token, &referral_body())
+            .await;
+        assert_problem(response, 401, code).await;
+    }
+
+    use diesel::{QueryDsl, RunQueryDsl};
+    use pathway::store::schema::{cases, notifications};
+    let mut conn = app.db.connect();
+    let queued: Vec<String> = notifications::table
+        .select(notifications::recipient)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(queued, Vec::<String>::new(), "nothing queued");
+    let filed: i64 = cases::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(filed, 0, "nothing filed");
+    let sent = smtp.wait_for(1, std::time::Duration::from_secs(2)).await;
+    assert!(sent.is_empty(), "nothing sent: {sent:?}");
 }

@@ -510,3 +510,44 @@ async fn admins_keep_the_directory_of_their_area() {
         .unwrap();
     assert_eq!(removed.status().as_u16(), 204);
 }
+
+#[tokio::test]
+async fn a_stored_recipient_that_is_not_a_bare_address_is_never_mailed() {
+    let smtp = SmtpServer::start(None);
+    let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
+    let mut conn = app.db.connect();
+    let notice = pathway::notify::Notice {
+        kind: pathway::notify::Kind::MeetingScheduled,
+        recipient: "\"a@b\" <victim@other.example>".to_owned(),
+        case_id: None,
+        context: json!({"panel_name": "Panel", "meeting_date": "2026-12-01 10:00 UTC", "path": "/v1/meetings/x"}),
+        dedupe_key: None,
+    };
+    let now = chrono::Utc::now().naive_utc();
+    pathway::store::write_transaction(&mut conn, |c| pathway::notify::queue(c, vec![notice], now))
+        .unwrap();
+
+    use diesel::{QueryDsl, RunQueryDsl};
+    use pathway::store::schema::notifications;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempts: Vec<i64> = notifications::table
+            .select(notifications::attempts)
+            .load(&mut conn)
+            .unwrap();
+        if attempts.iter().all(|a| *a > 0) || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let statuses: Vec<String> = notifications::table
+        .select(notifications::status)
+        .load(&mut conn)
+        .unwrap();
+    assert!(
+        statuses.iter().all(|s| s != "sent"),
+        "not sent: {statuses:?}"
+    );
+    let sent = smtp.wait_for(1, Duration::from_secs(1)).await;
+    assert!(sent.is_empty(), "nothing delivered: {sent:?}");
+}

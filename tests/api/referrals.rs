@@ -588,3 +588,121 @@ async fn a_repeat_referral_is_linked_both_ways_and_shown_with_the_earlier_outcom
         "another date of birth is another person"
     );
 }
+
+#[tokio::test]
+async fn names_that_only_look_different_are_linked_to_the_earlier_referral() {
+    let app = spawn_app().await;
+    let officer = app.officer();
+    let first = app
+        .file(&referral_about("Amir", "Khan", "2009-06-01"))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let variants = [
+        ("Ａｍｉｒ", "Ｋｈａｎ", "full-width letters"),
+        ("ＡＭＩＲ", "ＫＨＡＮ", "full-width capitals"),
+        ("aMIR", "KHAN", "another case"),
+        (
+            "\u{0410}m\u{0456}r",
+            "\u{041A}h\u{0430}n",
+            "Cyrillic А, і, К and а",
+        ),
+    ];
+    for (given, family, why) in variants {
+        let id = app.file(&referral_about(given, family, "2009-06-01")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let case: Value = app
+            .get(&format!("/v1/cases/{id}"), Some(&officer))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(case["repeat_referral"], true, "{why}: {case}");
+        let linked: Vec<&str> = case["linked_cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|link| link["id"].as_str().unwrap())
+            .collect();
+        assert!(linked.contains(&first.as_str()), "{why}: {case}");
+        assert_eq!(
+            case["referral"]["subject"]["given_name"], given,
+            "{why}: stored as typed"
+        );
+    }
+    let someone_else = app
+        .file(&referral_about("Amit", "Khan", "2009-06-01"))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let case: Value = app
+        .get(&format!("/v1/cases/{someone_else}"), Some(&officer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(case["repeat_referral"], false, "another name: {case}");
+}
+
+/// Puts a name into one place of a referral body.
+type PlaceName = fn(&mut Value, &str);
+
+#[tokio::test]
+async fn invisible_characters_in_names_are_refused_with_the_field_named() {
+    let app = spawn_app().await;
+    let token = app.referrer();
+    let places: [(&str, PlaceName); 5] = [
+        ("subject.given_name", |b, name| {
+            b["subject"]["given_name"] = json!(name)
+        }),
+        ("subject.family_name", |b, name| {
+            b["subject"]["family_name"] = json!(name)
+        }),
+        ("subject.aliases[0]", |b, name| {
+            b["subject"]["aliases"] = json!([name])
+        }),
+        ("guardians[0].name", |b, name| {
+            b["guardians"][0]["name"] = json!(name)
+        }),
+        ("referrer.name", |b, name| {
+            b["referrer"]["name"] = json!(name)
+        }),
+    ];
+    let invisible = [
+        ('\u{200B}', "zero width space"),
+        ('\u{00AD}', "soft hyphen"),
+        ('\u{2060}', "word joiner"),
+        ('\u{200E}', "left-to-right mark"),
+        ('\u{202E}', "right-to-left override"),
+    ];
+    for (c, what) in invisible {
+        for (field, place) in places {
+            let mut body = referral_body();
+            place(&mut body, &format!("Am{c}ir Khan"));
+            let problem = assert_problem(
+                app.post_json("/v1/referrals", &token, &body).await,
+                422,
+                "validation_failed",
+            )
+            .await;
+            let errors = problem["errors"].as_array().unwrap();
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e["field"] == field && e["code"] == "invisible_character"),
+                "{what} in {field}: {problem}"
+            );
+        }
+    }
+    let listed: Value = app
+        .get("/v1/cases", Some(&app.officer()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], json!([]), "nothing refused was stored");
+}
