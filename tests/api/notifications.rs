@@ -519,6 +519,7 @@ async fn a_stored_recipient_that_is_not_a_bare_address_is_never_mailed() {
     let notice = pathway::notify::Notice {
         kind: pathway::notify::Kind::MeetingScheduled,
         recipient: "\"a@b\" <victim@other.example>".to_owned(),
+        area: AREA.into(),
         case_id: None,
         context: json!({"panel_name": "Panel", "meeting_date": "2026-12-01 10:00 UTC", "path": "/v1/meetings/x"}),
         dedupe_key: None,
