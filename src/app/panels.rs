@@ -224,19 +224,26 @@ pub fn read_meeting(
     id: &str,
 ) -> Result<(MeetingRow, PanelRow, Vec<AgendaEntry>), AppError> {
     let ctx: AuditContext = audit_context(actor, request_id);
-    write_transaction(conn, |c| {
-        let (meeting, panel) = store::find_meeting(c, id)?.ok_or(AppError::NotFound)?;
+    write_transaction(conn, |c| -> Result<Result<_, AppError>, AppError> {
+        let Some((meeting, panel)) = store::find_meeting(c, id)? else {
+            return Ok(Err(AppError::NotFound));
+        };
         let manager = manages_panels(actor) && panel.area == actor.area.as_str();
         let member = actor.has(Role::PanelMember)
             && store::membership(c, &panel.id, &actor.email)?.is_some();
         if !manager && !member {
-            return Err(AppError::NotFound);
+            // Answered as missing, and kept (committed) in the panel's audit chain.
+            let mut refused =
+                panel_event(&panel, "meeting.read", json!({"meeting_id": meeting.id}));
+            refused.outcome = Outcome::Denied;
+            audit_store::append(c, &ctx, &[refused])?;
+            return Ok(Err(AppError::NotFound));
         }
         let mut agenda = store::agenda(c, &meeting.id)?;
         // Nobody who reads an agenda here sees police-only material.
         agenda.retain(|a| State::parse(&a.state).is_some_and(|s| !s.is_police_only()));
         let details = json!({"meeting_id": meeting.id, "cases": agenda.len()});
         audit_store::append(c, &ctx, &[panel_event(&panel, "meeting.read", details)])?;
-        Ok((meeting, panel, agenda))
-    })
+        Ok(Ok((meeting, panel, agenda)))
+    })?
 }

@@ -559,6 +559,7 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
         .collect();
     assert!(routes.len() >= 20, "the route table is read: {routes:?}");
     let mut refused: Vec<(&'static str, String)> = Vec::new();
+    let mut refused_agendas: Vec<&'static str> = Vec::new();
 
     // Act and assert: the audit log last, so that it holds every other probe.
     let order = |p: &Probe| matches!(p, Probe::AuditList);
@@ -800,6 +801,10 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                     let member_or_manager = (who.has("panel_member") && who.current_member)
                         || ((who.has("channel_chair") || who.has("admin")) && who.area == AREA);
                     assert_eq!(status == 200, member_or_manager, "{}: {body}", who.label);
+                    if !member_or_manager {
+                        assert_eq!(body["code"], "not_found", "{}: {body}", who.label);
+                        refused_agendas.push(who.sub);
+                    }
                 }
                 Probe::Panel => {
                     let (_, _, body) = json_of(
@@ -866,6 +871,23 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
         assert!(
             denied.contains(&(sub.to_owned(), case_id.clone())),
             "the refusal of {case_id} to {sub} is audited"
+        );
+    }
+    // So is every refusal of an agenda, under the panel.
+    let agenda_refusals: BTreeSet<String> = audit_log::table
+        .filter(audit_log::outcome.eq("denied"))
+        .filter(audit_log::action.eq("meeting.read"))
+        .filter(audit_log::chain_key.eq(format!("panel:{panel_id}")))
+        .select(audit_log::actor_sub)
+        .load::<String>(&mut conn)
+        .expect("denied agenda reads")
+        .into_iter()
+        .collect();
+    assert!(!refused_agendas.is_empty());
+    for sub in refused_agendas {
+        assert!(
+            agenda_refusals.contains(sub),
+            "the agenda refused to {sub} is audited"
         );
     }
 }
