@@ -31,7 +31,8 @@ pub fn statistics(
             .unwrap_or(to)
             .and_hms_opt(0, 0, 0)
             .unwrap_or_default();
-        let rows = store::for_statistics(c, areas.as_deref(), start, end)?;
+        let counted = crate::domain::access::counted_in_statistics();
+        let rows = store::for_statistics(c, areas.as_deref(), &counted, start, end)?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let (discussed, adopted) = store::panel_journey(c, &ids)?;
         let mut stats = Statistics::new(

@@ -245,6 +245,15 @@ impl ListScope {
     }
 }
 
+/// The states whose cases the official-statistics breakdowns count. Those readers are
+/// never police, and in a small area a count would tell them a police-only case exists.
+pub fn counted_in_statistics() -> Vec<State> {
+    State::ALL
+        .into_iter()
+        .filter(|s| View::Auditor.sees_state(*s))
+        .collect()
+}
+
 /// The audit actions whose entries are police-only material, whatever their outcome.
 pub fn police_only_audit_actions() -> Vec<String> {
     Action::ALL

@@ -9,6 +9,7 @@ use super::schema::{
     case_events, case_links, cases, idempotency_keys, onward_referrals, reference_counters,
 };
 use crate::domain::access::{CaseSet, ListScope};
+use crate::domain::pathway::State;
 
 /// A case as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -550,16 +551,20 @@ pub struct StatisticsRow {
     pub submitted_at: NaiveDateTime,
 }
 
-/// The cases filed in `[from, to)` in `areas` (`None`: every area), for the statistics.
+/// The cases filed in `[from, to)` in `areas` (`None`: every area) that are now in one of
+/// `states`, for the statistics.
 pub fn for_statistics(
     conn: &mut DbConnection,
     areas: Option<&[String]>,
+    states: &[State],
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<Vec<StatisticsRow>> {
+    let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
     let mut q = cases::table
         .filter(cases::submitted_at.ge(from))
         .filter(cases::submitted_at.lt(to))
+        .filter(cases::state.eq_any(states))
         .select((
             cases::id,
             cases::area,
