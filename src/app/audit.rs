@@ -40,6 +40,17 @@ fn refuse(
     }
 }
 
+/// An audit entry as the caller may see it.
+#[derive(Debug, Clone)]
+pub struct ShownEntry {
+    /// The entry, its details shaped for the caller.
+    pub row: AuditEntryRow,
+    /// Whether its place in its stream (`seq`, `prev_hash`) is shown. It is not in the
+    /// stream of a case seen without the police view: gaps and links would point at
+    /// police-only entries.
+    pub place_shown: bool,
+}
+
 /// How many entries are read at a time while looking for those the caller may see.
 const SCAN_BATCH: i64 = 500;
 
@@ -66,7 +77,7 @@ pub fn read_log(
     request_id: Option<String>,
     mut filter: AuditFilter,
     limit: i64,
-) -> Result<Vec<AuditEntryRow>, AppError> {
+) -> Result<Vec<ShownEntry>, AppError> {
     if !actor.has(Role::Auditor) {
         return Err(refuse(conn, actor, request_id, "audit.read"));
     }
@@ -142,7 +153,10 @@ pub fn read_log(
                     redact_audit_details(&mut details, police, &hidden);
                     row.details = canonical_json(&details);
                 }
-                shown.push(row);
+                shown.push(ShownEntry {
+                    place_shown: police || row.case_id.is_none(),
+                    row,
+                });
                 if shown.len() as i64 >= limit {
                     break 'scan;
                 }

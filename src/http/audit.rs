@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use tracing_actix_web::RequestId;
 
 use crate::app;
+use crate::app::audit::ShownEntry;
 use crate::audit::VerifyReport;
 use crate::domain::Actor;
 use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
 use crate::http::problem::{ApiError, FieldError};
 use crate::store::Store;
-use crate::store::audit::{AuditEntryRow, AuditFilter};
+use crate::store::audit::AuditFilter;
 
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -42,8 +43,9 @@ pub struct AuditEntry {
     pub id: String,
     /// The stream it is chained in: `case:<id>`, `panel:<id>` or `actor:<sub>`.
     pub chain: String,
-    /// Position in that stream.
-    pub seq: i64,
+    /// Position in that stream; withheld in the stream of a case you see without the
+    /// police view, where it would count entries you may not see.
+    pub seq: Option<i64>,
     /// When.
     pub occurred_at: DateTime<Utc>,
     /// The request that carried it.
@@ -63,18 +65,19 @@ pub struct AuditEntry {
     /// Codes and identifiers (never personal data).
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
-    /// The previous entry's hash in this stream.
-    pub prev_hash: String,
+    /// The previous entry's hash in this stream; withheld where `seq` is.
+    pub prev_hash: Option<String>,
     /// This entry's hash.
     pub hash: String,
 }
 
-impl From<AuditEntryRow> for AuditEntry {
-    fn from(r: AuditEntryRow) -> AuditEntry {
+impl From<ShownEntry> for AuditEntry {
+    fn from(shown: ShownEntry) -> AuditEntry {
+        let (r, place) = (shown.row, shown.place_shown);
         AuditEntry {
             id: r.id,
             chain: r.chain_key,
-            seq: r.seq,
+            seq: place.then_some(r.seq),
             occurred_at: r.occurred_at.and_utc(),
             request_id: r.request_id,
             actor: r.actor_sub,
@@ -89,7 +92,7 @@ impl From<AuditEntryRow> for AuditEntry {
             case_id: r.case_id,
             outcome: r.outcome,
             details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
-            prev_hash: r.prev_hash,
+            prev_hash: place.then_some(r.prev_hash),
             hash: r.hash,
         }
     }
@@ -134,7 +137,9 @@ pub async fn list(
     let mut rows = store
         .run(move |conn| app::audit::read_log(conn, &actor, rid, filter, limit + 1))
         .await?;
-    let next_cursor = split_page(&mut rows, limit, |r| encode_cursor(r.occurred_at, &r.id));
+    let next_cursor = split_page(&mut rows, limit, |e| {
+        encode_cursor(e.row.occurred_at, &e.row.id)
+    });
     Ok(Json(Page {
         items: rows.into_iter().map(AuditEntry::from).collect(),
         next_cursor,

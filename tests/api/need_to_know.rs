@@ -819,6 +819,19 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                     for body in &bodies {
                         assert_clean(who, path, body, &words);
                         for entry in body["items"].as_array().into_iter().flatten() {
+                            if let Some(case) =
+                                cases.iter().find(|c| entry["case_id"] == c.id.as_str())
+                            {
+                                // Its place in the case's stream would count hidden entries.
+                                let placed =
+                                    !entry["seq"].is_null() || !entry["prev_hash"].is_null();
+                                assert_eq!(
+                                    placed,
+                                    expected(who, case) == Sees::Police,
+                                    "{}: {entry}",
+                                    who.label
+                                );
+                            }
                             if let Some(id) = entry["case_id"].as_str() {
                                 assert!(
                                     detail_ids.contains(id),
