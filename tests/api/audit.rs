@@ -817,3 +817,175 @@ async fn the_public_key_is_published_and_verifies_the_witness() {
     assert_eq!(witnessed.len(), 1);
     assert!(public.verifies(&witnessed[0].hash, &witnessed[0].signature));
 }
+
+// --- Least privilege ------------------------------------------------------------------
+
+/// A PostgreSQL login role for one test (roles are cluster-wide), dropped afterwards.
+struct TestRole(String);
+
+impl TestRole {
+    fn create() -> TestRole {
+        use diesel::Connection;
+        let name = format!("pathway_app_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = DbConnection::establish(&admin_url()).unwrap();
+        admin
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN"))
+            .unwrap();
+        TestRole(name)
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        // The test's database (and with it the role's privileges) is dropped first.
+        if let Ok(mut admin) = DbConnection::establish(&admin_url()) {
+            let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS {}", self.0));
+        }
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("PATHWAY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// `url` with `user` in place of its user name.
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
+fn refused(conn: &mut DbConnection, sql: &str, because: &[&str]) {
+    let err = conn.batch_execute(sql).expect_err(sql).to_string();
+    assert!(
+        because.iter().any(|b| err.contains(b)),
+        "{sql}: refused for the wrong reason: {err}"
+    );
+}
+
+#[tokio::test]
+async fn the_service_runs_as_a_role_that_cannot_rewrite_the_log() {
+    match backend() {
+        TestBackend::Postgres => the_postgres_app_role_serves_but_cannot_rewrite().await,
+        TestBackend::Sqlite => sqlite_refuses_rewrites_through_the_service_connection().await,
+    }
+}
+
+async fn the_postgres_app_role_serves_but_cannot_rewrite() {
+    let role = TestRole::create();
+    let role_name = role.0.clone();
+    let app = crate::helpers::spawn_app_with(|s| {
+        use secrecy::ExposeSecret;
+        // The owner migrates and grants, with the documented command; the server then
+        // connects as the application role, which cannot run DDL.
+        let owner_url = s.database.url.expose_secret().to_owned();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
+            .args([
+                "migrate",
+                "--database-url",
+                &owner_url,
+                "--app-role",
+                &role_name,
+            ])
+            .env("PATHWAY_CONFIG_DIR", crate::helpers::config_dir())
+            .env("PATHWAY__LOG__FILTER", "off")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        s.database.url = secrecy::SecretString::from(as_user(&owner_url, &role_name));
+        s.audit.checkpoint_interval_seconds = 1;
+    })
+    .await;
+
+    // Real work as the application role: filing, reading, auditing, checkpointing.
+    let id = case_with_entries(&app, 2).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::fs::read_dir(app.audit.witness_dir()).unwrap().count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint witnessed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status().as_u16(), 200);
+    let report = verify_both(&app).await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert!(report["checkpoints_checked"].as_u64().unwrap() >= 1);
+
+    let mut conn = {
+        use diesel::Connection;
+        DbConnection::establish(&as_user(&app.db.url, &app_role_of(&app))).unwrap()
+    };
+    let owner_only = ["must be owner"];
+    let denied = ["permission denied"];
+    for table in ["audit_log", "audit_checkpoints"] {
+        refused(
+            &mut conn,
+            &format!("ALTER TABLE {table} DISABLE TRIGGER ALL"),
+            &owner_only,
+        );
+        refused(
+            &mut conn,
+            &format!("ALTER TABLE {table} DISABLE TRIGGER USER"),
+            &owner_only,
+        );
+        refused(
+            &mut conn,
+            &format!("UPDATE {table} SET hash = hash"),
+            &denied,
+        );
+        refused(&mut conn, &format!("DELETE FROM {table}"), &denied);
+        refused(&mut conn, &format!("TRUNCATE {table}"), &denied);
+        refused(&mut conn, &format!("DROP TABLE {table}"), &owner_only);
+    }
+    refused(&mut conn, "DELETE FROM audit_chains", &denied);
+    refused(&mut conn, "TRUNCATE audit_chains", &denied);
+    refused(&mut conn, "DELETE FROM __diesel_schema_migrations", &denied);
+    let case_rows = stream(&mut conn, &format!("case:{id}"));
+    assert_eq!(case_rows.len(), 3, "the role reads the log");
+}
+
+fn app_role_of(app: &crate::helpers::TestApp) -> String {
+    use secrecy::ExposeSecret;
+    let url = app.settings.database.url.expose_secret();
+    let rest = url.split_once("://").unwrap().1;
+    rest.split_once('@').unwrap().0.to_owned()
+}
+
+/// SQLite has no roles: whoever can open the file can rewrite it (the keys and the
+/// witness are what catch that). What it does guarantee is that the service's own
+/// connection is refused every change to the log, and there is no role to grant.
+async fn sqlite_refuses_rewrites_through_the_service_connection() {
+    let app = spawn_app().await;
+    case_with_entries(&app, 1).await;
+    checkpoint(&app.trust(), &mut app.db.connect()).expect("sealed");
+    let mut conn = app.db.connect();
+    let append_only = ["append-only"];
+    for table in ["audit_log", "audit_checkpoints"] {
+        refused(
+            &mut conn,
+            &format!("UPDATE {table} SET hash = hash"),
+            &append_only,
+        );
+        refused(&mut conn, &format!("DELETE FROM {table}"), &append_only);
+    }
+    let err = pathway::store::grant_app_role(&mut conn, "pathway_app").unwrap_err();
+    assert!(err.to_string().contains("SQLite has no roles"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .args([
+            "migrate",
+            "--database-url",
+            &app.db.url,
+            "--app-role",
+            "pathway_app",
+        ])
+        .env("PATHWAY_CONFIG_DIR", crate::helpers::config_dir())
+        .env("PATHWAY__LOG__FILTER", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "no roles to grant on SQLite");
+    assert!(verify_both(&app).await["intact"] == true);
+}
