@@ -319,23 +319,30 @@ pub fn checkpoint(
     Ok(sealed)
 }
 
-/// Writes to the witness the checkpoints after its newest one that it lacks (after a
-/// crash between commit and witnessing). Only checkpoints signed with our key are
-/// written: a forged row is left for the verifier to report.
+/// Checkpoints looked at, newest first, when catching the witness up.
+const WITNESS_CATCH_UP: i64 = 100;
+
+/// Writes to the witness the newest checkpoints it lacks (after a crash or a failed
+/// write between commit and witnessing), looking back from the newest until one is
+/// there. Only checkpoints signed with our key are written: a forged row is left for the
+/// verifier to report. Costs one file lookup when the witness is up to date.
 fn witness_pending(
     conn: &mut DbConnection,
     witness: &Witness,
     public: &PublicKey,
 ) -> Result<(), StoreError> {
-    let newest = witness.read_all()?.last().map_or(0, |r| r.seq);
-    let pending: Vec<CheckpointRow> = audit_checkpoints::table
-        .filter(audit_checkpoints::seq.gt(newest))
-        .order(audit_checkpoints::seq)
+    let newest: Vec<CheckpointRow> = audit_checkpoints::table
+        .order(audit_checkpoints::seq.desc())
+        .limit(WITNESS_CATCH_UP)
         .select(CheckpointRow::as_select())
         .load(conn)?;
-    for row in pending {
-        let record = CheckpointRecord::from(row);
-        if !public.verifies(&record.hash, &record.signature) || witness.has(record.seq) {
+    let missing: Vec<CheckpointRecord> = newest
+        .into_iter()
+        .take_while(|row| !witness.has(row.seq))
+        .map(CheckpointRecord::from)
+        .collect();
+    for record in missing.into_iter().rev() {
+        if !public.verifies(&record.hash, &record.signature) {
             break;
         }
         witness.record(&record)?;

@@ -989,3 +989,24 @@ async fn sqlite_refuses_rewrites_through_the_service_connection() {
     assert!(!out.status.success(), "no roles to grant on SQLite");
     assert!(verify_both(&app).await["intact"] == true);
 }
+
+#[tokio::test]
+async fn a_checkpoint_the_witness_missed_is_written_at_the_next_checkpoint() {
+    let (_db, _files, trust, mut conn) = fixture();
+    append(&trust, &mut conn, &[event(ChainKey::actor("a"), "x.y")]);
+    let first = checkpoint(&trust, &mut conn).expect("first");
+    // As if the process had stopped between the commit and the witness write.
+    let file = trust.witness.dir().join("checkpoint-000000000001.json");
+    std::fs::remove_file(&file).unwrap();
+    append(&trust, &mut conn, &[event(ChainKey::actor("a"), "x.z")]);
+    let second = checkpoint(&trust, &mut conn).expect("second");
+    let witnessed: Vec<i64> = trust
+        .witness
+        .read_all()
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(witnessed, vec![first.seq, second.seq]);
+    assert!(verify(&trust, &mut conn).intact);
+}
