@@ -166,12 +166,37 @@ impl Witness {
         self.dir.join(format!("checkpoint-{seq:012}.json"))
     }
 
-    /// Writes one checkpoint; refuses to replace an existing file.
+    /// Writes one checkpoint; never replaces an existing file. Writing the same record
+    /// again (two processes catching up at once) is not an error; a different one is.
+    /// The file appears whole: it is written under a temporary name, synced, then linked
+    /// to its final name, which fails if that exists.
     pub fn record(&self, c: &CheckpointRecord) -> Result<(), TrustError> {
         let path = self.path_of(c.seq);
+        let witness_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| TrustError::Witness { path, source }
+        };
         let body =
             serde_json::to_vec_pretty(c).map_err(|_| TrustError::WitnessFile(path.clone()))?;
-        write_new(&path, &body, 0o644).map_err(|source| TrustError::Witness { path, source })
+        let tmp = self
+            .dir
+            .join(format!(".tmp-{}-{}", c.seq, uuid::Uuid::new_v4().simple()));
+        write_new(&tmp, &body, 0o644).map_err(witness_err(&tmp))?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(witness_err(&self.dir)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let existing = std::fs::read(&path).map_err(witness_err(&path))?;
+                match serde_json::from_slice::<CheckpointRecord>(&existing) {
+                    Ok(same) if same == *c => Ok(()),
+                    _ => Err(witness_err(&path)(e)),
+                }
+            }
+            Err(e) => Err(witness_err(&path)(e)),
+        }
     }
 
     /// True when the witness holds checkpoint `seq`.
@@ -240,7 +265,19 @@ mod tests {
         );
         w.record(&c).unwrap();
         assert!(w.has(1));
-        assert!(w.record(&c).is_err(), "never overwritten");
+        w.record(&c).expect("the same record again is fine");
+        let mut other = c.clone();
+        other.heads = r#"{"x":{"hash":"00","seq":1}}"#.into();
+        assert!(w.record(&other).is_err(), "never overwritten");
         assert_eq!(w.read_all().unwrap(), vec![c]);
+        let names: Vec<_> = std::fs::read_dir(w.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["checkpoint-000000000001.json"],
+            "no temporary file left"
+        );
     }
 }
