@@ -2,7 +2,7 @@
 //! See [`crate::audit`] for the threat model.
 
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read as _, Write as _};
+use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -84,42 +84,54 @@ fn key_error(path: &Path, reason: impl Into<String>) -> TrustError {
 /// Reads 32 bytes written as 64 hex digits; when `generate` and the file is missing,
 /// writes fresh random ones first, readable by the owner only.
 fn key_bytes(path: &Path, generate: bool) -> Result<[u8; 32], TrustError> {
-    let mut text = String::new();
-    match File::open(path) {
-        Ok(mut f) => {
-            f.read_to_string(&mut text)
-                .map_err(|e| key_error(path, e.to_string()))?;
-        }
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
         Err(e) if e.kind() == ErrorKind::NotFound && generate => {
             let mut bytes = [0u8; 32];
             getrandom::getrandom(&mut bytes).map_err(|e| key_error(path, e.to_string()))?;
-            text = hex::encode(bytes);
-            write_new(path, format!("{text}\n").as_bytes(), 0o600)
-                .map_err(|e| key_error(path, e.to_string()))?;
-            tracing::warn!(key.file = %path.display(), "generated a local audit key");
+            let text = hex::encode(bytes);
+            match write_new(path, format!("{text}\n").as_bytes(), 0o600) {
+                Ok(()) => {
+                    tracing::warn!(key.file = %path.display(), "generated a local audit key");
+                    text
+                }
+                // Another process generated it first: use theirs.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    std::fs::read_to_string(path).map_err(|e| key_error(path, e.to_string()))?
+                }
+                Err(e) => return Err(key_error(path, e.to_string())),
+            }
         }
         Err(e) => return Err(key_error(path, e.to_string())),
-    }
+    };
     let bytes = hex::decode(text.trim()).map_err(|_| key_error(path, "not hex digits"))?;
     bytes
         .try_into()
         .map_err(|_| key_error(path, "not 32 bytes (64 hex digits)"))
 }
 
-/// Creates `path` (never overwriting), writes `data`, and syncs the file and its directory.
+/// Creates `path` with `data`, never overwriting (`AlreadyExists` if it is there), so
+/// that it appears whole: written and synced under a temporary name, then hard-linked to
+/// its name, then the directory synced.
 fn write_new(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut f = OpenOptions::new()
+    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+    let written = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(path)?;
-    f.write_all(data)?;
-    f.sync_all()?;
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(data)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    written?;
     File::open(dir)?.sync_all()
 }
 
@@ -166,36 +178,27 @@ impl Witness {
         self.dir.join(format!("checkpoint-{seq:012}.json"))
     }
 
-    /// Writes one checkpoint; never replaces an existing file. Writing the same record
-    /// again (two processes catching up at once) is not an error; a different one is.
-    /// The file appears whole: it is written under a temporary name, synced, then linked
-    /// to its final name, which fails if that exists.
+    /// Writes one checkpoint, whole, and never replaces an existing file. Writing the
+    /// same record again (two processes catching up at once) is not an error; a
+    /// different one is.
     pub fn record(&self, c: &CheckpointRecord) -> Result<(), TrustError> {
         let path = self.path_of(c.seq);
-        let witness_err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| TrustError::Witness { path, source }
+        let witness_err = |source| TrustError::Witness {
+            path: self.path_of(c.seq),
+            source,
         };
         let body =
             serde_json::to_vec_pretty(c).map_err(|_| TrustError::WitnessFile(path.clone()))?;
-        let tmp = self
-            .dir
-            .join(format!(".tmp-{}-{}", c.seq, uuid::Uuid::new_v4().simple()));
-        write_new(&tmp, &body, 0o644).map_err(witness_err(&tmp))?;
-        let linked = std::fs::hard_link(&tmp, &path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(witness_err(&self.dir)),
+        match write_new(&path, &body, 0o644) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let existing = std::fs::read(&path).map_err(witness_err(&path))?;
+                let existing = std::fs::read(&path).map_err(witness_err)?;
                 match serde_json::from_slice::<CheckpointRecord>(&existing) {
                     Ok(same) if same == *c => Ok(()),
-                    _ => Err(witness_err(&path)(e)),
+                    _ => Err(witness_err(e)),
                 }
             }
-            Err(e) => Err(witness_err(&path)(e)),
+            Err(e) => Err(witness_err(e)),
         }
     }
 
