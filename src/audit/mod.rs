@@ -26,13 +26,21 @@
 //!   its stream, so a stream deleted before its first checkpoint still leaves its case
 //!   or panel behind, and the verifier reports the stream as missing.
 //!
+//! On PostgreSQL the service itself runs as a role that may only SELECT and INSERT
+//! audit rows and cannot ALTER the tables (`pathway migrate --app-role`), so its
+//! credentials cannot even make the changes above; the owner's can, and the keys and
+//! the witness are what catch them. Verifying entries needs the HMAC key (which could
+//! also forge them); anyone with only the public key can still check the witness:
+//! every file's hash, link and signature.
+//!
 //! What stays undetectable: changes made with the keys (whoever holds the HMAC and
 //! signing keys can rewrite everything not yet in the witness; keep the key files and the
-//! witness away from the database host and its credentials); entries appended after the
-//! last witnessed checkpoint and removed together with their case or panel row, or an
-//! actor stream removed before its first checkpoint (keep the checkpoint interval short:
-//! that is the window); and a witness whose newest files are deleted together with the
-//! matching database rows (make the witness append-only storage, e.g. object lock).
+//! witness away from the database host and its credentials); entries appended since the
+//! last witnessed checkpoint, cut from the end of their stream with its head moved back,
+//! or a whole unsealed stream removed together with its case or panel row, or an actor
+//! stream removed before its first checkpoint (keep the checkpoint interval short: it is
+//! the window for all three); and a witness whose newest files are deleted together with
+//! the matching database rows (make the witness append-only storage, e.g. object lock).
 //!
 //! Entries never carry personal data (names, dates of birth, addresses, narratives):
 //! the log must outlive the deletion of a case's personal data, and it cannot be edited.
