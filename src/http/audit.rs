@@ -187,7 +187,7 @@ pub struct AuditKey {
 /// The public key of checkpoint signatures, for anyone checking the witness.
 #[utoipa::path(get, path = "/v1/audit/key", tag = "audit",
     responses((status = 200, description = "The Ed25519 public key", body = AuditKey)))]
-pub async fn key(store: web::Data<Store>) -> Result<Json<AuditKey>, ApiError> {
+pub async fn verification_key(store: web::Data<Store>) -> Result<Json<AuditKey>, ApiError> {
     let public = store
         .audit()
         .map(|t| t.public_key())
