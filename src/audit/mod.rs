@@ -22,9 +22,11 @@
 //!   and fsynced, to a *witness* outside the database; the public key is published, so
 //!   anyone can check the witness, and deleting or forging a checkpoint in the database
 //!   no longer matches it;
-//! - every case and panel row is created in the same transaction as the first entry of
-//!   its stream, so a stream deleted before its first checkpoint still leaves its case
-//!   or panel behind, and the verifier reports the stream as missing.
+//! - a stream deleted whole before its first checkpoint needs nothing recomputed, so
+//!   the witness also records every new stream (its key and first entry's hash) as soon
+//!   as the transaction that created it commits, and every case and panel row is
+//!   created in the same transaction as its stream's first entry: the verifier reports
+//!   a witnessed stream, or a case's or panel's, that is gone.
 //!
 //! On PostgreSQL the service itself runs as a role that may only SELECT and INSERT
 //! audit rows and cannot ALTER the tables (`pathway migrate --app-role`), so its
@@ -36,11 +38,11 @@
 //! What stays undetectable: changes made with the keys (whoever holds the HMAC and
 //! signing keys can rewrite everything not yet in the witness; keep the key files and the
 //! witness away from the database host and its credentials); entries appended since the
-//! last witnessed checkpoint, cut from the end of their stream with its head moved back,
-//! or a whole unsealed stream removed together with its case or panel row, or an actor
-//! stream removed before its first checkpoint (keep the checkpoint interval short: it is
-//! the window for all three); and a witness whose newest files are deleted together with
-//! the matching database rows (make the witness append-only storage, e.g. object lock).
+//! last witnessed checkpoint, cut from the end of their stream with its head moved back
+//! (keep the checkpoint interval short: it is that window); a new stream removed in the
+//! moment between its commit and its witness file (or whose file failed to be written,
+//! which is logged); and a witness whose newest files are deleted together with the
+//! matching database rows (make the witness append-only storage, e.g. object lock).
 //!
 //! Entries never carry personal data (names, dates of birth, addresses, narratives):
 //! the log must outlive the deletion of a case's personal data, and it cannot be edited.
@@ -410,6 +412,18 @@ impl CheckpointRecord {
     }
 }
 
+/// A stream as the witness records it when it is created: deleting the whole stream,
+/// even before a checkpoint seals it, no longer goes unseen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    /// The stream.
+    pub chain_key: String,
+    /// The keyed hash of its first entry.
+    pub first_hash: String,
+    /// When its first entry was written.
+    pub created_at: NaiveDateTime,
+}
+
 /// What kind of damage the verifier found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -432,11 +446,11 @@ pub enum BreakKind {
     CheckpointMissing,
     /// A database checkpoint older than the witness's newest has no file there.
     CheckpointNotWitnessed,
-    /// A database checkpoint differs from the witness's copy.
+    /// A database checkpoint, or a stream's first entry, differs from the witness's copy.
     WitnessMismatch,
     /// A checkpoint sealed an entry that is gone or changed.
     SealedEntryMissing,
-    /// A case or panel exists but its stream does not (the stream was deleted).
+    /// A stream the witness recorded, or that a case or panel implies, is gone.
     StreamMissing,
 }
 
@@ -497,6 +511,8 @@ pub struct Verifier {
     sealed: BTreeMap<(String, i64), (i64, String)>,
     /// Streams that must exist (one per case and panel), removed as they are seen.
     expected: std::collections::BTreeSet<String>,
+    /// Streams the witness recorded: key → hash of the first entry.
+    witnessed_first: BTreeMap<String, String>,
     current: Option<(String, i64, String)>,
     /// Checkpoint and witness breaks, reported after the entries' and streams'.
     checkpoint_breaks: Vec<Break>,
@@ -513,6 +529,7 @@ impl Verifier {
             heads,
             sealed: BTreeMap::new(),
             expected: std::collections::BTreeSet::new(),
+            witnessed_first: BTreeMap::new(),
             current: None,
             checkpoint_breaks: Vec::new(),
             report: VerifyReport {
@@ -562,6 +579,15 @@ impl Verifier {
         self.expected.extend(keys.into_iter().map(|k| k.0));
     }
 
+    /// Streams the witness recorded at their creation, before any entry.
+    pub fn witnessed_streams(&mut self, records: &[StreamRecord]) {
+        for r in records {
+            self.expected.insert(r.chain_key.clone());
+            self.witnessed_first
+                .insert(r.chain_key.clone(), r.first_hash.clone());
+        }
+    }
+
     /// Feeds the next entry.
     pub fn entry(&mut self, e: &StoredEntry<'_>) {
         self.report.entries_checked += 1;
@@ -573,6 +599,10 @@ impl Verifier {
             self.finish_chain();
             self.report.chains_checked += 1;
             self.expected.remove(e.fields.chain_key);
+            let witnessed = self.witnessed_first.remove(e.fields.chain_key);
+            if witnessed.is_some_and(|h| e.fields.seq == 1 && h != e.hash) {
+                self.record(Self::entry_break(BreakKind::WitnessMismatch, e));
+            }
         }
         let (expected_seq, expected_prev) = match &self.current {
             Some((_, seq, hash)) if !new_chain => (seq + 1, hash.clone()),
@@ -864,6 +894,49 @@ mod tests {
         assert_eq!(
             kind(checkpoint_report(&[one, altered], Some(&both))),
             Some((BreakKind::CheckpointForged, Some(2)))
+        );
+    }
+
+    #[test]
+    fn a_witnessed_stream_must_be_there_with_the_same_first_entry() {
+        let rows = chain(2);
+        let head = SealedHead {
+            seq: 2,
+            hash: rows[1].2.clone(),
+        };
+        let record = |first_hash: &str| StreamRecord {
+            chain_key: "case:x".into(),
+            first_hash: first_hash.into(),
+            created_at: t(),
+        };
+        let run = |witnessed: &[StreamRecord], rows: &[(EntryFields<'static>, String, String)]| {
+            let heads = BTreeMap::from([("case:x".to_owned(), head.clone())]);
+            let mut v = Verifier::new(heads, key(), signer().public());
+            v.witnessed_streams(witnessed);
+            for (f, prev, hash) in rows {
+                v.entry(&StoredEntry {
+                    fields: f.clone(),
+                    prev_hash: prev,
+                    hash,
+                });
+            }
+            v.finish()
+        };
+        assert!(run(&[record(&rows[0].2)], &rows).intact);
+        let b = run(&[record(&"1".repeat(64))], &rows).first_break.unwrap();
+        assert_eq!((b.kind, b.seq), (BreakKind::WitnessMismatch, Some(1)));
+        let b = run(&[record(&rows[0].2)], &[]).first_break.unwrap();
+        assert_eq!(
+            b.kind,
+            BreakKind::HeadMismatch,
+            "the head row is still there"
+        );
+        let mut v = Verifier::new(BTreeMap::new(), key(), signer().public());
+        v.witnessed_streams(&[record(&rows[0].2)]);
+        let b = v.finish().first_break.unwrap();
+        assert_eq!(
+            (b.kind, b.chain_key.as_deref()),
+            (BreakKind::StreamMissing, Some("case:x"))
         );
     }
 

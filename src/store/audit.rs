@@ -11,33 +11,93 @@ use super::trust::{AuditTrust, Witness};
 use super::{DbConnection, StoreError, write_transaction};
 use crate::audit::{
     AuditContext, AuditEvent, ChainKey, CheckpointRecord, EntryFields, EntryKey, GENESIS_HASH,
-    PublicKey, SealedHead, StoredEntry, Verifier, VerifyReport, canonical_json, entry_hash,
+    PublicKey, SealedHead, StoredEntry, StreamRecord, Verifier, VerifyReport, canonical_json,
+    entry_hash,
 };
 
+/// One unit of work's audit state: the entry key, and the streams it created.
+struct Unit {
+    key: EntryKey,
+    new_streams: Vec<String>,
+}
+
 thread_local! {
-    /// The entry key for appends made on this thread, set for the duration of
-    /// [`with_entry_key`] (the store sets it around every unit of work).
-    static ENTRY_KEY: RefCell<Option<EntryKey>> = const { RefCell::new(None) };
+    /// The audit unit of this thread, set for the duration of [`in_unit`] (the store
+    /// sets it around every unit of work).
+    static UNIT: RefCell<Option<Unit>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with `key` as the key of every entry appended on this thread meanwhile.
 /// Appending without a key fails rather than write an unkeyed entry.
 pub fn with_entry_key<T>(key: &EntryKey, f: impl FnOnce() -> T) -> T {
-    struct Restore(Option<EntryKey>);
+    in_unit(key, f).0
+}
+
+/// Like [`with_entry_key`], and also returns the streams that `f` created (whether or
+/// not their transaction committed), for [`witness_streams`].
+pub fn in_unit<T>(key: &EntryKey, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    struct Restore(Option<Unit>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let previous = self.0.take();
-            ENTRY_KEY.with(|k| *k.borrow_mut() = previous);
+            UNIT.with(|u| *u.borrow_mut() = previous);
         }
     }
-    let _restore = Restore(ENTRY_KEY.with(|k| k.borrow_mut().replace(key.clone())));
-    f()
+    let fresh = Unit {
+        key: key.clone(),
+        new_streams: Vec::new(),
+    };
+    let restore = Restore(UNIT.with(|u| u.borrow_mut().replace(fresh)));
+    let out = f();
+    let created = UNIT.with(|u| {
+        u.borrow_mut()
+            .as_mut()
+            .map(|u| std::mem::take(&mut u.new_streams))
+            .unwrap_or_default()
+    });
+    drop(restore);
+    (out, created)
 }
 
 fn current_entry_key() -> QueryResult<EntryKey> {
-    ENTRY_KEY.with(|k| k.borrow().clone()).ok_or_else(|| {
-        diesel::result::Error::QueryBuilderError("no audit entry key on this thread".into())
-    })
+    UNIT.with(|u| u.borrow().as_ref().map(|u| u.key.clone()))
+        .ok_or_else(|| {
+            diesel::result::Error::QueryBuilderError("no audit entry key on this thread".into())
+        })
+}
+
+fn note_new_stream(key: &str) {
+    UNIT.with(|u| {
+        if let Some(u) = u.borrow_mut().as_mut() {
+            u.new_streams.push(key.to_owned());
+        }
+    });
+}
+
+/// Writes to the witness, for each of `keys` that now exists (its transaction
+/// committed), the stream and the hash of its first entry, so that deleting the whole
+/// stream before any checkpoint seals it is still found.
+pub fn witness_streams(
+    conn: &mut DbConnection,
+    witness: &Witness,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    for key in keys {
+        let first: Option<(String, NaiveDateTime)> = audit_log::table
+            .filter(audit_log::chain_key.eq(key))
+            .filter(audit_log::seq.eq(1_i64))
+            .select((audit_log::hash, audit_log::occurred_at))
+            .first(conn)
+            .optional()?;
+        if let Some((first_hash, created_at)) = first {
+            witness.record_stream(&StreamRecord {
+                chain_key: key.clone(),
+                first_hash,
+                created_at,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// An audit entry as stored.
@@ -179,6 +239,11 @@ fn lock_heads(
             query.load(lite)?
         }
     };
+    for (key, seq, _) in &heads {
+        if *seq == 0 {
+            note_new_stream(key);
+        }
+    }
     Ok(heads.into_iter().map(|(k, s, h)| (k, (s, h))).collect())
 }
 
@@ -369,6 +434,7 @@ pub fn verify(
     // Read the witness first: a checkpoint sealed meanwhile is then in the database
     // snapshot but not yet in this listing, never the other way round.
     let witnessed = witness.map(Witness::read_all).transpose()?;
+    let witnessed_streams = witness.map(Witness::read_streams).transpose()?;
     let report = conn.transaction(|conn| {
         if let DbConnection::Postgres(pg) = conn {
             diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -394,6 +460,9 @@ pub fn verify(
             .collect();
         verifier.checkpoints(&checkpoints, witnessed.as_deref());
         verifier.expect_streams(stream_owners(conn)?);
+        if let Some(streams) = &witnessed_streams {
+            verifier.witnessed_streams(streams);
+        }
         let mut after: Option<(String, i64)> = None;
         loop {
             let mut query = audit_log::table

@@ -342,10 +342,18 @@ impl Store {
         actix_web::rt::task::spawn_blocking(move || {
             span.in_scope(|| {
                 let mut conn = pool.get().map_err(StoreError::from)?;
-                match &audit {
-                    Some(t) => audit::with_entry_key(&t.entry_key, || f(&mut conn)),
-                    None => f(&mut conn),
+                let Some(t) = &audit else {
+                    return f(&mut conn);
+                };
+                let (out, created) = audit::in_unit(&t.entry_key, || f(&mut conn));
+                // After the commit: only streams that exist now are witnessed. The request
+                // has succeeded already, so a failure here is logged, not returned.
+                if !created.is_empty()
+                    && let Err(e) = audit::witness_streams(&mut conn, &t.witness, &created)
+                {
+                    tracing::error!(error = %e, "audit stream not witnessed");
                 }
+                out
             })
         })
         .await

@@ -6,7 +6,9 @@ use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::audit::{CheckpointKey, CheckpointRecord, EntryKey, PublicKey};
+use sha2::Digest as _;
+
+use crate::audit::{CheckpointKey, CheckpointRecord, EntryKey, PublicKey, StreamRecord};
 use crate::config::{Environment, Settings};
 
 /// A key file or the witness could not be used.
@@ -182,19 +184,32 @@ impl Witness {
     /// same record again (two processes catching up at once) is not an error; a
     /// different one is.
     pub fn record(&self, c: &CheckpointRecord) -> Result<(), TrustError> {
-        let path = self.path_of(c.seq);
+        self.write_once(&self.path_of(c.seq), c)
+    }
+
+    /// Writes the record of a new stream, `stream-<SHA-256 of its key>.json`, on the
+    /// same terms as [`Witness::record`].
+    pub fn record_stream(&self, s: &StreamRecord) -> Result<(), TrustError> {
+        let name = hex::encode(sha2::Sha256::digest(s.chain_key.as_bytes()));
+        self.write_once(&self.dir.join(format!("stream-{name}.json")), s)
+    }
+
+    fn write_once<T>(&self, path: &Path, record: &T) -> Result<(), TrustError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq,
+    {
         let witness_err = |source| TrustError::Witness {
-            path: self.path_of(c.seq),
+            path: path.to_owned(),
             source,
         };
-        let body =
-            serde_json::to_vec_pretty(c).map_err(|_| TrustError::WitnessFile(path.clone()))?;
-        match write_new(&path, &body, 0o644) {
+        let body = serde_json::to_vec_pretty(record)
+            .map_err(|_| TrustError::WitnessFile(path.to_owned()))?;
+        match write_new(path, &body, 0o644) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let existing = std::fs::read(&path).map_err(witness_err)?;
-                match serde_json::from_slice::<CheckpointRecord>(&existing) {
-                    Ok(same) if same == *c => Ok(()),
+                let existing = std::fs::read(path).map_err(witness_err)?;
+                match serde_json::from_slice::<T>(&existing) {
+                    Ok(same) if same == *record => Ok(()),
                     _ => Err(witness_err(e)),
                 }
             }
@@ -209,6 +224,20 @@ impl Witness {
 
     /// Every checkpoint file, in order.
     pub fn read_all(&self) -> Result<Vec<CheckpointRecord>, TrustError> {
+        let mut records: Vec<CheckpointRecord> = self.read_prefixed("checkpoint-")?;
+        records.sort_by_key(|r| r.seq);
+        Ok(records)
+    }
+
+    /// Every stream file.
+    pub fn read_streams(&self) -> Result<Vec<StreamRecord>, TrustError> {
+        self.read_prefixed("stream-")
+    }
+
+    fn read_prefixed<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, TrustError> {
         let io = |source| TrustError::Witness {
             path: self.dir.clone(),
             source,
@@ -216,22 +245,21 @@ impl Witness {
         let mut records = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
-            let is_checkpoint = path
+            let wanted = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("checkpoint-") && n.ends_with(".json"));
-            if !is_checkpoint {
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"));
+            if !wanted {
                 continue;
             }
             let text = std::fs::read(&path).map_err(|source| TrustError::Witness {
                 path: path.clone(),
                 source,
             })?;
-            let record: CheckpointRecord =
-                serde_json::from_slice(&text).map_err(|_| TrustError::WitnessFile(path.clone()))?;
-            records.push(record);
+            records.push(
+                serde_json::from_slice(&text).map_err(|_| TrustError::WitnessFile(path.clone()))?,
+            );
         }
-        records.sort_by_key(|r| r.seq);
         Ok(records)
     }
 }

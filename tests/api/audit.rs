@@ -632,10 +632,23 @@ async fn an_untouched_log_verifies_intact_by_cli_and_http() {
     assert_eq!(report["intact"], true, "{report}");
     assert_eq!(report["witnessed_checked"], 1);
     assert_eq!(report["checkpoints_checked"], 1);
+    let trust = app.trust();
     assert_eq!(
-        std::fs::read_dir(app.audit.witness_dir()).unwrap().count(),
+        trust.witness.read_all().unwrap().len(),
         1,
         "one file per checkpoint"
+    );
+    let streams: Vec<String> = trust
+        .witness
+        .read_streams()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.chain_key)
+        .collect();
+    assert!(
+        streams.iter().filter(|k| k.starts_with("case:")).count() == 2
+            && streams.iter().any(|k| k == "actor:auditor-1"),
+        "one file per stream, written as it is created: {streams:?}"
     );
 }
 
@@ -902,7 +915,7 @@ async fn the_postgres_app_role_serves_but_cannot_rewrite() {
     // Real work as the application role: filing, reading, auditing, checkpointing.
     let id = case_with_entries(&app, 2).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while std::fs::read_dir(app.audit.witness_dir()).unwrap().count() == 0 {
+    while app.trust().witness.read_all().unwrap().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "no checkpoint witnessed"
@@ -1009,4 +1022,27 @@ async fn a_checkpoint_the_witness_missed_is_written_at_the_next_checkpoint() {
         .collect();
     assert_eq!(witnessed, vec![first.seq, second.seq]);
     assert!(verify(&trust, &mut conn).intact);
+}
+
+#[tokio::test]
+async fn an_actor_stream_deleted_before_any_checkpoint_is_found_through_the_witness() {
+    let app = spawn_app().await;
+    let mut conn = app.db.connect();
+    // A user's first action creates their stream; nothing seals it yet.
+    let snoop = app.token("auditor-2", &["auditor"], AREA);
+    assert_eq!(
+        app.get("/v1/audit", Some(&snoop)).await.status().as_u16(),
+        200
+    );
+    let key = "actor:auditor-2";
+    assert_eq!(stream(&mut conn, key).len(), 1);
+    tamper(
+        &mut conn,
+        &format!(
+            "DELETE FROM audit_log WHERE chain_key = '{key}'; \
+             DELETE FROM audit_chains WHERE chain_key = '{key}'"
+        ),
+    );
+    let report = assert_broken(&app, "stream_missing").await;
+    assert_eq!(report["first_break"]["chain_key"], key);
 }
