@@ -34,7 +34,7 @@ pub fn with_entry_key<T>(key: &EntryKey, f: impl FnOnce() -> T) -> T {
 }
 
 /// Like [`with_entry_key`], and also returns the streams that `f` created (whether or
-/// not their transaction committed), for [`witness_streams`].
+/// not their transaction committed), for [`new_stream_records`].
 pub fn in_unit<T>(key: &EntryKey, f: impl FnOnce() -> T) -> (T, Vec<String>) {
     struct Restore(Option<Unit>);
     impl Drop for Restore {
@@ -74,14 +74,15 @@ fn note_new_stream(key: &str) {
     });
 }
 
-/// Writes to the witness, for each of `keys` that now exists (its transaction
-/// committed), the stream and the hash of its first entry, so that deleting the whole
-/// stream before any checkpoint seals it is still found.
-pub fn witness_streams(
+/// The witness records of those of `keys` that now exist (their transaction
+/// committed): each stream with the hash of its first entry. Written to the witness
+/// (after the connection is released), deleting a whole stream before any checkpoint
+/// seals it is still found.
+pub fn new_stream_records(
     conn: &mut DbConnection,
-    witness: &Witness,
     keys: &[String],
-) -> Result<(), StoreError> {
+) -> QueryResult<Vec<StreamRecord>> {
+    let mut records = Vec::with_capacity(keys.len());
     for key in keys {
         let first: Option<(String, NaiveDateTime)> = audit_log::table
             .filter(audit_log::chain_key.eq(key))
@@ -90,14 +91,14 @@ pub fn witness_streams(
             .first(conn)
             .optional()?;
         if let Some((first_hash, created_at)) = first {
-            witness.record_stream(&StreamRecord {
+            records.push(StreamRecord {
                 chain_key: key.clone(),
                 first_hash,
                 created_at,
-            })?;
+            });
         }
     }
-    Ok(())
+    Ok(records)
 }
 
 /// An audit entry as stored.

@@ -346,11 +346,18 @@ impl Store {
                     return f(&mut conn);
                 };
                 let (out, created) = audit::in_unit(&t.entry_key, || f(&mut conn));
-                // After the commit: only streams that exist now are witnessed. The request
-                // has succeeded already, so a failure here is logged, not returned.
-                if !created.is_empty()
-                    && let Err(e) = audit::witness_streams(&mut conn, &t.witness, &created)
-                {
+                if created.is_empty() {
+                    return out;
+                }
+                // After the commit: only streams that exist now are witnessed, and the
+                // connection goes back to the pool before the files are synced. The
+                // request has succeeded already, so a failure here is logged, not returned.
+                let records = audit::new_stream_records(&mut conn, &created);
+                drop(conn);
+                let written = records
+                    .map_err(StoreError::from)
+                    .and_then(|rs| rs.iter().try_for_each(|r| Ok(t.witness.record_stream(r)?)));
+                if let Err(e) = written {
                     tracing::error!(error = %e, "audit stream not witnessed");
                 }
                 out
