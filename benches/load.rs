@@ -32,7 +32,8 @@ impl Drop for Server {
     }
 }
 
-fn start(database_url: &str) -> Server {
+/// Serves `database_url` with audit keys and a witness of its own under `audit_dir`.
+fn start(database_url: &str, audit_dir: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pathway"))
         .args([
             "serve",
@@ -48,6 +49,12 @@ fn start(database_url: &str) -> Server {
         .env("PATHWAY__LOG__FORMAT", "json")
         .env("PATHWAY__LOG__FILTER", "warn,pathway::startup=info")
         .env("PATHWAY__DATABASE__POOL_SIZE", "16")
+        .env("PATHWAY__AUDIT__HMAC_KEY_FILE", audit_dir.join("hmac.key"))
+        .env(
+            "PATHWAY__AUDIT__SIGNING_KEY_FILE",
+            audit_dir.join("signing.key"),
+        )
+        .env("PATHWAY__AUDIT__WITNESS_DIR", audit_dir.join("witness"))
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .spawn()
@@ -185,8 +192,8 @@ where
     )
 }
 
-async fn bench(backend: &str, database_url: &str) -> f64 {
-    let server = start(database_url);
+async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -> f64 {
+    let server = start(database_url, audit_dir);
     let base = format!("http://127.0.0.1:{}", server.port);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
@@ -262,7 +269,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = dir.path().join("bench.db").to_string_lossy().into_owned();
     println!("{REFERRALS} referrals, {CLIENTS} concurrent clients, release build, loopback HTTP");
-    let lite = runtime.block_on(bench("SQLite", &sqlite));
+    let lite = runtime.block_on(bench("SQLite", &sqlite, &dir.path().join("audit-sqlite")));
     if let Ok(admin) = std::env::var("PATHWAY_BENCH_POSTGRES_URL") {
         let name = format!("pathway_bench_{}", uuid::Uuid::new_v4().simple());
         let psql = |sql: &str| {
@@ -274,7 +281,11 @@ fn main() {
         };
         psql(&format!("CREATE DATABASE {name}"));
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let pg = runtime.block_on(bench("PostgreSQL", &format!("{base}/{name}")));
+        let pg = runtime.block_on(bench(
+            "PostgreSQL",
+            &format!("{base}/{name}"),
+            &dir.path().join("audit-postgres"),
+        ));
         psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
         println!("PostgreSQL intake / SQLite intake: {:.2}", pg / lite);
     }

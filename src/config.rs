@@ -176,7 +176,17 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
     /// How often the chain heads are sealed into a checkpoint; 0 turns the timer off.
+    /// Streams are only protected by the witness once sealed, so keep it short.
     pub checkpoint_interval_seconds: u64,
+    /// The HMAC-SHA256 key of entry hashes: 64 hex digits in a file outside the database.
+    /// Required in production; generated (mode 0600) when missing in local use.
+    pub hmac_key_file: Option<PathBuf>,
+    /// The Ed25519 seed that signs checkpoints: 64 hex digits in a file. Required in
+    /// production; generated (mode 0600) when missing in local use.
+    pub signing_key_file: Option<PathBuf>,
+    /// The witness: a directory outside the database receiving one signed file per
+    /// checkpoint, created new and never rewritten.
+    pub witness_dir: PathBuf,
 }
 
 /// Settings that could not be loaded or are unsafe.
@@ -268,6 +278,13 @@ impl Settings {
             ));
         }
         if self.environment == Environment::Production
+            && (self.audit.hmac_key_file.is_none() || self.audit.signing_key_file.is_none())
+        {
+            return Err(SettingsError::Invalid(
+                "production needs audit.hmac_key_file and audit.signing_key_file: the audit keys must not be generated or kept in the database".into(),
+            ));
+        }
+        if self.environment == Environment::Production
             && self
                 .mail
                 .smtp_url
@@ -318,6 +335,16 @@ mod tests {
         s.auth.public_key_file = Some(PathBuf::from("key.pem"));
         assert!(s.check().is_err(), "local secret still set");
         s.auth.hs256_secret = None;
+        s.audit.hmac_key_file = None;
+        assert!(
+            s.check()
+                .unwrap_err()
+                .to_string()
+                .contains("audit.hmac_key_file"),
+            "production brings its audit keys"
+        );
+        s.audit.hmac_key_file = Some(PathBuf::from("/etc/pathway/audit-hmac.key"));
+        s.audit.signing_key_file = Some(PathBuf::from("/etc/pathway/audit-signing.key"));
         assert!(
             s.check().unwrap_err().to_string().contains("smtp_url"),
             "production delivers mail"

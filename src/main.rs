@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use pathway::config::Settings;
 use pathway::http::auth::{LocalClaims, mint_local_token};
 use pathway::startup::{Application, open_store};
+use pathway::store::trust::{AuditTrust, Witness};
 use pathway::telemetry::{get_subscriber, init_subscriber};
 
 #[derive(Parser)]
@@ -33,11 +34,16 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations and exit (run as the tables' owner).
     Migrate {
         /// Database URL: postgres://… or a SQLite file path.
         #[arg(long)]
         database_url: Option<String>,
+        /// PostgreSQL: then grant this existing role what `serve` and `worker` need and
+        /// no more (SELECT and INSERT only on the audit log and checkpoints). Repeat
+        /// after every upgrade.
+        #[arg(long, value_name = "ROLE")]
+        app_role: Option<String>,
     },
     /// Print a token signed with the local HS256 secret (refused in production).
     Token {
@@ -84,7 +90,11 @@ enum Command {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Verify every chain and checkpoint; exits 1 when the log is not intact.
-    Verify,
+    Verify {
+        /// The witness directory to compare checkpoints with (default: `audit.witness_dir`).
+        #[arg(long, value_name = "DIR")]
+        witness: Option<std::path::PathBuf>,
+    },
     /// Seal the current chain heads into a checkpoint now.
     Checkpoint,
 }
@@ -122,9 +132,12 @@ fn main() -> ExitCode {
             override_database(&mut settings, database_url);
             serve(settings)
         }
-        Command::Migrate { database_url } => {
+        Command::Migrate {
+            database_url,
+            app_role,
+        } => {
             override_database(&mut settings, database_url);
-            open_store(&settings).map(|_| ()).map_err(|e| e.to_string())
+            migrate(&settings, app_role.as_deref())
         }
         Command::Token {
             roles,
@@ -184,9 +197,22 @@ fn serve(settings: Settings) -> Result<(), String> {
     })
 }
 
+fn migrate(settings: &Settings, app_role: Option<&str>) -> Result<(), String> {
+    let store = open_store(settings).map_err(|e| e.to_string())?;
+    if let Some(role) = app_role {
+        let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+        pathway::store::grant_app_role(&mut conn, role).map_err(|e| e.to_string())?;
+        println!("granted the application privileges to {role}");
+    }
+    Ok(())
+}
+
 fn worker(settings: Settings) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
-        let store = open_store(&settings).map_err(|e| e.to_string())?;
+        let trust = AuditTrust::load(&settings).map_err(|e| e.to_string())?;
+        let store = open_store(&settings)
+            .map_err(|e| e.to_string())?
+            .with_audit(trust);
         let notifications =
             pathway::startup::spawn_notifications(&store, &settings).map_err(|e| e.to_string())?;
         tracing::info!("worker started");
@@ -204,11 +230,22 @@ fn worker(settings: Settings) -> Result<(), String> {
 }
 
 fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
+    let trust = AuditTrust::load(settings).map_err(|e| e.to_string())?;
     let store = open_store(settings).map_err(|e| e.to_string())?;
     let mut conn = store.pool().get().map_err(|e| e.to_string())?;
     match command {
-        AuditCommand::Verify => {
-            let report = pathway::store::audit::verify(&mut conn).map_err(|e| e.to_string())?;
+        AuditCommand::Verify { witness } => {
+            let witness = match witness {
+                Some(dir) => Witness::existing(&dir).map_err(|e| e.to_string())?,
+                None => trust.witness.clone(),
+            };
+            let report = pathway::store::audit::verify(
+                &mut conn,
+                &trust.entry_key,
+                &trust.public_key(),
+                Some(&witness),
+            )
+            .map_err(|e| e.to_string())?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
@@ -220,7 +257,7 @@ fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
             }
         }
         AuditCommand::Checkpoint => {
-            match pathway::store::audit::checkpoint(&mut conn).map_err(|e| e.to_string())? {
+            match pathway::store::audit::checkpoint(&mut conn, &trust).map_err(|e| e.to_string())? {
                 Some(cp) => println!("checkpoint {} sealed", cp.seq),
                 None => println!("nothing to seal"),
             }

@@ -21,6 +21,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The audit keys or the witness could not be used.
+    #[error(transparent)]
+    AuditTrust(#[from] store::trust::TrustError),
     /// The token key could not be loaded.
     #[error(transparent)]
     Key(#[from] crate::http::auth::KeyError),
@@ -123,7 +126,8 @@ pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
 impl Application {
     /// Opens the database, applies migrations, binds the listener and builds the server.
     pub fn build(settings: Settings) -> Result<Application, StartError> {
-        let store = open_store(&settings)?;
+        let trust = store::trust::AuditTrust::load(&settings)?;
+        let store = open_store(&settings)?.with_audit(trust);
         let verifier = web::Data::new(TokenVerifier::from_settings(&settings.auth)?);
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
@@ -199,6 +203,9 @@ impl Application {
 
 /// Seals the audit chain heads into a checkpoint every `interval_seconds` (0: never).
 fn spawn_checkpointer(store: Store, interval_seconds: u64) {
+    let Some(trust) = store.audit().cloned() else {
+        return;
+    };
     if interval_seconds == 0 {
         return;
     }
@@ -207,8 +214,9 @@ fn spawn_checkpointer(store: Store, interval_seconds: u64) {
         tick.tick().await;
         loop {
             tick.tick().await;
+            let trust = trust.clone();
             match store
-                .run(|c| store::audit::checkpoint(c).map_err(store::StoreError::from))
+                .run(move |c| store::audit::checkpoint(c, &trust))
                 .await
             {
                 Ok(Some(cp)) => tracing::info!(checkpoint.seq = cp.seq, "audit checkpoint sealed"),

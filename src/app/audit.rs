@@ -10,6 +10,7 @@ use crate::domain::access::{View, police_only_audit_actions, redact_audit_detail
 use crate::domain::{Actor, Role};
 use crate::store::audit::{AuditEntryRow, AuditFilter};
 use crate::store::cases as cases_store;
+use crate::store::trust::AuditTrust;
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
 fn event(actor: &Actor, action: &str, outcome: Outcome, details: serde_json::Value) -> AuditEvent {
@@ -174,18 +175,29 @@ pub fn read_log(
     })?
 }
 
-/// Verifies the whole audit log, then records that it was verified and what was found.
+/// Verifies the whole audit log, against the witness too, then records that it was
+/// verified and what was found.
 pub fn verify_log(
     conn: &mut DbConnection,
     actor: &Actor,
     request_id: Option<String>,
+    trust: &AuditTrust,
 ) -> Result<VerifyReport, AppError> {
     if !actor.has(Role::Auditor) {
         return Err(refuse(conn, actor, request_id, "audit.verify"));
     }
-    let report = audit_store::verify(conn)?;
+    let report = audit_store::verify(
+        conn,
+        &trust.entry_key,
+        &trust.public_key(),
+        Some(&trust.witness),
+    )?;
     let ctx = audit_context(actor, request_id);
-    let details = json!({ "intact": report.intact, "entries_checked": report.entries_checked });
+    let details = json!({
+        "intact": report.intact,
+        "entries_checked": report.entries_checked,
+        "first_break": report.first_break.as_ref().map(|b| b.kind),
+    });
     write_transaction(conn, |c| {
         audit_store::append(
             c,

@@ -1,4 +1,4 @@
-//! `GET /v1/audit` and `GET /v1/audit/verify`.
+//! `GET /v1/audit`, `GET /v1/audit/verify` and `GET /v1/audit/key`.
 
 use actix_web::web::{self, Json};
 use chrono::{DateTime, Utc};
@@ -146,7 +146,9 @@ pub async fn list(
     }))
 }
 
-/// Verifies every chain and checkpoint of the audit log.
+/// Verifies every chain and checkpoint of the audit log: keyed entry hashes, stream
+/// heads, checkpoint signatures, the witness's copy of every checkpoint, and a stream
+/// for every case and panel.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
     responses(
         (status = 200, description = "The verifier's finding: `intact`, and where it is not", body = VerifyReport),
@@ -158,8 +160,12 @@ pub async fn verify(
     store: web::Data<Store>,
 ) -> Result<Json<VerifyReport>, ApiError> {
     let rid = Some(request_id.to_string());
+    let trust = store
+        .audit()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("the store has no audit keys".into()))?;
     let report = store
-        .run(move |conn| app::audit::verify_log(conn, &actor, rid))
+        .run(move |conn| app::audit::verify_log(conn, &actor, rid, &trust))
         .await?;
     if !report.intact {
         tracing::error!(
@@ -168,4 +174,33 @@ pub async fn verify(
         );
     }
     Ok(Json(report))
+}
+
+/// The key that verifies checkpoint signatures, in the witness and in the database.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditKey {
+    /// Always `Ed25519`.
+    pub algorithm: &'static str,
+    /// The raw 32-byte public key, base64.
+    pub public_key: String,
+    /// The first 16 hex digits of the key's SHA-256, to tell keys apart.
+    pub key_id: String,
+    /// What each signature covers: this prefix, then the checkpoint's `hash` (hex).
+    pub signed_message_prefix: &'static str,
+}
+
+/// The public key of checkpoint signatures, for anyone checking the witness.
+#[utoipa::path(get, path = "/v1/audit/key", tag = "audit",
+    responses((status = 200, description = "The Ed25519 public key", body = AuditKey)))]
+pub async fn verification_key(store: web::Data<Store>) -> Result<Json<AuditKey>, ApiError> {
+    let public = store
+        .audit()
+        .map(|t| t.public_key())
+        .ok_or_else(|| ApiError::Internal("the store has no audit keys".into()))?;
+    Ok(Json(AuditKey {
+        algorithm: "Ed25519",
+        public_key: public.to_base64(),
+        key_id: public.key_id(),
+        signed_message_prefix: crate::audit::SIGNATURE_CONTEXT,
+    }))
 }

@@ -32,7 +32,7 @@ use crate::http::problem::ApiError;
         notifications::directory, notifications::add_mailbox, notifications::remove_mailbox,
         notifications::list, notifications::retry,
         statistics::statistics,
-        audit::list, audit::verify,
+        audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, notifications::NotificationStatus)),
     modifiers(&BearerAuth, &CommonProblems),
@@ -202,7 +202,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/stats").route(web::get().to(statistics::statistics)))
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
-                .service(web::resource("/audit/verify").route(web::get().to(audit::verify))),
+                .service(web::resource("/audit/verify").route(web::get().to(audit::verify)))
+                .service(web::resource("/audit/key").route(web::get().to(audit::verification_key))),
         )
         .default_service(web::to(not_found));
 }

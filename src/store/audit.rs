@@ -1,16 +1,105 @@
 //! Audit log persistence: append, checkpoint, verify, list. See [`crate::audit`] for the design.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{audit_chains, audit_checkpoints, audit_log};
-use super::{DbConnection, write_transaction};
+use super::schema::{audit_chains, audit_checkpoints, audit_log, cases, panels};
+use super::trust::{AuditTrust, Witness};
+use super::{DbConnection, StoreError, write_transaction};
 use crate::audit::{
-    AuditContext, AuditEvent, EntryFields, GENESIS_HASH, SealedHead, StoredEntry, Verifier,
-    VerifyReport, canonical_json, checkpoint_hash, entry_hash,
+    AuditContext, AuditEvent, ChainKey, CheckpointRecord, EntryFields, EntryKey, GENESIS_HASH,
+    PublicKey, SealedHead, StoredEntry, StreamRecord, Verifier, VerifyReport, canonical_json,
+    entry_hash,
 };
+
+/// One unit of work's audit state: the entry key, and the streams it created.
+struct Unit {
+    key: EntryKey,
+    new_streams: Vec<String>,
+}
+
+thread_local! {
+    /// The audit unit of this thread, set for the duration of [`in_unit`] (the store
+    /// sets it around every unit of work).
+    static UNIT: RefCell<Option<Unit>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `key` as the key of every entry appended on this thread meanwhile.
+/// Appending without a key fails rather than write an unkeyed entry.
+pub fn with_entry_key<T>(key: &EntryKey, f: impl FnOnce() -> T) -> T {
+    in_unit(key, f).0
+}
+
+/// Like [`with_entry_key`], and also returns the streams that `f` created (whether or
+/// not their transaction committed), for [`new_stream_records`].
+pub fn in_unit<T>(key: &EntryKey, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    struct Restore(Option<Unit>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            UNIT.with(|u| *u.borrow_mut() = previous);
+        }
+    }
+    let fresh = Unit {
+        key: key.clone(),
+        new_streams: Vec::new(),
+    };
+    let restore = Restore(UNIT.with(|u| u.borrow_mut().replace(fresh)));
+    let out = f();
+    let created = UNIT.with(|u| {
+        u.borrow_mut()
+            .as_mut()
+            .map(|u| std::mem::take(&mut u.new_streams))
+            .unwrap_or_default()
+    });
+    drop(restore);
+    (out, created)
+}
+
+fn current_entry_key() -> QueryResult<EntryKey> {
+    UNIT.with(|u| u.borrow().as_ref().map(|u| u.key.clone()))
+        .ok_or_else(|| {
+            diesel::result::Error::QueryBuilderError("no audit entry key on this thread".into())
+        })
+}
+
+fn note_new_stream(key: &str) {
+    UNIT.with(|u| {
+        if let Some(u) = u.borrow_mut().as_mut() {
+            u.new_streams.push(key.to_owned());
+        }
+    });
+}
+
+/// The witness records of those of `keys` that now exist (their transaction
+/// committed): each stream with the hash of its first entry. Written to the witness
+/// (after the connection is released), deleting a whole stream before any checkpoint
+/// seals it is still found.
+pub fn new_stream_records(
+    conn: &mut DbConnection,
+    keys: &[String],
+) -> QueryResult<Vec<StreamRecord>> {
+    let mut records = Vec::with_capacity(keys.len());
+    for key in keys {
+        let first: Option<(String, NaiveDateTime)> = audit_log::table
+            .filter(audit_log::chain_key.eq(key))
+            .filter(audit_log::seq.eq(1_i64))
+            .select((audit_log::hash, audit_log::occurred_at))
+            .first(conn)
+            .optional()?;
+        if let Some((first_hash, created_at)) = first {
+            records.push(StreamRecord {
+                chain_key: key.clone(),
+                first_hash,
+                created_at,
+            });
+        }
+    }
+    Ok(records)
+}
 
 /// An audit entry as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -79,6 +168,34 @@ pub struct CheckpointRow {
     pub prev_hash: String,
     /// This checkpoint's hash.
     pub hash: String,
+    /// Ed25519 signature of the hash, base64.
+    pub signature: String,
+}
+
+impl From<CheckpointRow> for CheckpointRecord {
+    fn from(r: CheckpointRow) -> CheckpointRecord {
+        CheckpointRecord {
+            seq: r.seq,
+            created_at: r.created_at,
+            heads: r.heads,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            signature: r.signature,
+        }
+    }
+}
+
+impl From<CheckpointRecord> for CheckpointRow {
+    fn from(r: CheckpointRecord) -> CheckpointRow {
+        CheckpointRow {
+            seq: r.seq,
+            created_at: r.created_at,
+            heads: r.heads,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            signature: r.signature,
+        }
+    }
 }
 
 /// Locks (PostgreSQL) and reads the heads of `keys`, creating missing ones, in key order
@@ -123,10 +240,16 @@ fn lock_heads(
             query.load(lite)?
         }
     };
+    for (key, seq, _) in &heads {
+        if *seq == 0 {
+            note_new_stream(key);
+        }
+    }
     Ok(heads.into_iter().map(|(k, s, h)| (k, (s, h))).collect())
 }
 
-/// Appends `events` to their streams inside the caller's transaction.
+/// Appends `events` to their streams inside the caller's transaction, hashed with the
+/// entry key of [`with_entry_key`].
 pub fn append(
     conn: &mut DbConnection,
     ctx: &AuditContext,
@@ -135,6 +258,7 @@ pub fn append(
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    let entry_key = current_entry_key()?;
     let now = crate::audit::now();
     let keys: Vec<&str> = {
         let mut k: Vec<&str> = events.iter().map(|e| e.chain.as_str()).collect();
@@ -164,7 +288,7 @@ pub fn append(
             prev_hash: prev.clone(),
             hash: String::new(),
         };
-        row.hash = entry_hash(&row.prev_hash, &row.fields());
+        row.hash = entry_hash(&entry_key, &row.prev_hash, &row.fields());
         *seq = row.seq;
         *prev = row.hash.clone();
         rows.push(row);
@@ -188,9 +312,14 @@ pub fn append(
 }
 
 /// Seals the heads of every stream that moved since the last checkpoint into a new
-/// checkpoint, in its own transaction. `None` when nothing moved.
-pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>> {
-    write_transaction(conn, |conn| {
+/// signed checkpoint, in its own transaction, then writes it to the witness (first
+/// catching up any earlier checkpoint the witness lacks). `None` when nothing moved.
+pub fn checkpoint(
+    conn: &mut DbConnection,
+    trust: &AuditTrust,
+) -> Result<Option<CheckpointRow>, StoreError> {
+    witness_pending(conn, &trust.witness, &trust.public_key())?;
+    let sealed = write_transaction(conn, |conn| -> QueryResult<Option<CheckpointRow>> {
         let moved = audit_chains::table
             .filter(audit_chains::head_seq.gt(audit_chains::checkpointed_seq))
             .order(audit_chains::chain_key)
@@ -232,15 +361,14 @@ pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>>
             &serde_json::to_value(&sealed)
                 .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
         );
-        let created_at = crate::audit::now();
-        let seq = prev_seq + 1;
-        let row = CheckpointRow {
-            seq,
-            created_at,
-            hash: checkpoint_hash(&prev_hash, seq, created_at, &heads),
-            heads,
+        let record = CheckpointRecord::seal(
+            &trust.checkpoint_key,
+            prev_seq,
             prev_hash,
-        };
+            crate::audit::now(),
+            heads,
+        );
+        let row = CheckpointRow::from(record);
         diesel::insert_into(audit_checkpoints::table)
             .values(&row)
             .execute(conn)?;
@@ -250,15 +378,65 @@ pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>>
                 .execute(conn)?;
         }
         Ok(Some(row))
-    })
+    })?;
+    if let Some(row) = &sealed {
+        trust.witness.record(&row.clone().into())?;
+    }
+    Ok(sealed)
+}
+
+/// Checkpoints looked at, newest first, when catching the witness up.
+const WITNESS_CATCH_UP: i64 = 100;
+
+/// Writes to the witness the newest checkpoints it lacks (after a crash or a failed
+/// write between commit and witnessing), looking back from the newest until one is
+/// there. Only checkpoints signed with our key are written: a forged row is left for the
+/// verifier to report. Costs one file lookup when the witness is up to date.
+fn witness_pending(
+    conn: &mut DbConnection,
+    witness: &Witness,
+    public: &PublicKey,
+) -> Result<(), StoreError> {
+    let newest: Vec<CheckpointRow> = audit_checkpoints::table
+        .order(audit_checkpoints::seq.desc())
+        .limit(WITNESS_CATCH_UP)
+        .select(CheckpointRow::as_select())
+        .load(conn)?;
+    let missing: Vec<CheckpointRecord> = newest
+        .into_iter()
+        .take_while(|row| !witness.has(row.seq))
+        .map(CheckpointRecord::from)
+        .collect();
+    for record in missing.into_iter().rev() {
+        if !public.verifies(&record.hash, &record.signature) {
+            break;
+        }
+        witness.record(&record)?;
+        tracing::warn!(
+            checkpoint.seq = record.seq,
+            "audit checkpoint witnessed late"
+        );
+    }
+    Ok(())
 }
 
 /// Entries read per query while verifying.
 const VERIFY_BATCH: i64 = 2_000;
 
-/// Verifies the whole log against one consistent snapshot, streaming it in batches.
-pub fn verify(conn: &mut DbConnection) -> QueryResult<VerifyReport> {
-    conn.transaction(|conn| {
+/// Verifies the whole log against one consistent snapshot, streaming it in batches:
+/// entry hashes under `entry_key`, checkpoint signatures under `public`, every
+/// checkpoint against the `witness` when given, and a stream for every case and panel.
+pub fn verify(
+    conn: &mut DbConnection,
+    entry_key: &EntryKey,
+    public: &PublicKey,
+    witness: Option<&Witness>,
+) -> Result<VerifyReport, StoreError> {
+    // Read the witness first: a checkpoint sealed meanwhile is then in the database
+    // snapshot but not yet in this listing, never the other way round.
+    let witnessed = witness.map(Witness::read_all).transpose()?;
+    let witnessed_streams = witness.map(Witness::read_streams).transpose()?;
+    let report = conn.transaction(|conn| {
         if let DbConnection::Postgres(pg) = conn {
             diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(pg)?;
@@ -273,13 +451,18 @@ pub fn verify(conn: &mut DbConnection) -> QueryResult<VerifyReport> {
             .into_iter()
             .map(|(k, seq, hash)| (k, SealedHead { seq, hash }))
             .collect();
-        let mut verifier = Verifier::new(heads);
-        let checkpoints: Vec<CheckpointRow> = audit_checkpoints::table
+        let mut verifier = Verifier::new(heads, entry_key.clone(), *public);
+        let checkpoints: Vec<CheckpointRecord> = audit_checkpoints::table
             .order(audit_checkpoints::seq)
             .select(CheckpointRow::as_select())
-            .load(conn)?;
-        for c in &checkpoints {
-            verifier.checkpoint(c.seq, c.created_at, &c.heads, &c.prev_hash, &c.hash);
+            .load(conn)?
+            .into_iter()
+            .map(CheckpointRecord::from)
+            .collect();
+        verifier.checkpoints(&checkpoints, witnessed.as_deref());
+        verifier.expect_streams(stream_owners(conn)?);
+        if let Some(streams) = &witnessed_streams {
+            verifier.witnessed_streams(streams);
         }
         let mut after: Option<(String, i64)> = None;
         loop {
@@ -310,8 +493,22 @@ pub fn verify(conn: &mut DbConnection) -> QueryResult<VerifyReport> {
                 _ => break,
             }
         }
-        Ok(verifier.finish())
-    })
+        QueryResult::Ok(verifier.finish())
+    })?;
+    Ok(report)
+}
+
+/// The streams that must exist: each case's and each panel's, whose first entry is
+/// written in the transaction that creates the row.
+fn stream_owners(conn: &mut DbConnection) -> QueryResult<Vec<ChainKey>> {
+    let case_ids: Vec<String> = cases::table.select(cases::id).load(conn)?;
+    let panel_ids: Vec<String> = panels::table.select(panels::id).load(conn)?;
+    let parse = |id: &str| uuid::Uuid::parse_str(id).unwrap_or_default();
+    Ok(case_ids
+        .iter()
+        .map(|id| ChainKey::case(parse(id)))
+        .chain(panel_ids.iter().map(|id| ChainKey::panel(parse(id))))
+        .collect())
 }
 
 /// Which entries to list.

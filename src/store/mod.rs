@@ -6,11 +6,13 @@ pub mod cases;
 pub mod notifications;
 pub mod panels;
 pub mod schema;
+pub mod trust;
 
 use std::path::Path;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -68,6 +70,9 @@ pub enum StoreError {
     /// Schema migration failed.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// An audit key file or the witness could not be used.
+    #[error(transparent)]
+    Trust(#[from] trust::TrustError),
     /// The SQLite directory could not be created.
     #[error("database file directory: {0}")]
     Io(#[from] std::io::Error),
@@ -133,14 +138,53 @@ pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
     Ok(pool)
 }
 
-/// Applies every pending migration of the connection's backend.
+/// Applies every pending migration of the connection's backend. When none is pending
+/// it changes nothing, so a role without DDL rights (the application role on
+/// PostgreSQL) can start against a database its owner has migrated.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
+    if pending_migrations(conn)? == Some(0) {
+        return Ok(0);
+    }
     let applied = match conn {
         DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
     }
     .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied.len())
+}
+
+#[derive(QueryableByName)]
+struct AppliedVersion {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
+}
+
+/// How many embedded migrations are not applied; `None` when the database has no
+/// migration table yet. Reads only: diesel's own check first creates its table,
+/// which needs rights the application role does not have.
+fn pending_migrations(conn: &mut DbConnection) -> Result<Option<usize>, StoreError> {
+    let applied: Vec<AppliedVersion> =
+        match diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn) {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        };
+    let embedded: Vec<String> = match conn {
+        DbConnection::Postgres(_) => {
+            MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+                .map(|m| m.iter().map(|m| m.name().version().to_string()).collect())
+        }
+        DbConnection::Sqlite(_) => {
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                .map(|m| m.iter().map(|m| m.name().version().to_string()).collect())
+        }
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(Some(
+        embedded
+            .iter()
+            .filter(|v| !applied.iter().any(|a| &a.version == *v))
+            .count(),
+    ))
 }
 
 /// Reverts every migration (used to prove each migration runs down and up again).
@@ -155,12 +199,47 @@ pub fn revert_all_migrations(conn: &mut DbConnection) -> Result<usize, StoreErro
 
 /// True when every embedded migration has been applied.
 pub fn migrations_current(conn: &mut DbConnection) -> Result<bool, StoreError> {
-    let pending = match conn {
-        DbConnection::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
-        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    Ok(pending_migrations(conn)? == Some(0))
+}
+
+/// Grants an existing PostgreSQL role what `serve` and `worker` need, run by the owner
+/// of the tables after migrating: reading and writing the case tables, reading the
+/// migration table, and on the audit log and its checkpoints only SELECT and INSERT.
+/// Not being the owner, the role cannot ALTER (so cannot disable the append-only
+/// triggers), and it has no UPDATE, DELETE or TRUNCATE on the audit records.
+pub fn grant_app_role(conn: &mut DbConnection, role: &str) -> Result<(), StoreError> {
+    let DbConnection::Postgres(pg) = conn else {
+        return Err(StoreError::Migration(
+            "SQLite has no roles: protect the database file's permissions instead".into(),
+        ));
+    };
+    let valid = role
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && role.len() <= 63
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(StoreError::Migration(format!(
+            "role name {role:?}: use lowercase letters, digits and underscores"
+        )));
     }
-    .map_err(|e| StoreError::Migration(e.to_string()))?;
-    Ok(!pending)
+    let audit = "audit_log, audit_checkpoints";
+    pg.transaction(|pg| {
+        pg.batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA public TO \"{role}\";
+             REVOKE ALL ON ALL TABLES IN SCHEMA public FROM \"{role}\";
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{role}\";
+             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO \"{role}\";
+             REVOKE ALL ON {audit}, audit_chains, __diesel_schema_migrations FROM \"{role}\";
+             GRANT SELECT, INSERT ON {audit} TO \"{role}\";
+             GRANT SELECT, INSERT, UPDATE ON audit_chains TO \"{role}\";
+             GRANT SELECT ON __diesel_schema_migrations TO \"{role}\";"
+        ))
+    })?;
+    Ok(())
 }
 
 /// True when the database answers a trivial query.
@@ -214,12 +293,30 @@ impl Drop for RollbackOnDrop<'_> {
 pub struct Store {
     pool: DbPool,
     backend: Backend,
+    audit: Option<std::sync::Arc<trust::AuditTrust>>,
 }
 
 impl Store {
     /// Wraps a pool.
     pub fn new(pool: DbPool, backend: Backend) -> Store {
-        Store { pool, backend }
+        Store {
+            pool,
+            backend,
+            audit: None,
+        }
+    }
+
+    /// The same store, keying the audit entries appended through [`Store::run`].
+    pub fn with_audit(self, trust: trust::AuditTrust) -> Store {
+        Store {
+            audit: Some(std::sync::Arc::new(trust)),
+            ..self
+        }
+    }
+
+    /// The audit keys and witness, when set.
+    pub fn audit(&self) -> Option<&trust::AuditTrust> {
+        self.audit.as_deref()
     }
 
     /// The backend in use.
@@ -240,11 +337,30 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let audit = self.audit.clone();
         let span = tracing::Span::current();
         actix_web::rt::task::spawn_blocking(move || {
             span.in_scope(|| {
                 let mut conn = pool.get().map_err(StoreError::from)?;
-                f(&mut conn)
+                let Some(t) = &audit else {
+                    return f(&mut conn);
+                };
+                let (out, created) = audit::in_unit(&t.entry_key, || f(&mut conn));
+                if created.is_empty() {
+                    return out;
+                }
+                // After the commit: only streams that exist now are witnessed, and the
+                // connection goes back to the pool before the files are synced. The
+                // request has succeeded already, so a failure here is logged, not returned.
+                let records = audit::new_stream_records(&mut conn, &created);
+                drop(conn);
+                let written = records
+                    .map_err(StoreError::from)
+                    .and_then(|rs| rs.iter().try_for_each(|r| Ok(t.witness.record_stream(r)?)));
+                if let Err(e) = written {
+                    tracing::error!(error = %e, "audit stream not witnessed");
+                }
+                out
             })
         })
         .await

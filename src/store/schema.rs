@@ -39,6 +39,7 @@ diesel::table! {
         heads -> Text,
         prev_hash -> Text,
         hash -> Text,
+        signature -> Text,
     }
 }
 

@@ -13,6 +13,7 @@ use pathway::config::{Environment, Settings};
 use pathway::http::auth::{LocalClaims, mint_local_token};
 use pathway::startup::Application;
 use pathway::store::DbConnection;
+use pathway::store::trust::AuditTrust;
 use secrecy::SecretString;
 
 static TRACING: Once = Once::new();
@@ -124,8 +125,58 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Local settings pointed at `db`, listening on a free port.
-pub fn test_settings(db: &TestDatabase) -> Settings {
+/// One test's audit key files and witness directory, in a temp dir removed when dropped.
+pub struct TestAuditFiles {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestAuditFiles {
+    /// A fresh, empty directory: the keys are generated on first load (local rule).
+    pub fn new() -> TestAuditFiles {
+        TestAuditFiles {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn hmac_key_file(&self) -> PathBuf {
+        self.dir.path().join("keys/audit-hmac.key")
+    }
+
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.dir.path().join("keys/audit-signing.key")
+    }
+
+    pub fn witness_dir(&self) -> PathBuf {
+        self.dir.path().join("witness")
+    }
+
+    /// Points `settings` at these files.
+    pub fn apply(&self, settings: &mut Settings) {
+        settings.audit.hmac_key_file = Some(self.hmac_key_file());
+        settings.audit.signing_key_file = Some(self.signing_key_file());
+        settings.audit.witness_dir = self.witness_dir();
+    }
+
+    /// The keys and witness, generating the keys the first time.
+    pub fn trust(&self) -> AuditTrust {
+        let mut settings =
+            Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
+        self.apply(&mut settings);
+        AuditTrust::load(&settings).expect("audit keys")
+    }
+
+    /// The same settings as environment variables, for the `pathway` binary.
+    pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("PATHWAY__AUDIT__HMAC_KEY_FILE", self.hmac_key_file()),
+            ("PATHWAY__AUDIT__SIGNING_KEY_FILE", self.signing_key_file()),
+            ("PATHWAY__AUDIT__WITNESS_DIR", self.witness_dir()),
+        ]
+    }
+}
+
+/// Local settings pointed at `db` and at `audit`'s files, listening on a free port.
+pub fn test_settings(db: &TestDatabase, audit: &TestAuditFiles) -> Settings {
     let mut settings =
         Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
     settings.server.listen = "127.0.0.1:0".into();
@@ -133,6 +184,7 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.database.url = SecretString::from(db.url.clone());
     settings.database.pool_size = 4;
     settings.audit.checkpoint_interval_seconds = 0;
+    audit.apply(&mut settings);
     // Mail is tested where a test starts an SMTP server and turns the worker on.
     settings.mail.worker_in_server = false;
     settings.mail.reminder_interval_seconds = 0;
@@ -145,6 +197,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub settings: Settings,
     pub db: TestDatabase,
+    pub audit: TestAuditFiles,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -155,7 +208,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     init_tracing();
     let db = TestDatabase::fresh();
-    let mut settings = test_settings(&db);
+    let audit = TestAuditFiles::new();
+    let mut settings = test_settings(&db, &audit);
     adjust(&mut settings);
     let app = Application::build(settings.clone()).expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -169,6 +223,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         client,
         settings,
         db,
+        audit,
     }
 }
 
@@ -190,6 +245,11 @@ impl TestApp {
             .select(audit_log::action)
             .load(&mut conn)
             .expect("read the audit log")
+    }
+
+    /// The server's audit keys and witness.
+    pub fn trust(&self) -> AuditTrust {
+        AuditTrust::load(&self.settings).expect("audit keys")
     }
 
     pub fn url(&self, path: &str) -> String {

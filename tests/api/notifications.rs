@@ -385,6 +385,7 @@ async fn two_workers_on_one_database_deliver_a_burst_of_500_exactly_once() {
         std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
             .args(["worker", "--database-url", &app.db.url])
             .env("PATHWAY_CONFIG_DIR", crate::helpers::config_dir())
+            .envs(app.audit.env())
             .env("PATHWAY__MAIL__SMTP_URL", smtp.url())
             .env("PATHWAY__MAIL__POLL_INTERVAL_MS", "20")
             .env("PATHWAY__MAIL__BATCH_SIZE", "10")

@@ -9,12 +9,17 @@ use diesel::connection::SimpleConnection;
 use pathway::store::DbConnection;
 use serde_json::Value;
 
-use crate::helpers::{AREA, TestDatabase, config_dir, fixture};
+use crate::helpers::{AREA, TestAuditFiles, TestDatabase, config_dir, fixture};
 
 fn pathway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pathway"));
     let mail_dir =
         std::env::temp_dir().join(format!("pathway-mail-{}", uuid::Uuid::new_v4().simple()));
+    // Audit keys that exist (production never generates them), kept for the process.
+    let audit = TestAuditFiles::new();
+    audit.trust();
+    cmd.envs(audit.env());
+    let _ = audit.dir.keep();
     cmd.env("PATHWAY_CONFIG_DIR", config_dir())
         .env("PATHWAY__MAIL__FILE_DIR", mail_dir)
         .env_remove("RUST_LOG")
@@ -344,7 +349,9 @@ async fn logs_carry_request_ids_and_never_personal_data() {
 #[test]
 fn production_refuses_the_local_secret_and_symmetric_keys() {
     let db = TestDatabase::fresh();
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let public_key = fixture("keys/rsa-public.pem");
+    let public_key = public_key.to_str().unwrap();
+    let cases: [(&[(&str, &str)], &str); 4] = [
         (&[], "auth"),
         (
             &[
@@ -365,6 +372,17 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
                 ),
             ],
             "hs256_secret",
+        ),
+        (
+            &[
+                ("PATHWAY__AUTH__PUBLIC_KEY_FILE", public_key),
+                ("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1"),
+                (
+                    "PATHWAY__AUDIT__HMAC_KEY_FILE",
+                    "/nonexistent/audit-hmac.key",
+                ),
+            ],
+            "audit key file /nonexistent/audit-hmac.key",
         ),
     ];
     for (env, message) in cases {
