@@ -175,6 +175,79 @@ pub fn read_log(
     })?
 }
 
+/// Shapes a verifier's report for the caller: a break in the stream of a case the caller
+/// may not see names no stream, and a break at an entry the caller may not see (a
+/// police-only action, or any entry of such a case) names no entry or position. A stream
+/// whose case is gone is named in full. The
+/// finding itself, intact or not, and the kind of each break are never withheld.
+fn shape_report(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    mut report: VerifyReport,
+) -> Result<VerifyReport, AppError> {
+    let case_of = |b: &crate::audit::Break| {
+        b.chain_key
+            .as_deref()
+            .and_then(|k| k.strip_prefix("case:"))
+            .map(str::to_owned)
+    };
+    let named: Vec<String> = report
+        .breaks
+        .iter()
+        .chain(report.first_break.iter())
+        .filter_map(case_of)
+        .collect();
+    if named.is_empty() {
+        return Ok(report);
+    }
+    let sight = Sight::of(conn, actor)?;
+    let views: HashMap<String, Option<View>> = cases_store::access_facts(conn, &named)?
+        .into_iter()
+        .map(|f| {
+            let view = sight.view(&f);
+            (f.id, view)
+        })
+        .collect();
+    let entry_ids: Vec<String> = report
+        .breaks
+        .iter()
+        .chain(report.first_break.iter())
+        .filter_map(|b| b.entry_id.clone())
+        .collect();
+    let police_actions = police_only_audit_actions();
+    let police_entries: BTreeSet<String> = audit_store::actions_of(conn, &entry_ids)?
+        .into_iter()
+        .filter(|(_, action)| police_actions.contains(action))
+        .map(|(id, _)| id)
+        .collect();
+    let shape = |b: &mut crate::audit::Break| {
+        let Some(case_id) = case_of(b) else { return };
+        // A stream whose case no longer exists is named: there is nothing left to
+        // protect, and the auditor must learn where the log was cut.
+        let Some(&view) = views.get(&case_id) else {
+            return;
+        };
+        let police_entry = b
+            .entry_id
+            .as_ref()
+            .is_some_and(|e| police_entries.contains(e));
+        let sees_entry = view
+            .is_some_and(|v| v.sees_case_detail() && (v.sees_police_material() || !police_entry));
+        if !sees_entry {
+            b.seq = None;
+            b.entry_id = None;
+        }
+        if !view.is_some_and(View::sees_case_detail) {
+            b.chain_key = None;
+        }
+    };
+    report.breaks.iter_mut().for_each(shape);
+    if let Some(b) = report.first_break.as_mut() {
+        shape(b);
+    }
+    Ok(report)
+}
+
 /// Verifies the whole audit log, against the witness too, then records that it was
 /// verified and what was found.
 pub fn verify_log(
@@ -192,6 +265,7 @@ pub fn verify_log(
         &trust.public_key(),
         Some(&trust.witness),
     )?;
+    let report = shape_report(conn, actor, report)?;
     let ctx = audit_context(actor, request_id);
     let details = json!({
         "intact": report.intact,

@@ -511,6 +511,20 @@ fn stream_owners(conn: &mut DbConnection) -> QueryResult<Vec<ChainKey>> {
         .collect())
 }
 
+/// The action of each of the entries `ids` that exists: (id, action).
+pub fn actions_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(500) {
+        found.extend(
+            audit_log::table
+                .filter(audit_log::id.eq_any(chunk.to_vec()))
+                .select((audit_log::id, audit_log::action))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
 /// Which entries to list.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

@@ -1052,3 +1052,39 @@ async fn an_actor_stream_deleted_before_any_checkpoint_is_found_through_the_witn
     let report = assert_broken(&app, "stream_missing").await;
     assert_eq!(report["first_break"]["chain_key"], key);
 }
+
+#[tokio::test]
+async fn a_break_in_a_police_only_stream_is_reported_to_auditors_without_naming_it() {
+    let app = spawn_app().await;
+    let (pursued, _) = app.case_in("transferred_to_pursue").await;
+    let mut conn = app.db.connect();
+    tamper(
+        &mut conn,
+        &format!(
+            "UPDATE audit_log SET details = '{{}}' WHERE chain_key = 'case:{pursued}' AND seq = 2"
+        ),
+    );
+
+    let (code, cli) = cli_verify(&app);
+    for auditor in [
+        app.token("auditor-1", &["auditor"], AREA),
+        app.token("auditor-n", &["auditor"], "national"),
+    ] {
+        let http: Value = app
+            .get("/v1/audit/verify", Some(&auditor))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(http["intact"], false, "{http}");
+        assert_eq!(http["first_break"]["kind"], "entry_altered", "{http}");
+        for field in ["chain_key", "seq", "entry_id"] {
+            assert!(http["first_break"][field].is_null(), "{field}: {http}");
+        }
+        assert!(!http.to_string().contains(&pursued), "{http}");
+    }
+    // The operator's verifier, run with the keys, names it.
+    assert_eq!(code, Some(1));
+    assert_eq!(cli["first_break"]["chain_key"], format!("case:{pursued}"));
+    assert_eq!(cli["first_break"]["seq"], 2);
+}
