@@ -21,17 +21,20 @@ pub enum Role {
     Auditor,
     /// System administration: panels, members, directory; never case content.
     Admin,
+    /// The data protection or records officer: retention reviews and subject access.
+    RecordsOfficer,
 }
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Referrer,
         Role::PreventOfficer,
         Role::ChannelChair,
         Role::PanelMember,
         Role::Auditor,
         Role::Admin,
+        Role::RecordsOfficer,
     ];
 
     /// The claim spelling of this role.
@@ -43,6 +46,7 @@ impl Role {
             Role::PanelMember => "panel_member",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::RecordsOfficer => "records_officer",
         }
     }
 

@@ -131,6 +131,13 @@ const USERS: &[Who] = &[
         area: AREA,
         current_member: false,
     },
+    Who {
+        label: "records officer in area",
+        sub: "records-1",
+        roles: &["records_officer"],
+        area: AREA,
+        current_member: false,
+    },
 ];
 
 /// A case of the matrix and the facts of its path.
