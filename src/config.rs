@@ -59,6 +59,21 @@ pub struct Settings {
     pub pathway: crate::domain::due::DuePolicy,
     /// Email notifications.
     pub mail: MailSettings,
+    /// The master keys of personal data at rest.
+    pub vault: VaultSettings,
+}
+
+/// The master keys that wrap each subject's data key (see [`crate::store::vault`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// The master key: 64 hex digits in a file outside the database. It wraps every new
+    /// data key. Required in production; generated (mode 0600) when missing in local use.
+    pub master_key_file: Option<PathBuf>,
+    /// Other master key files that may still wrap data keys, read only: the previous
+    /// key after a rotation, or the next one before it.
+    #[serde(default)]
+    pub previous_master_key_files: Vec<PathBuf>,
 }
 
 /// Email notifications.
@@ -284,6 +299,11 @@ impl Settings {
                 "production needs audit.hmac_key_file and audit.signing_key_file: the audit keys must not be generated or kept in the database".into(),
             ));
         }
+        if self.environment == Environment::Production && self.vault.master_key_file.is_none() {
+            return Err(SettingsError::Invalid(
+                "production needs vault.master_key_file: personal data is sealed under keys it wraps, and it must not be generated or kept in the database".into(),
+            ));
+        }
         if self.environment == Environment::Production
             && self
                 .mail
@@ -345,6 +365,15 @@ mod tests {
         );
         s.audit.hmac_key_file = Some(PathBuf::from("/etc/pathway/audit-hmac.key"));
         s.audit.signing_key_file = Some(PathBuf::from("/etc/pathway/audit-signing.key"));
+        s.vault.master_key_file = None;
+        assert!(
+            s.check()
+                .unwrap_err()
+                .to_string()
+                .contains("vault.master_key_file"),
+            "production brings its master key"
+        );
+        s.vault.master_key_file = Some(PathBuf::from("/etc/pathway/vault-master.key"));
         assert!(
             s.check().unwrap_err().to_string().contains("smtp_url"),
             "production delivers mail"

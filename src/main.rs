@@ -10,6 +10,7 @@ use pathway::config::Settings;
 use pathway::http::auth::{LocalClaims, mint_local_token};
 use pathway::startup::{Application, open_store};
 use pathway::store::trust::{AuditTrust, Witness};
+use pathway::store::vault::{self, MasterKey, Vault};
 use pathway::telemetry::{get_subscriber, init_subscriber};
 
 #[derive(Parser)]
@@ -85,6 +86,26 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// The master keys of personal data at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        /// Database URL: postgres://… or a SQLite file path.
+        #[arg(long, global = true)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-wrap every subject data key under a new master key, while servers run. Servers
+    /// must be able to read the new key first (list it in
+    /// `vault.previous_master_key_files`), then be switched to it as `vault.master_key_file`.
+    Rotate {
+        /// The new master key: 64 hex digits (`openssl rand -hex 32`), mode 0600.
+        #[arg(long, value_name = "FILE")]
+        new_master_key_file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +195,13 @@ fn main() -> ExitCode {
             override_database(&mut settings, database_url);
             worker(settings)
         }
+        Command::Keys {
+            command,
+            database_url,
+        } => {
+            override_database(&mut settings, database_url);
+            keys(&settings, command)
+        }
         Command::Openapi => {
             print!("{}", pathway::http::openapi_json());
             Ok(())
@@ -210,9 +238,11 @@ fn migrate(settings: &Settings, app_role: Option<&str>) -> Result<(), String> {
 fn worker(settings: Settings) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let trust = AuditTrust::load(&settings).map_err(|e| e.to_string())?;
+        let vault = Vault::load(&settings).map_err(|e| e.to_string())?;
         let store = open_store(&settings)
             .map_err(|e| e.to_string())?
-            .with_audit(trust);
+            .with_audit(trust)
+            .with_vault(vault);
         let notifications =
             pathway::startup::spawn_notifications(&store, &settings).map_err(|e| e.to_string())?;
         tracing::info!("worker started");
@@ -261,6 +291,29 @@ fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
                 Some(cp) => println!("checkpoint {} sealed", cp.seq),
                 None => println!("nothing to seal"),
             }
+            Ok(())
+        }
+    }
+}
+
+fn keys(settings: &Settings, command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Rotate {
+            new_master_key_file,
+        } => {
+            let vault = Vault::load(settings).map_err(|e| e.to_string())?;
+            let new =
+                MasterKey::from_file(&new_master_key_file, false).map_err(|e| e.to_string())?;
+            let store = open_store(settings).map_err(|e| e.to_string())?;
+            let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+            let report = vault::rotate(&mut conn, &vault, &new).map_err(|e| e.to_string())?;
+            println!(
+                "master key {}: {} data keys re-wrapped, {} already under it, {} destroyed",
+                new.id(),
+                report.rewrapped,
+                report.already,
+                report.destroyed
+            );
             Ok(())
         }
     }

@@ -24,6 +24,9 @@ pub enum StartError {
     /// The audit keys or the witness could not be used.
     #[error(transparent)]
     AuditTrust(#[from] store::trust::TrustError),
+    /// The vault's master keys could not be used.
+    #[error(transparent)]
+    Vault(#[from] store::vault::VaultError),
     /// The token key could not be loaded.
     #[error(transparent)]
     Key(#[from] crate::http::auth::KeyError),
@@ -127,7 +130,8 @@ impl Application {
     /// Opens the database, applies migrations, binds the listener and builds the server.
     pub fn build(settings: Settings) -> Result<Application, StartError> {
         let trust = store::trust::AuditTrust::load(&settings)?;
-        let store = open_store(&settings)?.with_audit(trust);
+        let vault = store::vault::Vault::load(&settings)?;
+        let store = open_store(&settings)?.with_audit(trust).with_vault(vault);
         let verifier = web::Data::new(TokenVerifier::from_settings(&settings.auth)?);
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;

@@ -8,6 +8,7 @@ use super::DbConnection;
 use super::schema::{
     case_events, case_links, cases, idempotency_keys, onward_referrals, reference_counters,
 };
+use super::vault::{self, open_opt, open_or_empty, seal, seal_opt};
 use crate::domain::access::{CaseSet, ListScope};
 use crate::domain::pathway::State;
 
@@ -205,17 +206,117 @@ pub fn next_reference_number(conn: &mut DbConnection, year: i64) -> QueryResult<
     }
 }
 
-/// Stores a new case.
+/// Stores a new case, its personal columns sealed under its subject's data key (the
+/// key of an earlier case about the same person, or a new one).
 pub fn insert_case(conn: &mut DbConnection, row: &CaseRow) -> QueryResult<()> {
+    let key = vault::key_for_subject(conn, row.subject_key.as_deref(), row.submitted_at)?;
+    let id = row.id.as_str();
+    let sealed = CaseRow {
+        referral: seal(conn, &key, "cases", "referral", id, &row.referral)?,
+        deconfliction: seal_opt(
+            conn,
+            &key,
+            "cases",
+            "deconfliction",
+            id,
+            row.deconfliction.as_deref(),
+        )?,
+        support_plan: seal_opt(
+            conn,
+            &key,
+            "cases",
+            "support_plan",
+            id,
+            row.support_plan.as_deref(),
+        )?,
+        consent: seal_opt(conn, &key, "cases", "consent", id, row.consent.as_deref())?,
+        officer_email: seal_opt(
+            conn,
+            &key,
+            "cases",
+            "officer_email",
+            id,
+            row.officer_email.as_deref(),
+        )?,
+        ..row.clone()
+    };
     diesel::insert_into(cases::table)
-        .values(row)
+        .values((&sealed, cases::subject_key_id.eq(Some(key))))
         .execute(conn)
         .map(|_| ())
 }
 
+/// A stored case with its personal columns opened (empty once its key was destroyed).
+fn open_case(conn: &mut DbConnection, row: CaseRow) -> QueryResult<CaseRow> {
+    let id = row.id.clone();
+    let id = id.as_str();
+    Ok(CaseRow {
+        referral: open_or_empty(conn, "cases", "referral", id, &row.referral)?,
+        deconfliction: open_opt(
+            conn,
+            "cases",
+            "deconfliction",
+            id,
+            row.deconfliction.as_deref(),
+        )?,
+        support_plan: open_opt(
+            conn,
+            "cases",
+            "support_plan",
+            id,
+            row.support_plan.as_deref(),
+        )?,
+        consent: open_opt(conn, "cases", "consent", id, row.consent.as_deref())?,
+        officer_email: open_opt(
+            conn,
+            "cases",
+            "officer_email",
+            id,
+            row.officer_email.as_deref(),
+        )?,
+        ..row
+    })
+}
+
+fn open_cases(conn: &mut DbConnection, rows: Vec<CaseRow>) -> QueryResult<Vec<CaseRow>> {
+    rows.into_iter().map(|r| open_case(conn, r)).collect()
+}
+
+/// An event with its rationale and details opened (empty once its key was destroyed).
+fn open_event(conn: &mut DbConnection, row: EventRow) -> QueryResult<EventRow> {
+    let id = row.id.clone();
+    let details = match vault::open(conn, "case_events", "details", &id, &row.details)? {
+        Some(d) => d,
+        None => "{}".to_owned(),
+    };
+    Ok(EventRow {
+        rationale: open_opt(
+            conn,
+            "case_events",
+            "rationale",
+            &id,
+            row.rationale.as_deref(),
+        )?,
+        details,
+        ..row
+    })
+}
+
+/// An onward referral with its organisation, reason and note opened.
+fn open_onward(conn: &mut DbConnection, row: OnwardRow) -> QueryResult<OnwardRow> {
+    let id = row.id.clone();
+    let t = "onward_referrals";
+    Ok(OnwardRow {
+        organisation: open_or_empty(conn, t, "organisation", &id, &row.organisation)?,
+        reason: open_or_empty(conn, t, "reason", &id, &row.reason)?,
+        note: open_opt(conn, t, "note", &id, row.note.as_deref())?,
+        ..row
+    })
+}
+
 /// The case with `id`, locked for update on PostgreSQL when `lock`.
 pub fn find_case(conn: &mut DbConnection, id: &str, lock: bool) -> QueryResult<Option<CaseRow>> {
-    match conn {
+    let found = match conn {
         DbConnection::Postgres(pg) if lock => cases::table
             .find(id)
             .select(CaseRow::as_select())
@@ -227,7 +328,8 @@ pub fn find_case(conn: &mut DbConnection, id: &str, lock: bool) -> QueryResult<O
             .select(CaseRow::as_select())
             .first(conn)
             .optional(),
-    }
+    }?;
+    found.map(|row| open_case(conn, row)).transpose()
 }
 
 /// Earlier cases about the same subject: id and area.
@@ -342,30 +444,81 @@ pub fn update_case(
     version: i64,
     change: &CaseChange,
 ) -> QueryResult<usize> {
+    let key = vault::key_of_case(conn, id)?;
+    let sealed = CaseChange {
+        deconfliction: seal_opt(
+            conn,
+            &key,
+            "cases",
+            "deconfliction",
+            id,
+            change.deconfliction.as_deref(),
+        )?,
+        support_plan: seal_opt(
+            conn,
+            &key,
+            "cases",
+            "support_plan",
+            id,
+            change.support_plan.as_deref(),
+        )?,
+        consent: seal_opt(
+            conn,
+            &key,
+            "cases",
+            "consent",
+            id,
+            change.consent.as_deref(),
+        )?,
+        officer_email: seal_opt(
+            conn,
+            &key,
+            "cases",
+            "officer_email",
+            id,
+            change.officer_email.as_deref(),
+        )?,
+        ..change.clone()
+    };
     diesel::update(
         cases::table
             .filter(cases::id.eq(id))
             .filter(cases::version.eq(version)),
     )
-    .set(change)
+    .set(&sealed)
     .execute(conn)
 }
 
 /// Appends to a case's history.
 pub fn insert_event(conn: &mut DbConnection, row: &EventRow) -> QueryResult<()> {
+    let key = vault::key_of_case(conn, &row.case_id)?;
+    let id = row.id.as_str();
+    let sealed = EventRow {
+        rationale: seal_opt(
+            conn,
+            &key,
+            "case_events",
+            "rationale",
+            id,
+            row.rationale.as_deref(),
+        )?,
+        details: seal(conn, &key, "case_events", "details", id, &row.details)?,
+        ..row.clone()
+    };
     diesel::insert_into(case_events::table)
-        .values(row)
+        .values(&sealed)
         .execute(conn)
         .map(|_| ())
 }
 
 /// A case's history, in order.
 pub fn events(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<EventRow>> {
-    case_events::table
+    let rows = case_events::table
         .filter(case_events::case_id.eq(case_id))
         .order(case_events::seq)
         .select(EventRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    rows.into_iter().map(|r| open_event(conn, r)).collect()
 }
 
 /// The next history position of a case.
@@ -379,19 +532,28 @@ pub fn next_event_seq(conn: &mut DbConnection, case_id: &str) -> QueryResult<i64
 
 /// Stores an onward referral.
 pub fn insert_onward(conn: &mut DbConnection, row: &OnwardRow) -> QueryResult<()> {
+    let key = vault::key_of_case(conn, &row.case_id)?;
+    let (t, id) = ("onward_referrals", row.id.as_str());
+    let sealed = OnwardRow {
+        organisation: seal(conn, &key, t, "organisation", id, &row.organisation)?,
+        reason: seal(conn, &key, t, "reason", id, &row.reason)?,
+        note: seal_opt(conn, &key, t, "note", id, row.note.as_deref())?,
+        ..row.clone()
+    };
     diesel::insert_into(onward_referrals::table)
-        .values(row)
+        .values(&sealed)
         .execute(conn)
         .map(|_| ())
 }
 
 /// A case's onward referrals, oldest first.
 pub fn onward_for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<OnwardRow>> {
-    onward_referrals::table
+    let rows = onward_referrals::table
         .filter(onward_referrals::case_id.eq(case_id))
         .order((onward_referrals::created_at, onward_referrals::id))
         .select(OnwardRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    rows.into_iter().map(|r| open_onward(conn, r)).collect()
 }
 
 /// Records a service's answer to a pending onward referral; rows changed.
@@ -403,6 +565,8 @@ pub fn resolve_onward(
     note: Option<&str>,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
+    let key = vault::key_of_case(conn, case_id)?;
+    let note = seal_opt(conn, &key, "onward_referrals", "note", id, note)?;
     diesel::update(
         onward_referrals::table
             .filter(onward_referrals::id.eq(id))
@@ -517,7 +681,8 @@ pub fn list_cases(
             }
         }
     }
-    q.load(conn)
+    let rows = q.load(conn)?;
+    open_cases(conn, rows)
 }
 
 /// Cases past their due date at `now`, oldest due first.
@@ -526,12 +691,13 @@ pub fn overdue(
     now: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<CaseRow>> {
-    cases::table
+    let rows = cases::table
         .filter(cases::due_at.lt(now))
         .order((cases::due_at, cases::id))
         .limit(limit)
         .select(CaseRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    open_cases(conn, rows)
 }
 
 /// The facts of one case that the official statistics count.
@@ -577,7 +743,15 @@ pub fn for_statistics(
     if let Some(areas) = areas {
         q = q.filter(cases::area.eq_any(areas.to_vec()));
     }
-    q.load(conn)
+    let rows: Vec<StatisticsRow> = q.load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(StatisticsRow {
+                referral: open_or_empty(conn, "cases", "referral", &r.id, &r.referral)?,
+                ..r
+            })
+        })
+        .collect()
 }
 
 /// Of `ids`, the cases ever discussed at a panel (on an agenda) and ever adopted.
@@ -597,15 +771,20 @@ pub fn panel_journey(
                 .distinct()
                 .load::<String>(conn)?,
         );
-        adopted.extend(
-            case_events::table
-                .filter(case_events::case_id.eq_any(chunk.to_vec()))
-                .filter(case_events::action.eq("record_panel_decision"))
-                .filter(case_events::details.like("%\"decision\":\"adopt\"%"))
-                .select(case_events::case_id)
-                .distinct()
-                .load::<String>(conn)?,
-        );
+        let decisions: Vec<(String, String, String)> = case_events::table
+            .filter(case_events::case_id.eq_any(chunk.to_vec()))
+            .filter(case_events::action.eq("record_panel_decision"))
+            .select((case_events::case_id, case_events::id, case_events::details))
+            .load(conn)?;
+        for (case_id, id, details) in decisions {
+            let opened = vault::open(conn, "case_events", "details", &id, &details)?;
+            let adopt = opened
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+                .is_some_and(|d| d["decision"] == "adopt");
+            if adopt && !adopted.contains(&case_id) {
+                adopted.push(case_id);
+            }
+        }
     }
     Ok((discussed, adopted))
 }

@@ -7,6 +7,7 @@ pub mod notifications;
 pub mod panels;
 pub mod schema;
 pub mod trust;
+pub mod vault;
 
 use std::path::Path;
 use std::time::Duration;
@@ -294,6 +295,7 @@ pub struct Store {
     pool: DbPool,
     backend: Backend,
     audit: Option<std::sync::Arc<trust::AuditTrust>>,
+    vault: Option<std::sync::Arc<vault::Vault>>,
 }
 
 impl Store {
@@ -303,6 +305,16 @@ impl Store {
             pool,
             backend,
             audit: None,
+            vault: None,
+        }
+    }
+
+    /// The same store, sealing and opening personal columns with `vault` in every
+    /// [`Store::run`].
+    pub fn with_vault(self, vault: vault::Vault) -> Store {
+        Store {
+            vault: Some(std::sync::Arc::new(vault)),
+            ..self
         }
     }
 
@@ -338,32 +350,44 @@ impl Store {
     {
         let pool = self.pool.clone();
         let audit = self.audit.clone();
+        let vault = self.vault.clone();
         let span = tracing::Span::current();
         actix_web::rt::task::spawn_blocking(move || {
-            span.in_scope(|| {
-                let mut conn = pool.get().map_err(StoreError::from)?;
-                let Some(t) = &audit else {
-                    return f(&mut conn);
-                };
-                let (out, created) = audit::in_unit(&t.entry_key, || f(&mut conn));
-                if created.is_empty() {
-                    return out;
-                }
-                // After the commit: only streams that exist now are witnessed, and the
-                // connection goes back to the pool before the files are synced. The
-                // request has succeeded already, so a failure here is logged, not returned.
-                let records = audit::new_stream_records(&mut conn, &created);
-                drop(conn);
-                let written = records
-                    .map_err(StoreError::from)
-                    .and_then(|rs| rs.iter().try_for_each(|r| Ok(t.witness.record_stream(r)?)));
-                if let Err(e) = written {
-                    tracing::error!(error = %e, "audit stream not witnessed");
-                }
-                out
+            span.in_scope(|| match &vault {
+                Some(v) => vault::with_vault(v, || run_unit(&pool, audit.as_deref(), f)),
+                None => run_unit(&pool, audit.as_deref(), f),
             })
         })
         .await
         .map_err(|_| E::from(StoreError::Task))?
     }
+}
+
+/// One [`Store::run`] call on the blocking thread: `f` with a connection, its audit
+/// entries keyed, and new audit streams witnessed after the commit.
+fn run_unit<T, E, F>(pool: &DbPool, audit: Option<&trust::AuditTrust>, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let Some(t) = audit else {
+        return f(&mut conn);
+    };
+    let (out, created) = audit::in_unit(&t.entry_key, || f(&mut conn));
+    if created.is_empty() {
+        return out;
+    }
+    // After the commit: only streams that exist now are witnessed, and the
+    // connection goes back to the pool before the files are synced. The
+    // request has succeeded already, so a failure here is logged, not returned.
+    let records = audit::new_stream_records(&mut conn, &created);
+    drop(conn);
+    let written = records
+        .map_err(StoreError::from)
+        .and_then(|rs| rs.iter().try_for_each(|r| Ok(t.witness.record_stream(r)?)));
+    if let Err(e) = written {
+        tracing::error!(error = %e, "audit stream not witnessed");
+    }
+    out
 }

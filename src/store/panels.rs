@@ -263,19 +263,30 @@ pub fn cases_on_agendas_of(conn: &mut DbConnection, email: &str) -> QueryResult<
 
 /// Stores a note.
 pub fn insert_note(conn: &mut DbConnection, row: &NoteRow) -> QueryResult<()> {
+    let key = super::vault::key_of_case(conn, &row.case_id)?;
+    let sealed = NoteRow {
+        body: super::vault::seal(conn, &key, "case_notes", "body", &row.id, &row.body)?,
+        ..row.clone()
+    };
     diesel::insert_into(case_notes::table)
-        .values(row)
+        .values(&sealed)
         .execute(conn)
         .map(|_| ())
 }
 
 /// A case's notes, oldest first.
 pub fn notes(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<NoteRow>> {
-    case_notes::table
+    let rows: Vec<NoteRow> = case_notes::table
         .filter(case_notes::case_id.eq(case_id))
         .order((case_notes::created_at, case_notes::id))
         .select(NoteRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            let body = super::vault::open_or_empty(conn, "case_notes", "body", &r.id, &r.body)?;
+            Ok(NoteRow { body, ..r })
+        })
+        .collect()
 }
 
 /// The meetings whose agendas hold a case, with their panels.

@@ -72,6 +72,18 @@ diesel::table! {
         exited_at -> Nullable<Timestamp>,
         officer_email -> Nullable<Text>,
         shared_version -> BigInt,
+        subject_key_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// One data key per subject, wrapped by a master key outside the database.
+    subject_keys (id) {
+        id -> Text,
+        wrapped_key -> Nullable<Text>,
+        master_key_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        destroyed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -252,5 +264,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_events,
     onward_referrals,
     idempotency_keys,
-    reference_counters
+    reference_counters,
+    subject_keys
 );

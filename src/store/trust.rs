@@ -85,7 +85,7 @@ fn key_error(path: &Path, reason: impl Into<String>) -> TrustError {
 
 /// Reads 32 bytes written as 64 hex digits; when `generate` and the file is missing,
 /// writes fresh random ones first, readable by the owner only.
-fn key_bytes(path: &Path, generate: bool) -> Result<[u8; 32], TrustError> {
+pub(crate) fn key_bytes(path: &Path, generate: bool) -> Result<[u8; 32], TrustError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == ErrorKind::NotFound && generate => {
@@ -94,7 +94,7 @@ fn key_bytes(path: &Path, generate: bool) -> Result<[u8; 32], TrustError> {
             let text = hex::encode(bytes);
             match write_new(path, format!("{text}\n").as_bytes(), 0o600) {
                 Ok(()) => {
-                    tracing::warn!(key.file = %path.display(), "generated a local audit key");
+                    tracing::warn!(key.file = %path.display(), "generated a local key file");
                     text
                 }
                 // Another process generated it first: use theirs.

@@ -150,11 +150,16 @@ impl TestAuditFiles {
         self.dir.path().join("witness")
     }
 
+    pub fn master_key_file(&self) -> PathBuf {
+        self.dir.path().join("keys/vault-master.key")
+    }
+
     /// Points `settings` at these files.
     pub fn apply(&self, settings: &mut Settings) {
         settings.audit.hmac_key_file = Some(self.hmac_key_file());
         settings.audit.signing_key_file = Some(self.signing_key_file());
         settings.audit.witness_dir = self.witness_dir();
+        settings.vault.master_key_file = Some(self.master_key_file());
     }
 
     /// The keys and witness, generating the keys the first time.
@@ -165,12 +170,21 @@ impl TestAuditFiles {
         AuditTrust::load(&settings).expect("audit keys")
     }
 
+    /// The vault's master key, generating it the first time.
+    pub fn vault(&self) -> pathway::store::vault::Vault {
+        let mut settings =
+            Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
+        self.apply(&mut settings);
+        pathway::store::vault::Vault::load(&settings).expect("vault master key")
+    }
+
     /// The same settings as environment variables, for the `pathway` binary.
     pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
         vec![
             ("PATHWAY__AUDIT__HMAC_KEY_FILE", self.hmac_key_file()),
             ("PATHWAY__AUDIT__SIGNING_KEY_FILE", self.signing_key_file()),
             ("PATHWAY__AUDIT__WITNESS_DIR", self.witness_dir()),
+            ("PATHWAY__VAULT__MASTER_KEY_FILE", self.master_key_file()),
         ]
     }
 }

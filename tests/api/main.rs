@@ -15,4 +15,5 @@ mod process;
 mod referrals;
 mod schema;
 mod statistics;
+mod vault;
 mod visibility;

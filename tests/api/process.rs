@@ -18,6 +18,7 @@ fn pathway() -> Command {
     // Audit keys that exist (production never generates them), kept for the process.
     let audit = TestAuditFiles::new();
     audit.trust();
+    audit.vault();
     cmd.envs(audit.env());
     let _ = audit.dir.keep();
     cmd.env("PATHWAY_CONFIG_DIR", config_dir())
@@ -351,7 +352,7 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
     let db = TestDatabase::fresh();
     let public_key = fixture("keys/rsa-public.pem");
     let public_key = public_key.to_str().unwrap();
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 5] = [
         (&[], "auth"),
         (
             &[
@@ -383,6 +384,14 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
                 ),
             ],
             "audit key file /nonexistent/audit-hmac.key",
+        ),
+        (
+            &[
+                ("PATHWAY__AUTH__PUBLIC_KEY_FILE", public_key),
+                ("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1"),
+                ("PATHWAY__VAULT__MASTER_KEY_FILE", "/nonexistent/vault.key"),
+            ],
+            "vault master key file /nonexistent/vault.key",
         ),
     ];
     for (env, message) in cases {
