@@ -4,7 +4,6 @@
 use chrono::{Datelike, NaiveDateTime};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::{AppError, Sight, audit_context};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
@@ -204,7 +203,7 @@ fn detail(
 fn subject_key(referral: &Referral) -> Option<String> {
     referral
         .subject_match_key()
-        .map(|k| hex::encode(Sha256::digest(k.as_bytes())))
+        .map(|k| super::subject_hash(&k))
 }
 
 /// Files a referral: allocates a reference, links earlier referrals about the same

@@ -5,9 +5,16 @@ pub mod cases;
 pub mod notifications;
 pub mod panels;
 pub mod statistics;
+pub mod subject_access;
 
 use crate::audit::AuditContext;
 use crate::domain::Actor;
+
+/// The stored form of a repeat-referral match key: its SHA-256, hex.
+pub fn subject_hash(match_key: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(match_key.as_bytes()))
+}
 
 /// The audit context of a request made by `actor`.
 pub fn audit_context(actor: &Actor, request_id: Option<String>) -> AuditContext {

@@ -11,6 +11,7 @@ pub mod panel;
 pub mod pathway;
 pub mod referral;
 pub mod statistics;
+pub mod subject_access;
 
 pub use actor::{Actor, Area, Role, StaffEmail};
 pub use field::FieldError;

@@ -819,18 +819,27 @@ impl Referral {
     /// their compared form (see [`match_form`]) and the date of birth, as
     /// `family|given|YYYY-MM-DD`. `None` without a date of birth.
     pub fn subject_match_key(&self) -> Option<String> {
-        let date_of_birth = self.subject.date_of_birth?;
-        let family = match_form(&self.subject.family_name);
-        let given = match_form(&self.subject.given_name);
-        // A name of nothing but punctuation would link unrelated people.
-        if family.is_empty() || given.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "{family}|{given}|{}",
-            date_of_birth.format("%Y-%m-%d")
-        ))
+        match_key(
+            &self.subject.given_name,
+            &self.subject.family_name,
+            self.subject.date_of_birth?,
+        )
     }
+}
+
+/// The repeat-referral match key of a person: `family|given|YYYY-MM-DD`, the names in
+/// their compared form (see [`match_form`]). `None` when a name has nothing to compare.
+pub fn match_key(given_name: &str, family_name: &str, date_of_birth: NaiveDate) -> Option<String> {
+    let family = match_form(family_name);
+    let given = match_form(given_name);
+    // A name of nothing but punctuation would link unrelated people.
+    if family.is_empty() || given.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{family}|{given}|{}",
+        date_of_birth.format("%Y-%m-%d")
+    ))
 }
 
 impl Subject {

@@ -12,6 +12,7 @@ pub mod page;
 pub mod panels;
 pub mod problem;
 pub mod statistics;
+pub mod subject_access;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -32,6 +33,7 @@ use crate::http::problem::ApiError;
         notifications::directory, notifications::add_mailbox, notifications::remove_mailbox,
         notifications::list, notifications::retry,
         statistics::statistics,
+        subject_access::subject_access,
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, notifications::NotificationStatus)),
@@ -44,6 +46,7 @@ use crate::http::problem::ApiError;
         (name = "panels", description = "Channel panels, members and meetings"),
         (name = "notifications", description = "Email notifications: the directory and the outbox"),
         (name = "statistics", description = "The official-statistics breakdowns"),
+        (name = "subject access", description = "Subject access exports"),
         (name = "audit", description = "The tamper-evident audit log"),
     )
 )]
@@ -201,6 +204,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(notifications::retry)),
                 )
                 .service(web::resource("/stats").route(web::get().to(statistics::statistics)))
+                .service(
+                    web::resource("/subject-access")
+                        .route(web::post().to(subject_access::subject_access)),
+                )
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
                 .service(web::resource("/audit/verify").route(web::get().to(audit::verify)))
                 .service(web::resource("/audit/key").route(web::get().to(audit::verification_key))),

@@ -240,3 +240,12 @@ pub fn remove_directory_entry(conn: &mut DbConnection, id: &str, area: &str) -> 
     )
     .execute(conn)
 }
+
+/// The notifications about a case, oldest first.
+pub fn for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<NotificationRow>> {
+    notifications::table
+        .filter(notifications::case_id.eq(case_id))
+        .order((notifications::created_at, notifications::id))
+        .select(NotificationRow::as_select())
+        .load(conn)
+}

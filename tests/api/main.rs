@@ -15,5 +15,6 @@ mod process;
 mod referrals;
 mod schema;
 mod statistics;
+mod subject_access;
 mod vault;
 mod visibility;

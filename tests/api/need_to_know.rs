@@ -422,6 +422,8 @@ enum Probe {
     Meeting,
     /// `GET /v1/panels/{id}`.
     Panel,
+    /// `POST /v1/subject-access`.
+    SubjectAccess,
     /// Any other `GET` without parameters in the path.
     Plain,
     /// Writes that concern no case (filing, panels, the directory, the outbox): their
@@ -449,6 +451,7 @@ fn probe_for(method: &str, path: &str) -> Probe {
         ("get", "/v1/audit") => Probe::AuditList,
         ("get", "/v1/meetings/{id}") => Probe::Meeting,
         ("get", "/v1/panels/{id}") => Probe::Panel,
+        ("post", "/v1/subject-access") => Probe::SubjectAccess,
         ("get", p) if !p.contains('{') => Probe::Plain,
         (
             "post" | "delete",
@@ -811,6 +814,48 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                     if !member_or_manager {
                         assert_eq!(body["code"], "not_found", "{}: {body}", who.label);
                         refused_agendas.push(who.sub);
+                    }
+                }
+                Probe::SubjectAccess => {
+                    // Auditors and records officers export every case of their areas,
+                    // police-only material included but marked for exemption review.
+                    let exports = who.has("auditor") || who.has("records_officer");
+                    for case in &cases {
+                        let (status, _, body) = json_of(
+                            app.post_json(path, &token, &json!({"case_id": case.id}))
+                                .await,
+                        )
+                        .await;
+                        if !exports {
+                            assert_eq!(
+                                (status, body["code"].as_str()),
+                                (403, Some("role_not_allowed")),
+                                "{}: {body}",
+                                who.label
+                            );
+                            assert_clean(who, path, &body, &words);
+                            continue;
+                        }
+                        assert_eq!(status, 200, "{}: {body}", who.label);
+                        let covered = who.area == "national" || who.area == case.area;
+                        let ids: Vec<&str> = body["cases"]
+                            .as_array()
+                            .expect("cases")
+                            .iter()
+                            .map(|c| c["id"].as_str().expect("id"))
+                            .collect();
+                        assert_eq!(ids.contains(&case.id.as_str()), covered, "{}", who.label);
+                        for exported in body["cases"].as_array().into_iter().flatten() {
+                            assert!(who.area == "national" || exported["area"] == who.area);
+                            for e in exported["history"].as_array().into_iter().flatten() {
+                                let police = Action::parse(e["action"].as_str().unwrap())
+                                    .is_some_and(Action::is_police_only);
+                                assert_eq!(e["exemption_review"], police, "{e}");
+                            }
+                            if !exported["deconfliction"].is_null() {
+                                assert_eq!(exported["deconfliction"]["exemption_review"], true);
+                            }
+                        }
                     }
                 }
                 Probe::Panel => {

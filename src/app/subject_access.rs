@@ -1,0 +1,364 @@
+//! Subject access: one document of everything held on a person across their linked
+//! cases, for an auditor or records officer. Police-only material is included and
+//! marked for exemption review. Every export, and every refusal, is audited.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::{AppError, audit_context, subject_hash};
+use crate::audit::{AuditEvent, ChainKey, Outcome, now};
+use crate::domain::Actor;
+use crate::domain::access::police_only_audit_actions;
+use crate::domain::subject_access::{
+    ExportScope, SubjectQuery, export_scope, needs_exemption_review, state_needs_exemption_review,
+};
+use crate::store::audit::AuditFilter;
+use crate::store::cases::{self as store, CaseRow};
+use crate::store::panels as panels_store;
+use crate::store::write_transaction;
+use crate::store::{DbConnection, audit as audit_store, notifications as notify_store};
+
+/// The audit action of an export.
+const AUDIT_ACTION: &str = "subject_access.export";
+/// Most audit entries read per case.
+const ACCESS_LOG_LIMIT: i64 = 10_000;
+
+/// Everything held on one person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectAccessExport {
+    /// When it was produced.
+    pub generated_at: DateTime<Utc>,
+    /// How the person was named: `case_id` or `name_and_date_of_birth`.
+    pub matched_by: String,
+    /// True when any item is marked for exemption review.
+    pub exemption_review: bool,
+    /// Every case about the person the caller may export, oldest first.
+    pub cases: Vec<ExportedCase>,
+}
+
+/// One case, whole.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportedCase {
+    /// Id.
+    pub id: String,
+    /// Reference.
+    pub reference: String,
+    /// Area.
+    pub area: String,
+    /// State now.
+    pub state: String,
+    /// How it closed.
+    pub outcome: Option<String>,
+    /// Filed.
+    pub submitted_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// The state itself is police-only material (a transfer to Pursue).
+    pub exemption_review: bool,
+    /// The referral as held (null once the subject's data key was destroyed).
+    #[schema(value_type = Object)]
+    pub referral: Value,
+    /// Police-only deconfliction result, `{"exemption_review": true, "record": {...}}`.
+    #[schema(value_type = Option<Object>)]
+    pub deconfliction: Option<Value>,
+    /// The support plan.
+    #[schema(value_type = Option<Object>)]
+    pub support_plan: Option<Value>,
+    /// The latest consent record.
+    #[schema(value_type = Option<Object>)]
+    pub consent: Option<Value>,
+    /// Linked cases (repeat referrals about the same person).
+    pub linked_case_ids: Vec<String>,
+    /// Every entry of its history: actions, decisions and their rationales.
+    pub history: Vec<ExportedEvent>,
+    /// Agencies' notes.
+    pub notes: Vec<ExportedNote>,
+    /// Referrals to other services.
+    pub onward_referrals: Vec<ExportedOnward>,
+    /// Notifications sent about it (metadata: they carry no personal details).
+    pub notifications: Vec<ExportedNotification>,
+    /// Who accessed or changed the records, from the audit log.
+    pub access_log: Vec<ExportedAccess>,
+}
+
+/// One history entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportedEvent {
+    /// Position.
+    pub seq: i64,
+    /// Action.
+    pub action: String,
+    /// From.
+    pub from_state: Option<String>,
+    /// To.
+    pub to_state: String,
+    /// Who.
+    pub actor_sub: String,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Coded reason.
+    pub reason_code: Option<String>,
+    /// Rationale.
+    pub rationale: Option<String>,
+    /// The rest of what was recorded.
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// Police-only material, for exemption review before disclosure.
+    pub exemption_review: bool,
+}
+
+/// One note.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportedNote {
+    /// Agency.
+    pub agency: String,
+    /// Author.
+    pub author_sub: String,
+    /// Text.
+    pub body: String,
+    /// Written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One onward referral.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportedOnward {
+    /// Kind of service.
+    pub service_type: String,
+    /// Organisation.
+    pub organisation: String,
+    /// Why.
+    pub reason: String,
+    /// Status.
+    pub status: String,
+    /// The service's answer.
+    pub note: Option<String>,
+    /// Made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One notification's metadata.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportedNotification {
+    /// What it told.
+    pub kind: String,
+    /// To whom (a staff or team mailbox).
+    pub recipient: String,
+    /// Delivery status.
+    pub status: String,
+    /// Queued.
+    pub created_at: DateTime<Utc>,
+    /// Sent.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// One audit entry about the case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportedAccess {
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Who.
+    pub actor_sub: String,
+    /// Their roles.
+    pub actor_roles: String,
+    /// What.
+    pub action: String,
+    /// `ok` or `denied`.
+    pub outcome: String,
+    /// A police-only action, for exemption review.
+    pub exemption_review: bool,
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// The ids of the cases about the person: the seed cases and, transitively, every case
+/// linked to them; of them, those `scope` covers.
+fn cases_of_subject(
+    conn: &mut DbConnection,
+    query: &SubjectQuery,
+    scope: &ExportScope,
+) -> Result<Vec<CaseRow>, AppError> {
+    let mut pending: Vec<String> = match query {
+        SubjectQuery::Case(id) => vec![id.to_string()],
+        SubjectQuery::Person(key) => store::cases_with_subject(conn, &subject_hash(key))?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
+    };
+    let mut seen = BTreeSet::new();
+    let mut found = Vec::new();
+    while let Some(id) = pending.pop() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let Some(row) = store::find_case(conn, &id, false)? else {
+            continue;
+        };
+        // A case outside the caller's areas is neither exported nor followed.
+        if !scope.covers(&row.area) {
+            continue;
+        }
+        pending.extend(store::linked_cases(conn, &id)?.into_iter().map(|l| l.id));
+        found.push(row);
+    }
+    found.sort_by(|a, b| (a.submitted_at, &a.id).cmp(&(b.submitted_at, &b.id)));
+    Ok(found)
+}
+
+fn export_case(conn: &mut DbConnection, row: CaseRow) -> Result<ExportedCase, AppError> {
+    let police_actions = police_only_audit_actions();
+    let history = store::events(conn, &row.id)?
+        .into_iter()
+        .map(|e| ExportedEvent {
+            exemption_review: e.police_only || needs_exemption_review(&e.action),
+            seq: e.seq,
+            action: e.action,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            actor_sub: e.actor_sub,
+            occurred_at: e.occurred_at.and_utc(),
+            reason_code: e.reason_code,
+            rationale: e.rationale,
+            details: json_of(&e.details),
+        })
+        .collect();
+    let notes = panels_store::notes(conn, &row.id)?
+        .into_iter()
+        .map(|n| ExportedNote {
+            agency: n.agency,
+            author_sub: n.author_sub,
+            body: n.body,
+            created_at: n.created_at.and_utc(),
+        })
+        .collect();
+    let onward_referrals = store::onward_for_case(conn, &row.id)?
+        .into_iter()
+        .map(|o| ExportedOnward {
+            service_type: o.service_type,
+            organisation: o.organisation,
+            reason: o.reason,
+            status: o.status,
+            note: o.note,
+            created_at: o.created_at.and_utc(),
+        })
+        .collect();
+    let notifications = notify_store::for_case(conn, &row.id)?
+        .into_iter()
+        .map(|n| ExportedNotification {
+            kind: n.kind,
+            recipient: n.recipient,
+            status: n.status,
+            created_at: n.created_at.and_utc(),
+            sent_at: n.sent_at.map(|t| t.and_utc()),
+        })
+        .collect();
+    let filter = AuditFilter {
+        case_id: Some(row.id.clone()),
+        ..AuditFilter::default()
+    };
+    let access_log = audit_store::list(conn, &filter, ACCESS_LOG_LIMIT)?
+        .into_iter()
+        .map(|a| ExportedAccess {
+            exemption_review: police_actions.contains(&a.action),
+            occurred_at: a.occurred_at.and_utc(),
+            actor_sub: a.actor_sub,
+            actor_roles: a.actor_roles,
+            action: a.action,
+            outcome: a.outcome,
+        })
+        .collect();
+    let linked_case_ids = store::linked_cases(conn, &row.id)?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    Ok(ExportedCase {
+        exemption_review: state_needs_exemption_review(&row.state),
+        referral: json_of(&row.referral),
+        deconfliction: row
+            .deconfliction
+            .as_deref()
+            .map(|d| json!({"exemption_review": true, "record": json_of(d)})),
+        support_plan: row.support_plan.as_deref().map(json_of),
+        consent: row.consent.as_deref().map(json_of),
+        submitted_at: row.submitted_at.and_utc(),
+        updated_at: row.updated_at.and_utc(),
+        id: row.id,
+        reference: row.reference,
+        area: row.area,
+        state: row.state,
+        outcome: row.outcome,
+        linked_case_ids,
+        history,
+        notes,
+        onward_referrals,
+        notifications,
+        access_log,
+    })
+}
+
+/// Exports everything held on the person `query` names, in one transaction that also
+/// records an audit entry in each exported case's stream and one in the caller's.
+pub fn export(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    request_id: Option<String>,
+    query: SubjectQuery,
+) -> Result<SubjectAccessExport, AppError> {
+    let ctx = audit_context(actor, request_id);
+    let own = |outcome, details| AuditEvent {
+        chain: ChainKey::actor(&actor.sub),
+        action: AUDIT_ACTION.into(),
+        case_id: None,
+        area: actor.area.to_string(),
+        outcome,
+        details,
+    };
+    let Some(scope) = export_scope(actor) else {
+        write_transaction(conn, |c| {
+            audit_store::append(c, &ctx, &[own(Outcome::Denied, json!({}))])
+        })?;
+        return Err(AppError::RoleNotAllowed);
+    };
+    write_transaction(conn, |c| {
+        let rows = cases_of_subject(c, &query, &scope)?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut entries: Vec<AuditEvent> = rows
+            .iter()
+            .map(|r| AuditEvent {
+                chain: ChainKey::case(uuid::Uuid::parse_str(&r.id).unwrap_or_default()),
+                action: AUDIT_ACTION.into(),
+                case_id: uuid::Uuid::parse_str(&r.id).ok(),
+                area: r.area.clone(),
+                outcome: Outcome::Ok,
+                details: json!({"matched_by": query.kind()}),
+            })
+            .collect();
+        entries.push(own(
+            Outcome::Ok,
+            json!({"matched_by": query.kind(), "case_ids": ids}),
+        ));
+        let cases = rows
+            .into_iter()
+            .map(|r| export_case(c, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Appended after reading, so that the export's own entries are not in it.
+        audit_store::append(c, &ctx, &entries)?;
+        Ok(SubjectAccessExport {
+            generated_at: now().and_utc(),
+            matched_by: query.kind().to_owned(),
+            exemption_review: cases.iter().any(|k| {
+                k.exemption_review
+                    || k.deconfliction.is_some()
+                    || k.history.iter().any(|e| e.exemption_review)
+                    || k.access_log.iter().any(|a| a.exemption_review)
+            }),
+            cases,
+        })
+    })
+}

@@ -1,0 +1,36 @@
+//! `POST /v1/subject-access`.
+
+use actix_web::web::{self, Json};
+use tracing_actix_web::RequestId;
+
+use crate::app::subject_access::{self as app, SubjectAccessExport};
+use crate::domain::Actor;
+use crate::domain::subject_access::{SubjectAccessRequest, SubjectQuery};
+use crate::http::json::{JsonBody, from_value};
+use crate::http::problem::{ApiError, Problem};
+use crate::store::Store;
+
+/// Everything held on one person across their linked cases: referral details, history,
+/// decisions, notes, consent, onward referrals, notifications sent and who accessed the
+/// records. Police-only material is included, marked `"exemption_review": true`. For an
+/// auditor or records officer of the area (a national auditor: every area); audited.
+#[utoipa::path(post, path = "/v1/subject-access", tag = "subject access", security(("bearer" = [])),
+    request_body = SubjectAccessRequest,
+    responses(
+        (status = 200, description = "The export (no cases when nothing is held in the caller's areas)", body = SubjectAccessExport),
+        (status = 403, description = "Not an auditor or records officer", body = Problem, content_type = "application/problem+json")))]
+pub async fn subject_access(
+    actor: Actor,
+    request_id: RequestId,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+) -> Result<Json<SubjectAccessExport>, ApiError> {
+    let request: SubjectAccessRequest = from_value(body.0)?;
+    let query = SubjectQuery::try_from(request).map_err(ApiError::Validation)?;
+    let rid = Some(request_id.to_string());
+    let export = store
+        .run(move |c| app::export(c, &actor, rid, query))
+        .await?;
+    tracing::info!(cases = export.cases.len(), "subject access export");
+    Ok(Json(export))
+}

@@ -1,0 +1,164 @@
+//! `POST /v1/subject-access`: everything held on a person, for auditors and records
+//! officers of the area, every export audited.
+
+use diesel::prelude::*;
+use pathway::store::schema::audit_log;
+use serde_json::{Value, json};
+
+use crate::helpers::{AREA, OTHER_AREA, TestApp, assert_problem, referral_about, spawn_app};
+
+const PERSON: (&str, &str, &str) = ("Marigold", "Ashworthy", "2009-02-03");
+
+async fn file_twice(app: &TestApp) -> (String, String) {
+    let body = referral_about(PERSON.0, PERSON.1, PERSON.2);
+    let first = app.file(&body).await["id"].as_str().unwrap().to_owned();
+    let second = app.file(&body).await["id"].as_str().unwrap().to_owned();
+    (first, second)
+}
+
+fn by_name() -> Value {
+    json!({"given_name": PERSON.0, "family_name": PERSON.1, "date_of_birth": PERSON.2})
+}
+
+async fn export(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.post_json("/v1/subject-access", token, body).await
+}
+
+#[tokio::test]
+async fn a_person_with_two_linked_cases_gets_both_with_who_accessed_them() {
+    let app = spawn_app().await;
+    let (first, second) = file_twice(&app).await;
+    let officer = app.officer();
+    app.act_ok(&officer, &first, "begin_screening", 1, &json!({}))
+        .await;
+    app.get(&format!("/v1/cases/{second}"), Some(&officer))
+        .await;
+    let records = app.token("records-1", &["records_officer"], AREA);
+
+    for body in [by_name(), json!({"case_id": second})] {
+        let response = export(&app, &records, &body).await;
+        assert_eq!(response.status().as_u16(), 200);
+        let doc: Value = response.json().await.unwrap();
+        let ids: Vec<&str> = doc["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, vec![first.as_str(), second.as_str()], "{body}");
+        let one = &doc["cases"][0];
+        assert_eq!(one["referral"]["subject"]["family_name"], PERSON.1);
+        assert_eq!(one["linked_case_ids"], json!([second]));
+        let actions: Vec<&str> = one["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, vec!["submit_referral", "begin_screening"]);
+        let accessed: Vec<(&str, &str)> = doc["cases"][1]["access_log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["actor_sub"].as_str().unwrap(),
+                    a["action"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            accessed.contains(&("officer-1", "case.read")),
+            "{accessed:?}"
+        );
+        assert!(
+            one["notifications"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["kind"].is_string())
+        );
+        assert_eq!(doc["exemption_review"], false);
+    }
+    for id in [&first, &second] {
+        let exported = app
+            .audit_actions_in_database(id)
+            .iter()
+            .filter(|a| *a == "subject_access.export")
+            .count();
+        assert_eq!(exported, 2, "one entry per case per export");
+    }
+}
+
+#[tokio::test]
+async fn a_caller_of_another_area_finds_nothing_of_this_area() {
+    let app = spawn_app().await;
+    let (first, _) = file_twice(&app).await;
+    for (sub, role) in [("records-9", "records_officer"), ("auditor-9", "auditor")] {
+        let token = app.token(sub, &[role], OTHER_AREA);
+        for body in [by_name(), json!({"case_id": first})] {
+            let response = export(&app, &token, &body).await;
+            assert_eq!(response.status().as_u16(), 200);
+            let doc: Value = response.json().await.unwrap();
+            assert_eq!(doc["cases"], json!([]), "{role}: {doc}");
+        }
+    }
+    let national = app.token("auditor-n", &["auditor"], "national");
+    let doc: Value = export(&app, &national, &by_name())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["cases"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn referrers_chairs_and_officers_are_refused_and_the_refusal_is_audited() {
+    let app = spawn_app().await;
+    file_twice(&app).await;
+    for (sub, token) in [
+        ("teacher-1", app.referrer()),
+        ("chair-1", app.chair()),
+        ("officer-1", app.officer()),
+    ] {
+        assert_problem(
+            export(&app, &token, &by_name()).await,
+            403,
+            "role_not_allowed",
+        )
+        .await;
+        let refusals: Vec<String> = audit_log::table
+            .filter(audit_log::actor_sub.eq(sub))
+            .filter(audit_log::action.eq("subject_access.export"))
+            .select(audit_log::outcome)
+            .load(&mut app.db.connect())
+            .unwrap();
+        assert_eq!(refusals, vec!["denied".to_owned()], "{sub}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_names_one_person_one_way_and_nothing_else() {
+    let app = spawn_app().await;
+    let records = app.token("records-1", &["records_officer"], AREA);
+    for (body, code) in [
+        (json!({}), "validation_failed"),
+        (
+            json!({"given_name": "A", "family_name": "B"}),
+            "validation_failed",
+        ),
+        (
+            json!({"case_id": uuid::Uuid::new_v4(), "given_name": "A"}),
+            "validation_failed",
+        ),
+        (json!({"surname": "B"}), "unknown_field"),
+    ] {
+        let response = export(&app, &records, &body).await;
+        let status = response.status().as_u16();
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["code"] == code || problem["errors"][0]["code"] == code,
+            "{body}: {status} {problem}"
+        );
+    }
+}
