@@ -707,11 +707,9 @@ pub fn perform_action(
             "shared_version": applied.change.shared_version,
             "reason_code": applied.reason_code,
         });
-        audit_store::append(
-            c,
-            &ctx,
-            &[case_event(&row, &audit_action, Outcome::Ok, details)],
-        )?;
+        let mut entries = vec![case_event(&row, &audit_action, Outcome::Ok, details)];
+        entries.extend(applied.others);
+        audit_store::append(c, &ctx, &entries)?;
         let updated = store::find_case(c, &row.id, false)?.ok_or(AppError::NotFound)?;
         let notices = notices_for_action(c, &updated, action, &applied.details, policy)?;
         notify::queue(c, notices, applied.change.updated_at)?;
@@ -790,6 +788,60 @@ struct Applied {
     reason_code: Option<&'static str>,
     rationale: Option<String>,
     details: serde_json::Value,
+    /// Audit entries of other cases the action touched (links made or removed).
+    others: Vec<AuditEvent>,
+}
+
+/// Replaces the case's referral with `referral` and recomputes its repeat-referral
+/// links: links that no longer match go, new matches are linked. The entries for the
+/// other cases, each in its own stream and area.
+fn correct_referral(
+    conn: &mut DbConnection,
+    row: &CaseRow,
+    referral: &Referral,
+    at: NaiveDateTime,
+) -> Result<Vec<AuditEvent>, AppError> {
+    let key = subject_key(referral);
+    let json = serde_json::to_string(referral).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    store::update_referral(
+        conn,
+        &row.id,
+        &json,
+        key.as_deref(),
+        referral.referrer_sector().as_str(),
+        referral.type_of_concern().map(|t| t.as_str()),
+    )?;
+    let before: Vec<String> = store::unlink_case(conn, &row.id)?;
+    let matching: Vec<(String, String)> = match &key {
+        Some(k) => store::cases_with_subject(conn, k)?
+            .into_iter()
+            .filter(|(id, _)| *id != row.id)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut others = Vec::new();
+    let entry = |other: &str, area: &str, action: &str| AuditEvent {
+        chain: ChainKey::case(uuid::Uuid::parse_str(other).unwrap_or_default()),
+        action: action.into(),
+        case_id: uuid::Uuid::parse_str(other).ok(),
+        area: area.to_owned(),
+        outcome: Outcome::Ok,
+        details: json!({"linked_case_id": row.id, "reason": "subject_match"}),
+    };
+    for (other, area) in &matching {
+        store::link_cases(conn, &row.id, other, "subject_match", at)?;
+        if !before.contains(other) {
+            others.push(entry(other, area, "case.link"));
+        }
+    }
+    let gone: Vec<String> = before
+        .into_iter()
+        .filter(|b| !matching.iter().any(|(m, _)| m == b))
+        .collect();
+    for facts in store::access_facts(conn, &gone)? {
+        others.push(entry(&facts.id, &facts.area, "case.unlink"));
+    }
+    Ok(others)
 }
 
 /// The closed outcome recorded when an action closes a case.
@@ -869,6 +921,7 @@ fn apply(
     let mut exited_at = row.exited_at;
     // A due date the command sets itself, overriding the policy's default.
     let mut due_override: Option<Option<(DueKind, NaiveDateTime)>> = None;
+    let mut others = Vec::new();
     let single_target = transition.to.first().copied().unwrap_or(state);
     let next = match command {
         Command::Nothing => single_target,
@@ -1050,6 +1103,31 @@ fn apply(
             details = json!({"reassess_by": reassess_by});
             State::ConsentRefused
         }
+        Command::Correction(c) => {
+            let Ok(stored) = serde_json::from_str::<serde_json::Value>(&row.referral) else {
+                return refuse(
+                    "subject",
+                    "not_held",
+                    "The case holds no details to correct.",
+                );
+            };
+            let (referral, changed) = match crate::domain::correction::apply(&stored, c, at.date())
+            {
+                Ok(done) => done,
+                Err(errors) => return Ok(Err(AppError::Validation(errors))),
+            };
+            others = correct_referral(conn, row, &referral, at)?;
+            rationale = Some(c.reason.clone());
+            // Which fields, never their values.
+            details = json!({"fields": changed});
+            due_override = Some(
+                row.due_kind
+                    .as_deref()
+                    .and_then(DueKind::parse)
+                    .zip(row.due_at),
+            );
+            state
+        }
         Command::PostExitReview {
             review,
             new_concern,
@@ -1118,5 +1196,6 @@ fn apply(
         reason_code,
         rationale,
         details,
+        others,
     }))
 }

@@ -285,6 +285,8 @@ pub enum Command {
         /// Re-assessment date, if set.
         reassess_by: Option<chrono::NaiveDate>,
     },
+    /// A correction of the subject's or referrer's details.
+    Correction(super::correction::Correction),
     /// A post-exit review.
     PostExitReview {
         /// Which.
@@ -629,6 +631,11 @@ pub fn fields_of(action: Action, payload: Payload) -> Vec<FieldSpec> {
         Payload::Withdrawal => vec![
             field("rationale", "text", true, &[]),
             field("reassess_by", "date", false, &[]),
+        ],
+        Payload::Correction => vec![
+            field("reason", "text", true, &[]),
+            field("subject", "object", false, &[]),
+            field("referrer", "object", false, &[]),
         ],
         Payload::PostExitReview => vec![
             field("review", "enum", true, &["six_month", "twelve_month"]),

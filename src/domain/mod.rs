@@ -4,6 +4,7 @@ pub mod access;
 pub mod actions;
 pub mod actor;
 pub mod channel;
+pub mod correction;
 pub mod due;
 pub mod field;
 pub mod name;

@@ -105,6 +105,8 @@ pub enum Action {
     RecordPostExitReview,
     /// An onward referral acknowledged or declined.
     RecordOnwardOutcome,
+    /// The subject's or referrer's details corrected (rectification), with a reason.
+    CorrectDetails,
 }
 
 /// What an action's body must carry (its fields are in `crate::domain::actions`).
@@ -139,6 +141,8 @@ pub enum Payload {
     PostExitReview,
     /// Which onward referral, and acknowledged or declined.
     OnwardOutcome,
+    /// A reason and the corrected fields of the subject and referrer.
+    Correction,
 }
 
 /// One row of the pathway.
@@ -200,6 +204,18 @@ pub const PATHWAY: &[Transition] = &[
     t(Support,         Exit,                 CHAIR,            P::Exit,           &[Exited]),
     t(Exited,          RecordPostExitReview, CHAIR,            P::PostExitReview, &[Exited, Closed, AwaitingPanel]),
     t(OnwardReferral,  RecordOnwardOutcome,  OFFICER_OR_CHAIR, P::OnwardOutcome,  &[OnwardReferral, Closed]),
+    // Rectification, in every state but the terminal ones: the officer throughout, the
+    // chair once the case is in Channel (who may act is also bounded by who sees it).
+    t(Submitted,       CorrectDetails,       OFFICER,          P::Correction,     &[Submitted]),
+    t(Screening,       CorrectDetails,       OFFICER,          P::Correction,     &[Screening]),
+    t(PoliceManaged,   CorrectDetails,       OFFICER,          P::Correction,     &[PoliceManaged]),
+    t(AwaitingPanel,   CorrectDetails,       OFFICER_OR_CHAIR, P::Correction,     &[AwaitingPanel]),
+    t(PanelListed,     CorrectDetails,       OFFICER_OR_CHAIR, P::Correction,     &[PanelListed]),
+    t(ConsentPending,  CorrectDetails,       OFFICER_OR_CHAIR, P::Correction,     &[ConsentPending]),
+    t(ConsentRefused,  CorrectDetails,       OFFICER_OR_CHAIR, P::Correction,     &[ConsentRefused]),
+    t(Support,         CorrectDetails,       OFFICER_OR_CHAIR, P::Correction,     &[Support]),
+    t(Exited,          CorrectDetails,       OFFICER_OR_CHAIR, P::Correction,     &[Exited]),
+    t(OnwardReferral,  CorrectDetails,       OFFICER_OR_CHAIR, P::Correction,     &[OnwardReferral]),
 ];
 
 impl State {
@@ -283,7 +299,7 @@ pub enum ReferrerStatus {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         BeginScreening,
         RecordDeconfliction,
         CloseNoFurtherAction,
@@ -302,6 +318,7 @@ impl Action {
         Exit,
         RecordPostExitReview,
         RecordOnwardOutcome,
+        CorrectDetails,
     ];
 
     /// The API spelling (the path segment of `POST /v1/cases/{id}/actions/{action}`).
@@ -325,6 +342,7 @@ impl Action {
             Exit => "exit",
             RecordPostExitReview => "record_post_exit_review",
             RecordOnwardOutcome => "record_onward_outcome",
+            CorrectDetails => "correct_details",
         }
     }
 
@@ -490,7 +508,7 @@ mod tests {
     fn allowed_actions_follow_the_table() {
         assert_eq!(
             allowed_actions(Submitted, &[Role::PreventOfficer]),
-            vec![BeginScreening]
+            vec![BeginScreening, CorrectDetails]
         );
         assert_eq!(
             allowed_actions(Screening, &[Role::PreventOfficer]),
@@ -500,14 +518,26 @@ mod tests {
                 Signpost,
                 ReferToChannel,
                 ManageByPolice,
-                TransferToPursue
+                TransferToPursue,
+                CorrectDetails
             ]
         );
         assert_eq!(allowed_actions(Screening, &[Role::ChannelChair]), vec![]);
         assert_eq!(
             allowed_actions(OnwardReferral, &[Role::ChannelChair]),
-            vec![RecordOnwardOutcome]
+            vec![RecordOnwardOutcome, CorrectDetails]
         );
+        for state in State::ALL {
+            let officer = allowed_actions(state, &[Role::PreventOfficer]);
+            assert_eq!(
+                officer.contains(&CorrectDetails),
+                !state.is_terminal(),
+                "{state}"
+            );
+            let chair = allowed_actions(state, &[Role::ChannelChair]).contains(&CorrectDetails);
+            let in_channel = !matches!(state, Submitted | Screening | PoliceManaged);
+            assert_eq!(chair, in_channel && !state.is_terminal(), "{state}");
+        }
         assert_eq!(allowed_actions(Closed, &Role::ALL), vec![]);
         for role in [
             Role::Referrer,

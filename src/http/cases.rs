@@ -20,6 +20,7 @@ use crate::domain::channel::{
     ConsentBody, ListingBody, PanelDecisionBody, PostExitReviewBody, ReassessmentBody, ReviewBody,
     SupportPlanBody, WithdrawalBody,
 };
+use crate::domain::correction::CorrectionBody;
 use crate::domain::due::DuePolicy;
 use crate::domain::pathway::{Action, Payload, ReferrerStatus, State, Transition};
 use crate::domain::referral::ReferralRequest;
@@ -725,6 +726,9 @@ fn command_of(action: Action, body: serde_json::Value) -> Result<Command, AppErr
                     reassess_by,
                 })
         }),
+        Payload::Correction => {
+            from_value::<CorrectionBody>(body).map(|b| b.validate().map(Command::Correction))
+        }
         Payload::PostExitReview => from_value::<PostExitReviewBody>(body).map(|b| {
             b.validate()
                 .map(|(review, new_concern, rationale)| Command::PostExitReview {

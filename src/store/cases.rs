@@ -365,6 +365,44 @@ pub fn link_cases(
     Ok(())
 }
 
+/// Removes every link of `id`, both ways; the ids it was linked to.
+pub fn unlink_case(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<String>> {
+    let linked: Vec<String> = case_links::table
+        .filter(case_links::case_id.eq(id))
+        .select(case_links::linked_case_id)
+        .load(conn)?;
+    diesel::delete(
+        case_links::table.filter(
+            case_links::case_id
+                .eq(id)
+                .or(case_links::linked_case_id.eq(id)),
+        ),
+    )
+    .execute(conn)?;
+    Ok(linked)
+}
+
+/// Replaces a case's referral (sealed under its key) and the columns derived from it.
+pub fn update_referral(
+    conn: &mut DbConnection,
+    id: &str,
+    referral: &str,
+    subject_key: Option<&str>,
+    sector: &str,
+    type_of_concern: Option<&str>,
+) -> QueryResult<usize> {
+    let key = vault::key_of_case(conn, id)?;
+    let sealed = seal(conn, &key, "cases", "referral", id, referral)?;
+    diesel::update(cases::table.find(id))
+        .set((
+            cases::referral.eq(sealed),
+            cases::subject_key.eq(subject_key),
+            cases::sector.eq(sector),
+            cases::type_of_concern.eq(type_of_concern),
+        ))
+        .execute(conn)
+}
+
 /// The cases linked to `id`, oldest first.
 pub fn linked_cases(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<LinkedCase>> {
     case_links::table

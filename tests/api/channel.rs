@@ -1021,7 +1021,7 @@ async fn a_case_not_adopted_goes_onward_to_police_or_closes() {
             "police_managed",
             "police_managed",
             Value::Null,
-            vec!["close", "refer_to_channel"],
+            vec!["close", "refer_to_channel", "correct_details"],
         ),
         ("closed", "closed", json!("not_adopted"), vec![]),
     ] {

@@ -478,7 +478,8 @@ async fn the_actions_endpoint_says_what_this_user_may_do_now() {
             "signpost",
             "refer_to_channel",
             "manage_by_police",
-            "transfer_to_pursue"
+            "transfer_to_pursue",
+            "correct_details"
         ]
     );
     let close = &body["actions"][1];
@@ -593,6 +594,8 @@ async fn valid_body(app: &TestApp, action: Action, id: &str) -> Value {
         Action::RecordPostExitReview => {
             json!({"review": "six_month", "new_concern": false, "rationale": "No concern six months on."})
         }
+        Action::CorrectDetails => json!({"reason": "The school was recorded wrongly.",
+            "subject": {"school_or_employer": "Leeds College"}}),
         other => {
             let code = pathway::domain::actions::reason_codes(other)
                 .first()
