@@ -71,9 +71,30 @@ pub struct VaultSettings {
     /// data key. Required in production; generated (mode 0600) when missing in local use.
     pub master_key_file: Option<PathBuf>,
     /// Other master key files that may still wrap data keys, read only: the previous
-    /// key after a rotation, or the next one before it.
-    #[serde(default)]
+    /// key after a rotation, or the next one before it. A list in a file; in an
+    /// environment variable, paths separated by commas.
+    #[serde(default, deserialize_with = "paths")]
     pub previous_master_key_files: Vec<PathBuf>,
+}
+
+/// A list of paths, or one string of comma-separated paths (as environment variables
+/// give it).
+fn paths<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Paths {
+        List(Vec<PathBuf>),
+        Joined(String),
+    }
+    Ok(match Paths::deserialize(d)? {
+        Paths::List(list) => list,
+        Paths::Joined(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect(),
+    })
 }
 
 /// Email notifications.

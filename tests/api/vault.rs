@@ -159,6 +159,13 @@ async fn a_case_whose_data_key_is_destroyed_reads_without_its_personal_fields() 
 }
 
 fn rotate(app: &TestApp, new_key: &std::path::Path) -> std::process::Output {
+    let previous: Vec<String> = app
+        .settings
+        .vault
+        .previous_master_key_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
         .args(["keys", "rotate", "--new-master-key-file"])
         .arg(new_key)
@@ -167,6 +174,10 @@ fn rotate(app: &TestApp, new_key: &std::path::Path) -> std::process::Output {
         .env("PATHWAY_CONFIG_DIR", config_dir())
         .env("PATHWAY__LOG__FILTER", "off")
         .envs(app.audit.env())
+        .env(
+            "PATHWAY__VAULT__PREVIOUS_MASTER_KEY_FILES",
+            previous.join(","),
+        )
         .output()
         .expect("run pathway keys rotate")
 }
