@@ -810,6 +810,7 @@ fn correct_referral(
         key.as_deref(),
         referral.referrer_sector().as_str(),
         referral.type_of_concern().map(|t| t.as_str()),
+        at,
     )?;
     let before: Vec<String> = store::unlink_case(conn, &row.id)?;
     let matching: Vec<(String, String)> = match &key {

@@ -382,7 +382,9 @@ pub fn unlink_case(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<String>
     Ok(linked)
 }
 
-/// Replaces a case's referral (sealed under its key) and the columns derived from it.
+/// Replaces a case's referral and the columns derived from it. When the correction
+/// makes it about another person, its personal values move to that person's data key
+/// (or to a key of its own), so that destroying one person's key never erases another.
 pub fn update_referral(
     conn: &mut DbConnection,
     id: &str,
@@ -390,8 +392,10 @@ pub fn update_referral(
     subject_key: Option<&str>,
     sector: &str,
     type_of_concern: Option<&str>,
+    at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let key = vault::key_of_case(conn, id)?;
+    let key = vault::key_after_correction(conn, id, subject_key, at)?;
+    vault::rekey_case(conn, id, &key)?;
     let sealed = seal(conn, &key, "cases", "referral", id, referral)?;
     diesel::update(cases::table.find(id))
         .set((

@@ -26,7 +26,7 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::DbConnection;
-use super::schema::{cases, subject_keys};
+use super::schema::{case_events, case_notes, cases, onward_referrals, subject_keys};
 use super::trust::{TrustError, key_bytes};
 use crate::config::{Environment, Settings};
 
@@ -362,6 +362,163 @@ pub fn key_of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<String
         }
     });
     Ok(id)
+}
+
+/// The data key a case should be sealed under once its subject's match key is
+/// `subject_key`: the key of the earliest other case about the same person; else its
+/// own key, unless that key is shared with cases about someone else, when a new one.
+pub fn key_after_correction(
+    conn: &mut DbConnection,
+    case_id: &str,
+    subject_key: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<String> {
+    let own = key_of_case(conn, case_id)?;
+    if let Some(sk) = subject_key {
+        let shared: Option<String> = cases::table
+            .inner_join(
+                subject_keys::table.on(cases::subject_key_id.eq(subject_keys::id.nullable())),
+            )
+            .filter(cases::subject_key.eq(sk))
+            .filter(cases::id.ne(case_id))
+            .filter(subject_keys::destroyed_at.is_null())
+            .order(cases::submitted_at)
+            .select(subject_keys::id)
+            .first(conn)
+            .optional()?;
+        if let Some(id) = shared {
+            return Ok(id);
+        }
+    }
+    let others: i64 = cases::table
+        .filter(cases::subject_key_id.eq(&own))
+        .filter(cases::id.ne(case_id))
+        .count()
+        .get_result(conn)?;
+    if others == 0 {
+        Ok(own)
+    } else {
+        create_subject_key(conn, at)
+    }
+}
+
+/// Moves every personal value of a case (its row, history, notes and onward
+/// referrals) from its data key to `new_key`, and records the new key on the case.
+pub fn rekey_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
+    let old = key_of_case(conn, case_id)?;
+    if old == new_key {
+        return Ok(());
+    }
+    let reseal = |conn: &mut DbConnection, t: &str, c: &str, id: &str, v: Option<&str>| match v {
+        Some(v) => {
+            let plain = open_or_empty(conn, t, c, id, v)?;
+            seal(conn, new_key, t, c, id, &plain).map(Some)
+        }
+        None => Ok(None),
+    };
+    type CaseCols = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let (referral, deconfliction, plan, consent, email): CaseCols = cases::table
+        .find(case_id)
+        .select((
+            cases::referral,
+            cases::deconfliction,
+            cases::support_plan,
+            cases::consent,
+            cases::officer_email,
+        ))
+        .first(conn)?;
+    let referral = reseal(conn, "cases", "referral", case_id, Some(&referral))?;
+    let deconfliction = reseal(
+        conn,
+        "cases",
+        "deconfliction",
+        case_id,
+        deconfliction.as_deref(),
+    )?;
+    let plan = reseal(conn, "cases", "support_plan", case_id, plan.as_deref())?;
+    let consent = reseal(conn, "cases", "consent", case_id, consent.as_deref())?;
+    let email = reseal(conn, "cases", "officer_email", case_id, email.as_deref())?;
+    diesel::update(cases::table.find(case_id))
+        .set((
+            cases::referral.eq(referral.unwrap_or_default()),
+            cases::deconfliction.eq(deconfliction),
+            cases::support_plan.eq(plan),
+            cases::consent.eq(consent),
+            cases::officer_email.eq(email),
+            cases::subject_key_id.eq(Some(new_key)),
+        ))
+        .execute(conn)?;
+    let events: Vec<(String, Option<String>, String)> = case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .select((
+            case_events::id,
+            case_events::rationale,
+            case_events::details,
+        ))
+        .load(conn)?;
+    for (id, rationale, details) in events {
+        let rationale = reseal(conn, "case_events", "rationale", &id, rationale.as_deref())?;
+        let details = reseal(conn, "case_events", "details", &id, Some(&details))?;
+        diesel::update(case_events::table.find(&id))
+            .set((
+                case_events::rationale.eq(rationale),
+                case_events::details.eq(details.unwrap_or_default()),
+            ))
+            .execute(conn)?;
+    }
+    let notes: Vec<(String, String)> = case_notes::table
+        .filter(case_notes::case_id.eq(case_id))
+        .select((case_notes::id, case_notes::body))
+        .load(conn)?;
+    for (id, body) in notes {
+        let body = reseal(conn, "case_notes", "body", &id, Some(&body))?;
+        diesel::update(case_notes::table.find(&id))
+            .set(case_notes::body.eq(body.unwrap_or_default()))
+            .execute(conn)?;
+    }
+    type OnwardCols = (String, String, String, Option<String>);
+    let onward: Vec<OnwardCols> = onward_referrals::table
+        .filter(onward_referrals::case_id.eq(case_id))
+        .select((
+            onward_referrals::id,
+            onward_referrals::organisation,
+            onward_referrals::reason,
+            onward_referrals::note,
+        ))
+        .load(conn)?;
+    for (id, organisation, reason, note) in onward {
+        let t = "onward_referrals";
+        let organisation = reseal(conn, t, "organisation", &id, Some(&organisation))?;
+        let reason = reseal(conn, t, "reason", &id, Some(&reason))?;
+        let note = reseal(conn, t, "note", &id, note.as_deref())?;
+        diesel::update(onward_referrals::table.find(&id))
+            .set((
+                onward_referrals::organisation.eq(organisation.unwrap_or_default()),
+                onward_referrals::reason.eq(reason.unwrap_or_default()),
+                onward_referrals::note.eq(note),
+            ))
+            .execute(conn)?;
+    }
+    UNIT.with(|u| {
+        if let Some(u) = u.borrow_mut().as_mut() {
+            u.case_keys.insert(case_id.to_owned(), new_key.to_owned());
+        }
+    });
+    // A key no case uses any more seals nothing that is needed: it goes.
+    let still_used: i64 = cases::table
+        .filter(cases::subject_key_id.eq(&old))
+        .count()
+        .get_result(conn)?;
+    if still_used == 0 {
+        destroy_subject_key(conn, &old, crate::audit::now())?;
+    }
+    Ok(())
 }
 
 /// Seals `plain` for `table.column` of row `row_id` under data key `key_id`.

@@ -1,6 +1,8 @@
 //! `correct_details`: rectification of the subject's or referrer's details, recorded in
 //! history by field name only, and the repeat-referral links recomputed.
 
+use diesel::prelude::*;
+use pathway::store::schema::cases;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_problem, referral_about, spawn_app};
@@ -30,6 +32,14 @@ async fn linked(app: &TestApp, id: &str) -> Vec<String> {
         .collect()
 }
 
+fn data_key(app: &TestApp, id: &str) -> Option<String> {
+    cases::table
+        .find(id)
+        .select(cases::subject_key_id)
+        .first(&mut app.db.connect())
+        .unwrap()
+}
+
 fn correction(family_name: &str) -> Value {
     json!({"reason": "The family name was misspelt on the referral form.",
            "subject": {"family_name": family_name}})
@@ -52,20 +62,25 @@ async fn a_correction_is_in_history_by_field_name_and_changes_linking() {
         .unwrap()
         .to_owned();
     assert!(linked(&app, &later).await.is_empty());
+    assert_ne!(data_key(&app, &earlier), data_key(&app, &later));
+    app.act_ok(&officer, &later, "begin_screening", 1, &json!({}))
+        .await;
 
     let case = app
         .act_ok(
             &officer,
             &later,
             "correct_details",
-            1,
+            2,
             &correction("Pemberley"),
         )
         .await;
-    assert_eq!(case["state"], "submitted");
+    assert_eq!(case["state"], "screening");
     assert_eq!(case["referral"]["subject"]["family_name"], "Pemberley");
     assert_eq!(linked(&app, &later).await, vec![earlier.clone()]);
     assert_eq!(linked(&app, &earlier).await, vec![later.clone()]);
+    // Now about the same person: sealed under that person's data key.
+    assert_eq!(data_key(&app, &earlier), data_key(&app, &later));
 
     let entries = history(&app, &officer, &later).await;
     let last = entries.last().unwrap();
@@ -86,7 +101,7 @@ async fn a_correction_is_in_history_by_field_name_and_changes_linking() {
         &officer,
         &later,
         "correct_details",
-        2,
+        3,
         &correction("Pembury"),
     )
     .await;
@@ -96,6 +111,21 @@ async fn a_correction_is_in_history_by_field_name_and_changes_linking() {
         app.audit_actions_in_database(&earlier)
             .contains(&"case.unlink".to_owned())
     );
+    // About someone else again: a data key of its own, and every entry still opens.
+    assert_ne!(data_key(&app, &earlier), data_key(&app, &later));
+    let entries = history(&app, &officer, &later).await;
+    assert_eq!(entries.len(), 4);
+    assert_eq!(
+        entries[2]["rationale"],
+        "The family name was misspelt on the referral form."
+    );
+    let case: Value = app
+        .get(&format!("/v1/cases/{earlier}"), Some(&officer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(case["referral"]["subject"]["family_name"], "Pemberley");
 }
 
 #[tokio::test]
