@@ -98,6 +98,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Seal the personal data of cases stored before sealing existed (after upgrading;
+    /// safe to repeat, and to run while servers run).
+    Seal,
     /// Re-wrap every subject data key under a new master key, while servers run. Servers
     /// must be able to read the new key first (list it in
     /// `vault.previous_master_key_files`), then be switched to it as `vault.master_key_file`.
@@ -298,6 +301,15 @@ fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
 
 fn keys(settings: &Settings, command: KeysCommand) -> Result<(), String> {
     match command {
+        KeysCommand::Seal => {
+            let vault = std::sync::Arc::new(Vault::load(settings).map_err(|e| e.to_string())?);
+            let store = open_store(settings).map_err(|e| e.to_string())?;
+            let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+            let sealed = vault::with_vault(&vault, || vault::seal_existing(&mut conn))
+                .map_err(|e| e.to_string())?;
+            println!("{sealed} cases sealed");
+            Ok(())
+        }
         KeysCommand::Rotate {
             new_master_key_file,
         } => {

@@ -409,6 +409,21 @@ pub fn rekey_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> Quer
     if old == new_key {
         return Ok(());
     }
+    reseal_case(conn, case_id, new_key)?;
+    // A key no case uses any more seals nothing that is needed: it goes.
+    let still_used: i64 = cases::table
+        .filter(cases::subject_key_id.eq(&old))
+        .count()
+        .get_result(conn)?;
+    if still_used == 0 {
+        destroy_subject_key(conn, &old, crate::audit::now())?;
+    }
+    Ok(())
+}
+
+/// Opens every personal value of a case (sealed or, from before sealing, plain) and
+/// seals it again under `new_key`, which becomes the case's key.
+fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
     let reseal = |conn: &mut DbConnection, t: &str, c: &str, id: &str, v: Option<&str>| match v {
         Some(v) => {
             let plain = open_or_empty(conn, t, c, id, v)?;
@@ -510,15 +525,85 @@ pub fn rekey_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> Quer
             u.case_keys.insert(case_id.to_owned(), new_key.to_owned());
         }
     });
-    // A key no case uses any more seals nothing that is needed: it goes.
-    let still_used: i64 = cases::table
-        .filter(cases::subject_key_id.eq(&old))
-        .count()
-        .get_result(conn)?;
-    if still_used == 0 {
-        destroy_subject_key(conn, &old, crate::audit::now())?;
-    }
     Ok(())
+}
+
+/// The cases holding a personal value stored before sealing (no `pv1:` prefix).
+fn cases_with_plain_values(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    let sealed = format!("{SEALED_V1}%");
+    let mut ids: Vec<String> = cases::table
+        .filter(
+            cases::referral
+                .not_like(&sealed)
+                .or(cases::deconfliction.not_like(&sealed))
+                .or(cases::support_plan.not_like(&sealed))
+                .or(cases::consent.not_like(&sealed))
+                .or(cases::officer_email.not_like(&sealed)),
+        )
+        .select(cases::id)
+        .load(conn)?;
+    ids.extend(
+        case_events::table
+            .filter(
+                case_events::details
+                    .not_like(&sealed)
+                    .or(case_events::rationale.not_like(&sealed)),
+            )
+            .select(case_events::case_id)
+            .load::<String>(conn)?,
+    );
+    ids.extend(
+        case_notes::table
+            .filter(case_notes::body.not_like(&sealed))
+            .select(case_notes::case_id)
+            .load::<String>(conn)?,
+    );
+    ids.extend(
+        onward_referrals::table
+            .filter(
+                onward_referrals::organisation
+                    .not_like(&sealed)
+                    .or(onward_referrals::reason.not_like(&sealed))
+                    .or(onward_referrals::note.not_like(&sealed)),
+            )
+            .select(onward_referrals::case_id)
+            .load::<String>(conn)?,
+    );
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Seals every personal value stored before sealing existed, case by case (each in
+/// its own transaction), under the case's key or, for a case without one, the key of
+/// the earliest case about the same person. The number of cases sealed.
+pub fn seal_existing(conn: &mut DbConnection) -> QueryResult<usize> {
+    let mut ids = cases_with_plain_values(conn)?;
+    // Oldest first, so that a later case about the same person takes the earlier's key.
+    let order: Vec<(String, NaiveDateTime)> = cases::table
+        .filter(cases::id.eq_any(&ids))
+        .select((cases::id, cases::submitted_at))
+        .load(conn)?;
+    ids.sort_by_key(|id| order.iter().find(|(i, _)| i == id).map(|(_, t)| *t));
+    for id in &ids {
+        super::write_transaction(conn, |c| -> QueryResult<()> {
+            let (own, subject_key, at): (Option<String>, Option<String>, NaiveDateTime) =
+                cases::table
+                    .find(id)
+                    .select((
+                        cases::subject_key_id,
+                        cases::subject_key,
+                        cases::submitted_at,
+                    ))
+                    .first(c)?;
+            let key = match own {
+                Some(k) => k,
+                None => key_for_subject(c, subject_key.as_deref(), at)?,
+            };
+            reseal_case(c, id, &key)
+        })?;
+    }
+    Ok(ids.len())
 }
 
 /// Seals `plain` for `table.column` of row `row_id` under data key `key_id`.

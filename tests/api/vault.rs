@@ -248,3 +248,67 @@ async fn rotating_the_master_key_keeps_every_case_readable_while_and_after_serve
         assert!(case["referral"]["subject"].is_object(), "{case}");
     }
 }
+
+#[tokio::test]
+async fn cases_stored_before_sealing_are_read_as_they_are_and_sealed_by_the_cli() {
+    use pathway::store::schema::onward_referrals;
+    let app = spawn_app().await;
+    let id = app.file(&distinctive_referral()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let officer = app.officer();
+    app.act_ok(&officer, &id, "begin_screening", 1, &json!({}))
+        .await;
+    let mut signpost = signpost_body();
+    signpost["onward_referrals"][0]["organisation"] = ORGANISATION.into();
+    app.act_ok(&officer, &id, "signpost", 2, &signpost).await;
+    let before = case_as_officer(&app, &id).await;
+
+    // As an earlier release stored it: in the clear, and no data key.
+    let mut conn = app.db.connect();
+    diesel::update(cases::table.find(&id))
+        .set((
+            cases::referral.eq(before["referral"].to_string()),
+            cases::subject_key_id.eq(None::<String>),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    diesel::update(onward_referrals::table.filter(onward_referrals::case_id.eq(&id)))
+        .set(onward_referrals::organisation.eq(ORGANISATION))
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(
+        case_as_officer(&app, &id).await["referral"],
+        before["referral"]
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .args(["keys", "seal", "--database-url"])
+        .arg(&app.db.url)
+        .env("PATHWAY_CONFIG_DIR", config_dir())
+        .env("PATHWAY__LOG__FILTER", "off")
+        .envs(app.audit.env())
+        .output()
+        .expect("run pathway keys seal");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 cases sealed"),
+        "{out:?}"
+    );
+
+    let referral: String = cases::table
+        .find(&id)
+        .select(cases::referral)
+        .first(&mut conn)
+        .unwrap();
+    let organisation: String = onward_referrals::table
+        .filter(onward_referrals::case_id.eq(&id))
+        .select(onward_referrals::organisation)
+        .first(&mut conn)
+        .unwrap();
+    assert!(referral.starts_with("pv1:") && organisation.starts_with("pv1:"));
+    let after = case_as_officer(&app, &id).await;
+    assert_eq!(after["referral"], before["referral"]);
+    assert_eq!(after["onward_referrals"][0]["organisation"], ORGANISATION);
+}
