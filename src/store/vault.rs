@@ -332,7 +332,8 @@ pub fn key_for_subject(
     create_subject_key(conn, at)
 }
 
-/// The data key id of a case; a case stored before keys existed gets one now.
+/// The data key id of a case; a case stored before keys existed, or whose key was
+/// destroyed, gets a new one now.
 pub fn key_of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<String> {
     let cached = UNIT.with(|u| {
         u.borrow()
@@ -346,7 +347,12 @@ pub fn key_of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<String
         .find(case_id)
         .select(cases::subject_key_id)
         .first(conn)?;
-    let id = match found {
+    // A destroyed key seals nothing new: what is written after it gets a key of its own.
+    let live = match found {
+        Some(id) if data_key(conn, &id)?.is_some() => Some(id),
+        _ => None,
+    };
+    let id = match live {
         Some(id) => id,
         None => {
             let id = create_subject_key(conn, crate::audit::now())?;

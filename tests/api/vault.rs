@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     OFFICER, TestApp, TestBackend, backend, config_dir, referral_about, signpost_body, spawn_app,
-    spawn_app_with,
+    spawn_app_with, threshold,
 };
 
 /// Names that appear nowhere but in this test's referral.
@@ -156,6 +156,34 @@ async fn a_case_whose_data_key_is_destroyed_reads_without_its_personal_fields() 
         .get(&format!("/v1/cases/{id}/history"), Some(&officer))
         .await;
     assert_eq!(history.status().as_u16(), 200);
+
+    // What is recorded afterwards is sealed under a new key, and readable.
+    let closed = app
+        .act_ok(
+            &officer,
+            &id,
+            "close_no_further_action",
+            2,
+            &threshold("no_prevent_concern"),
+        )
+        .await;
+    assert_eq!(closed["state"], "closed");
+    assert!(closed["referral"].is_null());
+    let history: Value = app
+        .get(&format!("/v1/cases/{id}/history"), Some(&officer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history[0]["details"],
+        json!({}),
+        "sealed under the destroyed key"
+    );
+    assert_eq!(
+        history[2]["rationale"],
+        threshold("no_prevent_concern")["rationale"]
+    );
 }
 
 fn rotate(app: &TestApp, new_key: &std::path::Path) -> std::process::Output {
