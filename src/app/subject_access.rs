@@ -303,12 +303,14 @@ fn export_case(conn: &mut DbConnection, row: CaseRow) -> Result<ExportedCase, Ap
 }
 
 /// Exports everything held on the person `query` names, in one transaction that also
-/// records an audit entry in each exported case's stream and one in the caller's.
+/// records an audit entry in each exported case's stream and one in the caller's. The
+/// request was parsed before; a caller who may not export is refused (and audited)
+/// before its errors are answered.
 pub fn export(
     conn: &mut DbConnection,
     actor: &Actor,
     request_id: Option<String>,
-    query: SubjectQuery,
+    query: Result<SubjectQuery, AppError>,
 ) -> Result<SubjectAccessExport, AppError> {
     let ctx = audit_context(actor, request_id);
     let own = |outcome, details| AuditEvent {
@@ -325,6 +327,7 @@ pub fn export(
         })?;
         return Err(AppError::RoleNotAllowed);
     };
+    let query = query?;
     write_transaction(conn, |c| {
         let rows = cases_of_subject(c, &query, &scope)?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();

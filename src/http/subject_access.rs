@@ -3,6 +3,7 @@
 use actix_web::web::{self, Json};
 use tracing_actix_web::RequestId;
 
+use crate::app::AppError;
 use crate::app::subject_access::{self as app, SubjectAccessExport};
 use crate::domain::Actor;
 use crate::domain::subject_access::{SubjectAccessRequest, SubjectQuery};
@@ -25,8 +26,13 @@ pub async fn subject_access(
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<Json<SubjectAccessExport>, ApiError> {
-    let request: SubjectAccessRequest = from_value(body.0)?;
-    let query = SubjectQuery::try_from(request).map_err(ApiError::Validation)?;
+    // Parsed first, answered after the role check: a caller who may not export is
+    // refused whatever the body says.
+    let query = match from_value::<SubjectAccessRequest>(body.0) {
+        Ok(request) => SubjectQuery::try_from(request).map_err(AppError::Validation),
+        Err(ApiError::Validation(errors)) => Err(AppError::Validation(errors)),
+        Err(other) => return Err(other),
+    };
     let rid = Some(request_id.to_string());
     let export = store
         .run(move |c| app::export(c, &actor, rid, query))

@@ -127,13 +127,20 @@ async fn referrers_chairs_and_officers_are_refused_and_the_refusal_is_audited() 
             "role_not_allowed",
         )
         .await;
+        // Whatever the body.
+        assert_problem(
+            export(&app, &token, &json!({})).await,
+            403,
+            "role_not_allowed",
+        )
+        .await;
         let refusals: Vec<String> = audit_log::table
             .filter(audit_log::actor_sub.eq(sub))
             .filter(audit_log::action.eq("subject_access.export"))
             .select(audit_log::outcome)
             .load(&mut app.db.connect())
             .unwrap();
-        assert_eq!(refusals, vec!["denied".to_owned()], "{sub}");
+        assert_eq!(refusals, vec!["denied".to_owned(); 2], "{sub}");
     }
 }
 
