@@ -55,6 +55,10 @@ fn start(database_url: &str, audit_dir: &std::path::Path) -> Server {
             audit_dir.join("signing.key"),
         )
         .env("PATHWAY__AUDIT__WITNESS_DIR", audit_dir.join("witness"))
+        .env(
+            "PATHWAY__VAULT__MASTER_KEY_FILE",
+            audit_dir.join("vault-master.key"),
+        )
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .spawn()
