@@ -104,9 +104,6 @@ pub enum VaultError {
         /// What is wrong (never the key itself).
         reason: String,
     },
-    /// A query failed.
-    #[error("vault: {0}")]
-    Query(#[from] diesel::result::Error),
 }
 
 impl Vault {
