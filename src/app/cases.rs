@@ -13,6 +13,7 @@ use crate::domain::actions::Command;
 use crate::domain::due::{DueKind, DuePolicy};
 use crate::domain::pathway::{self, Action, Refusal, State, Transition};
 use crate::domain::referral::Referral;
+use crate::domain::retention::RetentionPolicy;
 use crate::domain::{Actor, FieldError, Role};
 use crate::notify::{self, Kind, Notice};
 use crate::store::cases::{
@@ -267,6 +268,8 @@ fn file_once(
     let id = uuid::Uuid::now_v7();
     let due = policy.on_entering(State::Submitted, at, None);
     let key = subject_key(referral);
+    let stored = serde_json::to_value(referral).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    let counted = super::statistics::counted_facts(&stored, at.date());
     let row = CaseRow {
         id: id.to_string(),
         reference: format!("PRV-{}-{number:06}", at.year()),
@@ -281,7 +284,7 @@ fn file_once(
         outcome: None,
         referred_to_channel_at: None,
         subject_key: key.clone(),
-        referral: serde_json::to_string(referral).map_err(|e| AppError::Corrupt(e.to_string()))?,
+        referral: stored.to_string(),
         deconfliction: None,
         immediate_risk: referral.immediate_risk(),
         sector: referral.referrer_sector().as_str().to_owned(),
@@ -291,6 +294,12 @@ fn file_once(
         exited_at: None,
         officer_email: None,
         shared_version: 1,
+        age_band: counted.age_band,
+        gender: counted.gender,
+        needs_recorded: counted.needs_recorded,
+        review_due_at: None,
+        legal_hold: false,
+        erased_at: None,
     };
     let earlier_cases = match &key {
         Some(k) => store::cases_with_subject(conn, k)?,
@@ -638,6 +647,7 @@ pub fn perform_action(
     version: i64,
     command: Result<Command, AppError>,
     policy: &DuePolicy,
+    retention: &RetentionPolicy,
 ) -> Result<CaseDetail, AppError> {
     let ctx = audit_context(actor, request_id);
     let audit_action = format!("case.action.{action}");
@@ -647,7 +657,15 @@ pub fn perform_action(
             Err(refusal) => return Ok(Err(refusal)),
         };
         // Role before version: the version is only for those who may act on the case.
-        let checked = check_action(state, action, &acting_roles(actor, Some(view)));
+        let checked = if row.erased_at.is_some() {
+            // An erased case keeps only its skeleton: nothing more is done to it.
+            Err(AppError::InvalidTransition {
+                state,
+                allowed: Vec::new(),
+            })
+        } else {
+            check_action(state, action, &acting_roles(actor, Some(view)))
+        };
         let shown = view.version(row.version, row.shared_version);
         let transition = match checked {
             Ok(t) if shown == Some(version) => t,
@@ -671,10 +689,19 @@ pub fn perform_action(
             Ok(command) => command,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let applied = match apply(c, actor, &row, state, transition, &command, policy)? {
+        let mut applied = match apply(c, actor, &row, state, transition, &command, policy)? {
             Ok(applied) => applied,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        let change = &mut applied.change;
+        if let Some(next) = State::parse(&change.state) {
+            change.review_due_at = retention.review_date(
+                next,
+                change.outcome.as_deref(),
+                change.exited_at,
+                change.updated_at,
+            );
+        }
         if store::update_case(c, &row.id, row.version, &applied.change)? == 0 {
             // Cannot happen under the row lock; answered as a stale version all the same.
             return Ok(Err(AppError::VersionMismatch {
@@ -1115,6 +1142,7 @@ fn apply(
                 row.officer_email.clone()
             },
             shared_version: row.shared_version + i64::from(!action.is_police_only()),
+            review_due_at: row.review_due_at,
         },
         reason_code,
         rationale,

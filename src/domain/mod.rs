@@ -10,6 +10,7 @@ pub mod name;
 pub mod panel;
 pub mod pathway;
 pub mod referral;
+pub mod retention;
 pub mod statistics;
 
 pub use actor::{Actor, Area, Role, StaffEmail};

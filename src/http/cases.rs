@@ -23,6 +23,7 @@ use crate::domain::channel::{
 use crate::domain::due::DuePolicy;
 use crate::domain::pathway::{Action, Payload, ReferrerStatus, State, Transition};
 use crate::domain::referral::ReferralRequest;
+use crate::domain::retention::RetentionPolicy;
 use crate::domain::{Actor, FieldError, Role};
 use crate::http::json::{JsonBody, from_value};
 use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
@@ -761,14 +762,20 @@ pub async fn perform_action(
     store: web::Data<Store>,
     policy: web::Data<DuePolicy>,
 ) -> Result<HttpResponse, ApiError> {
+    let retention = req
+        .app_data::<web::Data<RetentionPolicy>>()
+        .map(|r| ***r)
+        .ok_or_else(|| ApiError::internal("the retention policy is not configured"))?;
     let (id, action) = path.into_inner();
     let action = Action::parse(&action).ok_or(ApiError::NotFound)?;
     let version = if_match(&req)?;
     let command = command_of(action, body.0);
-    let (id, r, policy) = (id.to_string(), rid(&request_id), **policy);
+    let (id, r, policy, retention) = (id.to_string(), rid(&request_id), **policy, retention);
     let detail = store
         .run(move |c| {
-            cases_app::perform_action(c, &actor, r, &id, action, version, command, &policy)
+            cases_app::perform_action(
+                c, &actor, r, &id, action, version, command, &policy, &retention,
+            )
         })
         .await?;
     tracing::info!(case.id = %detail.case.id, case.state = %detail.case.state, action = %action, "action performed");

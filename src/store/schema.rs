@@ -72,6 +72,27 @@ diesel::table! {
         exited_at -> Nullable<Timestamp>,
         officer_email -> Nullable<Text>,
         shared_version -> BigInt,
+        age_band -> Nullable<Text>,
+        gender -> Nullable<Text>,
+        needs_recorded -> Bool,
+        review_due_at -> Nullable<Timestamp>,
+        legal_hold -> Bool,
+        erased_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Retention decisions about a case.
+    retention_decisions (id) {
+        id -> Text,
+        case_id -> Text,
+        decision -> Text,
+        reason_code -> Nullable<Text>,
+        justification -> Nullable<Text>,
+        next_review_at -> Nullable<Timestamp>,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -245,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cases
 );
 diesel::joinable!(case_events -> cases (case_id));
+diesel::joinable!(retention_decisions -> cases (case_id));
 diesel::joinable!(onward_referrals -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
     cases,
@@ -252,5 +274,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_events,
     onward_referrals,
     idempotency_keys,
-    reference_counters
+    reference_counters,
+    retention_decisions
 );
