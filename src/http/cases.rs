@@ -181,9 +181,18 @@ pub struct FullCase {
     pub immediate_risk: bool,
     /// When it was first referred to Channel.
     pub referred_to_channel_at: Option<DateTime<Utc>>,
-    /// The referral as filed (validated and normalised).
-    #[schema(value_type = ReferralRequest)]
+    /// The referral as filed (validated and normalised); `null` once erased.
+    #[schema(value_type = Option<ReferralRequest>)]
     pub referral: serde_json::Value,
+    /// Its personal data was erased after a retention review: only the skeleton
+    /// (states, dates, coded outcomes, statistical fields) remains.
+    pub erased: bool,
+    /// When.
+    pub erased_at: Option<DateTime<Utc>>,
+    /// When its retention review is due (set once it ends).
+    pub review_due_at: Option<DateTime<Utc>>,
+    /// A legal hold blocks its erasure.
+    pub legal_hold: bool,
     /// Earlier or later referrals about the same person exist.
     pub repeat_referral: bool,
     /// Those referrals.
@@ -303,6 +312,10 @@ fn case_body(d: CaseDetail) -> CaseBody {
         due: due_of(&row, now),
         state: State::parse(&row.state).unwrap_or(State::Submitted),
         referral: serde_json::from_str(&row.referral).unwrap_or(serde_json::Value::Null),
+        erased: row.erased_at.is_some(),
+        erased_at: row.erased_at.map(utc),
+        review_due_at: row.review_due_at.map(utc),
+        legal_hold: row.legal_hold,
         deconfliction: if police {
             row.deconfliction
                 .as_deref()
