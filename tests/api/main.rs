@@ -13,6 +13,7 @@ mod openapi;
 mod pathway;
 mod process;
 mod referrals;
+mod retention;
 mod schema;
 mod statistics;
 mod visibility;
