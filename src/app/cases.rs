@@ -540,7 +540,12 @@ pub fn available_actions(
                 )?;
                 return Ok(Err(AppError::RoleNotAllowed));
             }
-            let roles = acting_roles(actor, Some(view));
+            // An erased case keeps only its skeleton: nothing more is done to it.
+            let roles = if row.erased_at.is_some() {
+                Vec::new()
+            } else {
+                acting_roles(actor, Some(view))
+            };
             let rows: Vec<&'static Transition> = pathway::allowed_actions(state, &roles)
                 .into_iter()
                 .filter_map(|a| pathway::transition(state, a, &roles).ok())

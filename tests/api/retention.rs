@@ -303,6 +303,13 @@ async fn a_closed_case_is_reviewed_retained_and_then_erased_leaving_only_its_ske
     assert_eq!(case["state"], "closed");
     assert_eq!(case["outcome"], "no_further_action");
     assert_eq!(case["reference"], receipt["reference"]);
+    let actions: Value = app
+        .get(&format!("/v1/cases/{id}/actions"), Some(&officer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(actions["actions"], json!([]), "{actions}");
     assert_problem(
         decide(&app, &records, &id, json!({"decision": "erase"})).await,
         409,
