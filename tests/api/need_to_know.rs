@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use chrono::Timelike;
 use diesel::prelude::*;
 use pathway::domain::pathway::{Action, PATHWAY, State};
 use serde_json::{Value, json};
@@ -562,7 +563,12 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
     {
         use pathway::store::schema::cases as cases_table;
         let mut conn = app.db.connect();
-        let past = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
+        // Whole seconds, as the service stores its own times: list cursors carry microseconds.
+        let past = chrono::Utc::now()
+            .naive_utc()
+            .with_nanosecond(0)
+            .expect("a time")
+            - chrono::Duration::days(1);
         diesel::update(cases_table::table.filter(cases_table::review_due_at.is_not_null()))
             .set(cases_table::review_due_at.eq(Some(past)))
             .execute(&mut conn)

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use chrono::Timelike;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use pathway::store::DbConnection;
@@ -48,7 +49,12 @@ async fn closed_case(app: &TestApp, family: &str) -> String {
 /// Brings the case's retention review to yesterday, as time passing would.
 fn make_due(app: &TestApp, id: &str) {
     let mut conn = app.db.connect();
-    let past = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
+    // Whole seconds, as the service stores its own times: list cursors carry microseconds.
+    let past = chrono::Utc::now()
+        .naive_utc()
+        .with_nanosecond(0)
+        .expect("a time")
+        - chrono::Duration::days(1);
     diesel::update(cases::table.find(id))
         .set(cases::review_due_at.eq(Some(past)))
         .execute(&mut conn)
