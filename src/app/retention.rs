@@ -141,9 +141,7 @@ pub fn decide(
                 audit_store::append(c, &ctx, &[refused("not_held")])?;
                 return conflict("not_held", "The case is not under a legal hold.");
             }
-            RetentionCommand::Retain { .. } if row.legal_hold => {
-                // Retaining a held case is allowed: the hold stays.
-            }
+            // Retaining a held case is allowed: the hold stays.
             _ => {}
         }
         if let RetentionCommand::Erase(named) = &command {
@@ -262,7 +260,11 @@ fn erase(
         .filter(|l| decides_retention(actor, &l.area))
         .map(|l| l.id)
         .collect();
-    let linked_rows = store::cases_by_ids(conn, &linked_ids)?;
+    // Locked like the case itself, so that no action or decision changes them meanwhile.
+    let mut linked_rows = Vec::with_capacity(linked_ids.len());
+    for id in &linked_ids {
+        linked_rows.extend(cases_store::find_case(conn, id, true)?);
+    }
     let candidate = |r: &CaseRow| ErasureCandidate {
         id: r.id.clone(),
         due: is_due(r.review_due_at, at),
@@ -317,7 +319,12 @@ fn erase(
             version: r.version + 1,
             shared_version: r.shared_version + i64::from(!state.is_police_only()),
         };
-        store::update_retention(conn, &r.id, r.version, &change)?;
+        if store::update_retention(conn, &r.id, r.version, &change)? == 0 {
+            return Err(AppError::Corrupt(format!(
+                "case {} changed under its lock",
+                r.id
+            )));
+        }
     }
     store::erase(conn, &ids, at)?;
     let events: Vec<AuditEvent> = rows

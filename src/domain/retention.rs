@@ -130,6 +130,7 @@ pub enum RetentionBody {
         /// Why, coded.
         reason_code: RetainReason,
         /// Why, in words (1 to 2000 characters).
+        #[schema(min_length = 1, max_length = 2000)]
         justification: String,
         /// The next review, a day in the future.
         next_review_on: NaiveDate,
@@ -137,18 +138,21 @@ pub enum RetentionBody {
     /// Place a legal hold: the record cannot be erased until it is released.
     Hold {
         /// Why (1 to 2000 characters).
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     /// Release a legal hold.
     Release {
         /// Why (1 to 2000 characters).
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     /// Erase the personal data of this case and of the other cases named (linked cases
     /// about the same person).
     Erase {
-        /// The linked cases erased with it.
+        /// The linked cases erased with it (at most 100).
         #[serde(default)]
+        #[schema(max_items = 100)]
         case_ids: Vec<uuid::Uuid>,
     },
 }

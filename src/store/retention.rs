@@ -78,20 +78,6 @@ pub fn all_due_for_review(
         .load(conn)
 }
 
-/// The cases with these ids.
-pub fn cases_by_ids(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<CaseRow>> {
-    let mut found = Vec::new();
-    for chunk in ids.chunks(500) {
-        found.extend(
-            cases::table
-                .filter(cases::id.eq_any(chunk.to_vec()))
-                .select(CaseRow::as_select())
-                .load(conn)?,
-        );
-    }
-    Ok(found)
-}
-
 /// Stores a decision.
 pub fn insert_decision(conn: &mut DbConnection, row: &DecisionRow) -> QueryResult<()> {
     diesel::insert_into(retention_decisions::table)
