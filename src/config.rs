@@ -57,6 +57,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Due dates of the pathway.
     pub pathway: crate::domain::due::DuePolicy,
+    /// Retention review periods.
+    pub retention: crate::domain::retention::RetentionPolicy,
     /// Email notifications.
     pub mail: MailSettings,
     /// The master keys of personal data at rest.

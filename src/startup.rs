@@ -154,6 +154,7 @@ impl Application {
         let store = web::Data::new(store);
         let body_limit = web::Data::new(BodyLimit(limit));
         let due_policy = web::Data::new(settings.pathway);
+        let retention_policy = web::Data::new(settings.retention);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::http::problem::finalise))
@@ -163,6 +164,7 @@ impl Application {
                 .app_data(verifier.clone())
                 .app_data(body_limit.clone())
                 .app_data(due_policy.clone())
+                .app_data(retention_policy.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(limit)

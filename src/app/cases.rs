@@ -12,6 +12,7 @@ use crate::domain::actions::Command;
 use crate::domain::due::{DueKind, DuePolicy};
 use crate::domain::pathway::{self, Action, Refusal, State, Transition};
 use crate::domain::referral::Referral;
+use crate::domain::retention::RetentionPolicy;
 use crate::domain::{Actor, FieldError, Role};
 use crate::notify::{self, Kind, Notice};
 use crate::store::cases::{
@@ -266,6 +267,8 @@ fn file_once(
     let id = uuid::Uuid::now_v7();
     let due = policy.on_entering(State::Submitted, at, None);
     let key = subject_key(referral);
+    let stored = serde_json::to_value(referral).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    let counted = super::statistics::counted_facts(&stored, at.date());
     let row = CaseRow {
         id: id.to_string(),
         reference: format!("PRV-{}-{number:06}", at.year()),
@@ -280,7 +283,7 @@ fn file_once(
         outcome: None,
         referred_to_channel_at: None,
         subject_key: key.clone(),
-        referral: serde_json::to_string(referral).map_err(|e| AppError::Corrupt(e.to_string()))?,
+        referral: stored.to_string(),
         deconfliction: None,
         immediate_risk: referral.immediate_risk(),
         sector: referral.referrer_sector().as_str().to_owned(),
@@ -290,6 +293,12 @@ fn file_once(
         exited_at: None,
         officer_email: None,
         shared_version: 1,
+        age_band: counted.age_band,
+        gender: counted.gender,
+        needs_recorded: counted.needs_recorded,
+        review_due_at: None,
+        legal_hold: false,
+        erased_at: None,
     };
     let earlier_cases = match &key {
         Some(k) => store::cases_with_subject(conn, k)?,
@@ -530,7 +539,12 @@ pub fn available_actions(
                 )?;
                 return Ok(Err(AppError::RoleNotAllowed));
             }
-            let roles = acting_roles(actor, Some(view));
+            // An erased case keeps only its skeleton: nothing more is done to it.
+            let roles = if row.erased_at.is_some() {
+                Vec::new()
+            } else {
+                acting_roles(actor, Some(view))
+            };
             let rows: Vec<&'static Transition> = pathway::allowed_actions(state, &roles)
                 .into_iter()
                 .filter_map(|a| pathway::transition(state, a, &roles).ok())
@@ -637,6 +651,7 @@ pub fn perform_action(
     version: i64,
     command: Result<Command, AppError>,
     policy: &DuePolicy,
+    retention: &RetentionPolicy,
 ) -> Result<CaseDetail, AppError> {
     let ctx = audit_context(actor, request_id);
     let audit_action = format!("case.action.{action}");
@@ -646,7 +661,15 @@ pub fn perform_action(
             Err(refusal) => return Ok(Err(refusal)),
         };
         // Role before version: the version is only for those who may act on the case.
-        let checked = check_action(state, action, &acting_roles(actor, Some(view)));
+        let checked = if row.erased_at.is_some() {
+            // An erased case keeps only its skeleton: nothing more is done to it.
+            Err(AppError::InvalidTransition {
+                state,
+                allowed: Vec::new(),
+            })
+        } else {
+            check_action(state, action, &acting_roles(actor, Some(view)))
+        };
         let shown = view.version(row.version, row.shared_version);
         let transition = match checked {
             Ok(t) if shown == Some(version) => t,
@@ -670,10 +693,19 @@ pub fn perform_action(
             Ok(command) => command,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let applied = match apply(c, actor, &row, state, transition, &command, policy)? {
+        let mut applied = match apply(c, actor, &row, state, transition, &command, policy)? {
             Ok(applied) => applied,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        let change = &mut applied.change;
+        if let Some(next) = State::parse(&change.state) {
+            change.review_due_at = retention.review_date(
+                next,
+                change.outcome.as_deref(),
+                change.exited_at,
+                change.updated_at,
+            );
+        }
         if store::update_case(c, &row.id, row.version, &applied.change)? == 0 {
             // Cannot happen under the row lock; answered as a stale version all the same.
             return Ok(Err(AppError::VersionMismatch {
@@ -1193,6 +1225,7 @@ fn apply(
                 row.officer_email.clone()
             },
             shared_version: row.shared_version + i64::from(!action.is_police_only()),
+            review_due_at: row.review_due_at,
         },
         reason_code,
         rationale,

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cases;
 pub mod notifications;
 pub mod panels;
+pub mod retention;
 pub mod statistics;
 pub mod subject_access;
 
@@ -66,6 +67,14 @@ pub enum AppError {
         /// The case's version now.
         current: i64,
     },
+    /// The request conflicts with the record's state (a retention refusal).
+    #[error("conflict: {code}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// For a person; names no case.
+        detail: &'static str,
+    },
     /// The idempotency key was used before with another body.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
@@ -88,6 +97,7 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::InvalidTransition { .. } => "invalid_transition",
             AppError::VersionMismatch { .. } => "version_mismatch",
+            AppError::Conflict { code, .. } => code,
             AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::Validation(_) => "validation_failed",
             AppError::Corrupt(_) | AppError::Store(_) => "internal_error",

@@ -9,7 +9,7 @@ use crate::store::notifications::{self as store, DirectoryRow, NotificationRow};
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
 /// The roles a directory mailbox can stand for.
-pub const DIRECTORY_ROLES: [&str; 2] = ["prevent_team", "channel_chair"];
+pub const DIRECTORY_ROLES: [&str; 3] = ["prevent_team", "channel_chair", "records_officer"];
 
 fn admin_only(actor: &Actor) -> Result<(), AppError> {
     if actor.has(Role::Admin) {
@@ -49,7 +49,7 @@ pub fn add_mailbox(
         return Err(AppError::Validation(vec![FieldError::new(
             "role",
             "invalid_value",
-            "prevent_team or channel_chair",
+            "prevent_team, channel_chair or records_officer",
         )]));
     }
     let ctx = audit_context(actor, request_id);

@@ -9,6 +9,29 @@ use crate::domain::statistics::{Counted, Statistics};
 use crate::domain::{Actor, Role};
 use crate::store::{DbConnection, audit as audit_store, cases as store, write_transaction};
 
+/// The statistical facts of a referral, worked out at intake and kept on its case when
+/// its personal data is erased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedFacts {
+    /// The official age band at referral, if an age was given.
+    pub age_band: Option<String>,
+    /// The subject's gender, as given.
+    pub gender: Option<String>,
+    /// A mental-health or neurodiversity need was recorded.
+    pub needs_recorded: bool,
+}
+
+/// The facts counted of a stored `referral` filed on `filed_on`.
+pub fn counted_facts(referral: &Value, filed_on: NaiveDate) -> CountedFacts {
+    let needs = &referral["vulnerabilities"];
+    CountedFacts {
+        age_band: super::subject_age_on(referral, filed_on, filed_on)
+            .map(|age| crate::domain::statistics::age_band(age).to_owned()),
+        gender: referral["subject"]["gender"].as_str().map(str::to_owned),
+        needs_recorded: needs["mental_health"] == true || needs["neurodiversity"] == true,
+    }
+}
+
 /// The breakdowns of referrals filed from `from` to `to` (inclusive): a national
 /// auditor's over every area, anyone else's over their own.
 pub fn statistics(
@@ -43,20 +66,13 @@ pub fn statistics(
                 .map_or_else(|| "national".to_owned(), |a| a[0].clone()),
         );
         for row in &rows {
-            let referral: Value = serde_json::from_str(&row.referral).unwrap_or_default();
-            let needs = &referral["vulnerabilities"];
             stats.count(&Counted {
                 area: &row.area,
                 sector: &row.sector,
                 type_of_concern: row.type_of_concern.as_deref(),
-                gender: referral["subject"]["gender"].as_str(),
-                age: super::subject_age_on(
-                    &referral,
-                    row.submitted_at.date(),
-                    row.submitted_at.date(),
-                ),
-                mental_health_or_neurodiversity: needs["mental_health"] == true
-                    || needs["neurodiversity"] == true,
+                gender: row.gender.as_deref(),
+                age_band: row.age_band.as_deref(),
+                mental_health_or_neurodiversity: row.needs_recorded,
                 discussed: discussed.contains(&row.id),
                 adopted: adopted.contains(&row.id),
             });

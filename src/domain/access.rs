@@ -18,6 +18,9 @@ pub enum View {
     Channel,
     /// The area's Prevent officers: everything, police-only material included.
     Police,
+    /// The area's records officer, in retention reviews only: police-only cases
+    /// included, marked for exemption review; never through the case routes.
+    Records,
 }
 
 impl View {
@@ -34,7 +37,7 @@ impl View {
     /// May see a case while it is in `state`. A referrer sees their own case in every
     /// state, since the coarse status never names a police-only one.
     pub fn sees_state(self, state: State) -> bool {
-        matches!(self, View::Police | View::Referrer) || !state.is_police_only()
+        matches!(self, View::Police | View::Referrer | View::Records) || !state.is_police_only()
     }
 
     /// Sees the record of `action` (its history entry and audit entries).
@@ -62,6 +65,7 @@ impl View {
             View::Channel => "channel",
             View::Panel => "panel",
             View::Police => "police",
+            View::Records => "records",
         }
     }
 }
@@ -243,6 +247,56 @@ impl ListScope {
         self.branches.retain(|b| b.view.sees_case_detail());
         self
     }
+}
+
+/// The cases `actor` is shown in the retention review list (before the review dates
+/// are considered): a records officer those of their area, police-only ones included
+/// (each marked for exemption review, see [`needs_exemption_review`]); an auditor those
+/// of their area, or of every area when national, never a police-only one. Other
+/// roles: none.
+pub fn retention_scope(actor: &Actor) -> ListScope {
+    let area = || vec![actor.area.to_string()];
+    let mut parts = Vec::new();
+    if actor.has(Role::RecordsOfficer) {
+        parts.push((CaseSet::Areas(area()), View::Records));
+    }
+    if actor.has(Role::Auditor) {
+        let set = if actor.area.is_national() {
+            CaseSet::EveryArea
+        } else {
+            CaseSet::Areas(area())
+        };
+        parts.push((set, View::Auditor));
+    }
+    let branches = parts
+        .into_iter()
+        .map(|(cases, view)| ScopeBranch {
+            states: State::ALL
+                .into_iter()
+                .filter(|s| view.sees_state(*s))
+                .collect(),
+            cases,
+            view,
+        })
+        .collect();
+    ListScope { branches }
+}
+
+/// Whether `actor` may read the retention review list at all.
+pub fn reads_retention(actor: &Actor) -> bool {
+    actor.has(Role::RecordsOfficer) || actor.has(Role::Auditor)
+}
+
+/// Whether `actor` may record retention decisions (retain, hold, release, erase) on a
+/// case of `area`: the area's records officer only; auditors are read-only.
+pub fn decides_retention(actor: &Actor, area: &str) -> bool {
+    actor.has(Role::RecordsOfficer) && same_area(actor, area)
+}
+
+/// Whether a case in `state`, shown in a retention review, holds police-only material
+/// that must be reviewed for exemption before any disclosure.
+pub fn needs_exemption_review(state: State) -> bool {
+    state.is_police_only()
 }
 
 /// The states whose cases the official-statistics breakdowns count. Those readers are
@@ -517,6 +571,48 @@ mod tests {
             vec![],
         );
         assert!(filtered.branches.is_empty(), "{filtered:?}");
+    }
+
+    #[test]
+    fn retention_reviews_show_police_only_cases_to_records_officers_only() {
+        let records = retention_scope(&actor(&[Role::RecordsOfficer], "E08000035"));
+        assert_eq!(records.branches.len(), 1);
+        assert!(
+            records.branches[0]
+                .states
+                .contains(&State::TransferredToPursue)
+        );
+        assert_eq!(
+            records.branches[0].cases,
+            CaseSet::Areas(vec!["E08000035".into()])
+        );
+        let national = retention_scope(&actor(&[Role::Auditor], "national"));
+        assert_eq!(national.branches[0].cases, CaseSet::EveryArea);
+        assert!(
+            !national.branches[0]
+                .states
+                .contains(&State::TransferredToPursue)
+        );
+        for role in [
+            Role::PreventOfficer,
+            Role::ChannelChair,
+            Role::Admin,
+            Role::Referrer,
+        ] {
+            let who = actor(&[role], "E08000035");
+            assert!(retention_scope(&who).branches.is_empty(), "{role:?}");
+            assert!(!reads_retention(&who), "{role:?}");
+            assert!(!decides_retention(&who, "E08000035"), "{role:?}");
+        }
+        let officer = actor(&[Role::RecordsOfficer], "E08000035");
+        assert!(decides_retention(&officer, "E08000035"));
+        assert!(!decides_retention(&officer, "E08000025"));
+        assert!(!decides_retention(
+            &actor(&[Role::Auditor], "E08000035"),
+            "E08000035"
+        ));
+        assert!(needs_exemption_review(State::TransferredToPursue));
+        assert!(!needs_exemption_review(State::Closed));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod name;
 pub mod panel;
 pub mod pathway;
 pub mod referral;
+pub mod retention;
 pub mod statistics;
 pub mod subject_access;
 

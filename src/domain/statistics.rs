@@ -87,8 +87,8 @@ pub struct Counted<'a> {
     pub type_of_concern: Option<&'a str>,
     /// Gender.
     pub gender: Option<&'a str>,
-    /// Age at referral.
-    pub age: Option<u32>,
+    /// Age band at referral.
+    pub age_band: Option<&'a str>,
     /// A mental-health or neurodiversity need was recorded.
     pub mental_health_or_neurodiversity: bool,
     /// Discussed at a panel.
@@ -125,7 +125,7 @@ impl Statistics {
             &mut self.by_type_of_concern,
             c.type_of_concern.unwrap_or("not_recorded"),
         );
-        add(&mut self.by_age_band, c.age.map_or("unknown", age_band));
+        add(&mut self.by_age_band, c.age_band.unwrap_or("unknown"));
         add(&mut self.by_gender, c.gender.unwrap_or("not_recorded"));
         add(&mut self.by_area, c.area);
         self.mental_health_or_neurodiversity += u64::from(c.mental_health_or_neurodiversity);

@@ -24,6 +24,7 @@ use crate::domain::correction::CorrectionBody;
 use crate::domain::due::DuePolicy;
 use crate::domain::pathway::{Action, Payload, ReferrerStatus, State, Transition};
 use crate::domain::referral::ReferralRequest;
+use crate::domain::retention::RetentionPolicy;
 use crate::domain::{Actor, FieldError, Role};
 use crate::http::json::{JsonBody, from_value};
 use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
@@ -181,9 +182,18 @@ pub struct FullCase {
     pub immediate_risk: bool,
     /// When it was first referred to Channel.
     pub referred_to_channel_at: Option<DateTime<Utc>>,
-    /// The referral as filed (validated and normalised).
-    #[schema(value_type = ReferralRequest)]
+    /// The referral as filed (validated and normalised); `null` once erased.
+    #[schema(value_type = Option<ReferralRequest>)]
     pub referral: serde_json::Value,
+    /// Its personal data was erased after a retention review: only the skeleton
+    /// (states, dates, coded outcomes, statistical fields) remains.
+    pub erased: bool,
+    /// When.
+    pub erased_at: Option<DateTime<Utc>>,
+    /// When its retention review is due (set once it ends).
+    pub review_due_at: Option<DateTime<Utc>>,
+    /// A legal hold blocks its erasure.
+    pub legal_hold: bool,
     /// Earlier or later referrals about the same person exist.
     pub repeat_referral: bool,
     /// Those referrals.
@@ -303,6 +313,10 @@ fn case_body(d: CaseDetail) -> CaseBody {
         due: due_of(&row, now),
         state: State::parse(&row.state).unwrap_or(State::Submitted),
         referral: serde_json::from_str(&row.referral).unwrap_or(serde_json::Value::Null),
+        erased: row.erased_at.is_some(),
+        erased_at: row.erased_at.map(utc),
+        review_due_at: row.review_due_at.map(utc),
+        legal_hold: row.legal_hold,
         deconfliction: if police {
             row.deconfliction
                 .as_deref()
@@ -765,14 +779,20 @@ pub async fn perform_action(
     store: web::Data<Store>,
     policy: web::Data<DuePolicy>,
 ) -> Result<HttpResponse, ApiError> {
+    let retention = req
+        .app_data::<web::Data<RetentionPolicy>>()
+        .map(|r| ***r)
+        .ok_or_else(|| ApiError::internal("the retention policy is not configured"))?;
     let (id, action) = path.into_inner();
     let action = Action::parse(&action).ok_or(ApiError::NotFound)?;
     let version = if_match(&req)?;
     let command = command_of(action, body.0);
-    let (id, r, policy) = (id.to_string(), rid(&request_id), **policy);
+    let (id, r, policy, retention) = (id.to_string(), rid(&request_id), **policy, retention);
     let detail = store
         .run(move |c| {
-            cases_app::perform_action(c, &actor, r, &id, action, version, command, &policy)
+            cases_app::perform_action(
+                c, &actor, r, &id, action, version, command, &policy, &retention,
+            )
         })
         .await?;
     tracing::info!(case.id = %detail.case.id, case.state = %detail.case.state, action = %action, "action performed");

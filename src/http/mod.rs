@@ -11,6 +11,7 @@ pub mod notifications;
 pub mod page;
 pub mod panels;
 pub mod problem;
+pub mod retention;
 pub mod statistics;
 pub mod subject_access;
 
@@ -34,6 +35,7 @@ use crate::http::problem::ApiError;
         notifications::list, notifications::retry,
         statistics::statistics,
         subject_access::subject_access,
+        retention::due, retention::decide,
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, notifications::NotificationStatus)),
@@ -47,6 +49,7 @@ use crate::http::problem::ApiError;
         (name = "notifications", description = "Email notifications: the directory and the outbox"),
         (name = "statistics", description = "The official-statistics breakdowns"),
         (name = "subject access", description = "Subject access exports"),
+        (name = "retention", description = "Retention reviews, legal holds and erasure"),
         (name = "audit", description = "The tamper-evident audit log"),
     )
 )]
@@ -171,6 +174,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(cases::perform_action)),
                 )
                 .service(web::resource("/cases/{id}/notes").route(web::post().to(cases::add_note)))
+                .service(
+                    web::resource("/cases/{id}/retention").route(web::post().to(retention::decide)),
+                )
+                .service(web::resource("/retention/due").route(web::get().to(retention::due)))
                 .service(
                     web::resource("/panels")
                         .route(web::post().to(panels::create_panel))

@@ -107,6 +107,14 @@ pub enum ApiError {
         /// What may be done instead.
         allowed: Vec<String>,
     },
+    /// The request conflicts with the record's state.
+    #[error("conflict: {code}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// For a person.
+        detail: String,
+    },
     /// `If-Match` names an old version.
     #[error("version mismatch")]
     VersionMismatch {
@@ -169,6 +177,9 @@ impl ApiError {
             ),
             ApiError::BadRequest { code, detail } => {
                 Problem::new(StatusCode::BAD_REQUEST, code, detail.clone())
+            }
+            ApiError::Conflict { code, detail } => {
+                Problem::new(StatusCode::CONFLICT, code, detail.clone())
             }
             ApiError::InvalidTransition { state, allowed } => {
                 let mut p = Problem::new(
@@ -264,6 +275,10 @@ impl From<crate::app::AppError> for ApiError {
             crate::app::AppError::VersionMismatch { current } => {
                 ApiError::VersionMismatch { current }
             }
+            crate::app::AppError::Conflict { code, detail } => ApiError::Conflict {
+                code,
+                detail: detail.to_owned(),
+            },
             crate::app::AppError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             crate::app::AppError::Validation(errors) => ApiError::Validation(errors),
             crate::app::AppError::Corrupt(e) => ApiError::internal(e),
@@ -432,6 +447,14 @@ mod tests {
                 "malformed_json",
             ),
             (ApiError::Validation(vec![]), 422, "validation_failed"),
+            (
+                ApiError::Conflict {
+                    code: "not_due",
+                    detail: String::new(),
+                },
+                409,
+                "not_due",
+            ),
             (
                 ApiError::PayloadTooLarge { limit: 1 },
                 413,

@@ -230,6 +230,8 @@ pub fn owner_of(due: crate::domain::due::DueKind) -> &'static str {
 
 /// Queues a reminder for every case past a due date, to the team that owns the next
 /// action, once per due date: the dedupe key names the case, the due kind and the date.
+/// A case whose retention review date has passed is reminded to its area's records
+/// officer mailbox, once per review date.
 pub fn queue_reminders(
     conn: &mut DbConnection,
     now: NaiveDateTime,
@@ -262,6 +264,33 @@ pub fn queue_reminders(
                         case.id,
                         kind.as_str(),
                         due_at.and_utc().timestamp(),
+                        n.recipient
+                    ));
+                    n
+                })
+                .collect();
+            queued += queue(c, notices, now)?;
+        }
+        for case in crate::store::retention::all_due_for_review(c, now, 1_000)? {
+            let Some(review_at) = case.review_due_at else {
+                continue;
+            };
+            let when = review_at.format("%Y-%m-%d").to_string();
+            let notices: Vec<Notice> = store::mailboxes(c, &case.area, "records_officer")?
+                .iter()
+                .map(|m| {
+                    let mut n = Notice::about_case(
+                        Kind::DueReminder,
+                        m,
+                        &case.area,
+                        &case.id,
+                        &case.reference,
+                        json!({"due": "retention review", "due_at": when}),
+                    );
+                    n.dedupe_key = Some(format!(
+                        "{}:retention_review:{}:{}",
+                        case.id,
+                        review_at.and_utc().timestamp(),
                         n.recipient
                     ));
                     n

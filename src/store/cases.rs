@@ -62,6 +62,18 @@ pub struct CaseRow {
     pub officer_email: Option<String>,
     /// Bumped only by actions that are not police-only: the version other roles see.
     pub shared_version: i64,
+    /// The subject's age band at referral (statistics; kept on erasure).
+    pub age_band: Option<String>,
+    /// The subject's gender as given (statistics; kept on erasure).
+    pub gender: Option<String>,
+    /// A mental-health or neurodiversity need was recorded (statistics; kept on erasure).
+    pub needs_recorded: bool,
+    /// When the case is next due for a retention review.
+    pub review_due_at: Option<NaiveDateTime>,
+    /// A legal hold blocks erasure.
+    pub legal_hold: bool,
+    /// When its personal data was erased.
+    pub erased_at: Option<NaiveDateTime>,
 }
 
 /// A case linked to another as a repeat referral about the same person.
@@ -477,6 +489,8 @@ pub struct CaseChange {
     pub officer_email: Option<String>,
     /// New shared version.
     pub shared_version: i64,
+    /// The retention review date the new state gets.
+    pub review_due_at: Option<NaiveDateTime>,
 }
 
 /// Applies `change` if the case is still at `version`; the number of rows changed.
@@ -753,10 +767,12 @@ pub struct StatisticsRow {
     pub sector: String,
     /// Type of concern.
     pub type_of_concern: Option<String>,
-    /// The referral, as JSON (for age, gender and needs).
-    pub referral: String,
-    /// Filed.
-    pub submitted_at: NaiveDateTime,
+    /// Age band at referral.
+    pub age_band: Option<String>,
+    /// Gender.
+    pub gender: Option<String>,
+    /// A mental-health or neurodiversity need was recorded.
+    pub needs_recorded: bool,
 }
 
 /// The cases filed in `[from, to)` in `areas` (`None`: every area) that are now in one of
@@ -778,22 +794,16 @@ pub fn for_statistics(
             cases::area,
             cases::sector,
             cases::type_of_concern,
-            cases::referral,
-            cases::submitted_at,
+            cases::age_band,
+            cases::gender,
+            cases::needs_recorded,
         ))
         .into_boxed();
     if let Some(areas) = areas {
         q = q.filter(cases::area.eq_any(areas.to_vec()));
     }
-    let rows: Vec<StatisticsRow> = q.load(conn)?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(StatisticsRow {
-                referral: open_or_empty(conn, "cases", "referral", &r.id, &r.referral)?,
-                ..r
-            })
-        })
-        .collect()
+    // The statistical columns are not personal data: nothing here is sealed.
+    q.load(conn)
 }
 
 /// Of `ids`, the cases ever discussed at a panel (on an agenda) and ever adopted.

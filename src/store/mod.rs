@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cases;
 pub mod notifications;
 pub mod panels;
+pub mod retention;
 pub mod schema;
 pub mod trust;
 pub mod vault;

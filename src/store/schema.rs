@@ -73,6 +73,12 @@ diesel::table! {
         officer_email -> Nullable<Text>,
         shared_version -> BigInt,
         subject_key_id -> Nullable<Text>,
+        age_band -> Nullable<Text>,
+        gender -> Nullable<Text>,
+        needs_recorded -> Bool,
+        review_due_at -> Nullable<Timestamp>,
+        legal_hold -> Bool,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 
@@ -84,6 +90,21 @@ diesel::table! {
         master_key_id -> Nullable<Text>,
         created_at -> Timestamp,
         destroyed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Retention decisions about a case.
+    retention_decisions (id) {
+        id -> Text,
+        case_id -> Text,
+        decision -> Text,
+        reason_code -> Nullable<Text>,
+        justification -> Nullable<Text>,
+        next_review_at -> Nullable<Timestamp>,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -257,6 +278,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cases
 );
 diesel::joinable!(case_events -> cases (case_id));
+diesel::joinable!(retention_decisions -> cases (case_id));
 diesel::joinable!(onward_referrals -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
     cases,
@@ -265,5 +287,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     onward_referrals,
     idempotency_keys,
     reference_counters,
-    subject_keys
+    subject_keys,
+    retention_decisions
 );

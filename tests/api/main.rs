@@ -14,6 +14,7 @@ mod openapi;
 mod pathway;
 mod process;
 mod referrals;
+mod retention;
 mod schema;
 mod statistics;
 mod subject_access;

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use chrono::Timelike;
 use diesel::prelude::*;
 use pathway::domain::pathway::{Action, PATHWAY, State};
 use serde_json::{Value, json};
@@ -424,6 +425,10 @@ enum Probe {
     Panel,
     /// `POST /v1/subject-access`.
     SubjectAccess,
+    /// `GET /v1/retention/due`.
+    RetentionDue,
+    /// `POST /v1/cases/{id}/retention`.
+    RetentionDecision,
     /// Any other `GET` without parameters in the path.
     Plain,
     /// Writes that concern no case (filing, panels, the directory, the outbox): their
@@ -452,6 +457,8 @@ fn probe_for(method: &str, path: &str) -> Probe {
         ("get", "/v1/meetings/{id}") => Probe::Meeting,
         ("get", "/v1/panels/{id}") => Probe::Panel,
         ("post", "/v1/subject-access") => Probe::SubjectAccess,
+        ("get", "/v1/retention/due") => Probe::RetentionDue,
+        ("post", "/v1/cases/{id}/retention") => Probe::RetentionDecision,
         ("get", p) if !p.contains('{') => Probe::Plain,
         (
             "post" | "delete",
@@ -555,6 +562,21 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
     )
     .await;
     assert_eq!(status, 204, "the member is removed");
+    // Every ended case comes due for its retention review.
+    {
+        use pathway::store::schema::cases as cases_table;
+        let mut conn = app.db.connect();
+        // Whole seconds, as the service stores its own times: list cursors carry microseconds.
+        let past = chrono::Utc::now()
+            .naive_utc()
+            .with_nanosecond(0)
+            .expect("a time")
+            - chrono::Duration::days(1);
+        diesel::update(cases_table::table.filter(cases_table::review_due_at.is_not_null()))
+            .set(cases_table::review_due_at.eq(Some(past)))
+            .execute(&mut conn)
+            .expect("bring reviews forward");
+    }
     let (_, _, document) = json_of(app.get("/openapi.json", None).await).await;
     let routes: Vec<(String, String)> = document["paths"]
         .as_object()
@@ -865,6 +887,99 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                     )
                     .await;
                     assert_clean(who, path, &body, &words);
+                }
+                Probe::RetentionDue => {
+                    let (status, ids, bodies) = listed(&app, path, &token, 2).await;
+                    let records = who.has("records_officer");
+                    // The records officer sees police-only cases of their area, marked for
+                    // exemption review; nothing else of the police compartment.
+                    let words: Vec<String> = if records {
+                        let pursue: Vec<&Case> = cases
+                            .iter()
+                            .filter(|c| c.state == State::TransferredToPursue && c.area == who.area)
+                            .collect();
+                        words
+                            .iter()
+                            .filter(|w| {
+                                w.as_str() != "transferred_to_pursue"
+                                    && !pursue.iter().any(|c| c.id == **w || c.reference == **w)
+                            })
+                            .cloned()
+                            .collect()
+                    } else {
+                        words.clone()
+                    };
+                    for body in &bodies {
+                        assert_clean(who, path, body, &words);
+                    }
+                    if !records && !who.has("auditor") {
+                        assert_eq!(status, 403, "{}: {bodies:?}", who.label);
+                        assert_eq!(bodies[0]["code"], "role_not_allowed", "{}", who.label);
+                        continue;
+                    }
+                    assert_eq!(status, 200, "{}: {bodies:?}", who.label);
+                    let ended = |c: &Case| {
+                        matches!(
+                            c.state,
+                            State::Closed | State::Exited | State::TransferredToPursue
+                        )
+                    };
+                    let expect: BTreeSet<String> = cases
+                        .iter()
+                        .filter(|c| ended(c))
+                        .filter(|c| {
+                            let in_area = c.area == who.area;
+                            let police_only = c.state == State::TransferredToPursue;
+                            (records && in_area)
+                                || (who.has("auditor")
+                                    && (in_area || who.area == "national")
+                                    && !police_only)
+                        })
+                        .map(|c| c.id.clone())
+                        .collect();
+                    assert_eq!(ids, expect, "{} is listed exactly its due cases", who.label);
+                    for item in bodies
+                        .iter()
+                        .flat_map(|b| b["items"].as_array().cloned().unwrap_or_default())
+                    {
+                        let keys: BTreeSet<&str> = item
+                            .as_object()
+                            .expect("item")
+                            .keys()
+                            .map(String::as_str)
+                            .collect();
+                        assert!(!keys.contains("referral"), "{item}");
+                        let pursue = item["state"] == "transferred_to_pursue";
+                        assert_eq!(item["exemption_review"], pursue, "{item}");
+                    }
+                }
+                Probe::RetentionDecision => {
+                    // A decision with a past review date: refused for its value only to the
+                    // one who may decide, so nothing is recorded.
+                    let body = json!({"decision": "retain", "reason_code": "other",
+                        "justification": "Probe.", "next_review_on": "2000-01-01"});
+                    for case in &cases {
+                        let url = path.replace("{id}", &case.id);
+                        let (status, _, answer) =
+                            json_of(app.post_json(&url, &token, &body).await).await;
+                        assert_clean(who, &url, &answer, &words);
+                        let decides = who.has("records_officer") && who.area == case.area;
+                        let want = if decides {
+                            (422, "validation_failed")
+                        } else if expected(who, case) == Sees::Nothing {
+                            refused.push((who.sub, case.id.clone()));
+                            (404, "not_found")
+                        } else {
+                            (403, "role_not_allowed")
+                        };
+                        assert_eq!(
+                            (status, answer["code"].as_str().unwrap_or_default()),
+                            want,
+                            "{}: POST {url} ({:?} case): {answer}",
+                            who.label,
+                            case.state
+                        );
+                    }
                 }
                 Probe::AuditList => {
                     let (status, _, bodies) = listed(&app, path, &token, 500).await;

@@ -1,0 +1,162 @@
+//! `GET /v1/retention/due` and `POST /v1/cases/{id}/retention`: thin handlers over
+//! `app::retention`.
+
+use actix_web::web::{self, Json};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use tracing_actix_web::RequestId;
+
+use crate::app::AppError;
+use crate::app::retention as app;
+use crate::domain::access::needs_exemption_review;
+use crate::domain::pathway::State;
+use crate::domain::retention::RetentionBody;
+use crate::domain::{Actor, FieldError};
+use crate::http::json::{JsonBody, from_value};
+use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
+use crate::http::problem::{ApiError, Problem};
+use crate::store::Store;
+use crate::store::cases::CaseRow;
+
+/// Paging of the review list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DueQuery {
+    /// Page size (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A case in a retention review: no personal data.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RetentionItem {
+    /// Id.
+    pub id: String,
+    /// Reference.
+    pub reference: String,
+    /// Area.
+    pub area: String,
+    /// Pathway state.
+    pub state: State,
+    /// How it closed.
+    pub outcome: Option<String>,
+    /// The day of its retention review (none once erased).
+    pub review_due_on: Option<NaiveDate>,
+    /// A legal hold blocks its erasure.
+    pub legal_hold: bool,
+    /// Police-only material: to be reviewed for exemption before any disclosure.
+    pub exemption_review: bool,
+    /// Its personal data was erased.
+    pub erased: bool,
+    /// When.
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+fn item(row: &CaseRow) -> RetentionItem {
+    let state = State::parse(&row.state).unwrap_or(State::Closed);
+    RetentionItem {
+        id: row.id.clone(),
+        reference: row.reference.clone(),
+        area: row.area.clone(),
+        state,
+        outcome: row.outcome.clone(),
+        review_due_on: row.review_due_at.map(|t| t.date()),
+        legal_hold: row.legal_hold,
+        exemption_review: needs_exemption_review(state),
+        erased: row.erased_at.is_some(),
+        erased_at: row.erased_at.map(|t| t.and_utc()),
+    }
+}
+
+/// Cases whose retention review date has passed: for auditors (of their area, or every
+/// area when national; never police-only cases) and the area's records officer
+/// (police-only cases included, marked for exemption review). Every read is audited.
+#[utoipa::path(get, path = "/v1/retention/due", tag = "retention", params(DueQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of cases due for review, oldest review first", body = Page<RetentionItem>),
+        (status = 403, description = "Not an auditor or records officer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json")))]
+pub async fn due(
+    actor: Actor,
+    request_id: RequestId,
+    query: web::Query<DueQuery>,
+    store: web::Data<Store>,
+) -> Result<Json<Page<RetentionItem>>, ApiError> {
+    let q = query.into_inner();
+    let limit = PageQuery::limit_of(q.limit)?;
+    let after = match q
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+    {
+        Some(None) => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "Not a cursor from this list.",
+            )]));
+        }
+        other => other.flatten(),
+    };
+    let now = Utc::now().naive_utc();
+    let r = Some(request_id.to_string());
+    let mut rows = store
+        .run(move |c| app::due_list(c, &actor, r, after, limit + 1, now))
+        .await?;
+    let next_cursor = split_page(&mut rows, limit, |row| {
+        encode_cursor(row.review_due_at.unwrap_or(row.submitted_at), &row.id)
+    });
+    Ok(Json(Page {
+        items: rows.iter().map(item).collect(),
+        next_cursor,
+    }))
+}
+
+/// What a retention decision did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RetentionOutcome {
+    /// The case as it is now.
+    pub case: RetentionItem,
+    /// The cases erased with it (itself included), when erased.
+    pub erased_case_ids: Vec<String>,
+}
+
+/// Records a retention decision: `retain` (a reason code, a justification and the next
+/// review), `hold` or `release` (a legal hold, with a reason), or `erase` (this case's
+/// personal data and that of its linked cases). Only the records officer of the case's
+/// area may; retain and erase only once the case is due for review.
+#[utoipa::path(post, path = "/v1/cases/{id}/retention", tag = "retention", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Case id")), request_body = RetentionBody,
+    responses(
+        (status = 200, description = "Recorded", body = RetentionOutcome),
+        (status = 403, description = "Not the records officer of the case's area", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_due`, `legal_hold`, `linked_cases_not_due`, `not_linked`, `already_held`, `not_held` or `already_erased`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
+pub async fn decide(
+    actor: Actor,
+    request_id: RequestId,
+    id: web::Path<uuid::Uuid>,
+    body: JsonBody<serde_json::Value>,
+    store: web::Data<Store>,
+) -> Result<Json<RetentionOutcome>, ApiError> {
+    let today = Utc::now().date_naive();
+    let command = match from_value::<RetentionBody>(body.0) {
+        Ok(b) => b.validate(today).map_err(AppError::Validation),
+        Err(ApiError::Validation(errors)) => Err(AppError::Validation(errors)),
+        Err(other) => return Err(other),
+    };
+    let (id, r) = (id.to_string(), Some(request_id.to_string()));
+    let decided = store
+        .run(move |c| app::decide(c, &actor, r, &id, command))
+        .await?;
+    tracing::info!(case.id = %decided.case.id, erased = decided.erased.len(), "retention decision recorded");
+    Ok(Json(RetentionOutcome {
+        case: item(&decided.case),
+        erased_case_ids: decided.erased,
+    }))
+}
