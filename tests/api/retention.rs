@@ -375,6 +375,32 @@ async fn a_closed_case_is_reviewed_retained_and_then_erased_leaving_only_its_ske
         }
     }
 
+    // A subject access request finds nothing personal: by name nobody, by case id the
+    // skeleton alone.
+    let by_name = app
+        .post_json(
+            "/v1/subject-access",
+            &records,
+            &json!({"given_name": "Morgan", "family_name": family, "date_of_birth": "2010-03-14"}),
+        )
+        .await;
+    assert_eq!(by_name.status().as_u16(), 200);
+    let by_name: Value = by_name.json().await.unwrap();
+    assert_eq!(by_name["cases"], json!([]), "{by_name}");
+    let by_id: Value = app
+        .post_json("/v1/subject-access", &records, &json!({"case_id": id}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_id["cases"][0]["id"], id.as_str(), "{by_id}");
+    for p in personal {
+        assert!(
+            !by_id.to_string().contains(p),
+            "the export holds `{p}`: {by_id}"
+        );
+    }
+
     // A later referral about the same person is not linked to the erased case.
     let later = app
         .file(&referral_about("Morgan", &family, "2010-03-14"))
