@@ -1,10 +1,10 @@
 //! Reading and verifying the audit log (auditors only). Every read is itself audited.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::{AppError, Sight, audit_context};
+use super::{AppError, Committed, Sight, audit_context};
 use crate::audit::{AuditEvent, ChainKey, Outcome, VerifyReport, canonical_json};
 use crate::domain::access::{View, police_only_audit_actions, redact_audit_details};
 use crate::domain::{Actor, Role};
@@ -86,7 +86,7 @@ pub fn read_log(
     filter.areas = (!actor.area.is_national() && !actor.has(Role::PanelMember))
         .then(|| vec![actor.area.to_string()]);
     let ctx = audit_context(actor, request_id);
-    write_transaction(conn, |c| -> Result<Result<_, AppError>, AppError> {
+    write_transaction(conn, |c| -> Committed<_> {
         let sight = Sight::of(c, actor)?;
         if let Some(case_id) = &filter.case_id {
             let facts = cases_store::access_facts(c, std::slice::from_ref(case_id))?;
@@ -96,14 +96,13 @@ pub fn read_log(
                 .is_some_and(View::sees_case_detail)
             {
                 if let Some(f) = case {
-                    let refused = AuditEvent {
-                        chain: ChainKey::case(uuid::Uuid::parse_str(&f.id).unwrap_or_default()),
-                        action: "audit.read".into(),
-                        case_id: uuid::Uuid::parse_str(&f.id).ok(),
-                        area: f.area.clone(),
-                        outcome: Outcome::Denied,
-                        details: json!({}),
-                    };
+                    let refused = AuditEvent::about_case(
+                        &f.id,
+                        &f.area,
+                        "audit.read",
+                        Outcome::Denied,
+                        json!({}),
+                    );
                     audit_store::append(c, &ctx, &[refused])?;
                 }
                 return Ok(Err(AppError::NotFound));
@@ -123,13 +122,7 @@ pub fn read_log(
                 }
             }
             let named: Vec<String> = named.into_iter().collect();
-            let views: HashMap<String, Option<View>> = cases_store::access_facts(c, &named)?
-                .into_iter()
-                .map(|f| {
-                    let view = sight.view(&f);
-                    (f.id, view)
-                })
-                .collect();
+            let views = sight.views(c, &named)?;
             let hidden = |id: &str| {
                 views
                     .get(id)
@@ -201,13 +194,7 @@ fn shape_report(
         return Ok(report);
     }
     let sight = Sight::of(conn, actor)?;
-    let views: HashMap<String, Option<View>> = cases_store::access_facts(conn, &named)?
-        .into_iter()
-        .map(|f| {
-            let view = sight.view(&f);
-            (f.id, view)
-        })
-        .collect();
+    let views = sight.views(conn, &named)?;
     let entry_ids: Vec<String> = report
         .breaks
         .iter()

@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDateTime};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AppError, Sight, audit_context};
+use super::{AppError, Committed, Sight, audit_context};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
 use crate::domain::access::{CaseAccess, StatusFilter, View, acting_roles, view_of};
 use crate::domain::actions::Command;
@@ -90,10 +90,6 @@ pub struct Idempotency {
     pub body_hash: String,
 }
 
-/// The result of a transaction that commits even when it refuses: the outer error
-/// rolls back, the inner one is a refusal whose audit entry is kept.
-type Committed<T> = Result<Result<T, AppError>, AppError>;
-
 fn state_of(row: &CaseRow) -> Result<State, AppError> {
     State::parse(&row.state)
         .ok_or_else(|| AppError::Corrupt(format!("case {} has unknown state", row.id)))
@@ -123,14 +119,7 @@ fn case_event(
     outcome: Outcome,
     details: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        chain: ChainKey::case(uuid::Uuid::parse_str(&row.id).unwrap_or_default()),
-        action: action.to_owned(),
-        case_id: uuid::Uuid::parse_str(&row.id).ok(),
-        area: row.area.clone(),
-        outcome,
-        details,
-    }
+    AuditEvent::about_case(&row.id, &row.area, action, outcome, details)
 }
 
 /// Loads a case and decides the actor's view. A case the actor may not see is answered
@@ -316,14 +305,13 @@ fn file_once(
         store::link_cases(conn, &row.id, other, "subject_match", at)?;
         // The entry belongs to the earlier case, so it carries that case's area: the
         // new case's area would show its auditors an id they may not see.
-        audit.push(AuditEvent {
-            chain: ChainKey::case(uuid::Uuid::parse_str(other).unwrap_or_default()),
-            action: "case.link".into(),
-            case_id: uuid::Uuid::parse_str(other).ok(),
-            area: other_area.clone(),
-            outcome: Outcome::Ok,
-            details: json!({"linked_case_id": row.id, "reason": "subject_match"}),
-        });
+        audit.push(AuditEvent::about_case(
+            other,
+            other_area,
+            "case.link",
+            Outcome::Ok,
+            json!({"linked_case_id": row.id, "reason": "subject_match"}),
+        ));
     }
     store::insert_event(
         conn,
@@ -853,13 +841,14 @@ fn correct_referral(
         None => Vec::new(),
     };
     let mut others = Vec::new();
-    let entry = |other: &str, area: &str, action: &str| AuditEvent {
-        chain: ChainKey::case(uuid::Uuid::parse_str(other).unwrap_or_default()),
-        action: action.into(),
-        case_id: uuid::Uuid::parse_str(other).ok(),
-        area: area.to_owned(),
-        outcome: Outcome::Ok,
-        details: json!({"linked_case_id": row.id, "reason": "subject_match"}),
+    let entry = |other: &str, area: &str, action: &str| {
+        AuditEvent::about_case(
+            other,
+            area,
+            action,
+            Outcome::Ok,
+            json!({"linked_case_id": row.id, "reason": "subject_match"}),
+        )
     };
     for (other, area) in &matching {
         store::link_cases(conn, &row.id, other, "subject_match", at)?;

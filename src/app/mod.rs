@@ -111,6 +111,10 @@ impl From<diesel::result::Error> for AppError {
     }
 }
 
+/// The result of a transaction that commits even when it refuses: the outer error
+/// rolls back, the inner one is a refusal whose audit entry is kept.
+pub(crate) type Committed<T> = Result<Result<T, AppError>, AppError>;
+
 /// What one actor may see of many cases at once: the rule of [`crate::domain::access`],
 /// with the agendas of the actor's panels read once. Every answer that names other
 /// cases (linked cases, audit entries, agendas) asks it.
@@ -151,6 +155,22 @@ impl<'a> Sight<'a> {
                 on_actors_agenda: self.agenda.contains(&facts.id),
             },
         )
+    }
+
+    /// The actor's view of each of the cases `ids` that exists, by id.
+    pub fn views(
+        &self,
+        conn: &mut crate::store::DbConnection,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Option<crate::domain::access::View>>, AppError>
+    {
+        Ok(crate::store::cases::access_facts(conn, ids)?
+            .into_iter()
+            .map(|f| {
+                let view = self.view(&f);
+                (f.id, view)
+            })
+            .collect())
     }
 
     /// The actor's scope over every case, narrowed by `filter`.

@@ -224,7 +224,7 @@ pub fn read_meeting(
     id: &str,
 ) -> Result<(MeetingRow, PanelRow, Vec<AgendaEntry>), AppError> {
     let ctx: AuditContext = audit_context(actor, request_id);
-    write_transaction(conn, |c| -> Result<Result<_, AppError>, AppError> {
+    write_transaction(conn, |c| -> super::Committed<_> {
         let Some((meeting, panel)) = store::find_meeting(c, id)? else {
             return Ok(Err(AppError::NotFound));
         };

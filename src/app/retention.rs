@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{AppError, audit_context};
+use super::{AppError, Committed, audit_context};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
 use crate::domain::Actor;
 use crate::domain::access::{decides_retention, reads_retention, retention_scope};
@@ -16,18 +16,8 @@ use crate::store::cases::{self as cases_store, CaseRow, EventRow};
 use crate::store::retention::{self as store, DecisionRow, RetentionChange};
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
-/// The result of a transaction that commits even when it refuses.
-type Committed<T> = Result<Result<T, AppError>, AppError>;
-
 fn case_event(row: &CaseRow, outcome: Outcome, details: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        chain: ChainKey::case(uuid::Uuid::parse_str(&row.id).unwrap_or_default()),
-        action: "case.retention".into(),
-        case_id: uuid::Uuid::parse_str(&row.id).ok(),
-        area: row.area.clone(),
-        outcome,
-        details,
-    }
+    AuditEvent::about_case(&row.id, &row.area, "case.retention", outcome, details)
 }
 
 fn state_of(row: &CaseRow) -> Result<State, AppError> {

@@ -333,13 +333,14 @@ pub fn export(
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut entries: Vec<AuditEvent> = rows
             .iter()
-            .map(|r| AuditEvent {
-                chain: ChainKey::case(uuid::Uuid::parse_str(&r.id).unwrap_or_default()),
-                action: AUDIT_ACTION.into(),
-                case_id: uuid::Uuid::parse_str(&r.id).ok(),
-                area: r.area.clone(),
-                outcome: Outcome::Ok,
-                details: json!({"matched_by": query.kind()}),
+            .map(|r| {
+                AuditEvent::about_case(
+                    &r.id,
+                    &r.area,
+                    AUDIT_ACTION,
+                    Outcome::Ok,
+                    json!({"matched_by": query.kind()}),
+                )
             })
             .collect();
         entries.push(own(

@@ -230,6 +230,27 @@ pub struct AuditEvent {
     pub details: Value,
 }
 
+impl AuditEvent {
+    /// An event in the stream of the case `case_id`, which is in `area`.
+    pub fn about_case(
+        case_id: &str,
+        area: &str,
+        action: &str,
+        outcome: Outcome,
+        details: Value,
+    ) -> AuditEvent {
+        let id = uuid::Uuid::parse_str(case_id).ok();
+        AuditEvent {
+            chain: ChainKey::case(id.unwrap_or_default()),
+            action: action.to_owned(),
+            case_id: id,
+            area: area.to_owned(),
+            outcome,
+            details,
+        }
+    }
+}
+
 /// The fields of an entry that its hash covers.
 #[derive(Debug, Clone)]
 pub struct EntryFields<'a> {
