@@ -16,4 +16,4 @@ pub mod statistics;
 pub mod subject_access;
 
 pub use actor::{Actor, Area, Role, StaffEmail};
-pub use field::FieldError;
+pub use field::{FieldError, FieldLocation};

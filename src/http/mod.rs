@@ -38,7 +38,7 @@ use crate::http::problem::ApiError;
         retention::due, retention::decide,
         audit::list, audit::verify, audit::verification_key,
     ),
-    components(schemas(problem::Problem, problem::FieldError, notifications::NotificationStatus)),
+    components(schemas(problem::Problem, problem::FieldError, crate::domain::FieldLocation, notifications::NotificationStatus)),
     modifiers(&BearerAuth, &CommonProblems),
     tags(
         (name = "operations", description = "Probes"),
