@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod contract;
 pub mod health;
 pub mod json;
 pub mod me;
@@ -19,6 +20,7 @@ use actix_web::web;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::http::contract::ActionOperations;
 use crate::http::problem::ApiError;
 
 /// The OpenAPI document; `openapi/openapi.json` is this, committed and checked by a test.
@@ -39,7 +41,7 @@ use crate::http::problem::ApiError;
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, crate::domain::FieldLocation, notifications::NotificationStatus)),
-    modifiers(&BearerAuth, &CommonProblems),
+    modifiers(&BearerAuth, &ActionOperations, &CommonProblems),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),
