@@ -54,7 +54,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// File a referral.
 #[utoipa::path(post, path = "/v1/referrals", tag = "referrals", security(("bearer" = [])),
     request_body = ReferralRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body return the original answer")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$",
+        description = "Makes a retry safe: the same key and body return the original answer. 1 to 200 visible ASCII characters; anything else is 400 `invalid_idempotency_key`")),
     responses(
         (status = 201, description = "Received; `Location` names the case", body = Receipt),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
@@ -248,7 +249,7 @@ fn note(n: crate::store::panels::NoteRow) -> Note {
     params(("id" = uuid::Uuid, Path, description = "Case id")), request_body = crate::domain::panel::NoteBody,
     responses(
         (status = 201, description = "Added", body = Note),
-        (status = 403, description = "Not a member of a panel that listed the case", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not a member of a panel that listed the case", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
 pub async fn add_note(
@@ -464,7 +465,7 @@ pub enum CaseListItem {
         (status = 200, description = "A page of cases", body = Page<CaseListItem>),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No usable token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A role that sees no cases", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: a role that sees no cases", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown state, bad limit or cursor", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_cases(
     actor: Actor,
@@ -575,7 +576,7 @@ pub struct HistoryEntry {
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "Every action in order", body = Vec<HistoryEntry>),
-        (status = 403, description = "Referrers see no history", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: referrers see no history", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json")))]
 pub async fn history(
     actor: Actor,
@@ -644,7 +645,7 @@ pub struct AvailableActions {
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "What you may do now", body = AvailableActions),
-        (status = 403, description = "Referrers see only a status, never the actions", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: referrers see only a status, never the actions", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json")))]
 pub async fn available_actions(
     actor: Actor,

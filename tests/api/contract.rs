@@ -86,3 +86,114 @@ async fn if_match_is_accepted_exactly_as_its_documented_pattern_says() {
         assert_problem(response, 400, "invalid_if_match").await;
     }
 }
+
+/// The operations whose use case refuses some roles with 403 `role_not_allowed`
+/// (besides every action, which the pathway table restricts).
+const ROLE_CHECKED: &[&str] = &[
+    "list_cases",
+    "history",
+    "available_actions",
+    "add_note",
+    "create_panel",
+    "list_panels",
+    "read_panel",
+    "add_member",
+    "remove_member",
+    "create_meeting",
+    "directory",
+    "add_mailbox",
+    "remove_mailbox",
+    "list_notifications",
+    "retry",
+    "statistics",
+    "subject_access",
+    "due",
+    "decide",
+    "list_audit_entries",
+    "verify",
+];
+
+#[tokio::test]
+async fn every_operation_has_a_unique_id_and_documents_what_it_can_answer() {
+    let app = spawn_app().await;
+    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut role_checked_seen = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let what = format!("{method} {path}");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what} has an operationId"));
+            assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+            let documents = |status: &str| op["responses"][status].is_object();
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            if secured {
+                assert!(documents("401"), "{what}: 401");
+            }
+            if op["requestBody"].is_object() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(documents(status), "{what}: {status}");
+                }
+            }
+            if path.contains("{id}") {
+                assert!(documents("404"), "{what}: 404");
+            }
+            let action = path.starts_with("/v1/cases/{id}/actions/");
+            if action {
+                for status in ["409", "412", "428"] {
+                    assert!(documents(status), "{what}: {status}");
+                }
+            }
+            if action || ROLE_CHECKED.contains(&id) {
+                role_checked_seen.push(id.to_owned());
+                let description = op["responses"]["403"]["description"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{what}: 403"));
+                assert!(
+                    description.contains("role_not_allowed"),
+                    "{what}: the 403 names its code"
+                );
+            }
+        }
+    }
+    for id in ROLE_CHECKED {
+        assert!(
+            role_checked_seen.iter().any(|s| s == id),
+            "{id} is an operation of the document"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_operations_that_check_roles_answer_403_as_documented() {
+    // A sample of the six that did not document it: the panel's own operations, refused
+    // to a referrer, and the admin-only outbox retry.
+    let app = spawn_app().await;
+    let referrer = app.referrer();
+    let id = uuid_like();
+    let member = json!({"name": "Hana Health", "agency": "health", "email": "hana@nhs.example", "panel_role": "member"});
+    let meeting = json!({"scheduled_for": "2099-01-15T10:00:00Z"});
+    for (method, path, body) in [
+        ("GET", format!("/v1/panels/{id}"), None),
+        ("POST", format!("/v1/panels/{id}/members"), Some(member)),
+        ("DELETE", format!("/v1/panels/{id}/members/{id}"), None),
+        ("POST", format!("/v1/panels/{id}/meetings"), Some(meeting)),
+        ("DELETE", format!("/v1/directory/{id}"), None),
+        ("POST", format!("/v1/notifications/{id}/retry"), None),
+    ] {
+        let request = match (method, body) {
+            ("GET", _) => app.client.get(app.url(&path)),
+            ("DELETE", _) => app.client.delete(app.url(&path)),
+            (_, Some(body)) => app.client.post(app.url(&path)).json(&body),
+            (_, None) => app.client.post(app.url(&path)),
+        };
+        let response = request.bearer_auth(&referrer).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{method} {path}");
+        assert_problem(response, 403, "role_not_allowed").await;
+    }
+}
+
+fn uuid_like() -> &'static str {
+    "0196a1c2-7e3b-7c1d-9f00-3c5e8a1b2d4f"
+}
