@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod page;
 pub mod panels;
+pub mod params;
 pub mod problem;
 pub mod retention;
 pub mod statistics;
