@@ -232,7 +232,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Path<T> {
                 .map(Path)
                 .map_err(|e| {
                     // A tuple's error is at its index; a single value is the only segment.
-                    let index = e.path().to_string().parse::<usize>().unwrap_or(0);
+                    let index = e
+                        .path()
+                        .to_string()
+                        .trim_matches(['[', ']', '.'])
+                        .parse::<usize>()
+                        .unwrap_or(0);
                     let segment = req
                         .match_info()
                         .iter()
