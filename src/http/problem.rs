@@ -257,11 +257,19 @@ impl ApiError {
                 "payload_too_large",
                 format!("The body is larger than the limit of {limit} bytes."),
             ),
-            ApiError::UnsupportedMediaType => Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as `Content-Type: application/json`.",
-            ),
+            ApiError::UnsupportedMediaType => {
+                let mut p = Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "Send the body as `Content-Type: application/json`.",
+                );
+                p.errors = vec![FieldError::header(
+                    "Content-Type",
+                    "unsupported_media_type",
+                    "Content-Type must be application/json",
+                )];
+                p
+            }
             ApiError::Unavailable(what) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",

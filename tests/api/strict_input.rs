@@ -327,6 +327,20 @@ async fn no_body_of_the_wrong_shape_is_accepted_and_every_refusal_names_its_plac
                 }
                 r
             };
+            // Not JSON: the header is named.
+            let what = format!("{label} sent as text/plain");
+            let plain = app
+                .client
+                .request(op.method.to_uppercase().parse().unwrap(), app.url(&path))
+                .bearer_auth(&token)
+                .header("content-type", "text/plain")
+                .body("{}");
+            let (status, problem) = send(plain, &what).await;
+            assert_eq!(status, 415, "{what}: {problem}");
+            assert!(
+                has_error(&problem, "header", "Content-Type", Some("")),
+                "{what}: {problem}"
+            );
             // Not objects at all: the whole body is refused.
             for body in [
                 json!([]),
