@@ -18,6 +18,7 @@ mod referrals;
 mod retention;
 mod schema;
 mod statistics;
+mod strict_input;
 mod subject_access;
 mod vault;
 mod visibility;
