@@ -16,6 +16,7 @@ mod process;
 mod referrals;
 mod retention;
 mod schema;
+mod seed;
 mod statistics;
 mod subject_access;
 mod vault;
