@@ -13,6 +13,7 @@ mod notifications;
 mod openapi;
 mod pathway;
 mod process;
+mod readme;
 mod referrals;
 mod retention;
 mod schema;
