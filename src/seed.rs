@@ -164,76 +164,65 @@ fn weighted<'a>(rng: &mut fastrand::Rng, table: &[(&'a str, u32)]) -> &'a str {
     table[0].0
 }
 
-/// Who acts in the demo: `(variable, sub, roles, name, email)`.
-fn people() -> Vec<(
-    &'static str,
-    String,
-    Vec<&'static str>,
-    &'static str,
-    String,
-)> {
-    let p = |var, sub: &str, roles, name, email: &str| {
-        (var, sub.to_owned(), roles, name, email.to_owned())
-    };
-    vec![
-        p(
-            "ADMIN",
-            "demo-admin",
-            vec!["admin"],
-            "Ada Admin",
-            "admin@council.example",
-        ),
-        p(
-            "OFFICER",
-            "demo-officer",
-            vec!["prevent_officer"],
-            "Oli Officer",
-            "officer@police.example",
-        ),
-        p(
-            "CHAIR",
-            "demo-chair",
-            vec!["channel_chair"],
-            "Chris Chair",
-            "chair@council.example",
-        ),
-        p(
-            "MEMBER",
-            "demo-member",
-            vec!["panel_member"],
-            "Hana Health",
-            "health@nhs.example",
-        ),
-        p(
-            "TEACHER",
-            "demo-teacher",
-            vec!["referrer"],
-            "Jo Example",
-            "jo@school.example",
-        ),
-        p(
-            "AUDITOR",
-            "demo-auditor",
-            vec!["auditor"],
-            "Ann Auditor",
-            "auditor@council.example",
-        ),
-        p(
-            "RECORDS",
-            "demo-records",
-            vec!["records_officer"],
-            "Rae Records",
-            "records@council.example",
-        ),
-        p(
-            "NATIONAL_AUDITOR",
-            "demo-national-auditor",
-            vec!["auditor"],
-            "Nat National",
-            "assurance@homeoffice.example",
-        ),
-    ]
-}
+/// Who acts in the demo, with a token each: `(variable, sub, role, name, email)`.
+const PEOPLE: [(&str, &str, &str, &str, &str); 8] = [
+    (
+        "ADMIN",
+        "demo-admin",
+        "admin",
+        "Ada Admin",
+        "admin@council.example",
+    ),
+    (
+        "OFFICER",
+        "demo-officer",
+        "prevent_officer",
+        "Oli Officer",
+        "officer@police.example",
+    ),
+    (
+        "CHAIR",
+        "demo-chair",
+        "channel_chair",
+        "Chris Chair",
+        "chair@council.example",
+    ),
+    (
+        "MEMBER",
+        "demo-member",
+        "panel_member",
+        "Hana Health",
+        "health@nhs.example",
+    ),
+    (
+        "TEACHER",
+        "demo-teacher",
+        "referrer",
+        "Jo Example",
+        "jo@school.example",
+    ),
+    (
+        "AUDITOR",
+        "demo-auditor",
+        "auditor",
+        "Ann Auditor",
+        "auditor@council.example",
+    ),
+    (
+        "RECORDS",
+        "demo-records",
+        "records_officer",
+        "Rae Records",
+        "records@council.example",
+    ),
+    (
+        "NATIONAL_AUDITOR",
+        "demo-national-auditor",
+        "auditor",
+        "Nat National",
+        "assurance@homeoffice.example",
+    ),
+];
 
 /// A referrer of `sector`: `(sub, name, role, organisation, email)`.
 fn referrer_of(
@@ -519,13 +508,13 @@ pub async fn seed(settings: &Settings, options: &SeedOptions) -> Result<Seeded, 
     };
     let mut tokens = BTreeMap::new();
     let mut printed = Vec::new();
-    for (var, sub, roles, name, email) in people() {
+    for (var, sub, role, name, email) in PEOPLE {
         let token_area = if var == "NATIONAL_AUDITOR" {
             "national"
         } else {
             area
         };
-        let token = mint(&sub, &roles, token_area, name, &email)?;
+        let token = mint(sub, &[role], token_area, name, email)?;
         tokens.insert(var, token.clone());
         printed.push((var, token));
     }

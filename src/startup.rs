@@ -195,6 +195,8 @@ impl Application {
         let trust = store::trust::AuditTrust::load(&settings)?;
         let vault = store::vault::Vault::load(&settings)?;
         let store = open_store(&settings)?.with_audit(trust).with_vault(vault);
+        // Before binding: a token key that cannot be loaded stops the start here.
+        let shared = Shared::new(&settings, store.clone())?;
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
         let bound = listener
@@ -212,7 +214,6 @@ impl Application {
             None
         };
 
-        let shared = Shared::new(&settings, store)?;
         let mut server = HttpServer::new(move || app(shared.clone()))
             .shutdown_timeout(settings.server.shutdown_timeout_seconds);
         if settings.server.workers > 0 {
