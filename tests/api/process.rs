@@ -575,10 +575,13 @@ impl Drop for DropDatabase {
         if let Ok(mut conn) =
             diesel::PgConnection::establish(&format!("{}/postgres", postgres_server_url()))
         {
-            let _ = conn.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.0
-            ));
+            let quoted = format!("\"{}\"", self.0.replace('"', "\"\""));
+            let result =
+                conn.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"));
+            assert!(
+                result.is_ok() || std::thread::panicking(),
+                "drop {quoted}: {result:?}"
+            );
         }
     }
 }

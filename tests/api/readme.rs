@@ -100,11 +100,19 @@ async fn the_readme_runs_as_written_against_a_fresh_server() {
     let blocks = runnable_blocks(&readme());
     assert!(blocks.len() >= 10, "the walkthrough's blocks: {blocks:#?}");
     let dir = crate_dir();
-    let result = tokio::task::spawn_blocking(move || {
-        run_blocks(&blocks, &dir, &[("API", app.address.clone())]).map(|out| (out, app))
-    })
-    .await
-    .unwrap();
+    // The CLI (`pathway audit ...`) reads the server's database and keys, as a reader's
+    // does from `config/local.toml`.
+    let mut env = vec![
+        ("API", app.address.clone()),
+        ("PATHWAY__DATABASE__URL", app.db.url.clone()),
+    ];
+    for (name, path) in app.audit.env() {
+        env.push((name, path.display().to_string()));
+    }
+    let result =
+        tokio::task::spawn_blocking(move || run_blocks(&blocks, &dir, &env).map(|out| (out, app)))
+            .await
+            .unwrap();
     let (out, app) = result.unwrap_or_else(|e| panic!("{e}"));
     // It did reach the end of the walk: a case in support, a closed one, a panel.
     let auditor = app.token("auditor-9", &["auditor"], crate::helpers::AREA);
@@ -122,6 +130,10 @@ async fn the_readme_runs_as_written_against_a_fresh_server() {
         .collect();
     states.sort();
     assert_eq!(states, ["closed", "support"], "{out}");
+    assert!(
+        out.contains("checkpoint 1 sealed") && out.contains("\"intact\": true"),
+        "the CLI sealed and verified the server's log: {out}"
+    );
 }
 
 #[test]
