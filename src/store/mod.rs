@@ -216,9 +216,23 @@ fn percent_decode(s: &str) -> String {
 /// pool's own error (through the two-backend connection) loses the cause.
 fn check_postgres(url: &str) -> Result<(), StoreError> {
     let target = PgTarget::of(url)?;
-    PgConnection::establish(url)
+    PgConnection::establish(&with_connect_timeout(url))
         .map(drop)
         .map_err(|e| target.explain(e))
+}
+
+/// The URL with libpq's `connect_timeout` (10 s) unless it sets one: without it, a host
+/// that drops packets keeps the command waiting for minutes instead of being named.
+fn with_connect_timeout(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.query_pairs().any(|(k, _)| k == "connect_timeout") => {
+            parsed
+                .query_pairs_mut()
+                .append_pair("connect_timeout", "10");
+            parsed.into()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// PostgreSQL: creates the URL's database when the server has none of that name, by
@@ -237,7 +251,8 @@ pub fn create_database_if_missing(url: &str) -> Result<Option<String>, StoreErro
     let mut maintenance = url::Url::parse(url)
         .map_err(|e| StoreError::Connect(format!("the database URL is not valid: {e}")))?;
     maintenance.set_path("/postgres");
-    let mut conn = PgConnection::establish(maintenance.as_str()).map_err(|e| target.explain(e))?;
+    let mut conn = PgConnection::establish(&with_connect_timeout(maintenance.as_str()))
+        .map_err(|e| target.explain(e))?;
     // An identifier cannot be a bind parameter: quote it, doubling any quote inside.
     let quoted = format!("\"{}\"", target.database.replace('"', "\"\""));
     conn.batch_execute(&format!("CREATE DATABASE {quoted}"))?;
@@ -550,6 +565,18 @@ mod tests {
         );
         let t = PgTarget::of("postgresql://postgres@127.0.0.1").unwrap();
         assert_eq!((t.port, t.database.as_str()), (5432, "postgres"));
+    }
+
+    #[test]
+    fn the_check_waits_at_most_its_connect_timeout_unless_the_url_sets_one() {
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?sslmode=disable"),
+            "postgres://u@h/db?sslmode=disable&connect_timeout=10"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?connect_timeout=3"),
+            "postgres://u@h/db?connect_timeout=3"
+        );
     }
 
     #[test]
