@@ -170,6 +170,7 @@ pub fn app(
 > {
     let limit = shared.body_limit.0;
     App::new()
+        .wrap(from_fn(crate::http::params::refuse_undocumented_query))
         .wrap(from_fn(crate::http::problem::finalise))
         .wrap(shared.metrics)
         .wrap(TracingLogger::<RequestSpan>::new())

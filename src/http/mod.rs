@@ -99,13 +99,14 @@ impl utoipa::Modify for CommonProblems {
                         .entry(status.to_owned())
                         .or_insert_with(|| problem(description).into());
                 };
+                // Every operation refuses a query parameter it does not document.
+                add(
+                    "400",
+                    "Malformed JSON, query or header; `errors` names each bad query \
+                     parameter or header (`in`); an unknown query parameter is refused \
+                     (`unknown_parameter`)",
+                );
                 if has_input {
-                    add(
-                        "400",
-                        "Malformed JSON, query or header; `errors` names each bad query \
-                         parameter or header (`in`); an unknown query parameter is refused \
-                         (`unknown_parameter`)",
-                    );
                     add("422", "Invalid values; `errors` names each field");
                 }
                 if secured {

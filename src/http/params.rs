@@ -5,8 +5,10 @@
 use std::future::{Ready, ready};
 use std::sync::LazyLock;
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpRequest, ResponseError as _};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -200,6 +202,77 @@ fn expected_by(schema: &Value) -> (&'static str, String) {
     }
 }
 
+/// For each operation of the document: its method, its path's segments, and whether it
+/// takes query parameters.
+static OPERATIONS: LazyLock<Vec<(String, Vec<String>, bool)>> = LazyLock::new(|| {
+    use utoipa::OpenApi as _;
+    let doc = serde_json::to_value(crate::http::ApiDoc::openapi()).unwrap_or_default();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let takes_query = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            let segments = path.split('/').map(str::to_owned).collect();
+            out.push((method.to_ascii_uppercase(), segments, takes_query));
+        }
+    }
+    out
+});
+
+/// The refusal of a query string sent to an operation the document gives no query
+/// parameters; `None` when there is nothing to refuse (operations with parameters are
+/// checked by [`Query`], and paths outside the document are not this rule's concern).
+fn undocumented_parameters(method: &str, path: &str, query: &str) -> Option<ApiError> {
+    if query.is_empty() {
+        return None;
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &[String]| {
+        template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+    };
+    let mut matched = OPERATIONS
+        .iter()
+        .filter(|(m, t, _)| m == method && matches(t))
+        .peekable();
+    matched.peek()?;
+    if matched.any(|(_, _, takes_query)| *takes_query) {
+        return None;
+    }
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+        if !errors.iter().any(|e| e.field == name) {
+            errors.push(query_error(&[], &name, "unknown_field"));
+        }
+    }
+    (!errors.is_empty()).then(|| ApiError::BadParameters {
+        code: "invalid_query",
+        detail: format!(
+            "{} query parameter(s) are not valid; see `errors`.",
+            errors.len()
+        ),
+        errors,
+    })
+}
+
+/// Middleware: an operation that takes no query parameters refuses any it is sent, as
+/// [`Query`] refuses unknown ones, so a typo is never silently ignored anywhere.
+pub async fn refuse_undocumented_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Some(refusal) =
+        undocumented_parameters(req.method().as_str(), req.path(), req.query_string())
+    {
+        return Ok(req.into_response(refusal.error_response()));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Path segments deserialised into `T` (a value, or a tuple in the route's order). A
 /// segment that does not parse (a malformed id) names itself with `in: path`, and is
 /// answered 404: the route exists, but nothing is found at that address.
@@ -346,6 +419,32 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn an_operation_without_parameters_refuses_any() {
+        let refused = |method: &str, path: &str, query: &str| match undocumented_parameters(
+            method, path, query,
+        ) {
+            Some(ApiError::BadParameters { errors, .. }) => {
+                errors.into_iter().map(|e| (e.field, e.code)).collect()
+            }
+            _ => vec![],
+        };
+        let id = "0195b7a4-7c1e-7000-8000-000000000001";
+        assert_eq!(
+            refused("GET", &format!("/v1/cases/{id}"), "verbose=1&x=&x="),
+            vec![
+                ("verbose".to_owned(), "unknown_parameter".to_owned()),
+                ("x".to_owned(), "unknown_parameter".to_owned())
+            ]
+        );
+        assert_eq!(refused("GET", "/v1/me", "a=1").len(), 1);
+        // Left to the extractor, which knows the parameters; or outside the document.
+        for (method, path) in [("GET", "/v1/cases"), ("GET", "/docs/"), ("POST", "/v1/me")] {
+            assert!(refused(method, path, "a=1").is_empty(), "{method} {path}");
+        }
+        assert!(refused("GET", "/v1/me", "").is_empty());
     }
 
     #[test]

@@ -453,6 +453,17 @@ async fn every_query_parameter_header_and_id_names_itself_when_it_is_wrong() {
         let filled = path
             .replace("{id}", &uuid::Uuid::new_v4().to_string())
             .replace("{member_id}", &uuid::Uuid::new_v4().to_string());
+        // An operation without query parameters refuses any, as the others refuse unknown ones.
+        if !params.iter().any(|p| p["in"] == "query") {
+            let what = format!("{} {}?unexpected=1", op.method, op.path);
+            let (status, problem) = send(request(&format!("{filled}?unexpected=1")), &what).await;
+            assert_eq!(status, 400, "{what}: {problem}");
+            assert!(
+                has_error(&problem, "query", "unexpected", Some("")),
+                "{what}: {problem}"
+            );
+            queries += 1;
+        }
         for p in &params {
             let name = p["name"].as_str().unwrap();
             match p["in"].as_str().unwrap() {
