@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cases;
 pub mod health;
 pub mod json;
+pub mod links;
 pub mod me;
 pub mod metrics;
 pub mod notifications;
@@ -19,6 +20,7 @@ use actix_web::web;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::http::links::Links;
 use crate::http::problem::ApiError;
 
 /// The OpenAPI document; `openapi/openapi.json` is this, committed and checked by a test.
@@ -39,7 +41,7 @@ use crate::http::problem::ApiError;
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, crate::domain::FieldLocation, notifications::NotificationStatus)),
-    modifiers(&BearerAuth, &CommonProblems),
+    modifiers(&BearerAuth, &CommonProblems, &Links),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),
