@@ -96,6 +96,7 @@ pub async fn add_mailbox(
 #[utoipa::path(delete, path = "/v1/directory/{id}", tag = "notifications", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Entry id")),
     responses((status = 204, description = "Removed"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entry in your area", body = Problem, content_type = "application/problem+json")))]
 pub async fn remove_mailbox(
     actor: Actor,
@@ -224,6 +225,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/notifications/{id}/retry", tag = "notifications", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Notification id")),
     responses((status = 202, description = "Queued again"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No failed notification of your area with that id", body = Problem, content_type = "application/problem+json")))]
 pub async fn retry(
     actor: Actor,

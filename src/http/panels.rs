@@ -171,6 +171,7 @@ pub async fn list_panels(
     params(("id" = uuid::Uuid, Path, description = "Panel id")),
     responses(
         (status = 200, description = "The panel", body = Panel),
+        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json")))]
 pub async fn read_panel(
     actor: Actor,
@@ -187,6 +188,7 @@ pub async fn read_panel(
     params(("id" = uuid::Uuid, Path, description = "Panel id")), request_body = MemberBody,
     responses(
         (status = 201, description = "Added", body = Member),
+        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or already a member", body = Problem, content_type = "application/problem+json")))]
 pub async fn add_member(
@@ -211,6 +213,7 @@ pub async fn add_member(
     params(("id" = uuid::Uuid, Path, description = "Panel id"), ("member_id" = uuid::Uuid, Path, description = "Member id")),
     responses(
         (status = 204, description = "Removed"),
+        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such panel or member", body = Problem, content_type = "application/problem+json")))]
 pub async fn remove_member(
     actor: Actor,
@@ -235,6 +238,7 @@ pub async fn remove_member(
     params(("id" = uuid::Uuid, Path, description = "Panel id")), request_body = MeetingBody,
     responses(
         (status = 201, description = "Scheduled", body = Meeting),
+        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_meeting(
