@@ -1,0 +1,60 @@
+"""Summarises one Schemathesis run from its NDJSON event log, and fails when the stateful
+phase did not take an action on a real case through the document's links.
+
+Usage: summarise.py RUN_NAME EVENTS.ndjson [--require-case-actions]
+"""
+
+import collections
+import json
+import sys
+
+CASE_ACTIONS = "/v1/cases/{id}/actions/"
+
+
+def main() -> int:
+    name, path = sys.argv[1], sys.argv[2]
+    require_actions = "--require-case-actions" in sys.argv[3:]
+    operations = set()
+    requests = 0
+    failures = 0
+    followed = collections.Counter()  # link -> times followed
+    actions_done = collections.Counter()  # case action reached by a link -> 2xx answers
+    for line in open(path, encoding="utf-8"):
+        event = json.loads(line)
+        kind, body = next(iter(event.items()))
+        if kind != "ScenarioFinished":
+            continue
+        recorder = body.get("recorder", {})
+        interactions = recorder.get("interactions", {})
+        requests += len(interactions)
+        for checks in recorder.get("checks", {}).values():
+            failures += sum(1 for check in checks if check.get("status") == "failure")
+        if body.get("phase") != "stateful" and "label" in recorder:
+            operations.add(recorder["label"])
+        for case_id, case in recorder.get("cases", {}).items():
+            value = case["value"]
+            transition = case.get("transition")
+            if body.get("phase") != "stateful" or not transition or transition.get("is_inferred"):
+                continue
+            response = interactions.get(case_id, {}).get("response") or {}
+            status = response.get("status_code")
+            if status is None:
+                continue
+            followed[transition["id"]] += 1
+            if value["path"].startswith(CASE_ACTIONS) and 200 <= status < 300:
+                actions_done[transition["id"].rsplit(" -> ", 1)[-1]] += 1
+    print(
+        f"{name}: {len(operations)} operations, {requests} requests, {failures} failing check results; "
+        f"stateful: {sum(followed.values())} steps along {len(followed)} declared links, "
+        f"{sum(actions_done.values())} case actions taken through links"
+    )
+    for target, count in sorted(actions_done.items()):
+        print(f"  {count:4d} x {target}")
+    if require_actions and not actions_done:
+        print(f"{name}: the stateful phase took no action on a real case through the links", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
