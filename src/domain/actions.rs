@@ -68,17 +68,21 @@ pub fn reason_codes(action: Action) -> &'static [&'static str] {
 /// `{}`: an action that needs nothing.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({}))]
 pub struct EmptyBody {}
 
 /// A threshold decision.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason_code": "other", "rationale": "Discussed with the referrer; see the notes of the call."}))]
 pub struct ThresholdBody {
     /// One of the action's reason codes (see `GET /v1/cases/{id}/actions`).
     #[serde(default)]
+    #[schema(required = true)]
     pub reason_code: String,
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
+    #[schema(required = true, min_length = 10, max_length = 5000)]
     pub rationale: String,
 }
 
@@ -95,11 +99,13 @@ pub enum DeconflictionResult {
 /// `record_deconfliction`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"result": "clear", "note": "Checked with the regional CT unit."}))]
 pub struct DeconflictionBody {
     /// The result.
     pub result: DeconflictionResult,
     /// Police-only note.
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub note: Option<String>,
 }
 
@@ -144,29 +150,40 @@ impl ServiceType {
 /// One referral to another service.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"service_type": "mental_health", "organisation": "CAMHS Leeds", "reason": "Low mood and isolation."}))]
 pub struct OnwardReferralBody {
     /// The kind of service.
     pub service_type: ServiceType,
     /// The organisation referred to.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 200)]
     pub organisation: String,
     /// Why this service.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 5000)]
     pub reason: String,
 }
 
 /// `signpost`: a threshold decision and the services referred to.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "reason_code": "other_needs_primary",
+    "rationale": "Needs are mental health, not ideology.",
+    "onward_referrals": [{"service_type": "mental_health", "organisation": "CAMHS Leeds", "reason": "Low mood and isolation."}]
+}))]
 pub struct SignpostBody {
     /// One of the action's reason codes.
     #[serde(default)]
+    #[schema(required = true)]
     pub reason_code: String,
-    /// Why, in words.
+    /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
+    #[schema(required = true, min_length = 10, max_length = 5000)]
     pub rationale: String,
     /// One to ten onward referrals.
     #[serde(default)]
+    #[schema(required = true, min_items = 1, max_items = 10)]
     pub onward_referrals: Vec<OnwardReferralBody>,
 }
 
@@ -193,6 +210,7 @@ impl OnwardOutcome {
 /// `record_onward_outcome`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"onward_referral_id": "0196a1c2-7e3b-7c1d-9f00-3c5e8a1b2d4f", "outcome": "acknowledged", "note": "Seen within two weeks."}))]
 pub struct OnwardOutcomeBody {
     /// The onward referral (its `id` in the case).
     pub onward_referral_id: uuid::Uuid,
@@ -200,6 +218,7 @@ pub struct OnwardOutcomeBody {
     pub outcome: OnwardOutcome,
     /// What the service said.
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub note: Option<String>,
 }
 

@@ -49,6 +49,7 @@ fn finish<T>(value: T, errors: Vec<FieldError>) -> Result<T, Vec<FieldError>> {
 /// `list_for_panel`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"meeting_id": "0196a1c2-7e3b-7c1d-9f00-3c5e8a1b2d4f"}))]
 pub struct ListingBody {
     /// The meeting whose agenda the case joins (a meeting of a panel of the case's area).
     pub meeting_id: uuid::Uuid,
@@ -96,15 +97,19 @@ pub enum NextStep {
 pub struct FactorBody {
     /// The framework's dimension (for `vaf_2012`: engagement, intent or capability).
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 40)]
     pub dimension: String,
     /// The factor.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 200)]
     pub factor: String,
     /// The rating given.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 40)]
     pub rating: String,
     /// Why.
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub note: Option<String>,
 }
 
@@ -114,12 +119,15 @@ pub struct FactorBody {
 pub struct AssessmentBody {
     /// `vaf_2012`, `paf_2024`, or another framework's code.
     #[serde(default)]
+    #[schema(required = true, pattern = "^[a-z0-9_]{1,40}$")]
     pub framework: String,
-    /// The factors assessed.
+    /// The factors assessed (at most 60).
     #[serde(default)]
+    #[schema(max_items = 60)]
     pub factors: Vec<FactorBody>,
     /// The overall summary.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 5000)]
     pub summary: String,
 }
 
@@ -172,14 +180,26 @@ impl AssessmentBody {
 /// `record_panel_decision`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "decision": "adopt", "reason_code": "vulnerability_identified",
+    "rationale": "Vulnerable to radicalisation; support through Channel is appropriate.",
+    "how_reached": "unanimous",
+    "assessment": {
+        "framework": "vaf_2012",
+        "factors": [{"dimension": "engagement", "factor": "Need for identity", "rating": "medium", "note": "Isolated at school."}],
+        "summary": "Engaged with extremist material online; no capability."
+    }
+}))]
 pub struct PanelDecisionBody {
     /// Adopt, not adopt, or defer.
     pub decision: Decision,
     /// A coded reason.
     #[serde(default)]
+    #[schema(required = true)]
     pub reason_code: String,
-    /// Why, in words.
+    /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
+    #[schema(required = true, min_length = 10, max_length = 5000)]
     pub rationale: String,
     /// How the decision was reached.
     pub how_reached: HowReached,
@@ -189,8 +209,9 @@ pub struct PanelDecisionBody {
     /// For `not_adopt`: what happens instead.
     #[serde(default)]
     pub next_step: Option<NextStep>,
-    /// For `not_adopt` with `next_step` `onward_referral`: the services.
+    /// For `not_adopt` with `next_step` `onward_referral`: one to ten services.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub onward_referrals: Vec<OnwardReferralBody>,
     /// An assessment, if one was made.
     #[serde(default)]
@@ -315,24 +336,33 @@ pub struct InterventionBody {
     pub intervention_type: InterventionType,
     /// Who provides it.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 200)]
     pub provider: String,
     /// How often, e.g. "weekly".
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 100)]
     pub frequency: String,
     /// When it starts, `YYYY-MM-DD`.
     #[serde(default)]
+    #[schema(required = true, format = Date)]
     pub start_date: String,
 }
 
 /// `record_support_plan`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "interventions": [{"type": "ideological_mentoring", "provider": "Approved intervention provider", "frequency": "weekly", "start_date": "2026-12-01"}],
+    "summary": "Mentoring and a return to college."
+}))]
 pub struct SupportPlanBody {
     /// One to twenty interventions.
     #[serde(default)]
+    #[schema(required = true, min_items = 1, max_items = 20)]
     pub interventions: Vec<InterventionBody>,
     /// What the plan is for.
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub summary: Option<String>,
 }
 
@@ -414,21 +444,28 @@ pub enum HowSought {
 /// `record_consent`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "decision": "given", "given_by": "parent_or_guardian", "given_by_name": "Alex Taylor",
+    "decided_on": "2026-11-02", "how_sought": "in_person", "note": "Met at home with the family."
+}))]
 pub struct ConsentBody {
     /// Given or refused.
     pub decision: ConsentDecision,
     /// Whose decision it is.
     pub given_by: ConsentBy,
-    /// The parent's or guardian's name, when it is theirs.
+    /// The parent's or guardian's name, required when it is theirs.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub given_by_name: Option<String>,
-    /// The date of the decision, `YYYY-MM-DD`.
+    /// The date of the decision, `YYYY-MM-DD`, not in the future.
     #[serde(default)]
+    #[schema(required = true, format = Date)]
     pub decided_on: String,
     /// How consent was sought.
     pub how_sought: HowSought,
     /// Anything else.
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub note: Option<String>,
 }
 
@@ -517,14 +554,17 @@ pub enum ReassessOutcome {
 /// `reassess`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "seek_consent", "reason_code": "consent_now_likely", "rationale": "The family now wants support after a second meeting."}))]
 pub struct ReassessmentBody {
     /// What happens next.
     pub outcome: ReassessOutcome,
     /// A coded reason.
     #[serde(default)]
+    #[schema(required = true)]
     pub reason_code: String,
-    /// Why, in words.
+    /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
+    #[schema(required = true, min_length = 10, max_length = 5000)]
     pub rationale: String,
 }
 
@@ -545,12 +585,15 @@ impl ReassessmentBody {
 /// `record_review`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"summary": "Attending mentoring weekly; engaging well.", "next_review_on": "2099-01-15"}))]
 pub struct ReviewBody {
-    /// Progress since the last review.
+    /// Progress since the last review (10 to 5,000 characters).
     #[serde(default)]
+    #[schema(required = true, min_length = 10, max_length = 5000)]
     pub summary: String,
-    /// The next review's date, `YYYY-MM-DD` (default: the configured period).
+    /// The next review's date, `YYYY-MM-DD`, after today (default: the configured period).
     #[serde(default)]
+    #[schema(format = Date)]
     pub next_review_on: Option<String>,
 }
 
@@ -580,12 +623,15 @@ impl ReviewBody {
 /// `withdraw_consent`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"rationale": "The subject's parent withdrew consent by phone.", "reassess_by": "2099-01-15"}))]
 pub struct WithdrawalBody {
-    /// What was said and by whom.
+    /// What was said and by whom (10 to 5,000 characters).
     #[serde(default)]
+    #[schema(required = true, min_length = 10, max_length = 5000)]
     pub rationale: String,
-    /// When the panel re-assesses, `YYYY-MM-DD` (default: the configured period).
+    /// When the panel re-assesses, `YYYY-MM-DD`, after today (default: the configured period).
     #[serde(default)]
+    #[schema(format = Date)]
     pub reassess_by: Option<String>,
 }
 
@@ -625,13 +671,15 @@ pub enum PostExitReview {
 /// `record_post_exit_review`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"review": "six_month", "new_concern": false, "rationale": "Settled at college; no new concern."}))]
 pub struct PostExitReviewBody {
     /// Which review.
     pub review: PostExitReview,
     /// A new concern: the case returns to the panel.
     pub new_concern: bool,
-    /// What the review found.
+    /// What the review found (10 to 5,000 characters).
     #[serde(default)]
+    #[schema(required = true, min_length = 10, max_length = 5000)]
     pub rationale: String,
 }
 

@@ -20,9 +20,11 @@ const MIN_REASON: usize = 10;
 /// fields of the referral's `subject` or `referrer`, with the same types and rules.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "The school sent the wrong spelling of the family name.", "subject": {"family_name": "Tailor"}}))]
 pub struct CorrectionBody {
     /// Why the details are corrected (10 to 5,000 characters).
     #[serde(default)]
+    #[schema(required = true, min_length = 10, max_length = 5000)]
     pub reason: String,
     /// Subject fields to replace (as in the referral's `subject`).
     #[serde(default)]

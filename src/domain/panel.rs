@@ -81,14 +81,17 @@ impl PanelRole {
 /// A member, as sent.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Hana Health", "agency": "health", "email": "hana@nhs.example", "panel_role": "member"}))]
 pub struct MemberBody {
     /// Name.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 100)]
     pub name: String,
     /// Agency.
     pub agency: Agency,
     /// Work email: their token's `email` must match it to see the panel's cases.
     #[serde(default)]
+    #[schema(required = true, format = Email, max_length = 254)]
     pub email: String,
     /// Role on the panel.
     pub panel_role: PanelRole,
@@ -150,12 +153,18 @@ impl MemberBody {
 /// `POST /v1/panels`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Leeds Channel Panel", "members": [
+    {"name": "Chris Chair", "agency": "local_authority", "email": "chris@la.example", "panel_role": "chair"},
+    {"name": "Hana Health", "agency": "health", "email": "hana@nhs.example", "panel_role": "member"}
+]}))]
 pub struct PanelBody {
     /// The panel's name.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 200)]
     pub name: String,
-    /// Its members; one of them chairs it.
+    /// Its members (at most 50, each email once); exactly one chairs it.
     #[serde(default)]
+    #[schema(required = true, min_items = 1, max_items = 50)]
     pub members: Vec<MemberBody>,
 }
 
@@ -205,11 +214,13 @@ impl PanelBody {
 /// `POST /v1/panels/{id}/meetings`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"scheduled_for": "2099-01-15T10:00:00Z", "location": "Civic Hall, Room 2"}))]
 pub struct MeetingBody {
     /// When the panel meets (RFC 3339).
     pub scheduled_for: DateTime<Utc>,
     /// Where.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub location: Option<String>,
 }
 
@@ -242,10 +253,11 @@ impl MeetingBody {
 /// `POST /v1/cases/{id}/notes`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "Known to CAMHS since 2025; attending weekly sessions."}))]
 pub struct NoteBody {
     /// The agency's contribution.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 10000)]
+    #[schema(required = true, min_length = 1, max_length = 10000)]
     pub body: String,
 }
 

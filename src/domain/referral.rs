@@ -232,6 +232,31 @@ pub enum Agency {
 /// The body of `POST /v1/referrals`: a referral as sent, before validation.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "area": "E08000035",
+    "subject": {
+        "given_name": "Sam", "family_name": "Taylor", "aliases": [],
+        "date_of_birth": "2010-03-14", "gender": "male",
+        "address": {"line1": "1 High Street", "town": "Leeds", "postcode": "LS1 1AA"},
+        "first_language": "English", "interpreter_needed": false,
+        "school_or_employer": "Leeds Academy"
+    },
+    "guardians": [{"name": "Alex Taylor", "relationship": "parent", "phone": "07700900123"}],
+    "referrer": {
+        "name": "Jo Smith", "role": "Designated Safeguarding Lead", "organisation": "Leeds Academy",
+        "sector": "education", "email": "jo.smith@school.example", "phone": "01130000000"
+    },
+    "concern": {
+        "narrative": "Shared extreme right-wing material in class and talked about hurting people.",
+        "type_of_concern": "extreme_right_wing",
+        "indicators": ["online_activity", "expressed_intent_to_harm"],
+        "first_noticed": "2026-11-01"
+    },
+    "vulnerabilities": {"send": false, "mental_health": false, "neurodiversity": true},
+    "subject_aware": false, "guardians_informed": true, "discussed_with_safeguarding_lead": true,
+    "other_agencies_involved": ["childrens_social_care"],
+    "immediate_risk": false
+}))]
 pub struct ReferralRequest {
     /// The local authority where the subject lives, as a GSS code. When left out, the
     /// referrer's own area is used.
@@ -270,7 +295,9 @@ pub struct ReferralRequest {
     pub immediate_risk: bool,
 }
 
-/// The subject of a referral, as sent.
+/// The subject of a referral, as sent. Give `date_of_birth` or `approximate_age` (at
+/// least one): without either the referral is refused (`subject.date_of_birth`,
+/// `required`).
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRequest {
@@ -321,7 +348,7 @@ pub struct SubjectRequest {
     pub phone: Option<String>,
     /// The subject's email address.
     #[serde(default)]
-    #[schema(max_length = 254)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// The subject's social-media handles, each with its platform where known.
     #[serde(default)]
@@ -375,7 +402,7 @@ pub struct GuardianRequest {
     pub phone: Option<String>,
     /// Email address.
     #[serde(default)]
-    #[schema(max_length = 254)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
 }
 
@@ -401,7 +428,7 @@ pub struct ReferrerRequest {
     pub sector: Option<Sector>,
     /// Work email address.
     #[serde(default)]
-    #[schema(max_length = 254)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// Work phone number.
     #[serde(default)]

@@ -99,11 +99,11 @@ impl From<ShownEntry> for AuditEntry {
 }
 
 /// The audit log of the auditor's area, oldest first.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "list_audit_entries", params(AuditQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of entries", body = Page<AuditEntry>),
         (status = 401, description = "No usable token", body = crate::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an auditor", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not an auditor", body = crate::http::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "`case_id` names no case you may see", body = crate::http::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad filter or cursor", body = crate::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list(
@@ -154,7 +154,7 @@ pub async fn list(
     responses(
         (status = 200, description = "The verifier's finding: `intact`, and where it is not", body = VerifyReport),
         (status = 401, description = "No usable token", body = crate::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an auditor", body = crate::http::problem::Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an auditor", body = crate::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn verify(
     actor: Actor,
     request_id: RequestId,

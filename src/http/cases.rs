@@ -54,7 +54,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// File a referral.
 #[utoipa::path(post, path = "/v1/referrals", tag = "referrals", security(("bearer" = [])),
     request_body = ReferralRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body return the original answer")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$",
+        description = "Makes a retry safe: the same key and body return the original answer. 1 to 200 visible ASCII characters; anything else is 400 `invalid_idempotency_key`")),
     responses(
         (status = 201, description = "Received; `Location` names the case", body = Receipt),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
@@ -248,7 +249,7 @@ fn note(n: crate::store::panels::NoteRow) -> Note {
     params(("id" = uuid::Uuid, Path, description = "Case id")), request_body = crate::domain::panel::NoteBody,
     responses(
         (status = 201, description = "Added", body = Note),
-        (status = 403, description = "Not a member of a panel that listed the case", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not a member of a panel that listed the case", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
 pub async fn add_note(
@@ -464,7 +465,7 @@ pub enum CaseListItem {
         (status = 200, description = "A page of cases", body = Page<CaseListItem>),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No usable token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A role that sees no cases", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: a role that sees no cases", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown state, bad limit or cursor", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_cases(
     actor: Actor,
@@ -575,7 +576,7 @@ pub struct HistoryEntry {
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "Every action in order", body = Vec<HistoryEntry>),
-        (status = 403, description = "Referrers see no history", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: referrers see no history", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json")))]
 pub async fn history(
     actor: Actor,
@@ -621,6 +622,9 @@ pub struct AvailableAction {
     pub payload: Payload,
     /// The body's fields.
     pub fields: Vec<FieldSpec>,
+    /// The body's schema in the OpenAPI document
+    /// (`/openapi.json#/components/schemas/ReferToChannelRequest`).
+    pub schema: String,
     /// Where it may lead.
     pub next_states: Vec<State>,
 }
@@ -641,7 +645,7 @@ pub struct AvailableActions {
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "What you may do now", body = AvailableActions),
-        (status = 403, description = "Referrers see only a status, never the actions", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: referrers see only a status, never the actions", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json")))]
 pub async fn available_actions(
     actor: Actor,
@@ -658,6 +662,7 @@ pub async fn available_actions(
         roles: t.roles.to_vec(),
         payload: t.payload,
         fields: fields_of(t.action, t.payload),
+        schema: crate::http::contract::request_schema_ref(t.action),
         next_states: t.to.to_vec(),
     };
     Ok(Json(AvailableActions {
@@ -667,16 +672,24 @@ pub async fn available_actions(
     }))
 }
 
-/// The version named by `If-Match` (`"3"`, or `3`).
+/// The version named by `If-Match`: `"3"` or `3`, as the document's
+/// [`IF_MATCH_PATTERN`](crate::http::contract::IF_MATCH_PATTERN) says.
 fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
     let value = req
         .headers()
         .get(header::IF_MATCH)
         .ok_or(ApiError::PreconditionRequired)?;
     let text = value.to_str().unwrap_or_default().trim();
-    text.trim_matches('"')
-        .parse::<i64>()
-        .map_err(|_| ApiError::BadRequest {
+    let digits = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let well_formed =
+        (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    well_formed
+        .then(|| digits.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| ApiError::BadRequest {
             code: "invalid_if_match",
             detail: "If-Match must be the case's ETag, for example \"3\".".into(),
         })
@@ -760,16 +773,18 @@ fn command_of(action: Action, body: serde_json::Value) -> Result<Command, AppErr
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
         ("action" = Action, Path, description = "The action"),
-        ("If-Match" = String, Header, description = "The case's version (its ETag)")),
+        ("If-Match" = String, Header, description = "The case's version, its ETag: `\"3\"` or `3`")),
     request_body(content = Object, description = "The action's fields; see `GET /v1/cases/{id}/actions`"),
     responses(
-        (status = 200, description = "Done; the case as it is now", body = CaseBody),
-        (status = 403, description = "Your role may not take this action", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such case or action, or not visible to you", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed from the case's state; `allowed_actions` lists what is", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The case changed since your version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No If-Match", body = Problem, content_type = "application/problem+json")))]
+        (status = 200, description = "Done; the case as it is now", body = CaseBody,
+            headers(("ETag" = String, description = "The case's new version, for the next `If-Match`"))),
+        (status = 400, description = "Malformed JSON, or `invalid_if_match`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: your role may not take this action", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`: not allowed from the case's state; `state` and `allowed_actions` say what is", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`: the case changed since your version; `current_version` is its version now", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `errors` names each field", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "`precondition_required`: no If-Match", body = Problem, content_type = "application/problem+json")))]
 pub async fn perform_action(
     req: HttpRequest,
     actor: Actor,

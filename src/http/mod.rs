@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod contract;
 pub mod health;
 pub mod json;
 pub mod links;
@@ -20,6 +21,7 @@ use actix_web::web;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::http::contract::ActionOperations;
 use crate::http::links::Links;
 use crate::http::problem::ApiError;
 
@@ -41,7 +43,7 @@ use crate::http::problem::ApiError;
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, crate::domain::FieldLocation, notifications::NotificationStatus)),
-    modifiers(&BearerAuth, &CommonProblems, &Links),
+    modifiers(&BearerAuth, &ActionOperations, &CommonProblems, &Links),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),

@@ -30,17 +30,32 @@ pub struct DirectoryEntry {
 /// `POST /v1/directory`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "prevent_team", "mailbox": "prevent@police.example"}))]
 pub struct DirectoryBody {
-    /// `prevent_team` or `channel_chair`.
+    /// Which team's mailbox this is.
+    #[schema(value_type = DirectoryRole)]
     pub role: String,
     /// The mailbox.
+    #[schema(format = Email, max_length = 254)]
     pub mailbox: String,
+}
+
+/// The teams a directory names (`app::notifications` checks the role against these).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryRole {
+    /// The police Prevent team, told of new referrals.
+    PreventTeam,
+    /// The Channel chair, told of cases referred to Channel.
+    ChannelChair,
+    /// The records officer, told of retention reviews due.
+    RecordsOfficer,
 }
 
 /// The directory of your area.
 #[utoipa::path(get, path = "/v1/directory", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, description = "Mailboxes", body = Vec<DirectoryEntry>),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an admin", body = Problem, content_type = "application/problem+json")))]
 pub async fn directory(
     actor: Actor,
     store: web::Data<Store>,
@@ -61,7 +76,7 @@ pub async fn directory(
 /// Add a team mailbox to your area's directory.
 #[utoipa::path(post, path = "/v1/directory", tag = "notifications", security(("bearer" = [])), request_body = DirectoryBody,
     responses((status = 201, description = "Added", body = DirectoryEntry),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
 pub async fn add_mailbox(
     actor: Actor,
@@ -96,8 +111,8 @@ pub async fn add_mailbox(
 #[utoipa::path(delete, path = "/v1/directory/{id}", tag = "notifications", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Entry id")),
     responses((status = 204, description = "Removed"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry in your area", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an admin", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "No such entry in your area", body = Problem, content_type = "application/problem+json")))]
 pub async fn remove_mailbox(
     actor: Actor,
     request_id: RequestId,
@@ -167,9 +182,9 @@ pub struct NotificationQuery {
 
 /// Notifications, e.g. `?status=failed`.
 /// Only the caller's area's notifications are listed; each listing is audited.
-#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", params(NotificationQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", operation_id = "list_notifications", params(NotificationQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of notifications", body = Page<Notification>),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an admin", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     actor: Actor,
     request_id: RequestId,
@@ -225,8 +240,8 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/notifications/{id}/retry", tag = "notifications", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Notification id")),
     responses((status = 202, description = "Queued again"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No failed notification of your area with that id", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an admin", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "No failed notification of your area with that id", body = Problem, content_type = "application/problem+json")))]
 pub async fn retry(
     actor: Actor,
     request_id: RequestId,

@@ -128,7 +128,7 @@ fn agenda_item(a: AgendaEntry) -> AgendaItem {
 #[utoipa::path(post, path = "/v1/panels", tag = "panels", security(("bearer" = [])), request_body = PanelBody,
     responses(
         (status = 201, description = "Created", body = Panel),
-        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not a Channel chair or admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_panel(
     actor: Actor,
@@ -152,7 +152,7 @@ pub async fn create_panel(
 #[utoipa::path(get, path = "/v1/panels", tag = "panels", security(("bearer" = [])),
     responses(
         (status = 200, description = "Panels", body = Vec<Panel>),
-        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not a Channel chair or admin", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_panels(
     actor: Actor,
     store: web::Data<Store>,
@@ -171,8 +171,8 @@ pub async fn list_panels(
     params(("id" = uuid::Uuid, Path, description = "Panel id")),
     responses(
         (status = 200, description = "The panel", body = Panel),
-        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not a Channel chair or admin", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json")))]
 pub async fn read_panel(
     actor: Actor,
     id: web::Path<uuid::Uuid>,
@@ -188,8 +188,8 @@ pub async fn read_panel(
     params(("id" = uuid::Uuid, Path, description = "Panel id")), request_body = MemberBody,
     responses(
         (status = 201, description = "Added", body = Member),
-        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not a Channel chair or admin", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or already a member", body = Problem, content_type = "application/problem+json")))]
 pub async fn add_member(
     actor: Actor,
@@ -213,8 +213,8 @@ pub async fn add_member(
     params(("id" = uuid::Uuid, Path, description = "Panel id"), ("member_id" = uuid::Uuid, Path, description = "Member id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such panel or member", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not a Channel chair or admin", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "No such panel or member", body = Problem, content_type = "application/problem+json")))]
 pub async fn remove_member(
     actor: Actor,
     request_id: RequestId,
@@ -238,8 +238,8 @@ pub async fn remove_member(
     params(("id" = uuid::Uuid, Path, description = "Panel id")), request_body = MeetingBody,
     responses(
         (status = 201, description = "Scheduled", body = Meeting),
-        (status = 403, description = "Not a chair or admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not a Channel chair or admin", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_meeting(
     actor: Actor,

@@ -77,7 +77,7 @@ fn item(row: &CaseRow) -> RetentionItem {
 #[utoipa::path(get, path = "/v1/retention/due", tag = "retention", params(DueQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of cases due for review, oldest review first", body = Page<RetentionItem>),
-        (status = 403, description = "Not an auditor or records officer", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not an auditor or records officer", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json")))]
 pub async fn due(
     actor: Actor,
@@ -133,7 +133,7 @@ pub struct RetentionOutcome {
     params(("id" = uuid::Uuid, Path, description = "Case id")), request_body = RetentionBody,
     responses(
         (status = 200, description = "Recorded", body = RetentionOutcome),
-        (status = 403, description = "Not the records officer of the case's area", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`role_not_allowed`: not the records officer of the case's area", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case, or not visible to you", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`not_due`, `legal_hold`, `linked_cases_not_due`, `not_linked`, `already_held`, `not_held` or `already_erased`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")))]

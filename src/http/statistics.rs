@@ -28,7 +28,7 @@ pub struct StatsQuery {
 #[utoipa::path(get, path = "/v1/stats", tag = "statistics", params(StatsQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "The breakdowns", body = Statistics),
-        (status = 403, description = "Not an auditor or Channel chair", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an auditor or Channel chair", body = Problem, content_type = "application/problem+json")))]
 pub async fn statistics(
     actor: Actor,
     request_id: RequestId,

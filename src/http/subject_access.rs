@@ -19,7 +19,7 @@ use crate::store::Store;
     request_body = SubjectAccessRequest,
     responses(
         (status = 200, description = "The export (no cases when nothing is held in the caller's areas)", body = SubjectAccessExport),
-        (status = 403, description = "Not an auditor or records officer", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an auditor or records officer", body = Problem, content_type = "application/problem+json")))]
 pub async fn subject_access(
     actor: Actor,
     request_id: RequestId,

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod channel;
+mod contract;
 mod contract_regressions;
 mod correction;
 mod errors;
