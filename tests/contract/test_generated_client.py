@@ -41,27 +41,37 @@ def client(tmp_path_factory):
     )
 
 
-def take(client, case_id, version, action, body):
-    """Takes `action` on the case through the generated client; returns the new case."""
-    from pathway_client.api.cases import perform_action
-    from pathway_client.models import Action, FullCase, PerformActionBody
+def taken(answer, action):
+    """The case an action's answer carries, after checking it succeeded."""
+    from pathway_client.models import FullCase
 
-    answer = perform_action.sync_detailed(
-        id=case_id,
-        action=Action(action),
-        client=client,
-        body=PerformActionBody.from_dict(body),
-        if_match=f'"{version}"',
-    )
     assert answer.status_code == 200, (action, answer.status_code, answer.content)
     assert isinstance(answer.parsed, FullCase), answer.parsed
+    assert answer.headers["etag"] == f'"{answer.parsed.version}"'
     return answer.parsed
 
 
 def test_a_referral_is_filed_screened_and_referred_to_channel(client):
-    from pathway_client.api.cases import history, read_case
+    from pathway_client.api.cases import (
+        begin_screening,
+        history,
+        read_case,
+        record_deconfliction,
+        refer_to_channel,
+    )
     from pathway_client.api.referrals import file_referral
-    from pathway_client.models import FullCase, Receipt, ReferralRequest, ReferrerStatus, State
+    from pathway_client.models import (
+        BeginScreeningRequest,
+        DeconflictionResult,
+        FullCase,
+        Receipt,
+        RecordDeconflictionRequest,
+        ReferralRequest,
+        ReferrerStatus,
+        ReferToChannelRequest,
+        ReferToChannelRequestReasonCode,
+        State,
+    )
 
     referral = ReferralRequest.from_dict(json.loads(REFERRAL.read_text()))
     filed = file_referral.sync_detailed(
@@ -79,19 +89,35 @@ def test_a_referral_is_filed_screened_and_referred_to_channel(client):
     assert read.parsed.state == State.SUBMITTED
     assert read.headers["etag"] == f'"{read.parsed.version}"'
 
-    case = take(client, case_id, read.parsed.version, "begin_screening", {})
+    # Each action is its own operation with its own typed body.
+    case = taken(
+        begin_screening.sync_detailed(
+            id=case_id, client=client, body=BeginScreeningRequest(), if_match=read.headers["etag"]
+        ),
+        "begin_screening",
+    )
     assert case.state == State.SCREENING
-    case = take(client, case_id, case.version, "record_deconfliction", {"result": "clear"})
+    case = taken(
+        record_deconfliction.sync_detailed(
+            id=case_id,
+            client=client,
+            body=RecordDeconflictionRequest(result=DeconflictionResult.CLEAR),
+            if_match=f'"{case.version}"',
+        ),
+        "record_deconfliction",
+    )
     assert case.state == State.SCREENING
-    case = take(
-        client,
-        case_id,
-        case.version,
+    case = taken(
+        refer_to_channel.sync_detailed(
+            id=case_id,
+            client=client,
+            body=ReferToChannelRequest(
+                reason_code=ReferToChannelRequestReasonCode.VULNERABLE_TO_RADICALISATION,
+                rationale="Susceptible to extremist influence; needs multi-agency support.",
+            ),
+            if_match=f'"{case.version}"',
+        ),
         "refer_to_channel",
-        {
-            "reason_code": "vulnerable_to_radicalisation",
-            "rationale": "Susceptible to extremist influence; needs multi-agency support.",
-        },
     )
     assert case.state == State.AWAITING_PANEL
     assert case.referred_to_channel_at is not None
