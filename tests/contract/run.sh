@@ -113,13 +113,14 @@ for run in "${runs[@]}"; do
         summary=()
     fi
     echo "== schemathesis as $run"
-    if ! "$venv/bin/schemathesis" --config-file "$contract/schemathesis.toml" run "$base/openapi.json" \
+    # From the scratch directory, where Schemathesis keeps its cache.
+    if ! (cd "$work" && "$venv/bin/schemathesis" --config-file "$contract/schemathesis.toml" run "$base/openapi.json" \
         --header "Authorization: Bearer $bearer" \
         --checks all --phases examples,coverage,fuzzing,stateful \
         --max-examples "$examples" --workers 2 --request-timeout 10 --seed 1 \
         --report ndjson --report-ndjson-path "$reports/$run.ndjson" \
         --baseline "$contract/baseline.json" ${CONTRACT_BASELINE_UPDATE:+--baseline-update} \
-        --no-color >"$work/$run.out" 2>&1; then
+        --no-color >"$work/$run.out" 2>&1); then
         failed+=("$run")
         cat "$work/$run.out"
     fi
