@@ -136,14 +136,32 @@ pub struct MailSettings {
 pub struct ServerSettings {
     /// Address and port to listen on; port 0 picks a free port.
     pub listen: String,
-    /// The URL users reach the service at, for links.
-    pub public_url: String,
+    /// The URL users reach the service at, the base of links in emails. Unset: the
+    /// address served (see [`ServerSettings::public_url`]).
+    #[serde(default)]
+    pub public_url: Option<String>,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout_seconds: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+}
+
+impl ServerSettings {
+    /// The base of links in emails: `public_url` when set (config file or environment),
+    /// otherwise `http://` and the listening address, so that `serve --listen` moves the
+    /// links with it. An unspecified host (`0.0.0.0`, `[::]`) becomes loopback.
+    pub fn public_url(&self) -> String {
+        if let Some(url) = self.public_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            return url.to_owned();
+        }
+        match self.listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+            Ok(addr) => format!("http://{addr}"),
+            Err(_) => format!("http://{}", self.listen),
+        }
+    }
 }
 
 /// The database.
@@ -404,6 +422,22 @@ mod tests {
         s.mail.smtp_url = Some(SecretString::from("smtp://relay.example:587?tls=required"));
         assert!(s.check().is_ok());
         assert!(!s.allows_local_tokens());
+    }
+
+    #[test]
+    fn links_follow_the_listening_address_unless_public_url_is_set() {
+        let mut s = Settings::load_from(&config_dir(), Environment::Local).unwrap();
+        assert_eq!(
+            s.server.public_url, None,
+            "base.toml leaves it to follow --listen"
+        );
+        assert_eq!(s.server.public_url(), "http://127.0.0.1:8080");
+        s.server.listen = "127.0.0.1:9191".into();
+        assert_eq!(s.server.public_url(), "http://127.0.0.1:9191");
+        s.server.listen = "0.0.0.0:9191".into();
+        assert_eq!(s.server.public_url(), "http://127.0.0.1:9191");
+        s.server.public_url = Some("https://pathway.example".into());
+        assert_eq!(s.server.public_url(), "https://pathway.example");
     }
 
     #[test]

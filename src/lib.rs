@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod notify;
+pub mod seed;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

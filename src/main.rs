@@ -84,6 +84,26 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Fill a fresh database with a demo: an area's directory, a Channel panel and its
+    /// meetings, and synthetic referrals in every state; prints a token per role.
+    /// Refused in production and on a database that holds cases.
+    Seed {
+        /// Database URL: postgres://… or a SQLite file path.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// The area's GSS code.
+        #[arg(long, default_value = "E08000035")]
+        area: String,
+        /// Seeds the random choices: the same number gives the same demo.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many referrals (at least 12: one per state).
+        #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u16).range(12..=2000))]
+        referrals: u16,
+        /// Lifetime of the printed tokens, in seconds.
+        #[arg(long, default_value_t = 8 * 3600)]
+        ttl: i64,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// The master keys of personal data at rest.
@@ -139,12 +159,13 @@ fn main() -> ExitCode {
         }
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    init_subscriber(get_subscriber(
-        &settings.log.filter,
-        settings.log.format,
-        ansi,
-        std::io::stdout,
-    ));
+    let format = settings.log.format;
+    init_subscriber(match cli.command {
+        // The seed prints `export` lines on stdout: its few log lines (warnings only,
+        // not one per request) go to stderr.
+        Command::Seed { .. } => get_subscriber("warn", format, false, std::io::stderr),
+        _ => get_subscriber(&settings.log.filter, format, ansi, std::io::stdout),
+    });
     let result = match cli.command {
         Command::Serve {
             listen,
@@ -205,6 +226,26 @@ fn main() -> ExitCode {
             override_database(&mut settings, database_url);
             keys(&settings, command)
         }
+        Command::Seed {
+            database_url,
+            area,
+            seed,
+            referrals,
+            ttl,
+        } => {
+            override_database(&mut settings, database_url);
+            let options = pathway::seed::SeedOptions {
+                area,
+                seed,
+                referrals: usize::from(referrals),
+                token_ttl: ttl,
+            };
+            if !settings.allows_local_tokens() {
+                eprintln!("pathway: {}", pathway::seed::SeedError::NotLocal);
+                return ExitCode::from(2);
+            }
+            seed_demo(&settings, &options)
+        }
         Command::Openapi => {
             print!("{}", pathway::http::openapi_json());
             Ok(())
@@ -228,8 +269,35 @@ fn serve(settings: Settings) -> Result<(), String> {
     })
 }
 
+fn seed_demo(settings: &Settings, options: &pathway::seed::SeedOptions) -> Result<(), String> {
+    let seeded = actix_web::rt::System::new()
+        .block_on(pathway::seed::seed(settings, options))
+        .map_err(|e| e.to_string())?;
+    let total: usize = seeded.by_state.values().sum();
+    println!(
+        "# {total} synthetic referrals in area {}, by state:",
+        options.area
+    );
+    for (state, n) in &seeded.by_state {
+        println!("#   {state:<22} {n}");
+    }
+    println!("# Tokens, one per role (paste these lines into your shell):");
+    for (var, token) in &seeded.tokens {
+        println!("export {var}={token}");
+    }
+    Ok(())
+}
+
 fn migrate(settings: &Settings, app_role: Option<&str>) -> Result<(), String> {
+    use secrecy::ExposeSecret;
+    let url = settings.database.url.expose_secret();
+    if let Some(name) =
+        pathway::store::create_database_if_missing(url).map_err(|e| e.to_string())?
+    {
+        println!("created the database \"{name}\" (it did not exist)");
+    }
     let store = open_store(settings).map_err(|e| e.to_string())?;
+    println!("migrations applied: the database is current");
     if let Some(role) = app_role {
         let mut conn = store.pool().get().map_err(|e| e.to_string())?;
         pathway::store::grant_app_role(&mut conn, role).map_err(|e| e.to_string())?;

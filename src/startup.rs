@@ -3,7 +3,8 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
@@ -76,7 +77,7 @@ pub fn spawn_notifications(
         mailer,
         templates,
         settings.mail.clone(),
-        settings.server.public_url.clone(),
+        settings.server.public_url(),
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker.run(stopped));
@@ -126,21 +127,84 @@ pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
     Ok(Store::new(pool, backend))
 }
 
+/// What every HTTP worker's `App` shares: the store, the token verifier, the policies
+/// and the metrics.
+#[derive(Clone)]
+pub struct Shared {
+    store: web::Data<Store>,
+    verifier: web::Data<TokenVerifier>,
+    body_limit: web::Data<BodyLimit>,
+    due_policy: web::Data<crate::domain::due::DuePolicy>,
+    retention_policy: web::Data<crate::domain::retention::RetentionPolicy>,
+    metrics: actix_web_prom::PrometheusMetrics,
+}
+
+impl Shared {
+    /// Builds what the app needs over an opened `store`.
+    pub fn new(settings: &Settings, store: Store) -> Result<Shared, StartError> {
+        let metrics = crate::http::metrics::middleware(store.pool().clone())
+            .map_err(|e| StartError::Metrics(e.to_string()))?;
+        Ok(Shared {
+            store: web::Data::new(store),
+            verifier: web::Data::new(TokenVerifier::from_settings(&settings.auth)?),
+            body_limit: web::Data::new(BodyLimit(settings.server.body_limit_bytes)),
+            due_policy: web::Data::new(settings.pathway),
+            retention_policy: web::Data::new(settings.retention),
+            metrics,
+        })
+    }
+}
+
+/// The whole HTTP application: middleware, extractors' settings and every route. The
+/// server runs one per worker; `pathway seed` drives one in-process, as a client would.
+pub fn app(
+    shared: Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = shared.body_limit.0;
+    App::new()
+        .wrap(from_fn(crate::http::problem::finalise))
+        .wrap(shared.metrics)
+        .wrap(TracingLogger::<RequestSpan>::new())
+        .app_data(shared.store)
+        .app_data(shared.verifier)
+        .app_data(shared.body_limit)
+        .app_data(shared.due_policy)
+        .app_data(shared.retention_policy)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(move |e, _| json_error(e, limit).into()),
+        )
+        .app_data(web::PayloadConfig::default().limit(limit))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+        .configure(crate::http::routes)
+}
+
 impl Application {
     /// Opens the database, applies migrations, binds the listener and builds the server.
-    pub fn build(settings: Settings) -> Result<Application, StartError> {
+    pub fn build(mut settings: Settings) -> Result<Application, StartError> {
         let trust = store::trust::AuditTrust::load(&settings)?;
         let vault = store::vault::Vault::load(&settings)?;
         let store = open_store(&settings)?.with_audit(trust).with_vault(vault);
-        let verifier = web::Data::new(TokenVerifier::from_settings(&settings.auth)?);
+        // Before binding: a token key that cannot be loaded stops the start here.
+        let shared = Shared::new(&settings, store.clone())?;
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
-        let port = listener
+        let bound = listener
             .local_addr()
-            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?
-            .port();
-        let metrics = crate::http::metrics::middleware(store.pool().clone())
-            .map_err(|e| StartError::Metrics(e.to_string()))?;
+            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+        let port = bound.port();
+        // The address actually bound (port 0 picks one), so that links follow it.
+        settings.server.listen = bound.to_string();
         spawn_checkpointer(store.clone(), settings.audit.checkpoint_interval_seconds);
         let notifications = if settings.mail.worker_in_server {
             Some(spawn_notifications(&store, &settings)?)
@@ -150,32 +214,8 @@ impl Application {
             None
         };
 
-        let limit = settings.server.body_limit_bytes;
-        let store = web::Data::new(store);
-        let body_limit = web::Data::new(BodyLimit(limit));
-        let due_policy = web::Data::new(settings.pathway);
-        let retention_policy = web::Data::new(settings.retention);
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(crate::http::problem::finalise))
-                .wrap(metrics.clone())
-                .wrap(TracingLogger::<RequestSpan>::new())
-                .app_data(store.clone())
-                .app_data(verifier.clone())
-                .app_data(body_limit.clone())
-                .app_data(due_policy.clone())
-                .app_data(retention_policy.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(limit)
-                        .error_handler(move |e, _| json_error(e, limit).into()),
-                )
-                .app_data(web::PayloadConfig::default().limit(limit))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
-                .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
-                .configure(crate::http::routes)
-        })
-        .shutdown_timeout(settings.server.shutdown_timeout_seconds);
+        let mut server = HttpServer::new(move || app(shared.clone()))
+            .shutdown_timeout(settings.server.shutdown_timeout_seconds);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

@@ -3,14 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::Validate;
 
 use super::FieldError;
 use super::pathway::{Action, Payload};
-
-/// Longest rationale or note.
-const MAX_TEXT: usize = 5_000;
-/// Shortest rationale: a threshold decision must say why.
-const MIN_RATIONALE: usize = 10;
+use super::rules;
 
 /// The coded reasons each threshold decision accepts, for statistics and review.
 pub fn reason_codes(action: Action) -> &'static [&'static str] {
@@ -72,7 +69,7 @@ pub fn reason_codes(action: Action) -> &'static [&'static str] {
 pub struct EmptyBody {}
 
 /// A threshold decision.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason_code": "other", "rationale": "Discussed with the referrer; see the notes of the call."}))]
 pub struct ThresholdBody {
@@ -83,6 +80,7 @@ pub struct ThresholdBody {
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
     #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
 }
 
@@ -97,7 +95,7 @@ pub enum DeconflictionResult {
 }
 
 /// `record_deconfliction`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"result": "clear", "note": "Checked with the regional CT unit."}))]
 pub struct DeconflictionBody {
@@ -106,6 +104,7 @@ pub struct DeconflictionBody {
     /// Police-only note.
     #[serde(default)]
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000))]
     pub note: Option<String>,
 }
 
@@ -148,7 +147,7 @@ impl ServiceType {
 }
 
 /// One referral to another service.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"service_type": "mental_health", "organisation": "CAMHS Leeds", "reason": "Low mood and isolation."}))]
 pub struct OnwardReferralBody {
@@ -157,15 +156,17 @@ pub struct OnwardReferralBody {
     /// The organisation referred to.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 200)]
+    #[validate(length(min = 1, max = 200))]
     pub organisation: String,
     /// Why this service.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 5000)]
+    #[validate(length(min = 1, max = 5000))]
     pub reason: String,
 }
 
 /// `signpost`: a threshold decision and the services referred to.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "reason_code": "other_needs_primary",
@@ -180,10 +181,12 @@ pub struct SignpostBody {
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
     #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
     /// One to ten onward referrals.
     #[serde(default)]
     #[schema(required = true, min_items = 1, max_items = 10)]
+    #[validate(length(min = 1, max = 10), nested)]
     pub onward_referrals: Vec<OnwardReferralBody>,
 }
 
@@ -208,7 +211,7 @@ impl OnwardOutcome {
 }
 
 /// `record_onward_outcome`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"onward_referral_id": "0196a1c2-7e3b-7c1d-9f00-3c5e8a1b2d4f", "outcome": "acknowledged", "note": "Seen within two weeks."}))]
 pub struct OnwardOutcomeBody {
@@ -219,6 +222,7 @@ pub struct OnwardOutcomeBody {
     /// What the service said.
     #[serde(default)]
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000))]
     pub note: Option<String>,
 }
 
@@ -317,33 +321,16 @@ pub enum Command {
     },
 }
 
-/// Trimmed, bounded text without control characters (bar line breaks and tabs).
-pub(crate) fn text(
-    field: &str,
-    value: &str,
-    min: usize,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> String {
+/// Trimmed text without control characters (bar line breaks and tabs). Its length is
+/// a declared rule of the body (`#[validate(length)]`); what is left here is what
+/// `validator` cannot say: blank after trimming, and control characters.
+pub(crate) fn text(field: &str, value: &str, errors: &mut Vec<FieldError>) -> String {
     let v = value.trim();
-    let chars = v.chars().count();
-    if chars == 0 {
+    if v.is_empty() {
         errors.push(FieldError::new(
             field,
             "required",
             format!("{field} is required"),
-        ));
-    } else if chars < min {
-        errors.push(FieldError::new(
-            field,
-            "too_short",
-            format!("{field} needs at least {min} characters"),
-        ));
-    } else if chars > max {
-        errors.push(FieldError::new(
-            field,
-            "too_long",
-            format!("{field} is longer than {max} characters"),
         ));
     } else if v
         .chars()
@@ -358,10 +345,15 @@ pub(crate) fn text(
     v.to_owned()
 }
 
-fn optional_text(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+/// Optional text: absent or blank is none.
+pub(crate) fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     value
         .filter(|v| !v.trim().is_empty())
-        .map(|v| text(field, v, 1, MAX_TEXT, errors))
+        .map(|v| text(field, v, errors))
 }
 
 /// A coded reason from `action`'s list and a rationale.
@@ -386,11 +378,16 @@ pub(crate) fn threshold(
     }
     Threshold {
         reason_code: code.unwrap_or("other"),
-        rationale: text("rationale", rationale, MIN_RATIONALE, MAX_TEXT, errors),
+        rationale: text("rationale", rationale, errors),
     }
 }
 
-fn finish(command: Command, errors: Vec<FieldError>) -> Result<Command, Vec<FieldError>> {
+fn finish(
+    command: Command,
+    parsed: Vec<FieldError>,
+    declared: Vec<FieldError>,
+) -> Result<Command, Vec<FieldError>> {
+    let errors = rules::merged(parsed, declared);
     if errors.is_empty() {
         Ok(command)
     } else {
@@ -401,15 +398,17 @@ fn finish(command: Command, errors: Vec<FieldError>) -> Result<Command, Vec<Fiel
 impl ThresholdBody {
     /// Validates for `action`.
     pub fn validate(self, action: Action) -> Result<Command, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let t = threshold(action, &self.reason_code, &self.rationale, &mut errors);
-        finish(Command::Threshold(t), errors)
+        finish(Command::Threshold(t), errors, declared)
     }
 }
 
 impl DeconflictionBody {
     /// Validates.
     pub fn validate(self) -> Result<Command, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let note = optional_text("note", self.note.as_deref(), &mut errors);
         finish(
@@ -418,13 +417,16 @@ impl DeconflictionBody {
                 note,
             },
             errors,
+            declared,
         )
     }
 }
 
 impl SignpostBody {
-    /// Validates: a threshold decision and one to ten onward referrals.
+    /// Validates: a threshold decision and one to ten onward referrals (the count is a
+    /// declared rule).
     pub fn validate(self) -> Result<Command, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let t = threshold(
             Action::Signpost,
@@ -432,69 +434,24 @@ impl SignpostBody {
             &self.rationale,
             &mut errors,
         );
-        if self.onward_referrals.is_empty() {
-            errors.push(FieldError::new(
-                "onward_referrals",
-                "required",
-                "name at least one onward referral",
-            ));
-        } else if self.onward_referrals.len() > 10 {
-            errors.push(FieldError::new(
-                "onward_referrals",
-                "too_many",
-                "at most 10 onward referrals",
-            ));
-        }
-        let referrals = self
-            .onward_referrals
-            .iter()
-            .enumerate()
-            .map(|(i, r)| OnwardReferral {
-                service_type: r.service_type,
-                organisation: text(
-                    &format!("onward_referrals[{i}].organisation"),
-                    &r.organisation,
-                    1,
-                    200,
-                    &mut errors,
-                ),
-                reason: text(
-                    &format!("onward_referrals[{i}].reason"),
-                    &r.reason,
-                    1,
-                    MAX_TEXT,
-                    &mut errors,
-                ),
-            })
-            .collect();
+        let referrals = onward_referrals(&self.onward_referrals, &mut errors);
         finish(
             Command::Signpost {
                 threshold: t,
                 referrals,
             },
             errors,
+            declared,
         )
     }
 }
 
-/// One to ten onward referrals, each complete.
+/// The onward referrals, each trimmed (how many, and how long each field may be, are
+/// declared rules of the bodies that carry them).
 pub(crate) fn onward_referrals(
     bodies: &[OnwardReferralBody],
     errors: &mut Vec<FieldError>,
 ) -> Vec<OnwardReferral> {
-    if bodies.is_empty() {
-        errors.push(FieldError::new(
-            "onward_referrals",
-            "required",
-            "name at least one onward referral",
-        ));
-    } else if bodies.len() > 10 {
-        errors.push(FieldError::new(
-            "onward_referrals",
-            "too_many",
-            "at most 10 onward referrals",
-        ));
-    }
     bodies
         .iter()
         .enumerate()
@@ -503,17 +460,9 @@ pub(crate) fn onward_referrals(
             organisation: text(
                 &format!("onward_referrals[{i}].organisation"),
                 &r.organisation,
-                1,
-                200,
                 errors,
             ),
-            reason: text(
-                &format!("onward_referrals[{i}].reason"),
-                &r.reason,
-                1,
-                MAX_TEXT,
-                errors,
-            ),
+            reason: text(&format!("onward_referrals[{i}].reason"), &r.reason, errors),
         })
         .collect()
 }
@@ -521,6 +470,7 @@ pub(crate) fn onward_referrals(
 impl OnwardOutcomeBody {
     /// Validates.
     pub fn validate(self) -> Result<Command, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let note = optional_text("note", self.note.as_deref(), &mut errors);
         finish(
@@ -530,6 +480,7 @@ impl OnwardOutcomeBody {
                 note,
             },
             errors,
+            declared,
         )
     }
 }

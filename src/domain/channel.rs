@@ -5,15 +5,14 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
 
 use super::FieldError;
 use super::actions::{
-    OnwardReferral, OnwardReferralBody, Threshold, onward_referrals, text, threshold,
+    OnwardReferral, OnwardReferralBody, Threshold, onward_referrals, optional_text, text, threshold,
 };
 use super::pathway::Action;
-
-/// Longest free text.
-const MAX_TEXT: usize = 5_000;
+use super::rules;
 
 fn date(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
     let parsed = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").ok();
@@ -27,18 +26,12 @@ fn date(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<NaiveD
     parsed
 }
 
-fn optional(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    value
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| text(field, v, 1, max, errors))
-}
-
-fn finish<T>(value: T, errors: Vec<FieldError>) -> Result<T, Vec<FieldError>> {
+fn finish<T>(
+    value: T,
+    parsed: Vec<FieldError>,
+    declared: Vec<FieldError>,
+) -> Result<T, Vec<FieldError>> {
+    let errors = rules::merged(parsed, declared);
     if errors.is_empty() {
         Ok(value)
     } else {
@@ -92,29 +85,33 @@ pub enum NextStep {
 }
 
 /// One factor of an assessment.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct FactorBody {
     /// The framework's dimension (for `vaf_2012`: engagement, intent or capability).
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 40)]
+    #[validate(length(min = 1, max = 40))]
     pub dimension: String,
     /// The factor.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 200)]
+    #[validate(length(min = 1, max = 200))]
     pub factor: String,
     /// The rating given.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 40)]
+    #[validate(length(min = 1, max = 40))]
     pub rating: String,
     /// Why.
     #[serde(default)]
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000))]
     pub note: Option<String>,
 }
 
 /// An assessment, kept as data so that a new framework needs no migration.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct AssessmentBody {
     /// `vaf_2012`, `paf_2024`, or another framework's code.
@@ -124,10 +121,12 @@ pub struct AssessmentBody {
     /// The factors assessed (at most 60).
     #[serde(default)]
     #[schema(max_items = 60)]
+    #[validate(length(max = 60), nested)]
     pub factors: Vec<FactorBody>,
     /// The overall summary.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 5000)]
+    #[validate(length(min = 1, max = 5000))]
     pub summary: String,
 }
 
@@ -151,19 +150,12 @@ impl AssessmentBody {
                 "a framework code such as vaf_2012",
             ));
         }
-        if self.factors.len() > 60 {
-            errors.push(FieldError::new(
-                "assessment.factors",
-                "too_many",
-                "at most 60 factors",
-            ));
-        }
         for (i, f) in self.factors.iter().enumerate() {
             let at = |name: &str| format!("assessment.factors[{i}].{name}");
-            text(&at("dimension"), &f.dimension, 1, 40, errors);
-            text(&at("factor"), &f.factor, 1, 200, errors);
-            text(&at("rating"), &f.rating, 1, 40, errors);
-            optional(&at("note"), f.note.as_deref(), MAX_TEXT, errors);
+            text(&at("dimension"), &f.dimension, errors);
+            text(&at("factor"), &f.factor, errors);
+            text(&at("rating"), &f.rating, errors);
+            optional_text(&at("note"), f.note.as_deref(), errors);
             if framework == "vaf_2012" && !VAF_2012_DIMENSIONS.contains(&f.dimension.trim()) {
                 errors.push(FieldError::new(
                     at("dimension"),
@@ -172,13 +164,13 @@ impl AssessmentBody {
                 ));
             }
         }
-        text("assessment.summary", &self.summary, 1, MAX_TEXT, errors);
+        text("assessment.summary", &self.summary, errors);
         serde_json::to_value(self).unwrap_or_default()
     }
 }
 
 /// `record_panel_decision`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "decision": "adopt", "reason_code": "vulnerability_identified",
@@ -200,6 +192,7 @@ pub struct PanelDecisionBody {
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
     #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
     /// How the decision was reached.
     pub how_reached: HowReached,
@@ -212,9 +205,11 @@ pub struct PanelDecisionBody {
     /// For `not_adopt` with `next_step` `onward_referral`: one to ten services.
     #[serde(default)]
     #[schema(max_items = 10)]
+    #[validate(length(max = 10), nested)]
     pub onward_referrals: Vec<OnwardReferralBody>,
     /// An assessment, if one was made.
     #[serde(default)]
+    #[validate(nested)]
     pub assessment: Option<AssessmentBody>,
 }
 
@@ -239,6 +234,7 @@ impl PanelDecisionBody {
     /// Validates: a `not_adopt` must record that health or social care was considered
     /// and name the next step.
     pub fn validate(self) -> Result<PanelDecision, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let t = threshold(
             Action::RecordPanelDecision,
@@ -263,6 +259,12 @@ impl PanelDecisionBody {
                         "required",
                         "name the next step",
                     )),
+                    Some(NextStep::OnwardReferral) if self.onward_referrals.is_empty() => errors
+                        .push(FieldError::new(
+                            "onward_referrals",
+                            "required",
+                            "name at least one onward referral",
+                        )),
                     Some(NextStep::OnwardReferral) => {
                         onward = onward_referrals(&self.onward_referrals, &mut errors)
                     }
@@ -301,6 +303,7 @@ impl PanelDecisionBody {
                 assessment,
             },
             errors,
+            declared,
         )
     }
 }
@@ -328,7 +331,7 @@ pub enum InterventionType {
 }
 
 /// One intervention of a support plan.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct InterventionBody {
     /// The kind of support.
@@ -337,10 +340,12 @@ pub struct InterventionBody {
     /// Who provides it.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 200)]
+    #[validate(length(min = 1, max = 200))]
     pub provider: String,
     /// How often, e.g. "weekly".
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100))]
     pub frequency: String,
     /// When it starts, `YYYY-MM-DD`.
     #[serde(default)]
@@ -349,7 +354,7 @@ pub struct InterventionBody {
 }
 
 /// `record_support_plan`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "interventions": [{"type": "ideological_mentoring", "provider": "Approved intervention provider", "frequency": "weekly", "start_date": "2026-12-01"}],
@@ -359,30 +364,20 @@ pub struct SupportPlanBody {
     /// One to twenty interventions.
     #[serde(default)]
     #[schema(required = true, min_items = 1, max_items = 20)]
+    #[validate(length(min = 1, max = 20), nested)]
     pub interventions: Vec<InterventionBody>,
     /// What the plan is for.
     #[serde(default)]
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000))]
     pub summary: Option<String>,
 }
 
 impl SupportPlanBody {
     /// Validates; the plan is stored as given, normalised.
     pub fn validate(self) -> Result<serde_json::Value, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
-        if self.interventions.is_empty() {
-            errors.push(FieldError::new(
-                "interventions",
-                "required",
-                "a support plan has at least one intervention",
-            ));
-        } else if self.interventions.len() > 20 {
-            errors.push(FieldError::new(
-                "interventions",
-                "too_many",
-                "at most 20 interventions",
-            ));
-        }
         let interventions: Vec<serde_json::Value> = self
             .interventions
             .iter()
@@ -391,16 +386,17 @@ impl SupportPlanBody {
                 let at = |name: &str| format!("interventions[{i}].{name}");
                 serde_json::json!({
                     "type": v.intervention_type,
-                    "provider": text(&at("provider"), &v.provider, 1, 200, &mut errors),
-                    "frequency": text(&at("frequency"), &v.frequency, 1, 100, &mut errors),
+                    "provider": text(&at("provider"), &v.provider, &mut errors),
+                    "frequency": text(&at("frequency"), &v.frequency, &mut errors),
                     "start_date": date(&at("start_date"), &v.start_date, &mut errors),
                 })
             })
             .collect();
-        let summary = optional("summary", self.summary.as_deref(), MAX_TEXT, &mut errors);
+        let summary = optional_text("summary", self.summary.as_deref(), &mut errors);
         finish(
             serde_json::json!({"interventions": interventions, "summary": summary}),
             errors,
+            declared,
         )
     }
 }
@@ -442,8 +438,9 @@ pub enum HowSought {
 }
 
 /// `record_consent`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[validate(schema(function = "guardian_named", skip_on_field_errors = false))]
 #[schema(example = json!({
     "decision": "given", "given_by": "parent_or_guardian", "given_by_name": "Alex Taylor",
     "decided_on": "2026-11-02", "how_sought": "in_person", "note": "Met at home with the family."
@@ -456,6 +453,7 @@ pub struct ConsentBody {
     /// The parent's or guardian's name, required when it is theirs.
     #[serde(default)]
     #[schema(max_length = 100)]
+    #[validate(length(max = 100))]
     pub given_by_name: Option<String>,
     /// The date of the decision, `YYYY-MM-DD`, not in the future.
     #[serde(default)]
@@ -466,6 +464,7 @@ pub struct ConsentBody {
     /// Anything else.
     #[serde(default)]
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000))]
     pub note: Option<String>,
 }
 
@@ -485,6 +484,7 @@ pub struct Consent {
 impl ConsentBody {
     /// Validates what needs no case: the date, the guardian's name.
     pub fn validate(self, today: NaiveDate) -> Result<Consent, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let decided_on = date("decided_on", &self.decided_on, &mut errors);
         if decided_on.is_some_and(|d| d > today) {
@@ -494,20 +494,8 @@ impl ConsentBody {
                 "decided_on is in the future",
             ));
         }
-        let name = optional(
-            "given_by_name",
-            self.given_by_name.as_deref(),
-            100,
-            &mut errors,
-        );
-        if self.given_by == ConsentBy::ParentOrGuardian && name.is_none() {
-            errors.push(FieldError::new(
-                "given_by_name",
-                "required",
-                "name the parent or guardian",
-            ));
-        }
-        let note = optional("note", self.note.as_deref(), MAX_TEXT, &mut errors);
+        let name = optional_text("given_by_name", self.given_by_name.as_deref(), &mut errors);
+        let note = optional_text("note", self.note.as_deref(), &mut errors);
         let record = serde_json::json!({
             "decision": self.decision, "given_by": self.given_by, "given_by_name": name,
             "decided_on": decided_on, "how_sought": self.how_sought, "note": note,
@@ -520,8 +508,25 @@ impl ConsentBody {
                 record,
             },
             errors,
+            declared,
         )
     }
+}
+
+/// A parent's or guardian's consent names them.
+fn guardian_named(body: &ConsentBody) -> Result<(), ValidationError> {
+    let named = body
+        .given_by_name
+        .as_deref()
+        .is_some_and(|n| !n.trim().is_empty());
+    if body.given_by == ConsentBy::ParentOrGuardian && !named {
+        return Err(rules::failure(
+            "given_by_name",
+            "required",
+            "name the parent or guardian",
+        ));
+    }
+    Ok(())
 }
 
 /// The case-dependent check of a consent decision: a person under 18 on the date of
@@ -552,7 +557,7 @@ pub enum ReassessOutcome {
 }
 
 /// `reassess`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"outcome": "seek_consent", "reason_code": "consent_now_likely", "rationale": "The family now wants support after a second meeting."}))]
 pub struct ReassessmentBody {
@@ -565,12 +570,14 @@ pub struct ReassessmentBody {
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
     #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
 }
 
 impl ReassessmentBody {
     /// Validates.
     pub fn validate(self) -> Result<(ReassessOutcome, Threshold), Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let t = threshold(
             Action::Reassess,
@@ -578,18 +585,19 @@ impl ReassessmentBody {
             &self.rationale,
             &mut errors,
         );
-        finish((self.outcome, t), errors)
+        finish((self.outcome, t), errors, declared)
     }
 }
 
 /// `record_review`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"summary": "Attending mentoring weekly; engaging well.", "next_review_on": "2099-01-15"}))]
 pub struct ReviewBody {
     /// Progress since the last review (10 to 5,000 characters).
     #[serde(default)]
     #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[validate(length(min = 10, max = 5000))]
     pub summary: String,
     /// The next review's date, `YYYY-MM-DD`, after today (default: the configured period).
     #[serde(default)]
@@ -603,8 +611,9 @@ impl ReviewBody {
         self,
         today: NaiveDate,
     ) -> Result<(String, Option<NaiveDate>), Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
-        let summary = text("summary", &self.summary, 10, MAX_TEXT, &mut errors);
+        let summary = text("summary", &self.summary, &mut errors);
         let next = self
             .next_review_on
             .as_deref()
@@ -616,18 +625,19 @@ impl ReviewBody {
                 "the next review must be after today",
             ));
         }
-        finish((summary, next), errors)
+        finish((summary, next), errors, declared)
     }
 }
 
 /// `withdraw_consent`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"rationale": "The subject's parent withdrew consent by phone.", "reassess_by": "2099-01-15"}))]
 pub struct WithdrawalBody {
     /// What was said and by whom (10 to 5,000 characters).
     #[serde(default)]
     #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
     /// When the panel re-assesses, `YYYY-MM-DD`, after today (default: the configured period).
     #[serde(default)]
@@ -641,8 +651,9 @@ impl WithdrawalBody {
         self,
         today: NaiveDate,
     ) -> Result<(String, Option<NaiveDate>), Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
-        let rationale = text("rationale", &self.rationale, 10, MAX_TEXT, &mut errors);
+        let rationale = text("rationale", &self.rationale, &mut errors);
         let by = self
             .reassess_by
             .as_deref()
@@ -654,7 +665,7 @@ impl WithdrawalBody {
                 "the re-assessment must be after today",
             ));
         }
-        finish((rationale, by), errors)
+        finish((rationale, by), errors, declared)
     }
 }
 
@@ -669,7 +680,7 @@ pub enum PostExitReview {
 }
 
 /// `record_post_exit_review`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"review": "six_month", "new_concern": false, "rationale": "Settled at college; no new concern."}))]
 pub struct PostExitReviewBody {
@@ -680,15 +691,17 @@ pub struct PostExitReviewBody {
     /// What the review found (10 to 5,000 characters).
     #[serde(default)]
     #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
 }
 
 impl PostExitReviewBody {
     /// Validates.
     pub fn validate(self) -> Result<(PostExitReview, bool, String), Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
-        let rationale = text("rationale", &self.rationale, 10, MAX_TEXT, &mut errors);
-        finish((self.review, self.new_concern, rationale), errors)
+        let rationale = text("rationale", &self.rationale, &mut errors);
+        finish((self.review, self.new_concern, rationale), errors, declared)
     }
 }
 

@@ -6,25 +6,23 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use validator::Validate;
 
 use super::FieldError;
 use super::actions::text;
 use super::referral::{Referral, ReferralRequest, ReferrerRequest, SubjectRequest};
-
-/// Longest reason.
-const MAX_REASON: usize = 5_000;
-/// Shortest reason: a correction must say why.
-const MIN_REASON: usize = 10;
+use super::rules;
 
 /// The body of `correct_details`: why, and the fields to replace. Each part takes the
 /// fields of the referral's `subject` or `referrer`, with the same types and rules.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "The school sent the wrong spelling of the family name.", "subject": {"family_name": "Tailor"}}))]
 pub struct CorrectionBody {
     /// Why the details are corrected (10 to 5,000 characters).
     #[serde(default)]
     #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[validate(length(min = 10, max = 5000))]
     pub reason: String,
     /// Subject fields to replace (as in the referral's `subject`).
     #[serde(default)]
@@ -71,8 +69,9 @@ impl CorrectionBody {
     /// Validates the reason and the shape of each part (types, unknown fields). The
     /// values' rules are applied with the stored referral, in [`apply`].
     pub fn validate(self) -> Result<Correction, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
-        let reason = text("reason", &self.reason, MIN_REASON, MAX_REASON, &mut errors);
+        let reason = text("reason", &self.reason, &mut errors);
         let subject = self.subject.unwrap_or_default();
         let referrer = self.referrer.unwrap_or_default();
         if subject.is_empty() && referrer.is_empty() {
@@ -84,6 +83,7 @@ impl CorrectionBody {
         }
         check_part::<SubjectRequest>("subject", &subject, &mut errors);
         check_part::<ReferrerRequest>("referrer", &referrer, &mut errors);
+        let errors = rules::merged(errors, declared);
         if errors.is_empty() {
             Ok(Correction {
                 reason,

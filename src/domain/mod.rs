@@ -12,6 +12,7 @@ pub mod panel;
 pub mod pathway;
 pub mod referral;
 pub mod retention;
+pub mod rules;
 pub mod statistics;
 pub mod subject_access;
 

@@ -3,10 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::Validate;
 
 use super::FieldError;
 use super::actions::text;
 use super::referral::Email;
+use super::rules;
 
 /// The agency a member represents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -79,19 +81,21 @@ impl PanelRole {
 }
 
 /// A member, as sent.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Hana Health", "agency": "health", "email": "hana@nhs.example", "panel_role": "member"}))]
 pub struct MemberBody {
     /// Name.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100))]
     pub name: String,
     /// Agency.
     pub agency: Agency,
     /// Work email: their token's `email` must match it to see the panel's cases.
     #[serde(default)]
     #[schema(required = true, format = Email, max_length = 254)]
+    #[validate(length(max = 254))]
     pub email: String,
     /// Role on the panel.
     pub panel_role: PanelRole,
@@ -131,7 +135,7 @@ impl MemberBody {
             }
         };
         NewMember {
-            name: text(&field("name"), &self.name, 1, 100, errors),
+            name: text(&field("name"), &self.name, errors),
             agency: self.agency,
             email,
             panel_role: self.panel_role,
@@ -142,6 +146,7 @@ impl MemberBody {
     pub fn into_member(self) -> Result<NewMember, Vec<FieldError>> {
         let mut errors = Vec::new();
         let member = self.validate("", &mut errors);
+        let errors = rules::merged(errors, rules::declared(&self));
         if errors.is_empty() {
             Ok(member)
         } else {
@@ -151,7 +156,7 @@ impl MemberBody {
 }
 
 /// `POST /v1/panels`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Leeds Channel Panel", "members": [
     {"name": "Chris Chair", "agency": "local_authority", "email": "chris@la.example", "panel_role": "chair"},
@@ -161,21 +166,21 @@ pub struct PanelBody {
     /// The panel's name.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 200)]
+    #[validate(length(min = 1, max = 200))]
     pub name: String,
     /// Its members (at most 50, each email once); exactly one chairs it.
     #[serde(default)]
     #[schema(required = true, min_items = 1, max_items = 50)]
+    #[validate(length(min = 1, max = 50), nested)]
     pub members: Vec<MemberBody>,
 }
 
 impl PanelBody {
     /// Validates: a name, at most 50 members with distinct emails, exactly one chair.
     pub fn validate(self) -> Result<(String, Vec<NewMember>), Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
-        let name = text("name", &self.name, 1, 200, &mut errors);
-        if self.members.len() > 50 {
-            errors.push(FieldError::new("members", "too_many", "at most 50 members"));
-        }
+        let name = text("name", &self.name, &mut errors);
         let members: Vec<NewMember> = self
             .members
             .iter()
@@ -203,6 +208,7 @@ impl PanelBody {
                 ));
             }
         }
+        let errors = rules::merged(errors, declared);
         if errors.is_empty() {
             Ok((name, members))
         } else {
@@ -212,7 +218,7 @@ impl PanelBody {
 }
 
 /// `POST /v1/panels/{id}/meetings`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"scheduled_for": "2099-01-15T10:00:00Z", "location": "Civic Hall, Room 2"}))]
 pub struct MeetingBody {
@@ -221,6 +227,7 @@ pub struct MeetingBody {
     /// Where.
     #[serde(default)]
     #[schema(max_length = 200)]
+    #[validate(length(max = 200))]
     pub location: Option<String>,
 }
 
@@ -230,6 +237,7 @@ impl MeetingBody {
         self,
         now: DateTime<Utc>,
     ) -> Result<(DateTime<Utc>, Option<String>), Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         if self.scheduled_for.date_naive() < now.date_naive() {
             errors.push(FieldError::new(
@@ -241,7 +249,8 @@ impl MeetingBody {
         let location = self
             .location
             .filter(|l| !l.trim().is_empty())
-            .map(|l| text("location", &l, 1, 200, &mut errors));
+            .map(|l| text("location", &l, &mut errors));
+        let errors = rules::merged(errors, declared);
         if errors.is_empty() {
             Ok((self.scheduled_for, location))
         } else {
@@ -251,13 +260,14 @@ impl MeetingBody {
 }
 
 /// `POST /v1/cases/{id}/notes`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"body": "Known to CAMHS since 2025; attending weekly sessions."}))]
 pub struct NoteBody {
     /// The agency's contribution.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 10000)]
+    #[validate(length(min = 1, max = 10000))]
     pub body: String,
 }
 
@@ -265,7 +275,8 @@ impl NoteBody {
     /// Validates.
     pub fn validate(self) -> Result<String, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let body = text("body", &self.body, 1, 10_000, &mut errors);
+        let body = text("body", &self.body, &mut errors);
+        let errors = rules::merged(errors, rules::declared(&self));
         if errors.is_empty() {
             Ok(body)
         } else {

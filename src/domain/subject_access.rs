@@ -13,6 +13,7 @@ use super::{Actor, FieldError, Role};
 /// birth (matched as repeat referrals are).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"given_name": "Sam", "family_name": "Taylor", "date_of_birth": "2010-03-14"}))]
 pub struct SubjectAccessRequest {
     /// A case about the person; its linked cases are included.
     #[serde(default)]

@@ -10,6 +10,7 @@ use crate::app::audit::ShownEntry;
 use crate::audit::VerifyReport;
 use crate::domain::Actor;
 use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
+use crate::http::params;
 use crate::http::problem::{ApiError, FieldError};
 use crate::store::Store;
 use crate::store::audit::AuditFilter;
@@ -109,7 +110,7 @@ impl From<ShownEntry> for AuditEntry {
 pub async fn list(
     actor: Actor,
     request_id: RequestId,
-    query: web::Query<AuditQuery>,
+    query: params::Query<AuditQuery>,
     store: web::Data<Store>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let q = query.into_inner();
@@ -118,7 +119,7 @@ pub async fn list(
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::Validation(vec![FieldError::new(
+            ApiError::Validation(vec![FieldError::query(
                 "cursor",
                 "invalid_cursor",
                 "Not a cursor from this list.",

@@ -28,6 +28,7 @@ use crate::domain::retention::RetentionPolicy;
 use crate::domain::{Actor, FieldError, Role};
 use crate::http::json::{JsonBody, from_value};
 use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
+use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
 use crate::store::cases::{CaseFilter, CaseRow, EventRow};
@@ -43,9 +44,15 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     };
     let key = value.to_str().unwrap_or_default().trim();
     if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::BadRequest {
+        let message = "Idempotency-Key must be 1 to 200 visible ASCII characters.";
+        return Err(ApiError::BadParameters {
             code: "invalid_idempotency_key",
-            detail: "Idempotency-Key must be 1 to 200 visible ASCII characters.".into(),
+            detail: message.into(),
+            errors: vec![FieldError::header(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                message,
+            )],
         });
     }
     Ok(Some(key.to_owned()))
@@ -255,7 +262,7 @@ fn note(n: crate::store::panels::NoteRow) -> Note {
 pub async fn add_note(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
@@ -397,7 +404,7 @@ fn with_etag(body: CaseBody) -> HttpResponse {
 pub async fn read_case(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, r) = (id.to_string(), rid(&request_id));
@@ -414,6 +421,7 @@ pub async fn read_case(
 pub struct CaseQuery {
     /// Only cases in this state: a pathway state, or for cases you filed, the status you
     /// see (`received`, `being_assessed`, `closed`).
+    #[param(schema_with = state_filter_schema)]
     pub state: Option<String>,
     /// Only cases past their due date, oldest due first.
     pub overdue: Option<bool>,
@@ -424,6 +432,29 @@ pub struct CaseQuery {
     pub limit: Option<i64>,
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,
+}
+
+/// The values of the `state` filter: every pathway state, then the referrer's statuses.
+fn state_filter_schema() -> utoipa::openapi::Object {
+    let names = State::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .chain(["received", "being_assessed", "closed"])
+        .filter(|n| StatusFilter::parse(n).is_some());
+    let mut unique: Vec<&str> = Vec::new();
+    for n in names {
+        if !unique.contains(&n) {
+            unique.push(n);
+        }
+    }
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "Only cases in this state: a pathway state, or for cases you filed, the status \
+             you see (`received`, `being_assessed`, `closed`).",
+        ))
+        .enum_values(Some(unique))
+        .build()
 }
 
 /// A case in a list: no personal data.
@@ -470,19 +501,24 @@ pub enum CaseListItem {
 pub async fn list_cases(
     actor: Actor,
     request_id: RequestId,
-    query: web::Query<CaseQuery>,
+    query: params::Query<CaseQuery>,
     store: web::Data<Store>,
 ) -> Result<Json<Page<CaseListItem>>, ApiError> {
     let q = query.into_inner();
     let limit = PageQuery::limit_of(q.limit)?;
     let mut errors = Vec::new();
+    // The extractor checks `state` against the document's enum; this is the domain's word.
     let status = q.state.as_deref().and_then(StatusFilter::parse);
     if q.state.is_some() && status.is_none() {
-        errors.push(FieldError::new(
-            "state",
-            "invalid_value",
-            "Not a pathway state or a referrer's status.",
-        ));
+        return Err(ApiError::BadParameters {
+            code: "invalid_query",
+            detail: "1 query parameter(s) are not valid; see `errors`.".into(),
+            errors: vec![FieldError::query(
+                "state",
+                "invalid_value",
+                "state must be a pathway state or a referrer's status",
+            )],
+        });
     }
     // An empty cursor is the first page, as clients that template the URL send it.
     let after = match q
@@ -492,7 +528,7 @@ pub async fn list_cases(
         .map(decode_cursor)
     {
         Some(None) => {
-            errors.push(FieldError::new(
+            errors.push(FieldError::query(
                 "cursor",
                 "invalid_cursor",
                 "Not a cursor from this list.",
@@ -581,7 +617,7 @@ pub struct HistoryEntry {
 pub async fn history(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     store: web::Data<Store>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let (id, r) = (id.to_string(), rid(&request_id));
@@ -650,7 +686,7 @@ pub struct AvailableActions {
 pub async fn available_actions(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     store: web::Data<Store>,
 ) -> Result<Json<AvailableActions>, ApiError> {
     let (id, r) = (id.to_string(), rid(&request_id));
@@ -689,9 +725,13 @@ fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
     well_formed
         .then(|| digits.parse::<i64>().ok())
         .flatten()
-        .ok_or_else(|| ApiError::BadRequest {
-            code: "invalid_if_match",
-            detail: "If-Match must be the case's ETag, for example \"3\".".into(),
+        .ok_or_else(|| {
+            let message = "If-Match must be the case's ETag, for example \"3\".";
+            ApiError::BadParameters {
+                code: "invalid_if_match",
+                detail: message.into(),
+                errors: vec![FieldError::header("If-Match", "invalid_if_match", message)],
+            }
         })
 }
 
@@ -789,7 +829,7 @@ pub async fn perform_action(
     req: HttpRequest,
     actor: Actor,
     request_id: RequestId,
-    path: web::Path<(uuid::Uuid, String)>,
+    path: params::Path<(uuid::Uuid, String)>,
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
     policy: web::Data<DuePolicy>,
@@ -799,7 +839,14 @@ pub async fn perform_action(
         .map(|r| ***r)
         .ok_or_else(|| ApiError::internal("the retention policy is not configured"))?;
     let (id, action) = path.into_inner();
-    let action = Action::parse(&action).ok_or(ApiError::NotFound)?;
+    let action = Action::parse(&action).ok_or_else(|| {
+        let accepted: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        ApiError::NotFoundAt(FieldError::path(
+            "action",
+            "unknown_action",
+            format!("action must be one of: {}", accepted.join(", ")),
+        ))
+    })?;
     let version = if_match(&req)?;
     let command = command_of(action, body.0);
     let (id, r, policy, retention) = (id.to_string(), rid(&request_id), **policy, retention);

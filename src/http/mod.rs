@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod page;
 pub mod panels;
+pub mod params;
 pub mod problem;
 pub mod retention;
 pub mod statistics;
@@ -101,7 +102,12 @@ impl utoipa::Modify for CommonProblems {
                         .or_insert_with(|| problem(description).into());
                 };
                 if has_input {
-                    add("400", "Malformed JSON, query or header");
+                    add(
+                        "400",
+                        "Malformed JSON, query or header; `errors` names each bad query \
+                         parameter or header (`in`); an unknown query parameter is refused \
+                         (`unknown_parameter`)",
+                    );
                     add("422", "Invalid values; `errors` names each field");
                 }
                 if secured {

@@ -11,6 +11,7 @@ use crate::domain::referral::Email;
 use crate::domain::{Actor, FieldError};
 use crate::http::json::{JsonBody, from_value};
 use crate::http::page::{Page, PageQuery, split_page};
+use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
 
@@ -116,7 +117,7 @@ pub async fn add_mailbox(
 pub async fn remove_mailbox(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, rid) = (id.to_string(), Some(request_id.to_string()));
@@ -188,7 +189,7 @@ pub struct NotificationQuery {
 pub async fn list(
     actor: Actor,
     request_id: RequestId,
-    query: web::Query<NotificationQuery>,
+    query: params::Query<NotificationQuery>,
     store: web::Data<Store>,
 ) -> Result<Json<Page<Notification>>, ApiError> {
     let q = query.into_inner();
@@ -197,11 +198,15 @@ pub async fn list(
         .as_deref()
         .is_some_and(|s| !["pending", "sending", "sent", "failed"].contains(&s))
     {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "status",
-            "invalid_value",
-            "pending, sending, sent or failed",
-        )]));
+        return Err(ApiError::BadParameters {
+            code: "invalid_query",
+            detail: "1 query parameter(s) are not valid; see `errors`.".into(),
+            errors: vec![FieldError::query(
+                "status",
+                "invalid_value",
+                "status must be one of: pending, sending, sent, failed",
+            )],
+        });
     }
     let after = q.cursor.filter(|c| uuid::Uuid::parse_str(c).is_ok());
     let rid = Some(request_id.to_string());
@@ -245,7 +250,7 @@ pub async fn list(
 pub async fn retry(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, rid) = (id.to_string(), Some(request_id.to_string()));

@@ -30,7 +30,7 @@ impl PageQuery {
         match limit {
             None => Ok(Self::DEFAULT_LIMIT),
             Some(n) if (1..=Self::MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::Validation(vec![FieldError::new(
+            Some(_) => Err(ApiError::Validation(vec![FieldError::query(
                 "limit",
                 "out_of_range",
                 format!("limit must be between 1 and {}", Self::MAX_LIMIT),

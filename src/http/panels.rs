@@ -10,6 +10,7 @@ use crate::app::panels as app;
 use crate::domain::Actor;
 use crate::domain::panel::{MeetingBody, MemberBody, PanelBody};
 use crate::http::json::{JsonBody, from_value};
+use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
 use crate::store::panels::{AgendaEntry, MeetingRow, MemberRow, PanelRow};
@@ -175,7 +176,7 @@ pub async fn list_panels(
                 (status = 404, description = "No such panel in your area", body = Problem, content_type = "application/problem+json")))]
 pub async fn read_panel(
     actor: Actor,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     store: web::Data<Store>,
 ) -> Result<Json<Panel>, ApiError> {
     let id = id.to_string();
@@ -194,7 +195,7 @@ pub async fn read_panel(
 pub async fn add_member(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
@@ -218,7 +219,7 @@ pub async fn add_member(
 pub async fn remove_member(
     actor: Actor,
     request_id: RequestId,
-    path: web::Path<(uuid::Uuid, uuid::Uuid)>,
+    path: params::Path<(uuid::Uuid, uuid::Uuid)>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let (panel_id, member_id) = path.into_inner();
@@ -244,7 +245,7 @@ pub async fn remove_member(
 pub async fn create_meeting(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
@@ -269,7 +270,7 @@ pub async fn create_meeting(
 pub async fn read_meeting(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     store: web::Data<Store>,
 ) -> Result<Json<MeetingWithAgenda>, ApiError> {
     let (id, rid) = (id.to_string(), Some(request_id.to_string()));

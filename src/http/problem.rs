@@ -135,6 +135,19 @@ pub enum ApiError {
         /// For a person.
         detail: String,
     },
+    /// A query parameter, header or path segment cannot be read; `errors` names each.
+    #[error("bad request: {code}")]
+    BadParameters {
+        /// Stable code: `invalid_query`, `invalid_if_match`, `invalid_idempotency_key`.
+        code: &'static str,
+        /// For a person.
+        detail: String,
+        /// Each bad parameter, with where it was sent.
+        errors: Vec<FieldError>,
+    },
+    /// Nothing at this address, and the path says why (a segment that does not parse).
+    #[error("not found")]
+    NotFoundAt(FieldError),
     /// The request is well-formed but its values are not acceptable.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
@@ -212,6 +225,24 @@ impl ApiError {
                 "idempotency_key_reused",
                 "This Idempotency-Key was used before with a different body.",
             ),
+            ApiError::BadParameters {
+                code,
+                detail,
+                errors,
+            } => {
+                let mut p = Problem::new(StatusCode::BAD_REQUEST, code, detail.clone());
+                p.errors = errors.clone();
+                p
+            }
+            ApiError::NotFoundAt(error) => {
+                let mut p = Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "No such resource, or it is not visible to you.",
+                );
+                p.errors = vec![error.clone()];
+                p
+            }
             ApiError::Validation(errors) => {
                 let mut p = Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -226,11 +257,19 @@ impl ApiError {
                 "payload_too_large",
                 format!("The body is larger than the limit of {limit} bytes."),
             ),
-            ApiError::UnsupportedMediaType => Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as `Content-Type: application/json`.",
-            ),
+            ApiError::UnsupportedMediaType => {
+                let mut p = Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "Send the body as `Content-Type: application/json`.",
+                );
+                p.errors = vec![FieldError::header(
+                    "Content-Type",
+                    "unsupported_media_type",
+                    "Content-Type must be application/json",
+                )];
+                p
+            }
             ApiError::Unavailable(what) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",

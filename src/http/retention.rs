@@ -14,6 +14,7 @@ use crate::domain::retention::RetentionBody;
 use crate::domain::{Actor, FieldError};
 use crate::http::json::{JsonBody, from_value};
 use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
+use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
 use crate::store::cases::CaseRow;
@@ -82,7 +83,7 @@ fn item(row: &CaseRow) -> RetentionItem {
 pub async fn due(
     actor: Actor,
     request_id: RequestId,
-    query: web::Query<DueQuery>,
+    query: params::Query<DueQuery>,
     store: web::Data<Store>,
 ) -> Result<Json<Page<RetentionItem>>, ApiError> {
     let q = query.into_inner();
@@ -94,7 +95,7 @@ pub async fn due(
         .map(decode_cursor)
     {
         Some(None) => {
-            return Err(ApiError::Validation(vec![FieldError::new(
+            return Err(ApiError::Validation(vec![FieldError::query(
                 "cursor",
                 "invalid_cursor",
                 "Not a cursor from this list.",
@@ -140,7 +141,7 @@ pub struct RetentionOutcome {
 pub async fn decide(
     actor: Actor,
     request_id: RequestId,
-    id: web::Path<uuid::Uuid>,
+    id: params::Path<uuid::Uuid>,
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<Json<RetentionOutcome>, ApiError> {

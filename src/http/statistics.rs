@@ -9,6 +9,7 @@ use crate::app::statistics as app;
 use crate::domain::Actor;
 use crate::domain::FieldError;
 use crate::domain::statistics::{Statistics, year_start};
+use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
 
@@ -32,14 +33,14 @@ pub struct StatsQuery {
 pub async fn statistics(
     actor: Actor,
     request_id: RequestId,
-    query: web::Query<StatsQuery>,
+    query: params::Query<StatsQuery>,
     store: web::Data<Store>,
 ) -> Result<Json<Statistics>, ApiError> {
     let today = Utc::now().date_naive();
     let to = query.to.unwrap_or(today);
     let from = query.from.unwrap_or_else(|| year_start(to));
     if from > to {
-        return Err(ApiError::Validation(vec![FieldError::new(
+        return Err(ApiError::Validation(vec![FieldError::query(
             "from",
             "after_to",
             "from must not be after to",

@@ -13,6 +13,7 @@ pub mod vault;
 use std::path::Path;
 use std::time::Duration;
 
+use diesel::ConnectionError;
 use diesel::connection::SimpleConnection;
 use diesel::migration::MigrationSource;
 use diesel::prelude::*;
@@ -81,6 +82,37 @@ pub enum StoreError {
     /// The blocking task was cancelled or panicked.
     #[error("database task did not complete")]
     Task,
+    /// The PostgreSQL server could not be reached.
+    #[error("cannot reach PostgreSQL at {host}:{port}: {reason}")]
+    Unreachable {
+        /// Host as given in the URL.
+        host: String,
+        /// Port as given in the URL (5432 when none).
+        port: u16,
+        /// What libpq said.
+        reason: String,
+    },
+    /// The server refused the user.
+    #[error(
+        "PostgreSQL refused the user \"{user}\" (authentication failed, or no such role): {reason}"
+    )]
+    AuthenticationFailed {
+        /// The user named in the URL.
+        user: String,
+        /// What libpq said.
+        reason: String,
+    },
+    /// The server has no such database.
+    #[error(
+        "the PostgreSQL database \"{name}\" does not exist: create it with `pathway migrate` (which creates a missing database and applies the migrations) or `CREATE DATABASE`"
+    )]
+    DatabaseMissing {
+        /// The database named in the URL.
+        name: String,
+    },
+    /// Any other failure to connect.
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(String),
 }
 
 /// Per-connection SQLite settings: foreign keys on, wait for locks, WAL, and a full
@@ -108,12 +140,134 @@ fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
+/// What a PostgreSQL URL names: where, as whom, which database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PgTarget {
+    host: String,
+    port: u16,
+    user: String,
+    database: String,
+}
+
+impl PgTarget {
+    /// Reads a `postgres://user:password@host:port/database` URL; libpq's defaults
+    /// (localhost, 5432, the user's own name as database) fill what it leaves out.
+    fn of(url: &str) -> Result<PgTarget, StoreError> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| StoreError::Connect(format!("the database URL is not valid: {e}")))?;
+        let user = match parsed.username() {
+            "" => std::env::var("USER").unwrap_or_else(|_| "postgres".into()),
+            u => percent_decode(u),
+        };
+        let database = match parsed.path().trim_start_matches('/') {
+            "" => user.clone(),
+            d => percent_decode(d),
+        };
+        Ok(PgTarget {
+            host: parsed.host_str().unwrap_or("localhost").to_owned(),
+            port: parsed.port().unwrap_or(5432),
+            user,
+            database,
+        })
+    }
+
+    /// Sorts libpq's message into what an operator can act on.
+    fn explain(&self, error: ConnectionError) -> StoreError {
+        let reason = error.to_string().trim().replace('\n', " ");
+        let lower = reason.to_lowercase();
+        if lower.contains("database \"") && lower.contains("does not exist") {
+            StoreError::DatabaseMissing {
+                name: self.database.clone(),
+            }
+        } else if lower.contains("authentication failed")
+            || (lower.contains("role \"") && lower.contains("does not exist"))
+            || lower.contains("no password supplied")
+            || lower.contains("no pg_hba.conf entry")
+        {
+            StoreError::AuthenticationFailed {
+                user: self.user.clone(),
+                reason,
+            }
+        } else if lower.contains("connection refused")
+            || lower.contains("could not translate host name")
+            || lower.contains("could not connect")
+            || lower.contains("timeout expired")
+            || lower.contains("no route to host")
+            || lower.contains("network is unreachable")
+        {
+            StoreError::Unreachable {
+                host: self.host.clone(),
+                port: self.port,
+                reason,
+            }
+        } else {
+            StoreError::Connect(reason)
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Connects once, straight to PostgreSQL, to report why a connection fails: the
+/// pool's own error (through the two-backend connection) loses the cause.
+fn check_postgres(url: &str) -> Result<(), StoreError> {
+    let target = PgTarget::of(url)?;
+    PgConnection::establish(&with_connect_timeout(url))
+        .map(drop)
+        .map_err(|e| target.explain(e))
+}
+
+/// The URL with libpq's `connect_timeout` (10 s) unless it sets one: without it, a host
+/// that drops packets keeps the command waiting for minutes instead of being named.
+fn with_connect_timeout(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.query_pairs().any(|(k, _)| k == "connect_timeout") => {
+            parsed
+                .query_pairs_mut()
+                .append_pair("connect_timeout", "10");
+            parsed.into()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// PostgreSQL: creates the URL's database when the server has none of that name, by
+/// way of the server's `postgres` maintenance database. The name of the database it
+/// created, if it did.
+pub fn create_database_if_missing(url: &str) -> Result<Option<String>, StoreError> {
+    if Backend::of_url(url) != Backend::Postgres {
+        return Ok(None);
+    }
+    match check_postgres(url) {
+        Ok(()) => return Ok(None),
+        Err(StoreError::DatabaseMissing { .. }) => {}
+        Err(other) => return Err(other),
+    }
+    let target = PgTarget::of(url)?;
+    let mut maintenance = url::Url::parse(url)
+        .map_err(|e| StoreError::Connect(format!("the database URL is not valid: {e}")))?;
+    maintenance.set_path("/postgres");
+    let mut conn = PgConnection::establish(&with_connect_timeout(maintenance.as_str()))
+        .map_err(|e| target.explain(e))?;
+    // An identifier cannot be a bind parameter: quote it, doubling any quote inside.
+    let quoted = format!("\"{}\"", target.database.replace('"', "\"\""));
+    conn.batch_execute(&format!("CREATE DATABASE {quoted}"))?;
+    Ok(Some(target.database))
+}
+
 /// Opens a pool to the configured database, creating a SQLite file's directory if needed.
 pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
     let url = settings.url.expose_secret();
     let backend = Backend::of_url(url);
     let url = match backend {
-        Backend::Postgres => url.to_owned(),
+        Backend::Postgres => {
+            check_postgres(url)?;
+            url.to_owned()
+        }
         Backend::Sqlite => {
             let path = sqlite_path(url);
             if let Some(dir) = Path::new(path)
@@ -391,4 +545,63 @@ where
         tracing::error!(error = %e, "audit stream not witnessed");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_names_its_host_port_user_and_database() {
+        let t = PgTarget::of("postgres://app%40x:secret@db.example:6543/pathway%20demo").unwrap();
+        assert_eq!(
+            t,
+            PgTarget {
+                host: "db.example".into(),
+                port: 6543,
+                user: "app@x".into(),
+                database: "pathway demo".into(),
+            }
+        );
+        let t = PgTarget::of("postgresql://postgres@127.0.0.1").unwrap();
+        assert_eq!((t.port, t.database.as_str()), (5432, "postgres"));
+    }
+
+    #[test]
+    fn the_check_waits_at_most_its_connect_timeout_unless_the_url_sets_one() {
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?sslmode=disable"),
+            "postgres://u@h/db?sslmode=disable&connect_timeout=10"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?connect_timeout=3"),
+            "postgres://u@h/db?connect_timeout=3"
+        );
+    }
+
+    #[test]
+    fn libpq_errors_are_sorted_into_what_an_operator_can_act_on() {
+        let t = PgTarget::of("postgres://alice@127.0.0.1:5433/cases").unwrap();
+        let said = |m: &str| t.explain(ConnectionError::BadConnection(m.into()));
+        let missing = said(
+            "connection to server at \"127.0.0.1\", port 5433 failed: FATAL:  database \"cases\" does not exist",
+        );
+        assert!(matches!(missing, StoreError::DatabaseMissing { ref name } if name == "cases"));
+        assert!(missing.to_string().contains("pathway migrate"));
+        let role = said(
+            "connection to server at \"127.0.0.1\", port 5433 failed: FATAL:  role \"alice\" does not exist",
+        );
+        assert!(role.to_string().contains("\"alice\""), "{role}");
+        let password = said("FATAL:  password authentication failed for user \"alice\"");
+        assert!(matches!(password, StoreError::AuthenticationFailed { .. }));
+        let refused = said(
+            "connection to server at \"127.0.0.1\", port 5433 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?",
+        );
+        assert!(
+            refused
+                .to_string()
+                .starts_with("cannot reach PostgreSQL at 127.0.0.1:5433"),
+            "{refused}"
+        );
+    }
 }

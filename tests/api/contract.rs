@@ -197,3 +197,400 @@ async fn the_operations_that_check_roles_answer_403_as_documented() {
 fn uuid_like() -> &'static str {
     "0196a1c2-7e3b-7c1d-9f00-3c5e8a1b2d4f"
 }
+
+/// Where and as whom one request for an operation is sent, fresh enough that its
+/// example is accepted (an accepted action moves the case on, so it is made anew).
+struct Context {
+    url: String,
+    token: String,
+    if_match: Option<i64>,
+    /// Values the example names that must be real here (a meeting, an onward referral).
+    ids: serde_json::Map<String, Value>,
+}
+
+/// The operations with a body that this test drives, and how to make a context.
+/// `decide` (retention) needs a case whose review is due, which takes years of
+/// simulated time: its body is checked by the retention tests instead.
+const NOT_DRIVEN: &[&str] = &["decide"];
+
+async fn context(app: &crate::helpers::TestApp, id: &str) -> Context {
+    use pathway::domain::Role;
+    use pathway::domain::pathway::{Action, PATHWAY};
+    let plain = |url: &str, token: String| Context {
+        url: app.url(url),
+        token,
+        if_match: None,
+        ids: serde_json::Map::new(),
+    };
+    let panel = || async {
+        let panel: Value = app
+            .post_json(
+                "/v1/panels",
+                &app.chair(),
+                &json!({"name": "Contract Panel", "members": [
+                    {"name": "Chris Chair", "agency": "local_authority", "email": "chair-1@example.org", "panel_role": "chair"}]}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        panel["id"].as_str().unwrap().to_owned()
+    };
+    match id {
+        "file_referral" => plain("/v1/referrals", app.referrer()),
+        "create_panel" => plain("/v1/panels", app.chair()),
+        "add_member" => plain(
+            &format!("/v1/panels/{}/members", panel().await),
+            app.chair(),
+        ),
+        "create_meeting" => plain(
+            &format!("/v1/panels/{}/meetings", panel().await),
+            app.chair(),
+        ),
+        "add_mailbox" => plain(
+            "/v1/directory",
+            app.token("admin-1", &["admin"], crate::helpers::AREA),
+        ),
+        "subject_access" => plain(
+            "/v1/subject-access",
+            app.token("records-1", &["records_officer"], crate::helpers::AREA),
+        ),
+        "add_note" => {
+            // The chair of the test panel that listed the case, as a member of it.
+            let (case, _) = app.case_in("panel_listed").await;
+            let mut claims = app.claims("member-1", &["panel_member"], crate::helpers::AREA);
+            claims.email = "chair-1@example.org".into();
+            plain(&format!("/v1/cases/{case}/notes"), app.sign(&claims))
+        }
+        name => {
+            let action = Action::parse(name).unwrap_or_else(|| panic!("{name}: no context"));
+            let row = PATHWAY.iter().find(|t| t.action == action).unwrap();
+            let (case, mut version) = app.case_in(row.from.as_str()).await;
+            let token = if row.roles[0] == Role::ChannelChair {
+                app.chair()
+            } else {
+                app.officer()
+            };
+            if action == Action::RecordConsent {
+                // Consent is sought for a recorded support plan.
+                let plan = json!({"interventions": [{"type": "mental_health", "provider": "CAMHS",
+                    "frequency": "weekly", "start_date": "2026-12-01"}]});
+                let case = app
+                    .act_ok(&token, &case, "record_support_plan", version, &plan)
+                    .await;
+                version = case["version"].as_i64().unwrap();
+            }
+            let mut ids = serde_json::Map::new();
+            if action == Action::ListForPanel {
+                ids.insert("meeting_id".into(), app.meeting().await.into());
+            }
+            if action == Action::RecordOnwardOutcome {
+                let read: Value = app
+                    .get(&format!("/v1/cases/{case}"), Some(&token))
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                ids.insert(
+                    "onward_referral_id".into(),
+                    read["onward_referrals"][0]["id"].clone(),
+                );
+            }
+            Context {
+                url: app.url(&format!("/v1/cases/{case}/actions/{name}")),
+                token,
+                if_match: Some(version),
+                ids,
+            }
+        }
+    }
+}
+
+/// A step into a body: a property or an array index.
+#[derive(Clone, Debug)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn dotted(path: &[Step]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) if out.is_empty() => out.push_str(k),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn set(body: &mut Value, path: &[Step], value: Value) {
+    let mut at = body;
+    for step in path {
+        at = match step {
+            Step::Key(k) => &mut at[k.as_str()],
+            Step::Index(i) => &mut at[*i],
+        };
+    }
+    *at = value;
+}
+
+/// One boundary to send: `value` at `path`, accepted or refused.
+#[derive(Debug)]
+struct Probe {
+    path: Vec<Step>,
+    value: Value,
+    accepted: bool,
+    why: String,
+}
+
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => document
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{r} resolves")),
+        None => schema,
+    }
+}
+
+/// An email address of exactly `len` characters, when one can be that long.
+fn email_of(len: usize) -> Option<String> {
+    if !(6..=254).contains(&len) {
+        return None;
+    }
+    let local = "a".repeat((len - 6).clamp(1, 64));
+    let mut left = len - local.len() - 1 - 4;
+    let mut labels = Vec::new();
+    while left > 0 {
+        let mut take = left.min(63);
+        if left - take == 1 {
+            take -= 1;
+        }
+        labels.push("e".repeat(take));
+        left -= take;
+        left = left.saturating_sub(1);
+    }
+    let address = format!("{local}@{}.org", labels.join("."));
+    (address.len() == len).then_some(address)
+}
+
+fn text_of(len: usize, format: Option<&str>) -> Option<Value> {
+    match format {
+        Some("email") => email_of(len).map(Value::from),
+        Some(_) => None,
+        None => Some("x".repeat(len).into()),
+    }
+}
+
+/// `n` items: the example's first (a panel's chair), then copies of its last, each
+/// email made distinct.
+fn copies(example: &[Value], n: usize) -> Value {
+    let last = example.last().cloned().unwrap_or(Value::Null);
+    Value::Array(
+        (0..n)
+            .map(|i| {
+                let mut item = if i == 0 {
+                    example[0].clone()
+                } else {
+                    last.clone()
+                };
+                if let Some(object) = item.as_object_mut() {
+                    for v in object.values_mut() {
+                        if let Some(s) = v.as_str().filter(|s| s.contains('@') && i > 0) {
+                            *v = format!("n{i}.{s}").into();
+                        }
+                    }
+                }
+                item
+            })
+            .collect(),
+    )
+}
+
+/// The boundaries of every constrained property the example carries, found by walking
+/// the schema beside the example.
+fn probes(document: &Value, schema: &Value, example: &Value, path: &[Step], out: &mut Vec<Probe>) {
+    let schema = resolve(document, schema);
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        let Some(value) = example.get(name) else {
+            continue;
+        };
+        let mut at = path.to_vec();
+        at.push(Step::Key(name.clone()));
+        let property = resolve(document, property);
+        let number = |k: &str| property[k].as_u64().map(|n| n as usize);
+        let format = property["format"].as_str();
+        let mut add = |value: Value, accepted: bool, why: String| {
+            out.push(Probe {
+                path: at.clone(),
+                value,
+                accepted,
+                why,
+            })
+        };
+        if let Some(min) = number("minLength") {
+            if let Some(v) = text_of(min, format) {
+                add(v, true, format!("minLength {min}"));
+            }
+            if min > 0 {
+                add(
+                    "x".repeat(min - 1).into(),
+                    false,
+                    format!("minLength {min} - 1"),
+                );
+            }
+        }
+        if let Some(max) = number("maxLength") {
+            if let Some(v) = text_of(max, format) {
+                add(v, true, format!("maxLength {max}"));
+            }
+            if let Some(v) = text_of(max + 1, format).or_else(|| text_of(max + 1, None)) {
+                add(v, false, format!("maxLength {max} + 1"));
+            }
+        }
+        if let Some(min) = property["minimum"].as_i64() {
+            add(min.into(), true, format!("minimum {min}"));
+            add((min - 1).into(), false, format!("minimum {min} - 1"));
+        }
+        if let Some(max) = property["maximum"].as_i64() {
+            add(max.into(), true, format!("maximum {max}"));
+            add((max + 1).into(), false, format!("maximum {max} + 1"));
+        }
+        if property["enum"].is_array() {
+            add("not_a_listed_value".into(), false, "enum".into());
+        }
+        match format {
+            Some("date") => add("2026-02-30".into(), false, "format date".into()),
+            Some("date-time") => add("not a time".into(), false, "format date-time".into()),
+            Some("uuid") => add("not-a-uuid".into(), false, "format uuid".into()),
+            Some("email") => add("not an email".into(), false, "format email".into()),
+            _ => {}
+        }
+        if let Some(items) = value.as_array().filter(|a| !a.is_empty()) {
+            if let Some(min) = number("minItems") {
+                add(copies(items, min), true, format!("minItems {min}"));
+                if min > 0 {
+                    add(copies(items, min - 1), false, format!("minItems {min} - 1"));
+                }
+            }
+            if let Some(max) = number("maxItems") {
+                add(copies(items, max), true, format!("maxItems {max}"));
+                add(copies(items, max + 1), false, format!("maxItems {max} + 1"));
+            }
+            let mut first = at.clone();
+            first.push(Step::Index(0));
+            probes(document, &property["items"], &items[0], &first, out);
+        } else if value.is_object() {
+            probes(document, property, value, &at, out);
+        }
+    }
+}
+
+async fn send(
+    app: &crate::helpers::TestApp,
+    method: &str,
+    ctx: &Context,
+    body: &Value,
+) -> (u16, Value) {
+    let mut body = body.clone();
+    // Real ids where the example's stand-ins are (a probe of the id itself is kept).
+    for (k, v) in &ctx.ids {
+        let stand_in = body[k.as_str()]
+            .as_str()
+            .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok());
+        if stand_in {
+            body[k.as_str()] = v.clone();
+        }
+    }
+    let request = match method {
+        "post" => app.client.post(&ctx.url),
+        other => panic!("no {other} with a body"),
+    };
+    let request = match ctx.if_match {
+        Some(v) => request.header("if-match", format!("\"{v}\"")),
+        None => request,
+    };
+    let response = request
+        .bearer_auth(&ctx.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_request_example_is_accepted_and_every_documented_bound_holds() {
+    let app = spawn_app().await;
+    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let mut failures = Vec::new();
+    let mut driven = 0;
+    let mut probed = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(schema) = op["requestBody"]["content"]["application/json"]["schema"]
+                .as_object()
+                .map(|_| &op["requestBody"]["content"]["application/json"]["schema"])
+            else {
+                continue;
+            };
+            let id = op["operationId"].as_str().unwrap();
+            if NOT_DRIVEN.contains(&id) {
+                continue;
+            }
+            driven += 1;
+            let resolved = resolve(&document, schema);
+            let example = resolved["example"].clone();
+            assert!(
+                example.is_object(),
+                "{id} ({path}): its schema has an example"
+            );
+            let mut ctx = Some(context(&app, id).await);
+            let (status, answer) = send(&app, method, ctx.as_ref().unwrap(), &example).await;
+            if !(200..300).contains(&status) {
+                failures.push(format!("{id}: the example is refused: {status} {answer}"));
+                continue;
+            }
+            ctx = None;
+            let mut found = Vec::new();
+            probes(&document, schema, &example, &[], &mut found);
+            probed += found.len();
+            for probe in found {
+                let mut body = example.clone();
+                set(&mut body, &probe.path, probe.value.clone());
+                if ctx.is_none() {
+                    ctx = Some(context(&app, id).await);
+                }
+                let (status, answer) = send(&app, method, ctx.as_ref().unwrap(), &body).await;
+                let field = dotted(&probe.path);
+                let what = format!("{id}: {field} at {}", probe.why);
+                if probe.accepted {
+                    if !(200..300).contains(&status) {
+                        failures.push(format!("{what} is refused: {status} {answer}"));
+                    }
+                    ctx = None;
+                } else if status != 422 {
+                    failures.push(format!("{what} is not refused with 422: {status} {answer}"));
+                    ctx = None;
+                } else {
+                    let pointer = format!("/{}", field.replace(['.', '['], "/").replace(']', ""));
+                    let named =
+                        answer["errors"].as_array().into_iter().flatten().any(|e| {
+                            e["field"] == field.as_str() || e["pointer"] == pointer.as_str()
+                        });
+                    if !named {
+                        failures.push(format!("{what}: the 422 does not name it: {answer}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(driven > 20, "the actions and the other bodies are driven");
+    assert!(probed > 150, "{probed} boundaries sent");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

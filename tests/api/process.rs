@@ -451,3 +451,210 @@ fn production_with_a_public_key_starts_and_refuses_to_mint_local_tokens() {
     server.terminate();
     assert!(server.wait_for_exit(Duration::from_secs(15)).success());
 }
+
+/// The links in the emails a server sends, read from its `.eml` files.
+fn links_in_mail(dir: &std::path::Path, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let links: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            // Undo quoted-printable soft line breaks, so a wrapped link reads whole.
+            .map(|raw| raw.replace("=\r\n", "").replace("=\n", ""))
+            .flat_map(|raw| {
+                raw.split(['"', ' ', '\n', '\r', '<', '>'])
+                    .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !links.is_empty() || Instant::now() >= deadline {
+            return links;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Files a referral on `server` (its acknowledgement email carries a link).
+async fn file_one(server: &Server) {
+    let token = cli_token(&["referrer"], "teacher-1", "Jo Smith");
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/referrals"))
+        .bearer_auth(&token)
+        .json(&crate::helpers::referral_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+}
+
+#[tokio::test]
+async fn serve_listen_moves_the_links_in_emails_unless_public_url_is_set() {
+    let db = TestDatabase::fresh();
+    let port = crate::helpers::free_port();
+    let mail = tempfile::tempdir().unwrap();
+    let mut cmd = pathway();
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", &db.url])
+        .env("PATHWAY__MAIL__FILE_DIR", mail.path())
+        .env("PATHWAY__MAIL__POLL_INTERVAL_MS", "50");
+    let mut server = Server::start(cmd);
+    assert_eq!(server.port, port);
+    file_one(&server).await;
+    let links = links_in_mail(mail.path(), Duration::from_secs(20));
+    assert!(
+        !links.is_empty(),
+        "an acknowledgement with a link was written"
+    );
+    let base = format!("http://127.0.0.1:{port}/");
+    assert!(links.iter().all(|l| l.starts_with(&base)), "{links:?}");
+    server.terminate();
+    server.wait_for_exit(Duration::from_secs(15));
+
+    // Set explicitly (here by environment), it wins over --listen. (A database of its
+    // own: each `pathway()` has keys of its own.)
+    let db = TestDatabase::fresh();
+    let mail = tempfile::tempdir().unwrap();
+    let mut cmd = pathway();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db.url,
+    ])
+    .env("PATHWAY__MAIL__FILE_DIR", mail.path())
+    .env("PATHWAY__MAIL__POLL_INTERVAL_MS", "50")
+    .env("PATHWAY__SERVER__PUBLIC_URL", "https://pathway.example/");
+    let server = Server::start(cmd);
+    file_one(&server).await;
+    let links = links_in_mail(mail.path(), Duration::from_secs(20));
+    assert!(
+        !links.is_empty(),
+        "an acknowledgement with a link was written"
+    );
+    assert!(
+        links
+            .iter()
+            .all(|l| l.starts_with("https://pathway.example/v1/")),
+        "{links:?}"
+    );
+}
+
+/// Runs `pathway` with `args`; returns (success, stdout, stderr).
+fn run(args: &[&str]) -> (bool, String, String) {
+    let started = Instant::now();
+    let out = pathway().args(args).output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered at once, not after the pool's timeout: {args:?}"
+    );
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn postgres_server_url() -> String {
+    let admin = std::env::var("PATHWAY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    admin
+        .rsplit_once('/')
+        .map_or(admin.clone(), |(b, _)| b.to_owned())
+}
+
+/// Drops a PostgreSQL database when the test ends, however it ends.
+struct DropDatabase(String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        if let Ok(mut conn) =
+            diesel::PgConnection::establish(&format!("{}/postgres", postgres_server_url()))
+        {
+            let quoted = format!("\"{}\"", self.0.replace('"', "\"\""));
+            let result =
+                conn.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"));
+            assert!(
+                result.is_ok() || std::thread::panicking(),
+                "drop {quoted}: {result:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn migrate_creates_a_missing_database_serve_says_how_and_a_wrong_user_is_named() {
+    if crate::helpers::backend() == crate::helpers::TestBackend::Sqlite {
+        // SQLite: the file and its directory are made on first use.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/dir/pathway.db");
+        let (ok, _, err) = run(&["migrate", "--database-url", path.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        assert!(path.exists());
+        return;
+    }
+    // A name that needs quoting: a capital, a space and a double quote.
+    let name = format!("Pathway \"new\" {}", uuid::Uuid::new_v4().simple());
+    let _cleanup = DropDatabase(name.clone());
+    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    let url = format!("{}/{}", postgres_server_url(), encoded.replace('+', "%20"));
+
+    let (ok, _, err) = run(&["serve", "--listen", "127.0.0.1:0", "--database-url", &url]);
+    assert!(!ok, "serve does not create a database");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains(&name), "names the database: {err}");
+    assert!(
+        err.contains("pathway migrate"),
+        "says how to create it: {err}"
+    );
+
+    let (ok, out, err) = run(&["migrate", "--database-url", &url]);
+    assert!(ok, "{err}");
+    assert!(out.contains("created the database"), "{out}");
+    assert!(out.contains(&name), "{out}");
+    {
+        use diesel::Connection;
+        let mut conn = DbConnection::establish(&url).expect("the database exists now");
+        assert!(pathway::store::migrations_current(&mut conn).unwrap());
+    }
+
+    let (ok, out, err) = run(&["migrate", "--database-url", &url]);
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains("created"),
+        "it existed the second time: {out}"
+    );
+
+    // A user the server does not know is named, by both commands.
+    let user = format!("nobody_{}", uuid::Uuid::new_v4().simple());
+    let url = url.replacen("://postgres@", &format!("://{user}@"), 1);
+    assert!(url.contains(&user), "the test URL names its user: {url}");
+    for command in ["migrate", "serve"] {
+        let (ok, _, err) = run(&[command, "--database-url", &url]);
+        assert!(!ok);
+        assert!(
+            err.contains(&format!("user \"{user}\"")),
+            "{command}: {err}"
+        );
+        assert!(!err.contains("multiconnection"), "{err}");
+    }
+}
+
+#[test]
+fn an_unreachable_postgres_port_is_named() {
+    let port = crate::helpers::free_port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/pathway");
+    for command in ["migrate", "serve"] {
+        let (ok, _, err) = run(&[command, "--database-url", &url]);
+        assert!(!ok);
+        assert!(
+            err.contains(&format!("cannot reach PostgreSQL at 127.0.0.1:{port}")),
+            "{command}: {err}"
+        );
+        assert!(!err.contains("multiconnection"), "{err}");
+    }
+}

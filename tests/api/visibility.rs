@@ -855,11 +855,12 @@ async fn the_list_filters_by_state_and_reference_and_refuses_an_unknown_state() 
     }
     let problem = assert_problem(
         app.get("/v1/cases?state=bogus", Some(&officer)).await,
-        422,
-        "validation_failed",
+        400,
+        "invalid_query",
     )
     .await;
     assert_eq!(problem["errors"][0]["field"], "state", "{problem}");
+    assert_eq!(problem["errors"][0]["in"], "query", "{problem}");
 }
 
 #[tokio::test]
