@@ -16,7 +16,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "openapi" / "openapi.json"
-REFERRAL = pathlib.Path(__file__).with_name("referral.json")
+REFERRAL = ROOT / "examples" / "referral.json"
 
 
 @pytest.fixture(scope="module")
