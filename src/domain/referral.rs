@@ -298,8 +298,9 @@ pub struct ReferralRequest {
 /// The subject of a referral, as sent. Give `date_of_birth` or `approximate_age` (at
 /// least one): without either the referral is refused (`subject.date_of_birth`,
 /// `required`).
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
+#[validate(schema(function = "born_or_aged"))]
 pub struct SubjectRequest {
     /// Given name. Required.
     #[serde(default)]
@@ -1168,19 +1169,25 @@ impl ReferralRequest {
     }
 }
 
+/// A subject has a date of birth or, when it is not known, an approximate age.
+fn born_or_aged(subject: &SubjectRequest) -> Result<(), validator::ValidationError> {
+    if non_empty(subject.date_of_birth.as_deref()).is_none() && subject.approximate_age.is_none() {
+        return Err(super::rules::failure(
+            "date_of_birth",
+            "required",
+            "give a date of birth, or an approximate age when it is not known",
+        ));
+    }
+    Ok(())
+}
+
 impl SubjectRequest {
     fn check(&self, f: &mut Failures, today: NaiveDate) -> Subject {
         let given_name = f.required_text("subject.given_name", &self.given_name, Text::Name);
         let family_name = f.required_text("subject.family_name", &self.family_name, Text::Name);
         let aliases = f.text_list("subject.aliases", &self.aliases, Text::Name, ALIASES_MAX);
         let date_of_birth_given = non_empty(self.date_of_birth.as_deref());
-        if date_of_birth_given.is_none() && self.approximate_age.is_none() {
-            f.add(
-                "subject.date_of_birth",
-                "required",
-                "give a date of birth, or an approximate age when it is not known",
-            );
-        }
+        f.0.extend(super::rules::declared_at("subject", self));
         let date_of_birth = date_of_birth_given.and_then(|raw| {
             let born = f.past_date("subject.date_of_birth", raw, today)?;
             // `None` only at the very start of chrono's calendar, where nothing is too old.

@@ -18,9 +18,14 @@ pub fn failure(field: &'static str, code: &'static str, message: &'static str) -
 
 /// The declared rules `body` breaks, as field errors sorted by path.
 pub fn declared<T: Validate>(body: &T) -> Vec<FieldError> {
+    declared_at("", body)
+}
+
+/// The declared rules `body`, found at `prefix` in the request, breaks.
+pub fn declared_at<T: Validate>(prefix: &str, body: &T) -> Vec<FieldError> {
     let mut out = Vec::new();
     if let Err(errors) = body.validate() {
-        flatten("", &errors, &mut out);
+        flatten(prefix, &errors, &mut out);
     }
     out.sort_by(|a, b| a.field.cmp(&b.field));
     out
