@@ -105,6 +105,7 @@ impl From<ShownEntry> for AuditEntry {
         (status = 200, description = "A page of entries", body = Page<AuditEntry>),
         (status = 401, description = "No usable token", body = crate::http::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "`role_not_allowed`: not an auditor", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`case_id` names no case you may see", body = crate::http::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad filter or cursor", body = crate::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     actor: Actor,

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod contract;
 pub mod health;
 pub mod json;
+pub mod links;
 pub mod me;
 pub mod metrics;
 pub mod notifications;
@@ -22,6 +23,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::http::contract::ActionOperations;
+use crate::http::links::Links;
 use crate::http::problem::ApiError;
 
 /// The OpenAPI document; `openapi/openapi.json` is this, committed and checked by a test.
@@ -42,7 +44,7 @@ use crate::http::problem::ApiError;
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, crate::domain::FieldLocation, notifications::NotificationStatus)),
-    modifiers(&BearerAuth, &ActionOperations, &CommonProblems),
+    modifiers(&BearerAuth, &ActionOperations, &CommonProblems, &Links),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod channel;
 mod contract;
+mod contract_regressions;
 mod correction;
 mod errors;
 mod health;
