@@ -315,12 +315,12 @@ pub struct ReferralRequest {
 pub struct SubjectRequest {
     /// Given name. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
     #[validate(length(min = 1, max = 100))]
     pub given_name: String,
     /// Family name. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
     #[validate(length(min = 1, max = 100))]
     pub family_name: String,
     /// Other names the subject uses or is known by.
@@ -394,7 +394,7 @@ pub struct SubjectRequest {
 pub struct AddressRequest {
     /// First line of the address. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200)]
+    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
     #[validate(length(min = 1, max = 200))]
     pub line1: String,
     /// Second line of the address.
@@ -419,7 +419,7 @@ pub struct AddressRequest {
 pub struct GuardianRequest {
     /// Full name. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
     #[validate(length(min = 1, max = 100))]
     pub name: String,
     /// How they are related to the subject.
@@ -441,17 +441,17 @@ pub struct GuardianRequest {
 pub struct ReferrerRequest {
     /// Full name. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
     #[validate(length(min = 1, max = 100))]
     pub name: String,
     /// Job title or role, e.g. `Designated Safeguarding Lead`. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200)]
+    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
     #[validate(length(min = 1, max = 200))]
     pub role: String,
     /// Organisation. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200)]
+    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
     #[validate(length(min = 1, max = 200))]
     pub organisation: String,
     /// The sector the referrer works in. Required.
@@ -475,7 +475,7 @@ pub struct ReferrerRequest {
 pub struct ConcernRequest {
     /// What happened and why you are worried, in your own words. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 20000)]
+    #[schema(required = true, min_length = 10, max_length = 20000, pattern = "\\S")]
     #[validate(length(min = 10, max = 20000))]
     pub narrative: String,
     /// The type of concern, where known.

@@ -443,6 +443,20 @@ fn probes(document: &Value, schema: &Value, example: &Value, path: &[Step], out:
                     format!("minLength {min} - 1"),
                 );
             }
+            if min > 0 && format.is_none() {
+                // The server trims: spaces alone are nothing, and the document must say so.
+                let spaces = " ".repeat(min);
+                let says = property["pattern"]
+                    .as_str()
+                    .and_then(|p| regex::Regex::new(p).ok())
+                    .is_some_and(|re| !re.is_match(&spaces) && re.is_match(&"x".repeat(min)));
+                assert!(
+                    says,
+                    "{}: the document lets {min} spaces through",
+                    dotted(&at)
+                );
+                add(spaces.into(), false, format!("minLength {min} of spaces"));
+            }
         }
         if let Some(max) = number("maxLength") {
             if let Some(v) = text_of(max, format) {
