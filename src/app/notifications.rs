@@ -41,10 +41,11 @@ pub fn add_mailbox(
     conn: &mut DbConnection,
     actor: &Actor,
     request_id: Option<String>,
-    role: &str,
-    mailbox: String,
+    entry: Result<(String, String), AppError>,
 ) -> Result<DirectoryRow, AppError> {
     admin_only(actor)?;
+    let (role, mailbox) = entry?;
+    let role = role.as_str();
     if !DIRECTORY_ROLES.contains(&role) {
         return Err(AppError::Validation(vec![FieldError::new(
             "role",

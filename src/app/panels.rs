@@ -56,12 +56,12 @@ pub fn create_panel(
     conn: &mut DbConnection,
     actor: &Actor,
     request_id: Option<String>,
-    name: String,
-    members: Vec<NewMember>,
+    body: Result<(String, Vec<NewMember>), AppError>,
 ) -> Result<(PanelRow, Vec<MemberRow>), AppError> {
     if !manages_panels(actor) {
         return Err(AppError::RoleNotAllowed);
     }
+    let (name, members) = body?;
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| {
         let at = now();
@@ -116,8 +116,13 @@ pub fn add_member(
     actor: &Actor,
     request_id: Option<String>,
     panel_id: &str,
-    member: NewMember,
+    member: Result<NewMember, AppError>,
 ) -> Result<MemberRow, AppError> {
+    // The role before the body: a role that may not add members learns nothing from it.
+    if !manages_panels(actor) {
+        return Err(AppError::RoleNotAllowed);
+    }
+    let member = member?;
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| {
         let panel = managed_panel(c, actor, panel_id)?;
@@ -170,9 +175,13 @@ pub fn create_meeting(
     actor: &Actor,
     request_id: Option<String>,
     panel_id: &str,
-    scheduled_for: NaiveDateTime,
-    location: Option<String>,
+    meeting: Result<(NaiveDateTime, Option<String>), AppError>,
 ) -> Result<MeetingRow, AppError> {
+    // The role before the body: a role that may not schedule learns nothing from it.
+    if !manages_panels(actor) {
+        return Err(AppError::RoleNotAllowed);
+    }
+    let (scheduled_for, location) = meeting?;
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| {
         let panel = managed_panel(c, actor, panel_id)?;

@@ -21,7 +21,7 @@ use super::rules;
 pub struct CorrectionBody {
     /// Why the details are corrected (10 to 5,000 characters).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000)]
+    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
     #[validate(length(min = 10, max = 5000))]
     pub reason: String,
     /// Subject fields to replace (as in the referral's `subject`).

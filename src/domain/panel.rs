@@ -87,7 +87,7 @@ impl PanelRole {
 pub struct MemberBody {
     /// Name.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
     #[validate(length(min = 1, max = 100))]
     pub name: String,
     /// Agency.
@@ -165,7 +165,7 @@ impl MemberBody {
 pub struct PanelBody {
     /// The panel's name.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200)]
+    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
     #[validate(length(min = 1, max = 200))]
     pub name: String,
     /// Its members (at most 50, each email once); exactly one chairs it.
@@ -266,7 +266,7 @@ impl MeetingBody {
 pub struct NoteBody {
     /// The agency's contribution.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 10000)]
+    #[schema(required = true, min_length = 1, max_length = 10000, pattern = "\\S")]
     #[validate(length(min = 1, max = 10000))]
     pub body: String,
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::Validate;
 
 use crate::domain::name::{invisible_character, match_form};
 use crate::domain::{Area, FieldError};
@@ -14,7 +15,6 @@ use crate::domain::{Area, FieldError};
 const NAME_MAX: usize = 100;
 const SHORT_TEXT_MAX: usize = 200;
 const LONG_TEXT_MAX: usize = 5_000;
-const NARRATIVE_MIN: usize = 10;
 const NARRATIVE_MAX: usize = 20_000;
 const EMAIL_MAX: usize = 254;
 const PHONE_DIGITS_MIN: usize = 10;
@@ -230,18 +230,20 @@ pub enum Agency {
 // ---------------------------------------------------------------------------------------------
 
 /// The body of `POST /v1/referrals`: a referral as sent, before validation.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "area": "E08000035",
     "subject": {
-        "given_name": "Sam", "family_name": "Taylor", "aliases": [],
+        "given_name": "Sam", "family_name": "Taylor", "aliases": ["Sammy"],
         "date_of_birth": "2010-03-14", "gender": "male",
-        "address": {"line1": "1 High Street", "town": "Leeds", "postcode": "LS1 1AA"},
-        "first_language": "English", "interpreter_needed": false,
-        "school_or_employer": "Leeds Academy"
+        "address": {"line1": "1 High Street", "line2": "Hyde Park", "town": "Leeds", "postcode": "LS1 1AA"},
+        "nationality": "British", "first_language": "English", "interpreter_needed": false,
+        "school_or_employer": "Leeds Academy",
+        "phone": "07700900456", "email": "sam.taylor@mail.example",
+        "social_media_handles": ["@samt on a video site"]
     },
-    "guardians": [{"name": "Alex Taylor", "relationship": "parent", "phone": "07700900123"}],
+    "guardians": [{"name": "Alex Taylor", "relationship": "parent", "phone": "07700900123", "email": "alex.taylor@mail.example"}],
     "referrer": {
         "name": "Jo Smith", "role": "Designated Safeguarding Lead", "organisation": "Leeds Academy",
         "sector": "education", "email": "jo.smith@school.example", "phone": "01130000000"
@@ -250,9 +252,12 @@ pub enum Agency {
         "narrative": "Shared extreme right-wing material in class and talked about hurting people.",
         "type_of_concern": "extreme_right_wing",
         "indicators": ["online_activity", "expressed_intent_to_harm"],
-        "first_noticed": "2026-11-01"
+        "first_noticed": "2026-11-01",
+        "incident_dates": ["2026-11-01"],
+        "online_activity": "Shares videos from an extreme right-wing channel.",
+        "threats_or_intent": "Said people like that should be hurt."
     },
-    "vulnerabilities": {"send": false, "mental_health": false, "neurodiversity": true},
+    "vulnerabilities": {"send": false, "mental_health": false, "neurodiversity": true, "notes": "Has an EHCP."},
     "subject_aware": false, "guardians_informed": true, "discussed_with_safeguarding_lead": true,
     "other_agencies_involved": ["childrens_social_care"],
     "immediate_risk": false
@@ -264,17 +269,22 @@ pub struct ReferralRequest {
     #[schema(pattern = "^[EWSN][0-9]{8}$", example = "E08000035")]
     pub area: Option<String>,
     /// The person the concern is about.
+    #[validate(nested)]
     pub subject: SubjectRequest,
     /// Parents, guardians or carers, where the subject is under 18.
     #[serde(default)]
     #[schema(max_items = 10)]
+    #[validate(length(max = 10), nested)]
     pub guardians: Vec<GuardianRequest>,
     /// The person making the referral.
+    #[validate(nested)]
     pub referrer: ReferrerRequest,
     /// What happened and why it is worrying.
+    #[validate(nested)]
     pub concern: ConcernRequest,
     /// The subject's vulnerabilities, as far as the referrer knows.
     #[serde(default)]
+    #[validate(nested)]
     pub vulnerabilities: VulnerabilitiesRequest,
     /// Whether the subject knows about the referral; null when not known.
     #[serde(default)]
@@ -288,6 +298,7 @@ pub struct ReferralRequest {
     /// Other agencies already involved with the subject.
     #[serde(default)]
     #[schema(max_items = 20)]
+    #[validate(length(max = 20))]
     pub other_agencies_involved: Vec<Agency>,
     /// True when someone is in immediate danger. That is a 999 call, not a referral: the
     /// referral is still recorded, and the response says so.
@@ -298,21 +309,24 @@ pub struct ReferralRequest {
 /// The subject of a referral, as sent. Give `date_of_birth` or `approximate_age` (at
 /// least one): without either the referral is refused (`subject.date_of_birth`,
 /// `required`).
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, validator::Validate)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
-#[validate(schema(function = "born_or_aged"))]
+#[validate(schema(function = "born_or_aged", skip_on_field_errors = false))]
 pub struct SubjectRequest {
     /// Given name. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
+    #[validate(length(min = 1, max = 100))]
     pub given_name: String,
     /// Family name. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
+    #[validate(length(min = 1, max = 100))]
     pub family_name: String,
     /// Other names the subject uses or is known by.
     #[serde(default)]
     #[schema(max_items = 20)]
+    #[validate(length(max = 20))]
     pub aliases: Vec<String>,
     /// Date of birth, `YYYY-MM-DD`. Give this or `approximate_age`.
     #[serde(default)]
@@ -321,20 +335,24 @@ pub struct SubjectRequest {
     /// Approximate age in years, when the date of birth is not known.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 120)]
+    #[validate(range(min = 0, max = 120))]
     pub approximate_age: Option<i64>,
     /// Gender.
     #[serde(default)]
     pub gender: Option<Gender>,
     /// Home address.
     #[serde(default)]
+    #[validate(nested)]
     pub address: Option<AddressRequest>,
     /// Nationality.
     #[serde(default)]
     #[schema(max_length = 200)]
+    #[validate(length(max = 200))]
     pub nationality: Option<String>,
     /// First language.
     #[serde(default)]
     #[schema(max_length = 200)]
+    #[validate(length(max = 200))]
     pub first_language: Option<String>,
     /// Whether the subject needs an interpreter; null when not known.
     #[serde(default)]
@@ -342,6 +360,7 @@ pub struct SubjectRequest {
     /// The subject's school, college or employer.
     #[serde(default)]
     #[schema(max_length = 200)]
+    #[validate(length(max = 200))]
     pub school_or_employer: Option<String>,
     /// The subject's phone number.
     #[serde(default)]
@@ -350,36 +369,43 @@ pub struct SubjectRequest {
     /// The subject's email address.
     #[serde(default)]
     #[schema(format = Email, max_length = 254)]
+    #[validate(custom(function = "super::rules::email"), length(max = 254))]
     pub email: Option<String>,
     /// The subject's social-media handles, each with its platform where known.
     #[serde(default)]
     #[schema(max_items = 20)]
+    #[validate(length(max = 20))]
     pub social_media_handles: Vec<String>,
     /// Ethnicity (special-category data): optional, never required.
     #[serde(default)]
     #[schema(max_length = 200)]
+    #[validate(length(max = 200))]
     pub ethnicity: Option<String>,
     /// Religion (special-category data): optional, never required.
     #[serde(default)]
     #[schema(max_length = 200)]
+    #[validate(length(max = 200))]
     pub religion: Option<String>,
 }
 
 /// A UK postal address, as sent.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct AddressRequest {
     /// First line of the address. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200)]
+    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
+    #[validate(length(min = 1, max = 200))]
     pub line1: String,
     /// Second line of the address.
     #[serde(default)]
     #[schema(max_length = 200)]
+    #[validate(length(max = 200))]
     pub line2: Option<String>,
     /// Town or city.
     #[serde(default)]
     #[schema(max_length = 200)]
+    #[validate(length(max = 200))]
     pub town: Option<String>,
     /// UK postcode; stored in upper case with one space, e.g. `LS1 1AA`.
     #[serde(default)]
@@ -388,12 +414,13 @@ pub struct AddressRequest {
 }
 
 /// A parent, guardian or carer of the subject, as sent.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct GuardianRequest {
     /// Full name. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
+    #[validate(length(min = 1, max = 100))]
     pub name: String,
     /// How they are related to the subject.
     #[serde(default)]
@@ -404,32 +431,38 @@ pub struct GuardianRequest {
     /// Email address.
     #[serde(default)]
     #[schema(format = Email, max_length = 254)]
+    #[validate(custom(function = "super::rules::email"), length(max = 254))]
     pub email: Option<String>,
 }
 
 /// The person making the referral, as sent.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ReferrerRequest {
     /// Full name. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100)]
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
+    #[validate(length(min = 1, max = 100))]
     pub name: String,
     /// Job title or role, e.g. `Designated Safeguarding Lead`. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200)]
+    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
+    #[validate(length(min = 1, max = 200))]
     pub role: String,
     /// Organisation. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200)]
+    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
+    #[validate(length(min = 1, max = 200))]
     pub organisation: String,
     /// The sector the referrer works in. Required.
     #[serde(default)]
     #[schema(required = true, value_type = Sector)]
+    #[validate(required(message = "this is required"))]
     pub sector: Option<Sector>,
     /// Work email address.
     #[serde(default)]
     #[schema(format = Email, max_length = 254)]
+    #[validate(custom(function = "super::rules::email"), length(max = 254))]
     pub email: Option<String>,
     /// Work phone number.
     #[serde(default)]
@@ -437,12 +470,13 @@ pub struct ReferrerRequest {
 }
 
 /// The concern, as sent.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ConcernRequest {
     /// What happened and why you are worried, in your own words. Required.
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 20000)]
+    #[schema(required = true, min_length = 10, max_length = 20000, pattern = "\\S")]
+    #[validate(length(min = 10, max = 20000))]
     pub narrative: String,
     /// The type of concern, where known.
     #[serde(default)]
@@ -450,6 +484,7 @@ pub struct ConcernRequest {
     /// What was seen or heard.
     #[serde(default)]
     #[schema(max_items = 20)]
+    #[validate(length(max = 20))]
     pub indicators: Vec<Indicator>,
     /// When the concern was first noticed, `YYYY-MM-DD`.
     #[serde(default)]
@@ -458,19 +493,22 @@ pub struct ConcernRequest {
     /// Dates of particular incidents, `YYYY-MM-DD`.
     #[serde(default)]
     #[schema(value_type = Vec<chrono::NaiveDate>, max_items = 50)]
+    #[validate(length(max = 50))]
     pub incident_dates: Vec<String>,
     /// Worrying online activity: what, where, under which handles.
     #[serde(default)]
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000))]
     pub online_activity: Option<String>,
     /// Any threats or expressions of intent to harm, as near word for word as possible.
     #[serde(default)]
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000))]
     pub threats_or_intent: Option<String>,
 }
 
 /// The subject's vulnerabilities, as sent; each is false unless said.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct VulnerabilitiesRequest {
     /// Special educational needs and disabilities.
@@ -488,6 +526,7 @@ pub struct VulnerabilitiesRequest {
     /// Anything more about these needs.
     #[serde(default)]
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000))]
     pub notes: Option<String>,
 }
 
@@ -1121,6 +1160,7 @@ impl ReferralRequest {
     /// Validates and normalises the whole body against `today`, reporting every invalid
     /// field (with its dotted path and a stable code), not only the first.
     pub fn validate(self, today: NaiveDate) -> Result<Referral, Vec<FieldError>> {
+        let declared = super::rules::declared(&self);
         let mut f = Failures::default();
         let area = non_empty(self.area.as_deref()).and_then(|raw| match Area::parse(raw) {
             Ok(area) if !area.is_national() => Some(area),
@@ -1135,7 +1175,7 @@ impl ReferralRequest {
         });
         // Checked in the order of the body, so the failures are listed in that order too.
         let subject = self.subject.check(&mut f, today);
-        let guardians = if f.within("guardians", self.guardians.len(), GUARDIANS_MAX) {
+        let guardians = if self.guardians.len() <= GUARDIANS_MAX {
             self.guardians
                 .iter()
                 .enumerate()
@@ -1154,19 +1194,36 @@ impl ReferralRequest {
             subject_aware: self.subject_aware,
             guardians_informed: self.guardians_informed,
             discussed_with_safeguarding_lead: self.discussed_with_safeguarding_lead,
-            other_agencies_involved: f.distinct(
-                "other_agencies_involved",
-                &self.other_agencies_involved,
-                LIST_MAX,
-            ),
+            other_agencies_involved: distinct(&self.other_agencies_involved, LIST_MAX),
             immediate_risk: self.immediate_risk,
         };
-        if f.0.is_empty() {
+        let mut errors = super::rules::merged(f.0, declared);
+        // Listed in the order of the body's sections, so a form can show them top to bottom.
+        errors.sort_by_key(|e| section(&e.field));
+        if errors.is_empty() {
             Ok(referral)
         } else {
-            Err(f.0)
+            Err(errors)
         }
     }
+}
+
+/// The position in the body of the section `field` belongs to.
+fn section(field: &str) -> usize {
+    const SECTIONS: [&str; 7] = [
+        "area",
+        "subject",
+        "guardians",
+        "referrer",
+        "concern",
+        "vulnerabilities",
+        "other_agencies_involved",
+    ];
+    let head = field.split(['.', '[']).next().unwrap_or_default();
+    SECTIONS
+        .iter()
+        .position(|s| *s == head)
+        .unwrap_or(SECTIONS.len())
 }
 
 /// A subject has a date of birth or, when it is not known, an approximate age.
@@ -1187,7 +1244,6 @@ impl SubjectRequest {
         let family_name = f.required_text("subject.family_name", &self.family_name, Text::Name);
         let aliases = f.text_list("subject.aliases", &self.aliases, Text::Name, ALIASES_MAX);
         let date_of_birth_given = non_empty(self.date_of_birth.as_deref());
-        f.0.extend(super::rules::declared_at("subject", self));
         let date_of_birth = date_of_birth_given.and_then(|raw| {
             let born = f.past_date("subject.date_of_birth", raw, today)?;
             // `None` only at the very start of chrono's calendar, where nothing is too old.
@@ -1202,19 +1258,11 @@ impl SubjectRequest {
             }
             Some(born)
         });
+        // Its range is a declared rule; out of range, it is refused there.
         let approximate_age = self
             .approximate_age
-            .and_then(|age| match u32::try_from(age) {
-                Ok(age) if age <= MAX_AGE_YEARS => Some(age),
-                _ => {
-                    f.add(
-                        "subject.approximate_age",
-                        "out_of_range",
-                        format!("an age from 0 to {MAX_AGE_YEARS}"),
-                    );
-                    None
-                }
-            });
+            .and_then(|age| u32::try_from(age).ok())
+            .filter(|age| *age <= MAX_AGE_YEARS);
         Subject {
             given_name,
             family_name,
@@ -1289,11 +1337,8 @@ impl ReferrerRequest {
         let role = f.required_text("referrer.role", &self.role, Text::Short);
         let organisation =
             f.required_text("referrer.organisation", &self.organisation, Text::Short);
-        let sector = self.sector.unwrap_or_else(|| {
-            f.add("referrer.sector", "required", "this is required");
-            // Never seen: a failure makes validation return the errors, not this value.
-            Sector::Other
-        });
+        // Required by a declared rule: without one, the errors are returned, never this value.
+        let sector = self.sector.unwrap_or(Sector::Other);
         Referrer {
             name,
             role,
@@ -1308,14 +1353,10 @@ impl ReferrerRequest {
 impl ConcernRequest {
     fn check(&self, f: &mut Failures, today: NaiveDate) -> Concern {
         let narrative = f.required_text("concern.narrative", &self.narrative, Text::Narrative);
-        let indicators = f.distinct("concern.indicators", &self.indicators, LIST_MAX);
+        let indicators = distinct(&self.indicators, LIST_MAX);
         let first_noticed = non_empty(self.first_noticed.as_deref())
             .and_then(|raw| f.past_date("concern.first_noticed", raw, today));
-        let incident_dates = if f.within(
-            "concern.incident_dates",
-            self.incident_dates.len(),
-            INCIDENT_DATES_MAX,
-        ) {
+        let incident_dates = if self.incident_dates.len() <= INCIDENT_DATES_MAX {
             self.incident_dates
                 .iter()
                 .enumerate()
@@ -1382,13 +1423,6 @@ impl Text {
         }
     }
 
-    fn min_chars(self) -> usize {
-        match self {
-            Text::Narrative => NARRATIVE_MIN,
-            Text::Name | Text::Short | Text::Long => 1,
-        }
-    }
-
     fn multiline(self) -> bool {
         matches!(self, Text::Long | Text::Narrative)
     }
@@ -1400,7 +1434,9 @@ struct Invalid {
     message: String,
 }
 
-/// `raw` trimmed and checked against `kind`; `Ok("")` when nothing is left.
+/// `raw` trimmed and checked against `kind`; `Ok("")` when nothing is left. A field's
+/// length is a declared rule of its body; what is left here is what `validator` cannot
+/// say (trimming, control and invisible characters).
 fn clean_text(raw: &str, kind: Text) -> Result<String, Invalid> {
     let text = if kind.multiline() {
         // Browsers send the line breaks of a text area as CRLF.
@@ -1433,19 +1469,6 @@ fn clean_text(raw: &str, kind: Text) -> Result<String, Invalid> {
             ),
         });
     }
-    let chars = text.chars().count();
-    if chars > kind.max_chars() {
-        return Err(Invalid {
-            code: "too_long",
-            message: format!("at most {} characters", kind.max_chars()),
-        });
-    }
-    if chars > 0 && chars < kind.min_chars() {
-        return Err(Invalid {
-            code: "too_short",
-            message: format!("at least {} characters", kind.min_chars()),
-        });
-    }
     Ok(text)
 }
 
@@ -1464,6 +1487,21 @@ fn parse_iso_date(s: &str) -> Option<NaiveDate> {
     }
 }
 
+/// A list of coded values, each kept once, in the order first given; empty when over
+/// `max` (the declared rule refuses it).
+fn distinct<T: Copy + PartialEq>(raw: &[T], max: usize) -> Vec<T> {
+    if raw.len() > max {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for item in raw {
+        if !out.contains(item) {
+            out.push(*item);
+        }
+    }
+    out
+}
+
 /// `raw` trimmed, or `None` when absent or blank: blank optional fields count as not given.
 fn non_empty(raw: Option<&str>) -> Option<&str> {
     raw.map(str::trim).filter(|s| !s.is_empty())
@@ -1476,17 +1514,6 @@ struct Failures(Vec<FieldError>);
 impl Failures {
     fn add(&mut self, field: &str, code: &str, message: impl Into<String>) {
         self.0.push(FieldError::new(field, code, message));
-    }
-
-    /// False (and a `too_many` failure) when a list is longer than `max`; its items are then
-    /// not checked one by one, which could report thousands of failures.
-    fn within(&mut self, field: &str, len: usize, max: usize) -> bool {
-        if len > max {
-            self.add(field, "too_many", format!("at most {max} entries"));
-            false
-        } else {
-            true
-        }
     }
 
     fn required_text(&mut self, field: &str, raw: &str, kind: Text) -> String {
@@ -1514,29 +1541,26 @@ impl Failures {
         }
     }
 
-    /// A list of texts, each required: an empty entry says nothing.
+    /// A list of texts, each required: an empty entry says nothing. The list's count is a
+    /// declared rule; over it, the items are not checked one by one (that could report
+    /// thousands of failures). `validator` cannot bound a string inside a list, so each
+    /// item's length is checked here.
     fn text_list(&mut self, field: &str, raw: &[String], kind: Text, max: usize) -> Vec<String> {
-        if !self.within(field, raw.len(), max) {
+        if raw.len() > max {
             return Vec::new();
         }
         raw.iter()
             .enumerate()
-            .map(|(i, item)| self.required_text(&format!("{field}[{i}]"), item, kind))
+            .map(|(i, item)| {
+                let at = format!("{field}[{i}]");
+                let text = self.required_text(&at, item, kind);
+                if text.chars().count() > kind.max_chars() {
+                    let message = format!("at most {} characters", kind.max_chars());
+                    self.add(&at, "too_long", message);
+                }
+                text
+            })
             .collect()
-    }
-
-    /// A list of coded values, each kept once, in the order first given.
-    fn distinct<T: Copy + PartialEq>(&mut self, field: &str, raw: &[T], max: usize) -> Vec<T> {
-        if !self.within(field, raw.len(), max) {
-            return Vec::new();
-        }
-        let mut out = Vec::with_capacity(raw.len());
-        for item in raw {
-            if !out.contains(item) {
-                out.push(*item);
-            }
-        }
-        out
     }
 
     /// A date that has happened by `today`.

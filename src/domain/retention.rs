@@ -130,7 +130,7 @@ pub enum RetentionBody {
         /// Why, coded.
         reason_code: RetainReason,
         /// Why, in words (1 to 2000 characters).
-        #[schema(min_length = 1, max_length = 2000)]
+        #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
         justification: String,
         /// The next review, a day in the future.
         next_review_on: NaiveDate,
@@ -138,13 +138,13 @@ pub enum RetentionBody {
     /// Place a legal hold: the record cannot be erased until it is released.
     Hold {
         /// Why (1 to 2000 characters).
-        #[schema(min_length = 1, max_length = 2000)]
+        #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
         reason: String,
     },
     /// Release a legal hold.
     Release {
         /// Why (1 to 2000 characters).
-        #[schema(min_length = 1, max_length = 2000)]
+        #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
         reason: String,
     },
     /// Erase the personal data of this case and of the other cases named (linked cases

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
+use validator::{Validate, ValidateEmail, ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use super::FieldError;
 
@@ -14,6 +14,17 @@ pub fn failure(field: &'static str, code: &'static str, message: &'static str) -
     let mut error = ValidationError::new(code).with_message(Cow::Borrowed(message));
     error.add_param(Cow::Borrowed("field"), &field);
     error
+}
+
+/// An email address as the server reads it: trimmed, and blank meaning not given
+/// (`#[validate(custom(function = "email"))]`, the document's `format: email`).
+pub fn email(raw: &str) -> Result<(), ValidationError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || trimmed.validate_email() {
+        Ok(())
+    } else {
+        Err(ValidationError::new("email"))
+    }
 }
 
 /// The declared rules `body` breaks, as field errors sorted by path.
@@ -35,11 +46,11 @@ pub fn declared_at<T: Validate>(prefix: &str, body: &T) -> Vec<FieldError> {
 /// fields the parse did not already refuse (one error per field is enough to fix it).
 pub fn merged(parsed: Vec<FieldError>, declared: Vec<FieldError>) -> Vec<FieldError> {
     let mut all = parsed;
-    let extra: Vec<FieldError> = declared
-        .into_iter()
-        .filter(|d| !all.iter().any(|p| p.field == d.field))
-        .collect();
-    all.extend(extra);
+    for d in declared {
+        if !all.iter().any(|p| p.field == d.field) {
+            all.push(d);
+        }
+    }
     all
 }
 

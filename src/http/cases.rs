@@ -266,9 +266,7 @@ pub async fn add_note(
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let text = from_value::<crate::domain::panel::NoteBody>(body.0)?
-        .validate()
-        .map_err(ApiError::Validation)?;
+    let text = crate::http::json::checked_later(body.0, crate::domain::panel::NoteBody::validate)?;
     let (id, r) = (id.to_string(), rid(&request_id));
     let row = store
         .run(move |c| cases_app::add_note(c, &actor, r, &id, text))

@@ -85,6 +85,21 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// The body parsed and checked by `check`, its refusal kept for the use case to answer
+/// after its role check: a role that may not call an operation learns nothing from
+/// validation. Only a body that is not JSON at all is answered at once.
+pub fn checked_later<B: DeserializeOwned, T>(
+    value: serde_json::Value,
+    check: impl FnOnce(B) -> Result<T, Vec<FieldError>>,
+) -> Result<Result<T, crate::app::AppError>, ApiError> {
+    use crate::app::AppError;
+    match from_value::<B>(value) {
+        Ok(body) => Ok(check(body).map_err(AppError::Validation)),
+        Err(ApiError::Validation(errors)) => Ok(Err(AppError::Validation(errors))),
+        Err(other) => Err(other),
+    }
+}
+
 /// Deserialises an already-parsed body, naming the failing field.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(ObjectsOnly(value)).map_err(|e| {

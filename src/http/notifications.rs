@@ -9,7 +9,7 @@ use tracing_actix_web::RequestId;
 use crate::app::notifications as app;
 use crate::domain::referral::Email;
 use crate::domain::{Actor, FieldError};
-use crate::http::json::{JsonBody, from_value};
+use crate::http::json::{JsonBody, checked_later};
 use crate::http::page::{Page, PageQuery, split_page};
 use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
@@ -85,20 +85,17 @@ pub async fn add_mailbox(
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: DirectoryBody = from_value(body.0)?;
-    let mailbox = Email::parse(&body.mailbox)
-        .map_err(|_| {
-            ApiError::Validation(vec![FieldError::new(
-                "mailbox",
-                "invalid_email",
-                "not an email address",
-            )])
-        })?
-        .as_str()
-        .to_owned();
+    let entry = checked_later(body.0, |b: DirectoryBody| match Email::parse(&b.mailbox) {
+        Ok(mailbox) => Ok((b.role, mailbox.as_str().to_owned())),
+        Err(_) => Err(vec![FieldError::new(
+            "mailbox",
+            "invalid_email",
+            "not an email address",
+        )]),
+    })?;
     let rid = Some(request_id.to_string());
     let row = store
-        .run(move |c| app::add_mailbox(c, &actor, rid, &body.role, mailbox))
+        .run(move |c| app::add_mailbox(c, &actor, rid, entry))
         .await?;
     Ok(HttpResponse::Created().json(DirectoryEntry {
         id: row.id,

@@ -9,7 +9,7 @@ use tracing_actix_web::RequestId;
 use crate::app::panels as app;
 use crate::domain::Actor;
 use crate::domain::panel::{MeetingBody, MemberBody, PanelBody};
-use crate::http::json::{JsonBody, from_value};
+use crate::http::json::{JsonBody, checked_later};
 use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
@@ -137,12 +137,10 @@ pub async fn create_panel(
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, members) = from_value::<PanelBody>(body.0)?
-        .validate()
-        .map_err(ApiError::Validation)?;
+    let panel_body = checked_later(body.0, PanelBody::validate)?;
     let rid = Some(request_id.to_string());
     let (p, members) = store
-        .run(move |c| app::create_panel(c, &actor, rid, name, members))
+        .run(move |c| app::create_panel(c, &actor, rid, panel_body))
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/panels/{}", p.id)))
@@ -199,9 +197,7 @@ pub async fn add_member(
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = from_value::<MemberBody>(body.0)?
-        .into_member()
-        .map_err(ApiError::Validation)?;
+    let new = checked_later(body.0, MemberBody::into_member)?;
     let (id, rid) = (id.to_string(), Some(request_id.to_string()));
     let row = store
         .run(move |c| app::add_member(c, &actor, rid, &id, new))
@@ -249,12 +245,13 @@ pub async fn create_meeting(
     body: JsonBody<serde_json::Value>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let (when, location) = from_value::<MeetingBody>(body.0)?
-        .validate(Utc::now())
-        .map_err(ApiError::Validation)?;
+    let meeting_body = checked_later(body.0, |b: MeetingBody| {
+        b.validate(Utc::now())
+            .map(|(when, location)| (when.naive_utc(), location))
+    })?;
     let (id, rid) = (id.to_string(), Some(request_id.to_string()));
     let row = store
-        .run(move |c| app::create_meeting(c, &actor, rid, &id, when.naive_utc(), location))
+        .run(move |c| app::create_meeting(c, &actor, rid, &id, meeting_body))
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/meetings/{}", row.id)))

@@ -443,6 +443,20 @@ fn probes(document: &Value, schema: &Value, example: &Value, path: &[Step], out:
                     format!("minLength {min} - 1"),
                 );
             }
+            if min > 0 && format.is_none() {
+                // The server trims: spaces alone are nothing, and the document must say so.
+                let spaces = " ".repeat(min);
+                let says = property["pattern"]
+                    .as_str()
+                    .and_then(|p| regex::Regex::new(p).ok())
+                    .is_some_and(|re| !re.is_match(&spaces) && re.is_match(&"x".repeat(min)));
+                assert!(
+                    says,
+                    "{}: the document lets {min} spaces through",
+                    dotted(&at)
+                );
+                add(spaces.into(), false, format!("minLength {min} of spaces"));
+            }
         }
         if let Some(max) = number("maxLength") {
             if let Some(v) = text_of(max, format) {
@@ -593,4 +607,76 @@ async fn every_request_example_is_accepted_and_every_documented_bound_holds() {
     assert!(driven > 20, "the actions and the other bodies are driven");
     assert!(probed > 150, "{probed} boundaries sent");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every role, one at a time.
+const ROLES: &[&str] = &[
+    "referrer",
+    "prevent_officer",
+    "channel_chair",
+    "panel_member",
+    "auditor",
+    "admin",
+    "records_officer",
+];
+
+#[tokio::test]
+async fn a_refused_role_is_refused_before_its_body_is_read() {
+    // A role that may not call an operation learns nothing from validation: an invalid
+    // body is 403, as a valid one is. A role is refused when the example body is 403.
+    let app = spawn_app().await;
+    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let mut failures = Vec::new();
+    let mut refusals = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            if !body.is_object() || !op["responses"]["403"].is_object() {
+                continue;
+            }
+            let id = op["operationId"].as_str().unwrap();
+            if NOT_DRIVEN.contains(&id) {
+                continue;
+            }
+            let example = resolve(&document, body)["example"].clone();
+            let mut unknown = example.clone();
+            unknown["not_a_field"] = json!(true);
+            let invalid = [json!(["not", "an", "object"]), unknown];
+            let mut refused_here = 0;
+            let mut ctx = context(&app, id).await;
+            for role in ROLES {
+                ctx.token = app.token(&format!("{role}-x"), &[role], crate::helpers::AREA);
+                for bad in &invalid {
+                    let (status, answer) = send(&app, method, &ctx, bad).await;
+                    if status == 403 {
+                        continue;
+                    }
+                    let (valid, _) = send(&app, method, &ctx, &example).await;
+                    if valid == 403 {
+                        failures.push(format!(
+                            "{id} ({path}) as {role}: an invalid body is {status} {answer}, \
+                             a valid one 403"
+                        ));
+                    }
+                    if (200..300).contains(&valid) {
+                        // The example moved things on: a fresh context for the next role.
+                        let token = ctx.token.clone();
+                        ctx = context(&app, id).await;
+                        ctx.token = token;
+                    }
+                    break;
+                }
+                let (status, _) = send(&app, method, &ctx, &invalid[0]).await;
+                if status == 403 {
+                    refused_here += 1;
+                }
+            }
+            if refused_here == 0 {
+                failures.push(format!("{id} ({path}): documents 403 but refused no role"));
+            }
+            refusals += refused_here;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(refusals > 30, "{refusals} refusals seen");
 }

@@ -225,7 +225,7 @@ fn has_error(problem: &Value, location: &str, field: &str, pointer: Option<&str>
 
 /// A token that passes every role check.
 fn everyone(app: &TestApp) -> String {
-    app.token(
+    let mut claims = app.claims(
         "everyone-1",
         &[
             "referrer",
@@ -237,12 +237,17 @@ fn everyone(app: &TestApp) -> String {
             "records_officer",
         ],
         AREA,
-    )
+    );
+    // The chair of the test panel, so a member of the panel a listed case is on.
+    claims.email = "chair-1@example.org".into();
+    app.sign(&claims)
 }
 
 /// The concrete requests an operation stands for: its path with every segment filled,
 /// the If-Match to send, and a label. A case action needs a case in a state it may be
-/// taken from, and the case's version; other ids are parsed after the body.
+/// taken from, and the case's version; a note needs a case whose panel the caller sits
+/// on (who may add one is decided before the body is read); other ids are parsed after
+/// the body.
 async fn targets(
     app: &TestApp,
     op: &Operation,
@@ -257,11 +262,10 @@ async fn targets(
     };
     let fresh = uuid::Uuid::new_v4().to_string();
     if actions.is_empty() {
-        let needs_case = op.path == "/v1/cases/{id}/retention";
-        let id = if needs_case {
-            case(app, cases, "closed").await.0
-        } else {
-            fresh.clone()
+        let id = match op.path.as_str() {
+            "/v1/cases/{id}/retention" => case(app, cases, "closed").await.0,
+            "/v1/cases/{id}/notes" => case(app, cases, "panel_listed").await.0,
+            _ => fresh.clone(),
         };
         let path = op.path.replace("{id}", &id).replace("{member_id}", &fresh);
         return vec![(path, None, format!("{} {}", op.method, op.path), None)];
