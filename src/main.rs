@@ -247,7 +247,9 @@ fn main() -> ExitCode {
             seed_demo(&settings, &options)
         }
         Command::Openapi => {
-            print!("{}", pathway::http::openapi_json());
+            // A reader that stops early (`| head`) is not an error worth a panic.
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(pathway::http::openapi_json().as_bytes());
             Ok(())
         }
     };
