@@ -16,6 +16,7 @@ mod pathway;
 mod process;
 mod readme;
 mod referrals;
+mod resilience;
 mod retention;
 mod schema;
 mod seed;
