@@ -877,6 +877,50 @@ mod tests {
     }
 
     #[test]
+    fn query_errors_are_sorted_into_outages_or_bugs() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let said = |kind, m: &str| {
+            StoreError::Query(Error::DatabaseError(kind, Box::new(m.to_owned()))).outage()
+        };
+        let unknown = DatabaseErrorKind::Unknown;
+        assert_eq!(
+            said(DatabaseErrorKind::ClosedConnection, "anything"),
+            Some(Outage::OutcomeUnknown)
+        );
+        assert_eq!(
+            said(
+                unknown,
+                "terminating connection due to administrator command\nserver closed the connection unexpectedly"
+            ),
+            Some(Outage::OutcomeUnknown)
+        );
+        for (message, why) in [
+            ("database or disk is full", "the database's disk is full"),
+            (
+                "attempt to write a readonly database",
+                "the database file is read-only",
+            ),
+            ("disk I/O error", "the database's disk failed to write"),
+            (
+                "cannot assign TransactionIds during recovery",
+                "the database is a read-only standby",
+            ),
+        ] {
+            assert_eq!(
+                said(unknown, message),
+                Some(Outage::Unavailable(why)),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            said(DatabaseErrorKind::UniqueViolation, "duplicate key value"),
+            None,
+            "a bug stays a 500"
+        );
+        assert_eq!(StoreError::Query(Error::NotFound).outage(), None);
+    }
+
+    #[test]
     fn libpq_errors_are_sorted_into_what_an_operator_can_act_on() {
         let t = PgTarget::of("postgres://alice@127.0.0.1:5433/cases").unwrap();
         let said = |m: &str| t.explain(ConnectionError::BadConnection(m.into()));
