@@ -146,6 +146,22 @@ pub struct ServerSettings {
     pub shutdown_timeout_seconds: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// How long a request's body may take to arrive, from the end of its headers; a
+    /// slower one is answered 408 and its connection closed.
+    #[serde(default = "default_body_read_timeout_seconds")]
+    pub body_read_timeout_seconds: u64,
+    /// How long a new connection may take to send its request headers (actix answers
+    /// a slower one with a bare 408).
+    #[serde(default = "default_header_read_timeout_seconds")]
+    pub header_read_timeout_seconds: u64,
+}
+
+fn default_body_read_timeout_seconds() -> u64 {
+    15
+}
+
+fn default_header_read_timeout_seconds() -> u64 {
+    5
 }
 
 impl ServerSettings {
@@ -174,6 +190,26 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     /// How long a request waits for a free connection.
     pub acquire_timeout_seconds: u64,
+    /// How long `serve`, `migrate` and the other commands keep retrying, with back-off,
+    /// a PostgreSQL server that cannot be reached yet; 0 tries once. A wrong user or a
+    /// missing database is never retried.
+    #[serde(default)]
+    pub startup_wait_seconds: u64,
+    /// After a connection could not be had, how long every request is answered 503 at
+    /// once (with this `Retry-After`) before one probes the database again.
+    #[serde(default = "default_outage_retry_seconds")]
+    pub outage_retry_seconds: u64,
+    /// How long `/readyz` and a recovery probe wait for a connection.
+    #[serde(default = "default_probe_timeout_ms")]
+    pub probe_timeout_ms: u64,
+}
+
+fn default_outage_retry_seconds() -> u64 {
+    2
+}
+
+fn default_probe_timeout_ms() -> u64 {
+    500
 }
 
 /// A JWT signing algorithm the service accepts.
@@ -305,6 +341,12 @@ impl Settings {
         if self.server.body_limit_bytes == 0 {
             return Err(SettingsError::Invalid(
                 "server.body_limit_bytes must be above 0".into(),
+            ));
+        }
+        if self.server.body_read_timeout_seconds == 0 || self.database.outage_retry_seconds == 0 {
+            return Err(SettingsError::Invalid(
+                "server.body_read_timeout_seconds and database.outage_retry_seconds must be above 0"
+                    .into(),
             ));
         }
         if self.database.pool_size == 0 {

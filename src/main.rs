@@ -293,8 +293,11 @@ fn seed_demo(settings: &Settings, options: &pathway::seed::SeedOptions) -> Resul
 fn migrate(settings: &Settings, app_role: Option<&str>) -> Result<(), String> {
     use secrecy::ExposeSecret;
     let url = settings.database.url.expose_secret();
-    if let Some(name) =
-        pathway::store::create_database_if_missing(url).map_err(|e| e.to_string())?
+    if let Some(name) = pathway::store::create_database_if_missing(
+        url,
+        std::time::Duration::from_secs(settings.database.startup_wait_seconds),
+    )
+    .map_err(|e| e.to_string())?
     {
         println!("created the database \"{name}\" (it did not exist)");
     }

@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::http::auth::TokenVerifier;
+use crate::http::deadline::{BodyDeadline, body_deadline};
 use crate::http::json::BodyLimit;
 use crate::http::problem::{json_error, path_error, query_error};
 use crate::store::{self, Backend, Store};
@@ -124,7 +125,10 @@ pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
     if applied > 0 {
         tracing::info!(migrations.applied = applied, "database migrated");
     }
-    Ok(Store::new(pool, backend))
+    Ok(Store::new(pool, backend).with_outage_policy(
+        Duration::from_secs(settings.database.outage_retry_seconds),
+        Duration::from_millis(settings.database.probe_timeout_ms),
+    ))
 }
 
 /// What every HTTP worker's `App` shares: the store, the token verifier, the policies
@@ -134,6 +138,7 @@ pub struct Shared {
     store: web::Data<Store>,
     verifier: web::Data<TokenVerifier>,
     body_limit: web::Data<BodyLimit>,
+    body_deadline: web::Data<BodyDeadline>,
     due_policy: web::Data<crate::domain::due::DuePolicy>,
     retention_policy: web::Data<crate::domain::retention::RetentionPolicy>,
     metrics: actix_web_prom::PrometheusMetrics,
@@ -148,6 +153,9 @@ impl Shared {
             store: web::Data::new(store),
             verifier: web::Data::new(TokenVerifier::from_settings(&settings.auth)?),
             body_limit: web::Data::new(BodyLimit(settings.server.body_limit_bytes)),
+            body_deadline: web::Data::new(BodyDeadline(Duration::from_secs(
+                settings.server.body_read_timeout_seconds,
+            ))),
             due_policy: web::Data::new(settings.pathway),
             retention_policy: web::Data::new(settings.retention),
             metrics,
@@ -171,10 +179,12 @@ pub fn app(
     let limit = shared.body_limit.0;
     App::new()
         .wrap(from_fn(crate::http::params::refuse_undocumented_query))
+        .wrap(from_fn(body_deadline))
         .wrap(from_fn(crate::http::problem::finalise))
         .wrap(shared.metrics)
         .wrap(TracingLogger::<RequestSpan>::new())
         .app_data(shared.store)
+        .app_data(shared.body_deadline)
         .app_data(shared.verifier)
         .app_data(shared.body_limit)
         .app_data(shared.due_policy)
@@ -216,7 +226,10 @@ impl Application {
         };
 
         let mut server = HttpServer::new(move || app(shared.clone()))
-            .shutdown_timeout(settings.server.shutdown_timeout_seconds);
+            .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+            .client_request_timeout(Duration::from_secs(
+                settings.server.header_read_timeout_seconds,
+            ));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

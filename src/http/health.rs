@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::http::problem::ApiError;
-use crate::store::{Store, StoreError, migrations_current, ping};
+use crate::store::{Store, StoreError, check_writable, migrations_current};
 
 /// The body of a successful probe.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -20,21 +20,32 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The database answers and every migration is applied.
+/// The database takes a write (without growing) and every migration is applied.
+/// It waits at most `database.probe_timeout_ms` for a connection.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, description = "Ready to serve", body = Health),
-    (status = 503, description = "Database unreachable or migrations pending", body = crate::http::problem::Problem,
+    (status = 503, description = "The database is unreachable or cannot take a write (`detail` \
+        says which: disk full, read-only, ...), or migrations are pending; `Retry-After` says \
+        when to ask again", body = crate::http::problem::Problem,
         content_type = "application/problem+json")))]
 pub async fn readyz(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
     let current = store
-        .run(|conn| {
-            ping(conn)?;
+        .probe(|conn| {
+            check_writable(conn)?;
             migrations_current(conn)
         })
         .await
-        .map_err(|e: StoreError| {
-            tracing::warn!(error = %e, "readiness check: database unreachable");
-            ApiError::Unavailable("the database is not reachable".into())
+        .map_err(|e: StoreError| match ApiError::from(e) {
+            // A lost connection during the check says the same as an unreachable one.
+            ApiError::OutcomeUnknown => ApiError::DatabaseUnavailable {
+                why: "the database is not reachable",
+                retry_after: 1,
+            },
+            ApiError::Internal(_) => ApiError::DatabaseUnavailable {
+                why: "the database check failed",
+                retry_after: 1,
+            },
+            other => other,
         })?;
     if !current {
         return Err(ApiError::Unavailable(

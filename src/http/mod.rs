@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod contract;
+pub mod deadline;
 pub mod health;
 pub mod json;
 pub mod links;
@@ -119,6 +120,13 @@ impl utoipa::Modify for CommonProblems {
                     add("415", "Body not sent as application/json");
                 }
                 add("500", "The service failed; the body says nothing internal");
+                add(
+                    "503",
+                    "The database is unavailable (`service_unavailable`: nothing was done), or \
+                     the connection to it was lost during the request (`outcome_unknown`: it \
+                     may or may not have taken effect; retry unchanged, with the same \
+                     `Idempotency-Key` or `If-Match`). `Retry-After` says when",
+                );
             }
         }
     }

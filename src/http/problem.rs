@@ -160,9 +160,24 @@ pub enum ApiError {
     /// The body is not JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
-    /// The service cannot answer now (database down, migrations pending).
+    /// The service cannot answer now (migrations pending).
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot be reached or cannot take a write now: nothing was done.
+    #[error("database unavailable: {why}")]
+    DatabaseUnavailable {
+        /// The cause, in words that name nothing internal.
+        why: &'static str,
+        /// Seconds to wait before retrying (`Retry-After`).
+        retry_after: u64,
+    },
+    /// The connection to the database was lost after the request was sent: it may or
+    /// may not have taken effect.
+    #[error("outcome unknown")]
+    OutcomeUnknown,
+    /// The body did not arrive within the deadline.
+    #[error("request body timed out")]
+    RequestTimeout,
     /// Anything unexpected: logged in full, answered with nothing internal.
     #[error("internal error: {0}")]
     Internal(String),
@@ -275,7 +290,36 @@ impl ApiError {
                 "service_unavailable",
                 format!("The service is not ready: {what}."),
             ),
+            ApiError::DatabaseUnavailable { why, retry_after } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                format!(
+                    "The database is not available now: {why}. Nothing was done; retry after {retry_after} s."
+                ),
+            ),
+            ApiError::OutcomeUnknown => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome_unknown",
+                "The connection to the database was lost while this request was being \
+                 processed, so it may or may not have taken effect. Retry it unchanged: a \
+                 filing with the same Idempotency-Key returns the original answer if it was \
+                 recorded, and an action with the same If-Match answers 412 if it was.",
+            ),
+            ApiError::RequestTimeout => Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "The request body did not arrive in time; the connection is closed.",
+            ),
             ApiError::Internal(_) => internal_problem(),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the answers that say so.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::DatabaseUnavailable { retry_after, .. } => Some(*retry_after),
+            ApiError::OutcomeUnknown | ApiError::Unavailable(_) => Some(1),
+            _ => None,
         }
     }
 }
@@ -290,9 +334,20 @@ fn internal_problem() -> Problem {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::Pool(_) => ApiError::Unavailable("the database is not reachable".into()),
-            other => ApiError::internal(other),
+        use crate::store::Outage;
+        match e.outage() {
+            Some(Outage::Unavailable(why)) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::DatabaseUnavailable {
+                    why,
+                    retry_after: e.retry_after_seconds(),
+                }
+            }
+            Some(Outage::OutcomeUnknown) => {
+                tracing::warn!(error = %e, "database connection lost during a request");
+                ApiError::OutcomeUnknown
+            }
+            None => ApiError::internal(e),
         }
     }
 }
@@ -330,7 +385,7 @@ impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> ApiError {
         match e {
             diesel::result::Error::NotFound => ApiError::NotFound,
-            other => ApiError::internal(other),
+            other => StoreError::Query(other).into(),
         }
     }
 }
@@ -354,6 +409,12 @@ impl ResponseError for ApiError {
             if let Ok(v) = HeaderValue::from_str(&challenge) {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
+        }
+        if let Some(v) = self
+            .retry_after()
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response.extensions_mut().insert(problem);
         response
@@ -383,6 +444,10 @@ fn problem_for_status(status: StatusCode) -> Problem {
             ("headers_too_large", "The request headers are too large.")
         }
         StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "The service is not ready."),
+        StatusCode::REQUEST_TIMEOUT => (
+            "body_timeout",
+            "The request did not arrive in time; the connection is closed.",
+        ),
         s if s.is_server_error() => {
             let mut p = internal_problem();
             p.status = s.as_u16();
@@ -417,6 +482,12 @@ pub async fn finalise(
                 fresh.headers_mut().insert(name, v.clone());
             }
         }
+        // A body cut off by its deadline leaves the rest of it on the wire: close.
+        if status == StatusCode::REQUEST_TIMEOUT {
+            fresh
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
         ServiceResponse::new(req, fresh)
     } else {
         response.map_into_boxed_body()
@@ -436,6 +507,21 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiE
         E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
         E::ContentType => ApiError::UnsupportedMediaType,
         E::Deserialize(e) => crate::http::json::serde_error(&e, None),
+        E::Payload(e) => payload_error(e),
+        other => ApiError::BadRequest {
+            code: "malformed_body",
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Maps a failure to read the body: past its deadline (see
+/// [`crate::http::deadline`]) a 408, otherwise a malformed body.
+pub fn payload_error(err: actix_web::error::PayloadError) -> ApiError {
+    match err {
+        actix_web::error::PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::RequestTimeout
+        }
         other => ApiError::BadRequest {
             code: "malformed_body",
             detail: other.to_string(),
@@ -509,6 +595,16 @@ mod tests {
                 503,
                 "service_unavailable",
             ),
+            (
+                ApiError::DatabaseUnavailable {
+                    why: "x",
+                    retry_after: 2,
+                },
+                503,
+                "service_unavailable",
+            ),
+            (ApiError::OutcomeUnknown, 503, "outcome_unknown"),
+            (ApiError::RequestTimeout, 408, "body_timeout"),
             (
                 ApiError::Internal("secret cause".into()),
                 500,

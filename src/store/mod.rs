@@ -113,6 +113,120 @@ pub enum StoreError {
     /// Any other failure to connect.
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(String),
+    /// The database answers but cannot take a write now.
+    #[error("the database cannot accept writes: {0}")]
+    NotWritable(&'static str),
+    /// The database was seen to be down a moment ago: answered at once, without
+    /// waiting for a connection, until the next probe (see [`Circuit`]).
+    #[error("the database was unreachable moments ago; retry after {retry_after_seconds} s")]
+    CircuitOpen {
+        /// When to try again.
+        retry_after_seconds: u64,
+    },
+}
+
+/// What a failed store call means for the client, when it is not a plain bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// No connection, or the database refuses writes (disk full, read-only file, I/O
+    /// error): nothing was done; retry later.
+    Unavailable(&'static str),
+    /// The connection was lost after the request was sent: the transaction may or may
+    /// not have committed.
+    OutcomeUnknown,
+}
+
+impl StoreError {
+    /// Sorts a failure into an outage the client can act on, or `None` for a bug.
+    pub fn outage(&self) -> Option<Outage> {
+        match self {
+            StoreError::Pool(_)
+            | StoreError::CircuitOpen { .. }
+            | StoreError::Unreachable { .. }
+            | StoreError::Connect(_) => Some(Outage::Unavailable("the database is not reachable")),
+            StoreError::Query(e) => query_outage(e),
+            StoreError::NotWritable(why) => Some(Outage::Unavailable(why)),
+            _ => None,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for an outage.
+    pub fn retry_after_seconds(&self) -> u64 {
+        match self {
+            StoreError::CircuitOpen {
+                retry_after_seconds,
+            } => *retry_after_seconds,
+            _ => 1,
+        }
+    }
+
+    /// True when waiting may cure it (the server is starting, or not reachable yet);
+    /// false when it needs a person (a wrong user or password, a missing database, a
+    /// bad URL).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unreachable { .. } | StoreError::Pool(_) => true,
+            StoreError::Connect(reason) => !reason.starts_with("the database URL is not valid"),
+            _ => false,
+        }
+    }
+}
+
+/// Sorts a query error: a lost connection (PostgreSQL restarted, the backend
+/// terminated, the socket closed) leaves the outcome unknown; SQLite's refusals to
+/// write (full disk, read-only file, I/O error) and PostgreSQL's read-only or
+/// shutting-down server are outages; anything else is a bug.
+fn query_outage(e: &diesel::result::Error) -> Option<Outage> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let message = match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | Error::BrokenTransactionManager => return Some(Outage::OutcomeUnknown),
+        Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _) => {
+            return Some(Outage::Unavailable("the database refuses writes"));
+        }
+        Error::DatabaseError(_, info) => info.message().to_lowercase(),
+        _ => return None,
+    };
+    let lost = [
+        "server closed the connection",
+        "terminating connection",
+        "connection to server was lost",
+        "no connection to the server",
+        "could not receive data from server",
+        "could not send data to server",
+        "ssl connection has been closed",
+        "connection reset",
+        "broken pipe",
+    ];
+    let refused = [
+        ("database or disk is full", "the database's disk is full"),
+        ("disk i/o error", "the database's disk failed to write"),
+        ("readonly database", "the database file is read-only"),
+        ("read-only", "the database refuses writes"),
+        (
+            "unable to open database file",
+            "the database file cannot be opened",
+        ),
+        (
+            "database is locked",
+            "the database is locked by another writer",
+        ),
+        (
+            "the database system is",
+            "the database server is starting or stopping",
+        ),
+        ("could not extend file", "the database's disk is full"),
+        ("during recovery", "the database is a read-only standby"),
+        ("no space left on device", "the database's disk is full"),
+    ];
+    if lost.iter().any(|l| message.contains(l)) {
+        Some(Outage::OutcomeUnknown)
+    } else {
+        refused
+            .iter()
+            .find(|(m, _)| message.contains(m))
+            .map(|(_, why)| Outage::Unavailable(why))
+    }
 }
 
 /// Per-connection SQLite settings: foreign keys on, wait for locks, WAL, and a full
@@ -238,11 +352,11 @@ fn with_connect_timeout(url: &str) -> String {
 /// PostgreSQL: creates the URL's database when the server has none of that name, by
 /// way of the server's `postgres` maintenance database. The name of the database it
 /// created, if it did.
-pub fn create_database_if_missing(url: &str) -> Result<Option<String>, StoreError> {
+pub fn create_database_if_missing(url: &str, wait: Duration) -> Result<Option<String>, StoreError> {
     if Backend::of_url(url) != Backend::Postgres {
         return Ok(None);
     }
-    match check_postgres(url) {
+    match check_postgres_waiting(url, wait) {
         Ok(()) => return Ok(None),
         Err(StoreError::DatabaseMissing { .. }) => {}
         Err(other) => return Err(other),
@@ -265,7 +379,7 @@ pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
     let backend = Backend::of_url(url);
     let url = match backend {
         Backend::Postgres => {
-            check_postgres(url)?;
+            check_postgres_waiting(url, Duration::from_secs(settings.startup_wait_seconds))?;
             url.to_owned()
         }
         Backend::Sqlite => {
@@ -398,10 +512,75 @@ pub fn grant_app_role(conn: &mut DbConnection, role: &str) -> Result<(), StoreEr
     Ok(())
 }
 
-/// True when the database answers a trivial query.
-pub fn ping(conn: &mut DbConnection) -> Result<(), StoreError> {
-    diesel::sql_query("SELECT 1").execute(conn)?;
-    Ok(())
+#[derive(QueryableByName)]
+struct UserVersion {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    user_version: i32,
+}
+
+#[derive(QueryableByName)]
+struct WriteProbe {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    read_only: String,
+}
+
+/// Proves the database takes a write, without growing it.
+///
+/// SQLite: rewrites the header's `user_version` with its own value and commits, so a
+/// page really goes through the journal to the file: a full disk, a read-only file or
+/// an I/O error fail here as a filing would (`SELECT 1`, or `BEGIN IMMEDIATE` alone,
+/// succeed on a file that cannot be written). PostgreSQL: a committed transaction that
+/// takes a transaction id, which a standby or a read-only server refuses, and whose
+/// commit is flushed to the WAL.
+pub fn check_writable(conn: &mut DbConnection) -> Result<(), StoreError> {
+    match conn {
+        DbConnection::Sqlite(_) => write_transaction(conn, |c| {
+            let v: UserVersion = diesel::sql_query("PRAGMA user_version").get_result(c)?;
+            c.batch_execute(&format!("PRAGMA user_version = {}", v.user_version))?;
+            Ok::<_, StoreError>(())
+        }),
+        DbConnection::Postgres(_) => conn.transaction(|c| {
+            let probe: WriteProbe = diesel::sql_query(
+                "SELECT current_setting('transaction_read_only') AS read_only, \
+                 pg_current_xact_id()::text AS xid",
+            )
+            .get_result(c)?;
+            if probe.read_only == "on" {
+                return Err(StoreError::NotWritable("the database refuses writes"));
+            }
+            Ok(())
+        }),
+    }
+}
+
+/// Connects once to PostgreSQL, and while the cause is one that waiting may cure
+/// (refused, unreachable, starting up), again with exponential back-off until `wait`
+/// has passed. Each failed attempt is logged at WARN with its cause; a wrong user or
+/// password and a missing database are returned at once, since they need a person.
+fn check_postgres_waiting(url: &str, wait: Duration) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        let error = match check_postgres(url) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let now = std::time::Instant::now();
+        if !error.is_transient() || now >= deadline {
+            return Err(error);
+        }
+        let pause = delay.min(deadline - now);
+        tracing::warn!(
+            attempt,
+            retry_in_ms = pause.as_millis() as u64,
+            error = %error,
+            "database not available yet; retrying"
+        );
+        std::thread::sleep(pause);
+        delay = (delay * 2).min(Duration::from_secs(5));
+        attempt += 1;
+    }
 }
 
 /// Runs `f` in one write transaction: committed when it returns `Ok`, rolled back otherwise.
@@ -438,8 +617,15 @@ struct RollbackOnDrop<'a>(Option<&'a mut DbConnection>);
 
 impl Drop for RollbackOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(Err(e)) = self.0.take().map(|conn| conn.batch_execute("ROLLBACK")) {
-            tracing::error!(error = %e, "rollback of a SQLite transaction failed");
+        match self.0.take().map(|conn| conn.batch_execute("ROLLBACK")) {
+            None | Some(Ok(())) => {}
+            // SQLite rolls the whole transaction back by itself on SQLITE_FULL, IOERR,
+            // BUSY and NOMEM (https://sqlite.org/lang_transaction.html): nothing is
+            // left to undo, and the failure itself was reported where it happened.
+            Some(Err(e)) if e.to_string().contains("no transaction is active") => {
+                tracing::debug!("SQLite had already rolled the transaction back");
+            }
+            Some(Err(e)) => tracing::error!(error = %e, "rollback of a SQLite transaction failed"),
         }
     }
 }
@@ -451,6 +637,7 @@ pub struct Store {
     backend: Backend,
     audit: Option<std::sync::Arc<trust::AuditTrust>>,
     vault: Option<std::sync::Arc<vault::Vault>>,
+    circuit: std::sync::Arc<Circuit>,
 }
 
 impl Store {
@@ -461,7 +648,41 @@ impl Store {
             backend,
             audit: None,
             vault: None,
+            circuit: std::sync::Arc::new(Circuit::new(
+                Duration::from_secs(2),
+                Duration::from_millis(500),
+            )),
         }
+    }
+
+    /// The same store, failing fast for `open_for` after the database was found
+    /// unreachable, and probing it with connections that wait at most `probe_timeout`.
+    pub fn with_outage_policy(self, open_for: Duration, probe_timeout: Duration) -> Store {
+        Store {
+            circuit: std::sync::Arc::new(Circuit::new(open_for, probe_timeout)),
+            ..self
+        }
+    }
+
+    /// Runs `f` like [`Store::run`], but as a probe: it waits at most the probe timeout
+    /// for a connection, so that a readiness check answers within it.
+    pub async fn probe<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let circuit = self.circuit.clone();
+        let span = tracing::Span::current();
+        actix_web::rt::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut conn = circuit.connection(&pool, true)?;
+                f(&mut conn)
+            })
+        })
+        .await
+        .map_err(|_| E::from(StoreError::Task))?
     }
 
     /// The same store, sealing and opening personal columns with `vault` in every
@@ -506,11 +727,15 @@ impl Store {
         let pool = self.pool.clone();
         let audit = self.audit.clone();
         let vault = self.vault.clone();
+        let circuit = self.circuit.clone();
         let span = tracing::Span::current();
         actix_web::rt::task::spawn_blocking(move || {
-            span.in_scope(|| match &vault {
-                Some(v) => vault::with_vault(v, || run_unit(&pool, audit.as_deref(), f)),
-                None => run_unit(&pool, audit.as_deref(), f),
+            span.in_scope(|| {
+                let conn = circuit.connection(&pool, false)?;
+                match &vault {
+                    Some(v) => vault::with_vault(v, || run_unit(conn, audit.as_deref(), f)),
+                    None => run_unit(conn, audit.as_deref(), f),
+                }
             })
         })
         .await
@@ -520,12 +745,11 @@ impl Store {
 
 /// One [`Store::run`] call on the blocking thread: `f` with a connection, its audit
 /// entries keyed, and new audit streams witnessed after the commit.
-fn run_unit<T, E, F>(pool: &DbPool, audit: Option<&trust::AuditTrust>, f: F) -> Result<T, E>
+fn run_unit<T, E, F>(mut conn: PooledDb, audit: Option<&trust::AuditTrust>, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StoreError>,
 {
-    let mut conn = pool.get().map_err(StoreError::from)?;
     let Some(t) = audit else {
         return f(&mut conn);
     };
@@ -545,6 +769,79 @@ where
         tracing::error!(error = %e, "audit stream not witnessed");
     }
     out
+}
+
+/// A circuit breaker over the pool. Once a connection could not be had, every call
+/// fails at once with [`StoreError::CircuitOpen`] for `open_for`, instead of each
+/// waiting the pool's whole acquire timeout; then one call at a time probes the
+/// database with a short timeout, and the first that gets a connection closes it.
+struct Circuit {
+    open_until: std::sync::Mutex<Option<std::time::Instant>>,
+    probing: std::sync::atomic::AtomicBool,
+    open_for: Duration,
+    probe_timeout: Duration,
+}
+
+impl Circuit {
+    fn new(open_for: Duration, probe_timeout: Duration) -> Circuit {
+        Circuit {
+            open_until: std::sync::Mutex::new(None),
+            probing: std::sync::atomic::AtomicBool::new(false),
+            open_for,
+            probe_timeout,
+        }
+    }
+
+    fn open_until(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+        // A panic while holding this lock cannot leave the Option half-written.
+        self.open_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A connection, or at once an error while the circuit is open. `probe` asks for
+    /// the short timeout even when the circuit is closed (readiness checks).
+    fn connection(&self, pool: &DbPool, probe: bool) -> Result<PooledDb, StoreError> {
+        use std::sync::atomic::Ordering;
+        let now = std::time::Instant::now();
+        let half_open = match *self.open_until() {
+            None => false,
+            Some(until) if now < until => {
+                return Err(StoreError::CircuitOpen {
+                    retry_after_seconds: (until - now).as_secs_f64().ceil().max(1.0) as u64,
+                });
+            }
+            Some(_) => true,
+        };
+        if half_open && self.probing.swap(true, Ordering::AcqRel) {
+            return Err(StoreError::CircuitOpen {
+                retry_after_seconds: 1,
+            });
+        }
+        let got = if probe || half_open {
+            pool.get_timeout(self.probe_timeout)
+        } else {
+            pool.get()
+        };
+        let mut open_until = self.open_until();
+        match &got {
+            Ok(_) if half_open => {
+                *open_until = None;
+                tracing::info!("database reachable again");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if open_until.is_none() {
+                    tracing::warn!(error = %e, "database unreachable: failing fast while it is down");
+                }
+                *open_until = Some(std::time::Instant::now() + self.open_for);
+            }
+        }
+        if half_open {
+            self.probing.store(false, Ordering::Release);
+        }
+        got.map_err(StoreError::from)
+    }
 }
 
 #[cfg(test)]
@@ -577,6 +874,50 @@ mod tests {
             with_connect_timeout("postgres://u@h/db?connect_timeout=3"),
             "postgres://u@h/db?connect_timeout=3"
         );
+    }
+
+    #[test]
+    fn query_errors_are_sorted_into_outages_or_bugs() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let said = |kind, m: &str| {
+            StoreError::Query(Error::DatabaseError(kind, Box::new(m.to_owned()))).outage()
+        };
+        let unknown = DatabaseErrorKind::Unknown;
+        assert_eq!(
+            said(DatabaseErrorKind::ClosedConnection, "anything"),
+            Some(Outage::OutcomeUnknown)
+        );
+        assert_eq!(
+            said(
+                unknown,
+                "terminating connection due to administrator command\nserver closed the connection unexpectedly"
+            ),
+            Some(Outage::OutcomeUnknown)
+        );
+        for (message, why) in [
+            ("database or disk is full", "the database's disk is full"),
+            (
+                "attempt to write a readonly database",
+                "the database file is read-only",
+            ),
+            ("disk I/O error", "the database's disk failed to write"),
+            (
+                "cannot assign TransactionIds during recovery",
+                "the database is a read-only standby",
+            ),
+        ] {
+            assert_eq!(
+                said(unknown, message),
+                Some(Outage::Unavailable(why)),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            said(DatabaseErrorKind::UniqueViolation, "duplicate key value"),
+            None,
+            "a bug stays a 500"
+        );
+        assert_eq!(StoreError::Query(Error::NotFound).outage(), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod pathway;
 mod process;
 mod readme;
 mod referrals;
+mod resilience;
 mod retention;
 mod schema;
 mod seed;

@@ -23,6 +23,8 @@ fn pathway() -> Command {
     let _ = audit.dir.keep();
     cmd.env("PATHWAY_CONFIG_DIR", config_dir())
         .env("PATHWAY__MAIL__FILE_DIR", mail_dir)
+        // Fail at once when the database is down; the tests of waiting set their own.
+        .env("PATHWAY__DATABASE__STARTUP_WAIT_SECONDS", "0")
         .env_remove("RUST_LOG")
         .env_remove("PATHWAY_ENV");
     cmd
@@ -657,4 +659,236 @@ fn an_unreachable_postgres_port_is_named() {
         );
         assert!(!err.contains("multiconnection"), "{err}");
     }
+}
+
+/// A small tmpfs mounted for one test (the way to fill a disk, or make it read-only,
+/// that even root cannot write past), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "this test mounts a small tmpfs to fill it: it needs root (CAP_SYS_ADMIN)"
+        );
+        SmallDisk { dir }
+    }
+
+    /// Writes a file until the disk refuses another byte.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&[0u8]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_a_503_readiness_says_so_nothing_is_half_written_and_no_false_error_is_logged()
+ {
+    let disk = SmallDisk::mount("16m");
+    let path = disk.dir.path().join("pathway.db");
+    let path = path.to_str().unwrap();
+    let mut cmd = pathway();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", path])
+        .env("PATHWAY__MAIL__WORKER_IN_SERVER", "false");
+    let mut server = Server::start(cmd);
+    file_one(&server).await;
+    let cases = || {
+        use diesel::prelude::*;
+        let mut conn = <DbConnection as diesel::Connection>::establish(path).unwrap();
+        pathway::store::schema::cases::table
+            .count()
+            .get_result::<i64>(&mut conn)
+            .unwrap()
+    };
+    let audit_entries = || {
+        use diesel::prelude::*;
+        let mut conn = <DbConnection as diesel::Connection>::establish(path).unwrap();
+        pathway::store::schema::audit_log::table
+            .count()
+            .get_result::<i64>(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(cases(), 1);
+    let entries = audit_entries();
+
+    let filler = disk.fill();
+    let client = reqwest::Client::new();
+    let token = cli_token(&["referrer"], "teacher-1", "Jo Smith");
+    for _ in 0..2 {
+        let response = client
+            .post(server.url("/v1/referrals"))
+            .bearer_auth(&token)
+            .json(&crate::helpers::referral_body())
+            .send()
+            .await
+            .unwrap();
+        assert!(response.headers().contains_key("retry-after"));
+        let body = crate::helpers::assert_problem(response, 503, "service_unavailable").await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("disk is full"),
+            "{body}"
+        );
+    }
+    let response = client.get(server.url("/readyz")).send().await.unwrap();
+    let body = crate::helpers::assert_problem(response, 503, "service_unavailable").await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("disk is full"), "{body}");
+    assert!(!detail.contains(path) && !detail.contains("/tmp"), "{body}");
+    assert_eq!(cases(), 1, "no case half-written");
+    assert_eq!(audit_entries(), entries, "no audit entry half-written");
+
+    std::fs::remove_file(filler).unwrap();
+    let response = client.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "ready again once space is freed"
+    );
+    file_one(&server).await;
+    assert_eq!(cases(), 2);
+
+    server.terminate();
+    server.wait_for_exit(Duration::from_secs(15));
+    let logs = server.logs();
+    let errors: Vec<&String> = logs
+        .iter()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                v["level"] == "ERROR"
+                    && (v["message"] != "request failed"
+                        || v["span"]["http.status"].as_u64() != Some(503))
+            })
+        })
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "no ERROR but the 503s themselves: {errors:#?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("WARN") && l.contains("disk is full")),
+        "the cause is logged at WARN"
+    );
+}
+
+#[test]
+fn serve_waits_with_back_off_for_a_postgres_that_comes_up() {
+    let db = TestDatabase::fresh_for(crate::helpers::TestBackend::Postgres);
+    let port = crate::helpers::free_port();
+    let _proxy = crate::resilience::Proxy::start(Some(port), Duration::from_secs(2));
+    let url = {
+        let mut u = url::Url::parse(&db.url).unwrap();
+        u.set_port(Some(port)).unwrap();
+        u.to_string()
+    };
+    let mut cmd = pathway();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .env("PATHWAY__DATABASE__STARTUP_WAIT_SECONDS", "20")
+        .env("PATHWAY__MAIL__WORKER_IN_SERVER", "false");
+    let started = Instant::now();
+    let server = Server::start(cmd);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "it waited for the database"
+    );
+    let warnings: Vec<Value> = server
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["level"] == "WARN" && v["message"] == "database not available yet; retrying")
+        .collect();
+    assert!(
+        warnings.len() >= 2,
+        "each failed attempt is logged: {warnings:#?}"
+    );
+    let cause = format!("cannot reach PostgreSQL at 127.0.0.1:{port}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w["error"].as_str().unwrap().contains(&cause)),
+        "{warnings:#?}"
+    );
+    let delays: Vec<u64> = warnings
+        .iter()
+        .map(|w| w["retry_in_ms"].as_u64().unwrap())
+        .collect();
+    assert!(
+        delays.windows(2).all(|d| d[1] >= d[0]),
+        "back-off grows: {delays:?}"
+    );
+    let answer = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn startup_gives_up_after_its_wait_naming_the_cause_and_never_retries_a_wrong_user() {
+    let port = crate::helpers::free_port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/pathway");
+    for command in ["serve", "migrate"] {
+        let started = Instant::now();
+        let out = pathway()
+            .args([command, "--database-url", &url])
+            .env("PATHWAY__DATABASE__STARTUP_WAIT_SECONDS", "2")
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        assert!(!out.status.success());
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+            "{command}: gave up after {took:?}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("cannot reach PostgreSQL at 127.0.0.1:{port}")),
+            "{command}: {stderr}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("retrying"),
+            "{command}: attempts logged"
+        );
+    }
+
+    // A user the server does not know needs a person: no waiting.
+    let user = format!("nobody_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("postgres://{user}@127.0.0.1:5432/test");
+    let started = Instant::now();
+    let out = pathway()
+        .args(["serve", "--database-url", &url])
+        .env("PATHWAY__DATABASE__STARTUP_WAIT_SECONDS", "20")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("user \"{user}\"")));
 }
