@@ -257,6 +257,26 @@ async fn rules_no_schema_can_state_are_refused_and_described() {
             .is_some_and(|d| d.contains("exactly one chairs it"))
     );
 
+    // A subject access request naming both a case and a person.
+    let body = assert_problem(
+        app.post_json(
+            "/v1/subject-access",
+            &auditor,
+            &json!({"case_id": UNKNOWN, "given_name": "Sam", "family_name": "Taylor",
+                    "date_of_birth": "2010-03-14"}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["code"], "ambiguous_subject", "{body}");
+    assert!(
+        doc["paths"]["/v1/subject-access"]["post"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("ambiguous_subject"))
+    );
+
     // The same mailbox for the same role twice: the second is a duplicate.
     let mailbox = json!({"mailbox": "prevent@police.example", "role": "prevent_team"});
     let first = app.post_json("/v1/directory", &admin, &mailbox).await;
