@@ -79,7 +79,12 @@ pub struct ThresholdBody {
     pub reason_code: String,
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
 }
@@ -155,12 +160,22 @@ pub struct OnwardReferralBody {
     pub service_type: ServiceType,
     /// The organisation referred to.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 200))]
     pub organisation: String,
     /// Why this service.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 5000))]
     pub reason: String,
 }
@@ -180,7 +195,12 @@ pub struct SignpostBody {
     pub reason_code: String,
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
     /// One to ten onward referrals.

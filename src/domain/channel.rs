@@ -90,17 +90,32 @@ pub enum NextStep {
 pub struct FactorBody {
     /// The framework's dimension (for `vaf_2012`: engagement, intent or capability).
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 40, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 40,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 40))]
     pub dimension: String,
     /// The factor.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 200))]
     pub factor: String,
     /// The rating given.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 40, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 40,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 40))]
     pub rating: String,
     /// Why.
@@ -125,7 +140,12 @@ pub struct AssessmentBody {
     pub factors: Vec<FactorBody>,
     /// The overall summary.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 5000))]
     pub summary: String,
 }
@@ -191,7 +211,12 @@ pub struct PanelDecisionBody {
     pub reason_code: String,
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
     /// How the decision was reached.
@@ -339,12 +364,22 @@ pub struct InterventionBody {
     pub intervention_type: InterventionType,
     /// Who provides it.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 200))]
     pub provider: String,
     /// How often, e.g. "weekly".
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 100, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 100))]
     pub frequency: String,
     /// When it starts, `YYYY-MM-DD`.
@@ -569,7 +604,12 @@ pub struct ReassessmentBody {
     pub reason_code: String,
     /// Why, in words (10 to 5,000 characters).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
 }
@@ -596,7 +636,12 @@ impl ReassessmentBody {
 pub struct ReviewBody {
     /// Progress since the last review (10 to 5,000 characters).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 10, max = 5000))]
     pub summary: String,
     /// The next review's date, `YYYY-MM-DD`, after today (default: the configured period).
@@ -636,7 +681,12 @@ impl ReviewBody {
 pub struct WithdrawalBody {
     /// What was said and by whom (10 to 5,000 characters).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
     /// When the panel re-assesses, `YYYY-MM-DD`, after today (default: the configured period).
@@ -690,7 +740,12 @@ pub struct PostExitReviewBody {
     pub new_concern: bool,
     /// What the review found (10 to 5,000 characters).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 10, max = 5000))]
     pub rationale: String,
 }

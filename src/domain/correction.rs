@@ -15,13 +15,25 @@ use super::rules;
 
 /// The body of `correct_details`: why, and the fields to replace. Each part takes the
 /// fields of the referral's `subject` or `referrer`, with the same types and rules.
+///
+/// At least one of `subject` and `referrer` names a field, and the referral with the
+/// correction applied must still satisfy every rule of a referral (a subject's date of
+/// birth or approximate age, an email's format, ...): those rules are checked against the
+/// case's stored referral, so they answer 422 with the field's path and cannot be stated
+/// by this schema alone.
 #[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "The school sent the wrong spelling of the family name.", "subject": {"family_name": "Tailor"}}))]
 pub struct CorrectionBody {
-    /// Why the details are corrected (10 to 5,000 characters).
+    /// Why the details are corrected (10 to 5,000 characters, not blank, no control
+    /// characters but tab and line breaks).
     #[serde(default)]
-    #[schema(required = true, min_length = 10, max_length = 5000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 10, max = 5000))]
     pub reason: String,
     /// Subject fields to replace (as in the referral's `subject`).

@@ -266,7 +266,12 @@ impl MeetingBody {
 pub struct NoteBody {
     /// The agency's contribution.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 10000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 10000))]
     pub body: String,
 }

@@ -33,7 +33,9 @@ pub struct AuditQuery {
     /// Page size (default 50, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// Opaque cursor from the previous page.
+    /// Opaque: the `next_cursor` of the previous page of this list, passed back unchanged
+    /// (base64url). Any other value is 422 `invalid_cursor`; empty is the first page.
+    #[param(pattern = r"^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -100,6 +102,10 @@ impl From<ShownEntry> for AuditEntry {
 }
 
 /// The audit log of the auditor's area, oldest first.
+///
+/// Pages: `cursor` is the `next_cursor` this list answered, unchanged. The server issued it
+/// and decodes it; a value it did not issue is 422 `invalid_cursor`, even when it matches
+/// the parameter's pattern.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "list_audit_entries", params(AuditQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of entries", body = Page<AuditEntry>),

@@ -428,7 +428,9 @@ pub struct CaseQuery {
     /// Page size (default 50, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// Opaque cursor from the previous page.
+    /// Opaque: the `next_cursor` of the previous page of this list, passed back unchanged
+    /// (base64url). Any other value is 422 `invalid_cursor`; empty is the first page.
+    #[param(pattern = r"^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -489,6 +491,10 @@ pub enum CaseListItem {
 }
 
 /// The cases visible to the caller.
+///
+/// Pages: `cursor` is the `next_cursor` this list answered, unchanged. The server issued it
+/// and decodes it; a value it did not issue is 422 `invalid_cursor`, even when it matches
+/// the parameter's pattern.
 #[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of cases", body = Page<CaseListItem>),

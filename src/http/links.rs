@@ -10,7 +10,7 @@ use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::{OpenApi, RefOr};
 
-use crate::domain::pathway::Action;
+use crate::domain::pathway::{Action, PATHWAY, State};
 
 /// The paths of the case actions: one generic operation, or one operation per action.
 pub const CASE_ACTIONS: &str = "/v1/cases/{id}/actions/";
@@ -110,6 +110,32 @@ fn action_links(actions: &[String], id: &str, if_match: &str) -> Vec<Follow> {
         .collect()
 }
 
+/// The case actions of `actions` (operation ids) that the pathway allows from one of
+/// `states`: where a case known to be in those states can go next.
+fn actions_from(actions: &[String], states: &[State]) -> Vec<String> {
+    actions
+        .iter()
+        .filter(|id| {
+            PATHWAY
+                .iter()
+                .any(|t| t.action.as_str() == id.as_str() && states.contains(&t.from))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The states a case may be in after `action` (an operation id) answered 200; `None` when
+/// the pathway does not know the action.
+fn states_after(action: &str) -> Option<Vec<State>> {
+    let mut states: Vec<State> = PATHWAY
+        .iter()
+        .filter(|t| t.action.as_str() == action)
+        .flat_map(|t| t.to.iter().copied())
+        .collect();
+    states.dedup();
+    (!states.is_empty()).then_some(states)
+}
+
 /// The links of the document: (method, path, status) of the answer, and where it leads.
 fn plan(
     targets: &BTreeMap<String, Target>,
@@ -117,14 +143,16 @@ fn plan(
 ) -> Vec<(&'static str, String, &'static str, Vec<Follow>)> {
     let body_id = "$response.body#/id";
     let etag = "$response.header.ETag";
-    // A case is filed at version 1: its receipt carries no ETag (a referrer is never
-    // shown a version), so the first action names it as a constant.
+    // A case is filed at version 1 in the submitted state: its receipt carries no ETag (a
+    // referrer is never shown a version), so the first action names it as a constant, and
+    // leads only to the actions of a submitted case.
+    let submitted = actions_from(actions, &[State::Submitted]);
     let plan = vec![
         (
             "post",
             "/v1/referrals".to_owned(),
             "201",
-            case_links(actions, body_id, "\"1\""),
+            case_links(&submitted, body_id, "\"1\""),
         ),
         (
             "get",
@@ -213,9 +241,15 @@ impl utoipa::Modify for Links {
             .filter(|(path, item)| path.starts_with(CASE_ACTIONS) && item.post.is_some())
             .map(|(path, _)| path.clone())
             .collect();
-        // Every action's answer is the case as it is now, with its ETag: on to the next.
+        // Every action's answer is the case as it is now, with its ETag: on to the actions
+        // the pathway allows from the states that action leads to.
         for path in action_paths {
-            let next = case_links(&actions, "$response.body#/id", "$response.header.ETag");
+            let action = path.trim_start_matches(CASE_ACTIONS);
+            let next = match states_after(action) {
+                Some(states) => actions_from(&actions, &states),
+                None => actions.clone(),
+            };
+            let next = case_links(&next, "$response.body#/id", "$response.header.ETag");
             plan.push(("post", path, "200", next));
         }
         for (method, path, status, follows) in plan {
@@ -319,9 +353,10 @@ mod tests {
         assert!(count > 0, "the document has no links");
     }
 
-    /// A new referral leads to every case action operation, with the version to send.
+    /// A new referral leads to the actions of a submitted case, with the version to send,
+    /// and to nothing the pathway refuses from there.
     #[test]
-    fn a_filed_referral_leads_to_every_case_action() {
+    fn a_filed_referral_leads_to_the_actions_of_a_submitted_case() {
         let doc: Value = serde_json::from_str(&crate::http::openapi_json()).expect("document");
         let links = doc["paths"]["/v1/referrals"]["post"]["responses"]["201"]["links"]
             .as_object()
@@ -341,12 +376,46 @@ mod tests {
             let id = doc["paths"][path]["post"]["operationId"]
                 .as_str()
                 .expect("operationId");
-            let link = links.get(id).unwrap_or_else(|| panic!("no link to {id}"));
-            assert_eq!(link["parameters"]["path.id"], "$response.body#/id");
-            assert_eq!(link["parameters"]["header.If-Match"], "\"1\"");
+            let possible = ["begin_screening", "correct_details"].contains(&id);
+            assert_eq!(links.contains_key(id), possible, "link to {id}");
+            if let Some(link) = links.get(id) {
+                assert_eq!(link["parameters"]["path.id"], "$response.body#/id");
+                assert_eq!(link["parameters"]["header.If-Match"], "\"1\"");
+            }
         }
         for read in ["read_case", "history", "available_actions", "add_note"] {
             assert!(links.contains_key(read), "no link to {read}");
         }
+    }
+
+    /// An action's answer leads on, with its ETag, to the actions the pathway allows from
+    /// where that action leaves the case.
+    #[test]
+    fn an_action_leads_to_the_actions_after_it() {
+        let doc: Value = serde_json::from_str(&crate::http::openapi_json()).expect("document");
+        let links = |action: &str| {
+            doc["paths"][format!("{}{action}", super::CASE_ACTIONS)]["post"]["responses"]["200"]["links"]
+                .as_object()
+                .unwrap_or_else(|| panic!("links of {action}"))
+                .clone()
+        };
+        let after = links("begin_screening");
+        for next in [
+            "record_deconfliction",
+            "refer_to_channel",
+            "correct_details",
+        ] {
+            let link = after
+                .get(next)
+                .unwrap_or_else(|| panic!("no link to {next}"));
+            assert_eq!(
+                link["parameters"]["header.If-Match"],
+                "$response.header.ETag"
+            );
+            assert_eq!(link["parameters"]["path.id"], "$response.body#/id");
+        }
+        assert!(!after.contains_key("begin_screening"));
+        assert!(!after.contains_key("list_for_panel"));
+        assert!(links("refer_to_channel").contains_key("list_for_panel"));
     }
 }

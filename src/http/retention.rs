@@ -27,7 +27,9 @@ pub struct DueQuery {
     /// Page size (default 50, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// Opaque cursor from the previous page.
+    /// Opaque: the `next_cursor` of the previous page of this list, passed back unchanged
+    /// (base64url). Any other value is 422 `invalid_cursor`; empty is the first page.
+    #[param(pattern = r"^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -75,6 +77,10 @@ fn item(row: &CaseRow) -> RetentionItem {
 /// Cases whose retention review date has passed: for auditors (of their area, or every
 /// area when national; never police-only cases) and the area's records officer
 /// (police-only cases included, marked for exemption review). Every read is audited.
+///
+/// Pages: `cursor` is the `next_cursor` this list answered, unchanged. The server issued it
+/// and decodes it; a value it did not issue is 422 `invalid_cursor`, even when it matches
+/// the parameter's pattern.
 #[utoipa::path(get, path = "/v1/retention/due", tag = "retention", params(DueQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of cases due for review, oldest review first", body = Page<RetentionItem>),

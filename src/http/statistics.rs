@@ -26,10 +26,14 @@ pub struct StatsQuery {
 
 /// The official-statistics breakdowns: sector, type of concern, age band, gender, area,
 /// and the journey from referral to panel to adoption.
+///
+/// `from` must not be after `to` (422 `after_to` on `from`): a rule between two
+/// parameters, which their schemas cannot state.
 #[utoipa::path(get, path = "/v1/stats", tag = "statistics", params(StatsQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "The breakdowns", body = Statistics),
-        (status = 403, description = "`role_not_allowed`: not an auditor or Channel chair", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an auditor or Channel chair", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`after_to`: `from` is after `to`", body = Problem, content_type = "application/problem+json")))]
 pub async fn statistics(
     actor: Actor,
     request_id: RequestId,

@@ -15,6 +15,9 @@ use crate::store::Store;
 /// decisions, notes, consent, onward referrals, notifications sent and who accessed the
 /// records. Police-only material is included, marked `"exemption_review": true`. For an
 /// auditor or records officer of the area (a national auditor: every area); audited.
+///
+/// The request names a case (`case_id`) or a person (names and a date of birth), not both:
+/// both, or neither, is 422 `ambiguous_subject` on `case_id`.
 #[utoipa::path(post, path = "/v1/subject-access", tag = "subject access", security(("bearer" = [])),
     request_body = SubjectAccessRequest,
     responses(
