@@ -124,7 +124,8 @@ pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
     if applied > 0 {
         tracing::info!(migrations.applied = applied, "database migrated");
     }
-    Ok(Store::new(pool, backend))
+    let readers = store::connect_readers(&settings.database)?;
+    Ok(Store::new(pool, backend).with_readers(readers))
 }
 
 /// What every HTTP worker's `App` shares: the store, the token verifier, the policies

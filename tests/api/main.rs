@@ -14,6 +14,7 @@ mod notifications;
 mod openapi;
 mod pathway;
 mod process;
+mod readers;
 mod readme;
 mod referrals;
 mod retention;
