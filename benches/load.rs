@@ -4,8 +4,12 @@
 //! (for example `postgres://postgres@127.0.0.1:5432/test`) it also runs on a fresh
 //! PostgreSQL database. It files referrals, screens them and reads them back with
 //! concurrent clients, then prints throughput, latency percentiles and the server's
-//! peak memory, and ratios against the national referral rate. Bounded in count and
-//! time; traffic goes to 127.0.0.1 only.
+//! peak memory, and ratios against the national referral rate. It then files at half
+//! the saturated rate, paced (open loop), and reports that run's p99. On PostgreSQL it
+//! first runs `pgbench` with a script of the rows one intake writes
+//! (`benches/intake.pgbench`), 8 clients, as the limit intake is compared with; without
+//! `pgbench` it says so and skips that figure. Bounded in count and time; traffic goes
+//! to 127.0.0.1 only. `benches/README.md` holds a measured run.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -156,6 +160,39 @@ impl Phase {
     }
 }
 
+/// Sends `n` requests paced at `rate` per second whatever the answers' speed (open loop),
+/// each timed from when it was due to be sent, so queueing in the server counts.
+async fn paced<F, Fut>(name: &'static str, n: usize, rate: f64, expect: u16, make: F) -> Phase
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let due = started + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let request = make(i);
+        tasks.push(tokio::spawn(async move {
+            let response = request.await.expect("request");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or_default();
+            assert_eq!(status, expect, "{name}: {body}");
+            due.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(n);
+    for task in tasks {
+        latencies.push(task.await.expect("task"));
+    }
+    Phase {
+        name,
+        count: n,
+        elapsed: started.elapsed(),
+        latencies,
+    }
+}
+
 /// Sends `requests` with at most `CLIENTS` in flight; each must answer `expect`.
 async fn run<F, Fut>(name: &'static str, n: usize, expect: u16, make: F) -> (Phase, Vec<Value>)
 where
@@ -245,9 +282,20 @@ async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -
             .send()
     })
     .await;
+    // Half the saturated rate, for 5 seconds (at least 200 filings).
+    let half_rate = filing.per_second() / 2.0;
+    let half_n = ((half_rate * 5.0) as usize).max(200);
+    let half = paced("file referral at half", half_n, half_rate, 201, |i| {
+        client
+            .post(format!("{base}/v1/referrals"))
+            .bearer_auth(&referrer)
+            .json(&referral(REFERRALS + i))
+            .send()
+    })
+    .await;
     let peak = peak_rss_kib(server.child.id());
     println!("{backend}:");
-    for phase in [&filing, &screening, &reading, &listing] {
+    for phase in [&filing, &screening, &reading, &listing, &half] {
         phase.print();
     }
     println!(
@@ -260,6 +308,69 @@ async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -
         filing.per_second() / RECORD_QUARTER_PER_SECOND
     );
     filing.per_second()
+}
+
+/// Where `pgbench` is: on the `PATH`, or in PostgreSQL's own directory.
+fn find_pgbench() -> Option<std::path::PathBuf> {
+    let on_path = Command::new("pgbench")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if on_path {
+        return Some("pgbench".into());
+    }
+    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|d| Some(d.ok()?.path().join("bin/pgbench")))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// PostgreSQL's own rate for the rows one intake writes: `benches/intake.pgbench`, 8
+/// clients, 10 s, on a freshly migrated database. `None` without `pgbench`.
+fn pgbench_limit(database_url: &str) -> Option<f64> {
+    let Some(pgbench) = find_pgbench() else {
+        println!("pgbench: not installed (apt-get install postgresql-contrib): no limit measured");
+        return None;
+    };
+    let migrated = Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .args(["migrate", "--database-url", database_url])
+        .env(
+            "PATHWAY_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
+        .stdout(Stdio::null())
+        .status()
+        .expect("pathway migrate");
+    assert!(migrated.success(), "pathway migrate for pgbench");
+    let out = Command::new(&pgbench)
+        .args([
+            "-n", "-c", "8", "-j", "2", "-T", "10", "-M", "prepared", "-f",
+        ])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/intake.pgbench"
+        ))
+        .arg(database_url)
+        .output()
+        .expect("run pgbench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pgbench: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .expect("pgbench reports tps");
+    println!(
+        "pgbench, the rows of one intake per transaction, 8 clients: {tps:.0} tx/s (the limit)"
+    );
+    Some(tps)
 }
 
 fn main() {
@@ -283,14 +394,24 @@ fn main() {
                 .expect("psql");
             assert!(status.success(), "{sql}");
         };
-        psql(&format!("CREATE DATABASE {name}"));
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let limit_db = format!("{name}_pgbench");
+        psql(&format!("CREATE DATABASE {limit_db}"));
+        let limit = pgbench_limit(&format!("{base}/{limit_db}"));
+        psql(&format!("DROP DATABASE {limit_db} WITH (FORCE)"));
+        psql(&format!("CREATE DATABASE {name}"));
         let pg = runtime.block_on(bench(
             "PostgreSQL",
             &format!("{base}/{name}"),
             &dir.path().join("audit-postgres"),
         ));
         psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+        if let Some(limit) = limit {
+            println!(
+                "PostgreSQL intake at saturation / pgbench limit: {:.2}",
+                pg / limit
+            );
+        }
         println!("PostgreSQL intake / SQLite intake: {:.2}", pg / lite);
     }
 }

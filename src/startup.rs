@@ -125,10 +125,13 @@ pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
     if applied > 0 {
         tracing::info!(migrations.applied = applied, "database migrated");
     }
-    Ok(Store::new(pool, backend).with_outage_policy(
-        Duration::from_secs(settings.database.outage_retry_seconds),
-        Duration::from_millis(settings.database.probe_timeout_ms),
-    ))
+    let readers = store::connect_readers(&settings.database)?;
+    Ok(Store::new(pool, backend)
+        .with_readers(readers)
+        .with_outage_policy(
+            Duration::from_secs(settings.database.outage_retry_seconds),
+            Duration::from_millis(settings.database.probe_timeout_ms),
+        ))
 }
 
 /// What every HTTP worker's `App` shares: the store, the token verifier, the policies

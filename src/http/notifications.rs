@@ -61,7 +61,8 @@ pub async fn directory(
     actor: Actor,
     store: web::Data<Store>,
 ) -> Result<Json<Vec<DirectoryEntry>>, ApiError> {
-    let rows = store.run(move |c| app::directory(c, &actor)).await?;
+    // Writes nothing, not even an audit entry: a reader may answer it.
+    let rows = store.read(move |c| app::directory(c, &actor)).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| DirectoryEntry {

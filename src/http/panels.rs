@@ -156,7 +156,8 @@ pub async fn list_panels(
     actor: Actor,
     store: web::Data<Store>,
 ) -> Result<Json<Vec<Panel>>, ApiError> {
-    let panels = store.run(move |c| app::list_panels(c, &actor)).await?;
+    // Writes nothing, not even an audit entry: a reader may answer it.
+    let panels = store.read(move |c| app::list_panels(c, &actor)).await?;
     Ok(Json(
         panels
             .into_iter()
@@ -178,7 +179,8 @@ pub async fn read_panel(
     store: web::Data<Store>,
 ) -> Result<Json<Panel>, ApiError> {
     let id = id.to_string();
-    let (p, members, meetings) = store.run(move |c| app::read_panel(c, &actor, &id)).await?;
+    // Writes nothing, not even an audit entry: a reader may answer it.
+    let (p, members, meetings) = store.read(move |c| app::read_panel(c, &actor, &id)).await?;
     Ok(Json(panel(p, members, meetings)))
 }
 

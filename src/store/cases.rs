@@ -201,20 +201,36 @@ pub struct IdempotencyRow {
     pub created_at: NaiveDateTime,
 }
 
-/// Takes the next reference number of `year`, under a row lock on PostgreSQL.
+#[derive(QueryableByName)]
+struct ReferenceNumber {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    number: i64,
+}
+
+/// Takes the next reference number of `year`.
+///
+/// PostgreSQL: from the year's sequence (see the migration `reference_sequences`), which
+/// holds no lock until commit, so intakes do not queue behind each other; a number
+/// taken by an intake that fails is not reused (a gap). SQLite: the year's counter row,
+/// in the intake's own transaction; it has one writer, so nothing waits on it longer.
 pub fn next_reference_number(conn: &mut DbConnection, year: i64) -> QueryResult<i64> {
-    let insert = diesel::insert_into(reference_counters::table)
-        .values((
-            reference_counters::year.eq(year),
-            reference_counters::last.eq(1_i64),
-        ))
-        .on_conflict(reference_counters::year)
-        .do_update()
-        .set(reference_counters::last.eq(reference_counters::last + 1_i64))
-        .returning(reference_counters::last);
     match conn {
-        DbConnection::Postgres(pg) => insert.get_result(pg),
-        DbConnection::Sqlite(lite) => insert.get_result(lite),
+        DbConnection::Postgres(pg) => {
+            diesel::sql_query("SELECT next_reference_number($1) AS number")
+                .bind::<diesel::sql_types::BigInt, _>(year)
+                .get_result::<ReferenceNumber>(pg)
+                .map(|r| r.number)
+        }
+        DbConnection::Sqlite(lite) => diesel::insert_into(reference_counters::table)
+            .values((
+                reference_counters::year.eq(year),
+                reference_counters::last.eq(1_i64),
+            ))
+            .on_conflict(reference_counters::year)
+            .do_update()
+            .set(reference_counters::last.eq(reference_counters::last + 1_i64))
+            .returning(reference_counters::last)
+            .get_result(lite),
     }
 }
 

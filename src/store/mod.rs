@@ -408,6 +408,40 @@ pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
     Ok(pool)
 }
 
+/// SQLite: a pool of read-only connections beside the single writer, so that reads
+/// need not queue behind writes (WAL lets them read the last commit meanwhile). `None`
+/// for PostgreSQL, whose pool serves reads and writes alike. Open it after migrating:
+/// `query_only` readers cannot switch the file to WAL themselves.
+pub fn connect_readers(settings: &DatabaseSettings) -> Result<Option<DbPool>, StoreError> {
+    let url = settings.url.expose_secret();
+    if Backend::of_url(url) != Backend::Sqlite {
+        return Ok(None);
+    }
+    let pool = Pool::builder()
+        .max_size(settings.pool_size.clamp(1, 4))
+        .connection_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
+        .connection_customizer(Box::new(SqliteReader))
+        .build(ConnectionManager::<DbConnection>::new(sqlite_path(url)))?;
+    Ok(Some(pool))
+}
+
+/// Per-connection settings of a SQLite reader: it refuses to write, so a use case sent
+/// to a reader by mistake fails instead of contending with the writer.
+#[derive(Debug, Clone, Copy)]
+struct SqliteReader;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqliteReader {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA query_only = ON; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
 /// Applies every pending migration of the connection's backend. When none is pending
 /// it changes nothing, so a role without DDL rights (the application role on
 /// PostgreSQL) can start against a database its owner has migrated.
@@ -634,6 +668,8 @@ impl Drop for RollbackOnDrop<'_> {
 #[derive(Clone)]
 pub struct Store {
     pool: DbPool,
+    /// SQLite's read-only connections (see [`connect_readers`]); `None` on PostgreSQL.
+    readers: Option<DbPool>,
     backend: Backend,
     audit: Option<std::sync::Arc<trust::AuditTrust>>,
     vault: Option<std::sync::Arc<vault::Vault>>,
@@ -645,6 +681,7 @@ impl Store {
     pub fn new(pool: DbPool, backend: Backend) -> Store {
         Store {
             pool,
+            readers: None,
             backend,
             audit: None,
             vault: None,
@@ -694,6 +731,11 @@ impl Store {
         }
     }
 
+    /// The same store, answering [`Store::read`] from `readers` when given.
+    pub fn with_readers(self, readers: Option<DbPool>) -> Store {
+        Store { readers, ..self }
+    }
+
     /// The same store, keying the audit entries appended through [`Store::run`].
     pub fn with_audit(self, trust: trust::AuditTrust) -> Store {
         Store {
@@ -724,7 +766,31 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        self.run_on(self.pool.clone(), f).await
+    }
+
+    /// Runs a use case that never writes, not even an audit entry: on SQLite with a
+    /// reader connection, so it does not wait for the writer; on PostgreSQL as
+    /// [`Store::run`]. Reads of cases, lists, history, statistics, meetings and the
+    /// audit log append an audit entry, so they write: only the panel list, a panel and
+    /// the directory qualify (`/metrics` and the OpenAPI document use no connection;
+    /// `/readyz` checks the writer).
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run_on(self.readers.as_ref().unwrap_or(&self.pool).clone(), f)
+            .await
+    }
+
+    async fn run_on<T, E, F>(&self, pool: DbPool, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let audit = self.audit.clone();
         let vault = self.vault.clone();
         let circuit = self.circuit.clone();

@@ -15,6 +15,7 @@ mod notifications;
 mod openapi;
 mod pathway;
 mod process;
+mod readers;
 mod readme;
 mod referrals;
 mod resilience;

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AREA, OTHER_AREA, assert_problem, referral_about, referral_body, spawn_app, threshold,
+    self, AREA, OTHER_AREA, REFERRER, assert_problem, referral_about, referral_body, spawn_app,
+    threshold,
 };
 
 #[tokio::test]
@@ -482,39 +483,129 @@ async fn concurrent_retries_with_one_key_create_one_case() {
     );
 }
 
+/// The number of a `PRV-<this year>-NNNNNN` reference; fails on any other shape.
+fn reference_number(reference: &str) -> u32 {
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let number = reference
+        .strip_prefix(&format!("PRV-{year}-"))
+        .unwrap_or_else(|| panic!("{reference} is not PRV-{year}-NNNNNN"));
+    assert!(
+        number.len() == 6 && number.bytes().all(|b| b.is_ascii_digit()),
+        "{reference} is not PRV-{year}-NNNNNN"
+    );
+    number.parse().unwrap()
+}
+
 #[tokio::test]
 async fn references_stay_unique_and_gapless_under_concurrent_filing() {
     let app = spawn_app().await;
     let token = app.referrer();
-    let bodies: Vec<Value> = (0..24)
-        .map(|i| referral_about("Pat", &format!("Person{i}"), "2008-01-01"))
-        .collect();
-    let filings = bodies.iter().map(|b| {
-        app.client
-            .post(app.url("/v1/referrals"))
-            .bearer_auth(&token)
-            .json(b)
-            .send()
+    // 8 clients filing 4 each, all at once.
+    let clients = (0..8).map(|client| {
+        let (app, token) = (&app, &token);
+        async move {
+            let mut references = Vec::new();
+            for i in 0..4 {
+                let body = referral_about("Pat", &format!("Person{client}x{i}"), "2008-01-01");
+                let r = app.post_json("/v1/referrals", token, &body).await;
+                assert_eq!(r.status().as_u16(), 201);
+                let receipt: Value = r.json().await.unwrap();
+                references.push(receipt["reference"].as_str().unwrap().to_owned());
+            }
+            references
+        }
     });
-    let mut numbers = Vec::new();
-    for r in futures_util::future::join_all(filings).await {
-        let r = r.unwrap();
-        assert_eq!(r.status().as_u16(), 201);
-        let reference = r.json::<Value>().await.unwrap()["reference"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        numbers.push(
-            reference
-                .rsplit('-')
-                .next()
-                .unwrap()
-                .parse::<u32>()
-                .unwrap(),
-        );
-    }
+    let references: Vec<String> = futures_util::future::join_all(clients)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut numbers: Vec<u32> = references.iter().map(|r| reference_number(r)).collect();
     numbers.sort_unstable();
-    assert_eq!(numbers, (1..=24).collect::<Vec<u32>>());
+    // No filing failed, so no number was lost either.
+    assert_eq!(numbers, (1..=32).collect::<Vec<u32>>(), "{references:?}");
+}
+
+#[tokio::test]
+async fn a_failed_intake_does_not_give_its_reference_to_another() {
+    use diesel::RunQueryDsl;
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app().await;
+    let first = app
+        .file(&referral_about("Ann", "First", "2008-01-01"))
+        .await;
+    let first_number = reference_number(first["reference"].as_str().unwrap());
+    // Another request's uncommitted row holds the key the intake below will use: on
+    // PostgreSQL the intake takes its number, stores its case, then waits on the key
+    // and fails when that row commits (on SQLite it waits before it starts).
+    let mut holder = app.db.connect();
+    let begin = match helpers::backend() {
+        helpers::TestBackend::Postgres => "BEGIN",
+        helpers::TestBackend::Sqlite => "BEGIN IMMEDIATE",
+    };
+    holder.batch_execute(begin).unwrap();
+    holder
+        .batch_execute(&format!(
+            "INSERT INTO idempotency_keys (actor_sub, key, request_hash, case_id, response, created_at) \
+             VALUES ('{REFERRER}', 'held-key', 'another body', '{}', '{{}}', '2026-01-01 00:00:00')",
+            first["id"].as_str().unwrap()
+        ))
+        .unwrap();
+    let token = app.referrer();
+    let failing = app
+        .client
+        .post(app.url("/v1/referrals"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "held-key")
+        .json(&referral_about("Bo", "Failed", "2008-01-01"))
+        .send();
+    let commit_when_waited_on = async {
+        if helpers::backend() == helpers::TestBackend::Postgres {
+            let mut watcher = app.db.connect();
+            for _ in 0..200 {
+                let waiting: Vec<Waiting> = diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .load(&mut watcher)
+                .unwrap();
+                if waiting[0].n > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        holder.batch_execute("COMMIT").unwrap();
+    };
+    let (failed, ()) = tokio::join!(failing, commit_when_waited_on);
+    assert_problem(failed.unwrap(), 422, "idempotency_key_reused").await;
+    let next = app.file(&referral_about("Cy", "Next", "2008-01-01")).await;
+    let next_number = reference_number(next["reference"].as_str().unwrap());
+    let listed: Value = app
+        .get("/v1/cases", Some(&app.officer()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "the failed intake stored nothing"
+    );
+    match helpers::backend() {
+        // The failed intake took the next number from the sequence: it is a gap now.
+        helpers::TestBackend::Postgres => assert_eq!(next_number, first_number + 2),
+        // One writer: the failed intake never began, so it took no number.
+        helpers::TestBackend::Sqlite => assert_eq!(next_number, first_number + 1),
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Waiting {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 #[tokio::test]
