@@ -896,7 +896,10 @@ fn write_bulk(
     use diesel::prelude::*;
     let count = drafts.len() as u64;
     let case_rows = std::mem::take(cases);
-    store::write_transaction(conn, |c| -> QueryResult<()> {
+    // Diesel's own transaction, not `write_transaction`'s manual BEGIN IMMEDIATE: on
+    // SQLite diesel runs a batch insert as one insert per row inside a transaction of
+    // its own, which must nest (as a savepoint). The seed is the only writer.
+    conn.transaction(|c| -> QueryResult<()> {
         let mut heads: BTreeMap<String, (i64, String)> = BTreeMap::new();
         let mut rows = Vec::with_capacity(drafts.len());
         for d in drafts {
