@@ -103,6 +103,10 @@ enum Command {
         /// Lifetime of the printed tokens, in seconds.
         #[arg(long, default_value_t = 8 * 3600)]
         ttl: i64,
+        /// Also add a synthetic audit log of about this many entries over several
+        /// areas (the demo's first) and two years, for measuring the log at scale.
+        #[arg(long, default_value_t = 0)]
+        audit_entries: u64,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -232,6 +236,7 @@ fn main() -> ExitCode {
             seed,
             referrals,
             ttl,
+            audit_entries,
         } => {
             override_database(&mut settings, database_url);
             let options = pathway::seed::SeedOptions {
@@ -239,6 +244,7 @@ fn main() -> ExitCode {
                 seed,
                 referrals: usize::from(referrals),
                 token_ttl: ttl,
+                audit_entries,
             };
             if !settings.allows_local_tokens() {
                 eprintln!("pathway: {}", pathway::seed::SeedError::NotLocal);

@@ -32,6 +32,9 @@ pub struct SeedOptions {
     pub referrals: usize,
     /// Lifetime of the printed tokens, in seconds.
     pub token_ttl: i64,
+    /// Entries of a synthetic audit log to add after the demo ([`bulk_audit_log`]); 0
+    /// for none.
+    pub audit_entries: u64,
 }
 
 /// What was made.
@@ -492,11 +495,13 @@ pub async fn seed(settings: &Settings, options: &SeedOptions) -> Result<Seeded, 
     let trust =
         store::trust::AuditTrust::load(settings).map_err(crate::startup::StartError::from)?;
     let vault = store::vault::Vault::load(settings).map_err(crate::startup::StartError::from)?;
+    let bulk_trust = trust.clone();
     let store = open_store(settings)?.with_audit(trust).with_vault(vault);
     let existing = store.run(count_cases).await?;
     if existing > 0 {
         return Err(SeedError::NotEmpty(existing));
     }
+    let bulk_store = store.clone();
     let service = actix_web::test::init_service(app(Shared::new(settings, store)?)).await;
 
     let area = options.area.as_str();
@@ -619,8 +624,401 @@ pub async fn seed(settings: &Settings, options: &SeedOptions) -> Result<Seeded, 
         }
         *by_state.entry(*state).or_insert(0) += 1;
     }
+    if options.audit_entries > 0 {
+        let (entries, area, seed) = (options.audit_entries, area.to_owned(), options.seed);
+        bulk_store
+            .run(move |c| bulk_audit_log(c, &bulk_trust, entries, &area, seed))
+            .await?;
+    }
     Ok(Seeded {
         by_state,
         tokens: printed,
     })
+}
+
+/// Areas of the bulk audit log besides the demo's own (real GSS codes of metropolitan
+/// and unitary authorities; the entries about them are synthetic).
+const BULK_AREAS: [&str; 9] = [
+    "E08000035",
+    "E08000025",
+    "E08000003",
+    "E09000033",
+    "E06000023",
+    "E08000012",
+    "E08000021",
+    "E06000018",
+    "E08000019",
+];
+
+/// What happens in a case's stream after its submission, weighted: mostly reads, as
+/// in real use; police-only deconfliction among them.
+const CASE_ENTRY_ACTIONS: [(&str, u32); 9] = [
+    ("case.read", 55),
+    ("case.history", 12),
+    ("case.actions", 8),
+    ("case.action.begin_screening", 5),
+    ("case.action.record_deconfliction", 4),
+    ("case.action.refer_to_channel", 4),
+    ("case.note", 5),
+    ("case.action.record_review", 4),
+    ("case.read_denied", 3),
+];
+
+/// What people do outside any case's stream, weighted.
+const ACTOR_ENTRY_ACTIONS: [(&str, u32); 5] = [
+    ("case.list", 60),
+    ("audit.read", 10),
+    ("stats.read", 10),
+    ("panel.read", 15),
+    ("retention.list", 5),
+];
+
+/// States of the bulk cases, weighted like the published journey; 4% police-only.
+const BULK_STATES: [(&str, u32); 9] = [
+    ("closed", 40),
+    ("screening", 12),
+    ("onward_referral", 10),
+    ("submitted", 6),
+    ("police_managed", 8),
+    ("awaiting_panel", 6),
+    ("support", 8),
+    ("exited", 6),
+    ("transferred_to_pursue", 4),
+];
+
+/// Entries written per transaction (and sealed by one checkpoint each).
+const BULK_TRANSACTION: usize = 50_000;
+/// Rows per INSERT statement: within PostgreSQL's 65,535 parameters at 14 columns.
+const BULK_STATEMENT: usize = 2_000;
+
+/// A synthetic audit entry before it is chained.
+struct Draft {
+    chain: String,
+    at: chrono::NaiveDateTime,
+    actor: String,
+    roles: &'static str,
+    area: String,
+    action: String,
+    case_id: Option<String>,
+    outcome: &'static str,
+}
+
+/// Appends a synthetic audit log of about `entries` entries over several areas (the
+/// demo's first), many actors and cases, and the last two years, for measuring the
+/// audit figures at scale. It writes rows directly, in large transactions (through the
+/// service a million entries would take hours), but as the service would: every entry
+/// keyed and chained in its stream, every stream's head recorded, a signed and
+/// witnessed checkpoint after each transaction, and a case row (a skeleton: no
+/// referral, no personal data) for every case stream, so `pathway audit verify`
+/// passes and the listing's visibility rule has real cases to decide by.
+pub fn bulk_audit_log(
+    conn: &mut DbConnection,
+    trust: &store::trust::AuditTrust,
+    entries: u64,
+    area: &str,
+    seed: u64,
+) -> Result<u64, store::StoreError> {
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed_a0d1);
+    let mut areas = vec![area.to_owned()];
+    areas.extend(
+        BULK_AREAS
+            .iter()
+            .filter(|a| **a != area)
+            .map(|a| a.to_string()),
+    );
+    areas.truncate(BULK_AREAS.len());
+    let now = crate::audit::now();
+    let span_secs = 2 * 365 * 24 * 3600;
+    let start = now - Duration::seconds(span_secs);
+    let per_area = entries / areas.len() as u64;
+    let mut written = 0_u64;
+    let mut pending: Vec<Draft> = Vec::new();
+    let mut cases = Vec::new();
+    let mut reference = 0_u64;
+    for (n, area) in areas.iter().enumerate() {
+        let people = |kind: &str, count: usize| -> Vec<String> {
+            (0..count).map(|i| format!("bulk-{n}-{kind}-{i}")).collect()
+        };
+        let officers = people("officer", 6);
+        let chairs = people("chair", 2);
+        let auditors = people("auditor", 2);
+        let referrers = people("referrer", 40);
+        let mut left = per_area;
+        // About an eighth of the entries are outside any case's stream.
+        let mut actor_budget = per_area / 8;
+        while left > 0 {
+            if actor_budget > 0 && rng.u32(0..8) == 0 {
+                // One person's run of listing and reading, over the two years.
+                let who = match rng.u32(0..10) {
+                    0..=5 => (&officers[rng.usize(..officers.len())], "prevent_officer"),
+                    6..=7 => (&chairs[rng.usize(..chairs.len())], "channel_chair"),
+                    _ => (&auditors[rng.usize(..auditors.len())], "auditor"),
+                };
+                let count = rng.u64(20..200).min(actor_budget).min(left);
+                let mut times: Vec<i64> = (0..count).map(|_| rng.i64(0..span_secs)).collect();
+                times.sort_unstable();
+                for t in times {
+                    pending.push(Draft {
+                        chain: format!("actor:{}", who.0),
+                        at: start
+                            + Duration::seconds(t)
+                            + Duration::microseconds(rng.i64(0..1_000_000)),
+                        actor: who.0.clone(),
+                        roles: who.1,
+                        area: area.clone(),
+                        action: weighted(&mut rng, &ACTOR_ENTRY_ACTIONS).to_owned(),
+                        case_id: None,
+                        outcome: "ok",
+                    });
+                }
+                actor_budget -= count;
+                left -= count;
+            } else {
+                let id = uuid::Uuid::new_v4().to_string();
+                let filed = start + Duration::seconds(rng.i64(0..span_secs));
+                let referrer = referrers[rng.usize(..referrers.len())].clone();
+                let state = weighted(&mut rng, &BULK_STATES);
+                reference += 1;
+                cases.push(bulk_case(&id, area, state, &referrer, filed, reference));
+                let count = rng.u64(10..70).min(left);
+                let mut at = filed;
+                for i in 0..count {
+                    let (actor, roles, action) = if i == 0 {
+                        (referrer.clone(), "referrer", "case.submit".to_owned())
+                    } else {
+                        // Several entries of one request share their time.
+                        if rng.u32(0..10) != 0 {
+                            at += Duration::seconds(rng.i64(60..3 * 24 * 3600))
+                                + Duration::microseconds(rng.i64(0..1_000_000));
+                        }
+                        let action = weighted(&mut rng, &CASE_ENTRY_ACTIONS);
+                        let (actor, roles) = match action {
+                            "case.action.refer_to_channel"
+                            | "case.action.begin_screening"
+                            | "case.action.record_deconfliction" => (
+                                officers[rng.usize(..officers.len())].clone(),
+                                "prevent_officer",
+                            ),
+                            "case.action.record_review" | "case.note" => {
+                                (chairs[rng.usize(..chairs.len())].clone(), "channel_chair")
+                            }
+                            _ => match rng.u32(0..4) {
+                                0 => (auditors[rng.usize(..auditors.len())].clone(), "auditor"),
+                                _ => (
+                                    officers[rng.usize(..officers.len())].clone(),
+                                    "prevent_officer",
+                                ),
+                            },
+                        };
+                        (actor, roles, action.to_owned())
+                    };
+                    let denied = action == "case.read_denied";
+                    pending.push(Draft {
+                        chain: format!("case:{id}"),
+                        at: at.min(now),
+                        actor,
+                        roles,
+                        area: area.clone(),
+                        action: if denied {
+                            "case.read".to_owned()
+                        } else {
+                            action
+                        },
+                        case_id: Some(id.clone()),
+                        outcome: if denied { "denied" } else { "ok" },
+                    });
+                }
+                left -= count;
+            }
+            if pending.len() >= BULK_TRANSACTION {
+                written += write_bulk(conn, trust, std::mem::take(&mut pending), &mut cases)?;
+            }
+        }
+    }
+    written += write_bulk(conn, trust, pending, &mut cases)?;
+    Ok(written)
+}
+
+/// A skeleton case row for a bulk case stream.
+fn bulk_case(
+    id: &str,
+    area: &str,
+    state: &str,
+    referrer: &str,
+    filed: chrono::NaiveDateTime,
+    reference: u64,
+) -> store::cases::CaseRow {
+    let channel = matches!(state, "awaiting_panel" | "support" | "exited");
+    store::cases::CaseRow {
+        id: id.to_owned(),
+        reference: format!("PRV-{}-B{reference:07}", filed.year()),
+        area: area.to_owned(),
+        state: state.to_owned(),
+        version: 1,
+        referrer_sub: referrer.to_owned(),
+        submitted_at: filed,
+        updated_at: filed,
+        due_kind: None,
+        due_at: None,
+        outcome: None,
+        referred_to_channel_at: channel.then_some(filed),
+        subject_key: None,
+        referral: "{}".to_owned(),
+        deconfliction: None,
+        immediate_risk: false,
+        sector: "other".to_owned(),
+        type_of_concern: None,
+        support_plan: None,
+        consent: None,
+        exited_at: None,
+        officer_email: None,
+        shared_version: 1,
+        age_band: None,
+        gender: None,
+        needs_recorded: false,
+        review_due_at: None,
+        legal_hold: false,
+        erased_at: None,
+    }
+}
+
+/// Chains `drafts` onto their streams' heads and writes them, with the cases not yet
+/// written, in one transaction; then seals a checkpoint. Returns the entries written.
+fn write_bulk(
+    conn: &mut DbConnection,
+    trust: &store::trust::AuditTrust,
+    drafts: Vec<Draft>,
+    cases: &mut Vec<store::cases::CaseRow>,
+) -> Result<u64, store::StoreError> {
+    use crate::audit::{EntryFields, GENESIS_HASH, entry_hash};
+    use crate::store::audit::AuditEntryRow;
+    use crate::store::schema::{audit_chains, audit_log, cases as cases_table};
+    use diesel::prelude::*;
+    let count = drafts.len() as u64;
+    let case_rows = std::mem::take(cases);
+    // Diesel's own transaction, not `write_transaction`'s manual BEGIN IMMEDIATE: on
+    // SQLite diesel runs a batch insert as one insert per row inside a transaction of
+    // its own, which must nest (as a savepoint). The seed is the only writer.
+    conn.transaction(|c| -> QueryResult<()> {
+        let mut heads: BTreeMap<String, (i64, String)> = BTreeMap::new();
+        let mut rows = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            let head = match heads.get(&d.chain) {
+                Some(h) => h.clone(),
+                None => audit_chains::table
+                    .find(&d.chain)
+                    .select((audit_chains::head_seq, audit_chains::head_hash))
+                    .first::<(i64, String)>(c)
+                    .optional()?
+                    .unwrap_or((0, GENESIS_HASH.to_owned())),
+            };
+            let micros = d.at.and_utc().timestamp_micros();
+            let ts = uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                u64::try_from(micros / 1_000_000).unwrap_or(0),
+                u32::try_from((micros % 1_000_000) * 1_000).unwrap_or(0),
+            );
+            let mut row = AuditEntryRow {
+                id: uuid::Uuid::new_v7(ts).to_string(),
+                chain_key: d.chain,
+                seq: head.0 + 1,
+                occurred_at: d.at,
+                request_id: Some(uuid::Uuid::new_v4().to_string()),
+                actor_sub: d.actor,
+                actor_roles: d.roles.to_owned(),
+                area: d.area,
+                action: d.action,
+                case_id: d.case_id,
+                outcome: d.outcome.to_owned(),
+                details: "{}".to_owned(),
+                prev_hash: head.1,
+                hash: String::new(),
+            };
+            let fields = EntryFields {
+                id: &row.id,
+                chain_key: &row.chain_key,
+                seq: row.seq,
+                occurred_at: row.occurred_at,
+                request_id: row.request_id.as_deref(),
+                actor_sub: &row.actor_sub,
+                actor_roles: &row.actor_roles,
+                area: &row.area,
+                action: &row.action,
+                case_id: row.case_id.as_deref(),
+                outcome: &row.outcome,
+                details: &row.details,
+            };
+            row.hash = entry_hash(&trust.entry_key, &row.prev_hash, &fields);
+            heads.insert(row.chain_key.clone(), (row.seq, row.hash.clone()));
+            rows.push(row);
+        }
+        let chains: Vec<_> = heads
+            .iter()
+            .map(|(k, (seq, hash))| {
+                (
+                    audit_chains::chain_key.eq(k.clone()),
+                    audit_chains::head_seq.eq(*seq),
+                    audit_chains::head_hash.eq(hash.clone()),
+                    audit_chains::checkpointed_seq.eq(0_i64),
+                    audit_chains::updated_at.eq(crate::audit::now()),
+                )
+            })
+            .collect();
+        // Batch inserts do not pass through the two-backend connection: each backend's own.
+        match c {
+            DbConnection::Postgres(pg) => {
+                for chunk in case_rows.chunks(BULK_STATEMENT / 2) {
+                    diesel::insert_into(cases_table::table)
+                        .values(chunk)
+                        .execute(pg)?;
+                }
+                for chunk in chains.chunks(BULK_STATEMENT) {
+                    diesel::insert_into(audit_chains::table)
+                        .values(chunk)
+                        .on_conflict(audit_chains::chain_key)
+                        .do_update()
+                        .set((
+                            audit_chains::head_seq
+                                .eq(diesel::upsert::excluded(audit_chains::head_seq)),
+                            audit_chains::head_hash
+                                .eq(diesel::upsert::excluded(audit_chains::head_hash)),
+                        ))
+                        .execute(pg)?;
+                }
+                for chunk in rows.chunks(BULK_STATEMENT) {
+                    diesel::insert_into(audit_log::table)
+                        .values(chunk)
+                        .execute(pg)?;
+                }
+            }
+            DbConnection::Sqlite(lite) => {
+                for chunk in case_rows.chunks(BULK_STATEMENT / 2) {
+                    diesel::insert_into(cases_table::table)
+                        .values(chunk)
+                        .execute(lite)?;
+                }
+                for chunk in chains.chunks(BULK_STATEMENT) {
+                    diesel::insert_into(audit_chains::table)
+                        .values(chunk)
+                        .on_conflict(audit_chains::chain_key)
+                        .do_update()
+                        .set((
+                            audit_chains::head_seq
+                                .eq(diesel::upsert::excluded(audit_chains::head_seq)),
+                            audit_chains::head_hash
+                                .eq(diesel::upsert::excluded(audit_chains::head_hash)),
+                        ))
+                        .execute(lite)?;
+                }
+                for chunk in rows.chunks(BULK_STATEMENT) {
+                    diesel::insert_into(audit_log::table)
+                        .values(chunk)
+                        .execute(lite)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    store::audit::checkpoint(conn, trust)?;
+    Ok(count)
 }

@@ -13,7 +13,7 @@ use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_pag
 use crate::http::params;
 use crate::http::problem::{ApiError, FieldError};
 use crate::store::Store;
-use crate::store::audit::AuditFilter;
+use crate::store::audit::{AuditFilter, Order};
 
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -30,6 +30,12 @@ pub struct AuditQuery {
     pub from: Option<DateTime<Utc>>,
     /// Before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// `desc` (the default): newest first; `asc`: oldest first. Entries of equal time
+    /// keep one fixed order, so no entry is skipped or repeated across pages. A cursor
+    /// carries the order it was made in: with a cursor, `order` may be left out, and
+    /// must not differ.
+    #[param(inline)]
+    pub order: Option<ListOrder>,
     /// Page size (default 50, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -37,6 +43,57 @@ pub struct AuditQuery {
     /// (base64url). Any other value is 422 `invalid_cursor`; empty is the first page.
     #[param(pattern = r"^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
+}
+
+/// Which way the audit log is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ListOrder {
+    /// Oldest first.
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+impl ListOrder {
+    fn of(self) -> Order {
+        match self {
+            ListOrder::Asc => Order::OldestFirst,
+            ListOrder::Desc => Order::NewestFirst,
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            ListOrder::Asc => "asc",
+            ListOrder::Desc => "desc",
+        }
+    }
+}
+
+/// The cursor of an audit page: the order, then the position ([`encode_cursor`]).
+fn audit_cursor(order: ListOrder, at: chrono::NaiveDateTime, id: &str) -> String {
+    format!("{}.{}", order.tag(), encode_cursor(at, id))
+}
+
+/// Reads a cursor made by [`audit_cursor`]. One with no order is from before the
+/// order was chosen, when the log was listed oldest first.
+fn read_audit_cursor(cursor: &str) -> Option<(ListOrder, (chrono::NaiveDateTime, String))> {
+    let (order, position) = match cursor.split_once('.') {
+        Some(("asc", rest)) => (ListOrder::Asc, rest),
+        Some(("desc", rest)) => (ListOrder::Desc, rest),
+        Some(_) => return None,
+        None => (ListOrder::Asc, cursor),
+    };
+    Some((order, decode_cursor(position)?))
+}
+
+fn bad_cursor(message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError::query(
+        "cursor",
+        "invalid_cursor",
+        message.to_owned(),
+    )])
 }
 
 /// One audit entry.
@@ -101,11 +158,11 @@ impl From<ShownEntry> for AuditEntry {
     }
 }
 
-/// The audit log of the auditor's area, oldest first.
+/// The audit log of the auditor's area, newest first (`order=asc`: oldest first).
 ///
 /// Pages: `cursor` is the `next_cursor` this list answered, unchanged. The server issued it
-/// and decodes it; a value it did not issue is 422 `invalid_cursor`, even when it matches
-/// the parameter's pattern.
+/// and decodes it, with its order; a value it did not issue is 422 `invalid_cursor`, even
+/// when it matches the parameter's pattern.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "list_audit_entries", params(AuditQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of entries", body = Page<AuditEntry>),
@@ -122,18 +179,21 @@ pub async fn list(
     let q = query.into_inner();
     let limit = PageQuery::limit_of(q.limit)?;
     // An empty cursor is the first page, as clients that template the URL send it.
-    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::Validation(vec![FieldError::query(
-                "cursor",
-                "invalid_cursor",
-                "Not a cursor from this list.",
-            )])
-        })?),
+    let (order, after) = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => (q.order.unwrap_or(ListOrder::Desc), None),
+        Some(c) => {
+            let (order, position) =
+                read_audit_cursor(c).ok_or_else(|| bad_cursor("Not a cursor from this list."))?;
+            if q.order.is_some_and(|asked| asked != order) {
+                return Err(bad_cursor("The cursor was made for the other order."));
+            }
+            (order, Some(position))
+        }
     };
     let filter = AuditFilter {
         areas: None,
+        seen_by: None,
+        order: order.of(),
         case_id: q.case_id.map(|id| id.to_string()),
         actor: q.actor,
         action: q.action,
@@ -146,7 +206,7 @@ pub async fn list(
         .run(move |conn| app::audit::read_log(conn, &actor, rid, filter, limit + 1))
         .await?;
     let next_cursor = split_page(&mut rows, limit, |e| {
-        encode_cursor(e.row.occurred_at, &e.row.id)
+        audit_cursor(order, e.row.occurred_at, &e.row.id)
     });
     Ok(Json(Page {
         items: rows.into_iter().map(AuditEntry::from).collect(),

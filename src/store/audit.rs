@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::cases::visible_cases;
 use super::schema::{audit_chains, audit_checkpoints, audit_log, cases, panels};
 use super::trust::{AuditTrust, Witness};
-use super::{DbConnection, StoreError, write_transaction};
+use super::{DbConnection, MultiBackend, StoreError, write_transaction};
 use crate::audit::{
     AuditContext, AuditEvent, ChainKey, CheckpointRecord, EntryFields, EntryKey, GENESIS_HASH,
     PublicKey, SealedHead, StoredEntry, StreamRecord, Verifier, VerifyReport, canonical_json,
     entry_hash,
 };
+use crate::domain::access::{ListScope, ScopeBranch, police_only_audit_actions};
 
 /// One unit of work's audit state: the entry key, and the streams it created.
 struct Unit {
@@ -421,7 +423,7 @@ fn witness_pending(
 }
 
 /// Entries read per query while verifying.
-const VERIFY_BATCH: i64 = 2_000;
+const VERIFY_BATCH: i64 = 10_000;
 
 /// Verifies the whole log against one consistent snapshot, streaming it in batches:
 /// entry hashes under `entry_key`, checkpoint signatures under `public`, every
@@ -464,36 +466,57 @@ pub fn verify(
         if let Some(streams) = &witnessed_streams {
             verifier.witnessed_streams(streams);
         }
-        let mut after: Option<(String, i64)> = None;
-        loop {
-            let mut query = audit_log::table
-                .select(AuditEntryRow::as_select())
-                .order((audit_log::chain_key, audit_log::seq))
-                .limit(VERIFY_BATCH)
-                .into_boxed();
-            if let Some((key, seq)) = &after {
-                query = query.filter(
-                    audit_log::chain_key.gt(key.clone()).or(audit_log::chain_key
-                        .eq(key.clone())
-                        .and(audit_log::seq.gt(*seq))),
-                );
-            }
-            let batch: Vec<AuditEntryRow> = query.load(conn)?;
-            for row in &batch {
-                verifier.entry(&StoredEntry {
-                    fields: row.fields(),
-                    prev_hash: &row.prev_hash,
-                    hash: &row.hash,
-                });
-            }
-            match batch.last() {
-                Some(last) if batch.len() as i64 == VERIFY_BATCH => {
-                    after = Some((last.chain_key.clone(), last.seq));
+        // Reading and checking overlap: this thread reads the next batch while another
+        // checks the last. The channel holds at most one batch waiting, so memory stays
+        // flat however long the log.
+        std::thread::scope(|scope| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<AuditEntryRow>>(1);
+            let checker = scope.spawn(move || {
+                for batch in receive {
+                    for row in &batch {
+                        verifier.entry(&StoredEntry {
+                            fields: row.fields(),
+                            prev_hash: &row.prev_hash,
+                            hash: &row.hash,
+                        });
+                    }
                 }
-                _ => break,
-            }
-        }
-        QueryResult::Ok(verifier.finish())
+                verifier
+            });
+            let mut after: Option<(String, i64)> = None;
+            let read = loop {
+                let mut query = audit_log::table
+                    .select(AuditEntryRow::as_select())
+                    .order((audit_log::chain_key, audit_log::seq))
+                    .limit(VERIFY_BATCH)
+                    .into_boxed();
+                if let Some((key, seq)) = &after {
+                    // The first bound lets the (chain_key, seq) index seek to the position.
+                    query = query.filter(
+                        audit_log::chain_key.ge(key.clone()).and(
+                            audit_log::chain_key
+                                .gt(key.clone())
+                                .or(audit_log::seq.gt(*seq)),
+                        ),
+                    );
+                }
+                let batch: Vec<AuditEntryRow> = match query.load(conn) {
+                    Ok(batch) => batch,
+                    Err(e) => break Err(e),
+                };
+                let full = batch.len() as i64 == VERIFY_BATCH;
+                after = batch.last().map(|last| (last.chain_key.clone(), last.seq));
+                if send.send(batch).is_err() || !full {
+                    break Ok(());
+                }
+            };
+            drop(send);
+            let verifier = checker.join().map_err(|_| {
+                diesel::result::Error::QueryBuilderError("the audit checker stopped".into())
+            })?;
+            read.map(|()| verifier)
+        })
+        .map(Verifier::finish)
     })?;
     Ok(report)
 }
@@ -525,11 +548,24 @@ pub fn actions_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(S
     Ok(found)
 }
 
+/// Which way a listing runs: by time, then id (UUID v7) among entries of equal time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Oldest first.
+    #[default]
+    OldestFirst,
+    /// Newest first.
+    NewestFirst,
+}
+
 /// Which entries to list.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     /// Only entries of these areas; `None` for every area.
     pub areas: Option<Vec<String>>,
+    /// Only entries a caller with this scope may see ([`visible_entries`]); `None`
+    /// for every entry.
+    pub seen_by: Option<ListScope>,
     /// Only this case.
     pub case_id: Option<String>,
     /// Only this actor.
@@ -540,12 +576,77 @@ pub struct AuditFilter {
     pub from: Option<NaiveDateTime>,
     /// Before.
     pub to: Option<NaiveDateTime>,
-    /// Strictly after this (time, id) position.
+    /// Strictly beyond this (time, id) position, in `order`.
     pub after: Option<(NaiveDateTime, String)>,
+    /// Which way to list.
+    pub order: Order,
 }
 
-/// Lists entries oldest first; up to `limit`. Who may see each entry is decided by the
-/// caller ([`crate::app::audit::read_log`]), which pages through these.
+/// A condition on `audit_log`.
+pub type EntryCondition =
+    Box<dyn BoxableExpression<audit_log::table, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// The SQL form of the entries a caller with `scope` (its parts that show case detail)
+/// may see: every entry about no case, and an entry about a case when a part of the
+/// scope holds the case, a police-only action only through a part with the police
+/// view. Built from the scope as [`super::cases::visible_cases`] builds case lists, so
+/// the rule stays in [`crate::domain::access`]; the caller still decides each entry.
+pub fn visible_entries(scope: &ListScope) -> EntryCondition {
+    let (police, other): (Vec<ScopeBranch>, Vec<ScopeBranch>) = scope
+        .clone()
+        .with_case_detail()
+        .branches
+        .into_iter()
+        .partition(|b| b.view.sees_police_material());
+    let about = |branches: Vec<ScopeBranch>| AboutCases(visible_cases(&ListScope { branches }));
+    let mut visible: EntryCondition = Box::new(audit_log::case_id.is_null());
+    if !police.is_empty() {
+        visible = Box::new(visible.or(about(police)));
+    }
+    if !other.is_empty() {
+        let shared = audit_log::action.ne_all(police_only_audit_actions());
+        visible = Box::new(visible.or(about(other).and(shared)));
+    }
+    visible
+}
+
+/// `audit_log.case_id IN (SELECT id FROM cases WHERE <condition>)`. Diesel's own
+/// subselect cannot carry a condition boxed for the two-backend connection, so this
+/// writes the same SQL around it.
+struct AboutCases(super::cases::CaseCondition);
+
+impl diesel::query_builder::QueryId for AboutCases {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Expression for AboutCases {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl AppearsOnTable<audit_log::table> for AboutCases {}
+
+impl SelectableExpression<audit_log::table> for AboutCases {}
+
+impl diesel::expression::ValidGrouping<()> for AboutCases {
+    type IsAggregate = diesel::expression::is_aggregate::No;
+}
+
+impl diesel::query_builder::QueryFragment<MultiBackend> for AboutCases {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, MultiBackend>,
+    ) -> QueryResult<()> {
+        out.push_sql(r#""audit_log"."case_id" IN (SELECT "cases"."id" FROM "cases" WHERE "#);
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// Lists entries in `f.order`, up to `limit`, reading only the entries the filter
+/// admits (the indexes of migration 000030 match these shapes). Who may see each
+/// entry is still decided by the caller ([`crate::app::audit::read_log`]).
 pub fn list(
     conn: &mut DbConnection,
     f: &AuditFilter,
@@ -553,11 +654,21 @@ pub fn list(
 ) -> QueryResult<Vec<AuditEntryRow>> {
     let mut q = audit_log::table
         .select(AuditEntryRow::as_select())
-        .order((audit_log::occurred_at, audit_log::id))
         .limit(limit)
         .into_boxed();
+    q = match f.order {
+        Order::OldestFirst => q.order((audit_log::occurred_at.asc(), audit_log::id.asc())),
+        Order::NewestFirst => q.order((audit_log::occurred_at.desc(), audit_log::id.desc())),
+    };
     if let Some(areas) = &f.areas {
-        q = q.filter(audit_log::area.eq_any(areas.clone()));
+        q = match areas.as_slice() {
+            // `=` rather than `IN (…)` lets every planner seek the (area, …) indexes.
+            [one] => q.filter(audit_log::area.eq(one.clone())),
+            _ => q.filter(audit_log::area.eq_any(areas.clone())),
+        };
+    }
+    if let Some(scope) = &f.seen_by {
+        q = q.filter(visible_entries(scope));
     }
     if let Some(v) = &f.case_id {
         q = q.filter(audit_log::case_id.eq(v.clone()));
@@ -574,12 +685,25 @@ pub fn list(
     if let Some(v) = f.to {
         q = q.filter(audit_log::occurred_at.lt(v));
     }
+    // The first bound alone is what lets an index seek to the cursor rather than walk
+    // up to it; the second makes it exact among entries of equal time.
     if let Some((t, id)) = &f.after {
-        q = q.filter(
-            audit_log::occurred_at.gt(*t).or(audit_log::occurred_at
-                .eq(*t)
-                .and(audit_log::id.gt(id.clone()))),
-        );
+        q = match f.order {
+            Order::OldestFirst => q.filter(
+                audit_log::occurred_at.ge(*t).and(
+                    audit_log::occurred_at
+                        .gt(*t)
+                        .or(audit_log::id.gt(id.clone())),
+                ),
+            ),
+            Order::NewestFirst => q.filter(
+                audit_log::occurred_at.le(*t).and(
+                    audit_log::occurred_at
+                        .lt(*t)
+                        .or(audit_log::id.lt(id.clone())),
+                ),
+            ),
+        };
     }
     q.load(conn)
 }

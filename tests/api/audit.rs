@@ -233,8 +233,8 @@ async fn the_log_pages_with_a_cursor_and_filters() {
     let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
-            Some(c) => format!("/v1/audit?case_id={case}&limit=3&cursor={c}"),
-            None => format!("/v1/audit?case_id={case}&limit=3"),
+            Some(c) => format!("/v1/audit?case_id={case}&limit=3&order=asc&cursor={c}"),
+            None => format!("/v1/audit?case_id={case}&limit=3&order=asc"),
         };
         let page: Value = app.get(&path, Some(&token)).await.json().await.unwrap();
         let items = page["items"].as_array().unwrap();
@@ -1087,4 +1087,208 @@ async fn a_break_in_a_police_only_stream_is_reported_to_auditors_without_naming_
     assert_eq!(code, Some(1));
     assert_eq!(cli["first_break"]["chain_key"], format!("case:{pursued}"));
     assert_eq!(cli["first_break"]["seq"], 2);
+}
+
+/// Every page of `query` as the auditor `token`, following cursors: the ids in order.
+async fn all_pages(app: &crate::helpers::TestApp, query: &str, token: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/audit?{query}&cursor={c}"),
+            None => format!("/v1/audit?{query}"),
+        };
+        let response = app.get(&path, Some(token)).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let page: Value = response.json().await.unwrap();
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return ids,
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_are_exact_in_both_orders_among_entries_of_equal_time() {
+    use diesel::prelude::*;
+    use pathway::store::schema::audit_log;
+    // Arrange: entries about one case, most of them written by one request and so
+    // sharing one time to the microsecond, some with the action filtered on.
+    let app = spawn_app().await;
+    let trust = app.trust();
+    let mut conn = app.db.connect();
+    let case: uuid::Uuid = app.file(&referral_body()).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let about = |action: &str| {
+        let mut e = event(ChainKey::case(case), action);
+        e.case_id = Some(case);
+        e
+    };
+    let same_time: Vec<AuditEvent> = (0..9)
+        .map(|i| about(if i % 3 == 0 { "case.note" } else { "case.read" }))
+        .collect();
+    append(&trust, &mut conn, &same_time);
+    append(&trust, &mut conn, &[about("case.read"), about("case.note")]);
+    append(&trust, &mut conn, &same_time[..4]);
+    let stored = |action: Option<&str>| -> Vec<String> {
+        let mut q = audit_log::table
+            .filter(audit_log::case_id.eq(case.to_string()))
+            .order((audit_log::occurred_at, audit_log::id))
+            .select(audit_log::id)
+            .into_boxed();
+        if let Some(a) = action {
+            q = q.filter(audit_log::action.eq(a.to_owned()));
+        }
+        q.load(&mut app.db.connect()).unwrap()
+    };
+    let token = app.token("auditor-1", &["auditor"], AREA);
+    for (filter, action) in [("", None), ("&action=case.note", Some("case.note"))] {
+        let oldest_first = stored(action);
+        assert!(oldest_first.len() >= 5, "{oldest_first:?}");
+        let mut newest_first = oldest_first.clone();
+        newest_first.reverse();
+        for limit in [1, 2, 3, 500] {
+            // Act
+            let base = format!("case_id={case}{filter}&limit={limit}");
+            let desc = all_pages(&app, &base, &token).await;
+            let asc = all_pages(&app, &format!("{base}&order=asc"), &token).await;
+            let explicit_desc = all_pages(&app, &format!("{base}&order=desc"), &token).await;
+            // Assert: every entry once, in the order asked for (newest first by default).
+            assert_eq!(asc, oldest_first, "asc, limit {limit}{filter}");
+            assert_eq!(desc, newest_first, "default, limit {limit}{filter}");
+            assert_eq!(explicit_desc, newest_first, "desc, limit {limit}{filter}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_carries_its_order() {
+    let app = spawn_app().await;
+    let trust = app.trust();
+    let mut conn = app.db.connect();
+    let events: Vec<AuditEvent> = (0..4)
+        .map(|_| event(ChainKey::actor("officer-1"), "case.list"))
+        .collect();
+    append(&trust, &mut conn, &events);
+    let token = app.token("auditor-1", &["auditor"], AREA);
+    let first: Value = app
+        .get("/v1/audit?action=case.list&limit=1", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    // Without `order`, the cursor goes on the way it was made: newest first.
+    let next: Value = app
+        .get(
+            &format!("/v1/audit?action=case.list&limit=3&cursor={cursor}"),
+            Some(&token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = std::iter::once(&first)
+        .chain(std::iter::once(&next))
+        .flat_map(|p| p["items"].as_array().unwrap())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "{next}");
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    // The other order with that cursor is refused, not silently mixed.
+    assert_problem(
+        app.get(
+            &format!("/v1/audit?action=case.list&order=asc&cursor={cursor}"),
+            Some(&token),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        app.get("/v1/audit?order=sideways", Some(&token)).await,
+        400,
+        "invalid_query",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_page_is_full_of_visible_entries_however_many_are_hidden_before_it() {
+    // Arrange: many recent entries about a police-only case, a few older ones about a
+    // case the auditor may see, and a police-only action on that visible case.
+    let app = spawn_app().await;
+    let trust = app.trust();
+    let mut conn = app.db.connect();
+    let (seen, _) = app.case_in("screening").await;
+    let (hidden, _) = app.case_in("transferred_to_pursue").await;
+    let about = |id: &str, action: &str| {
+        let id: uuid::Uuid = id.parse().unwrap();
+        let mut e = event(ChainKey::case(id), action);
+        e.case_id = Some(id);
+        e
+    };
+    append(
+        &trust,
+        &mut conn,
+        &[about(&seen, "case.note"), about(&seen, "case.note")],
+    );
+    append(
+        &trust,
+        &mut conn,
+        &[about(&seen, "case.action.record_deconfliction")],
+    );
+    let many: Vec<AuditEvent> = (0..60).map(|_| about(&hidden, "case.note")).collect();
+    append(&trust, &mut conn, &many);
+    // Act
+    let auditor = app.token("auditor-1", &["auditor"], AREA);
+    let page: Value = app
+        .get("/v1/audit?action=case.note&limit=2", Some(&auditor))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Assert: the first page holds the two visible entries, nothing about the hidden case.
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    assert!(
+        items.iter().all(|e| e["case_id"] == seen.as_str()),
+        "{page}"
+    );
+    let all = all_pages(&app, "limit=500", &auditor).await;
+    let officer_auditor = app.token("officer-auditor", &["auditor", "prevent_officer"], AREA);
+    let police: Value = app
+        .get(
+            "/v1/audit?action=case.action.record_deconfliction&limit=500",
+            Some(&officer_auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let police_ids: Vec<&str> = police["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !police_ids.is_empty(),
+        "police see police-only actions: {police}"
+    );
+    assert!(
+        police_ids.iter().all(|id| !all.iter().any(|a| a == id)),
+        "an auditor without the police view never sees them"
+    );
 }

@@ -1061,7 +1061,7 @@ async fn every_read_is_audited_with_who_read_and_whether_it_was_allowed() {
     // Act
     let (status, page) = status_and_body(
         app.get(
-            &format!("/v1/audit?case_id={}&action=case.read", case.id),
+            &format!("/v1/audit?case_id={}&action=case.read&order=asc", case.id),
             Some(&auditor),
         )
         .await,
