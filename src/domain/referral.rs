@@ -1243,7 +1243,9 @@ impl SubjectRequest {
         let given_name = f.required_text("subject.given_name", &self.given_name, Text::Name);
         let family_name = f.required_text("subject.family_name", &self.family_name, Text::Name);
         let aliases = f.text_list("subject.aliases", &self.aliases, Text::Name, ALIASES_MAX);
-        let date_of_birth_given = non_empty(self.date_of_birth.as_deref());
+        // A blank date is not a date: the document says `format: date`, and a client that
+        // does not know it leaves the field out or sends null.
+        let date_of_birth_given = self.date_of_birth.as_deref();
         let date_of_birth = date_of_birth_given.and_then(|raw| {
             let born = f.past_date("subject.date_of_birth", raw, today)?;
             // `None` only at the very start of chrono's calendar, where nothing is too old.
@@ -1354,7 +1356,9 @@ impl ConcernRequest {
     fn check(&self, f: &mut Failures, today: NaiveDate) -> Concern {
         let narrative = f.required_text("concern.narrative", &self.narrative, Text::Narrative);
         let indicators = distinct(&self.indicators, LIST_MAX);
-        let first_noticed = non_empty(self.first_noticed.as_deref())
+        let first_noticed = self
+            .first_noticed
+            .as_deref()
             .and_then(|raw| f.past_date("concern.first_noticed", raw, today));
         let incident_dates = if self.incident_dates.len() <= INCIDENT_DATES_MAX {
             self.incident_dates

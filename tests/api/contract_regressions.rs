@@ -398,3 +398,38 @@ async fn the_links_of_a_filed_case_complete_actions() {
         .expect("request");
     assert_eq!(deconflicted.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn blank_dates_and_emails_are_refused_not_read_as_absent() {
+    // Schemathesis sent `"date_of_birth": ""` beside an approximate age, and a blank email:
+    // both were filed, though the document says `format: date` and `format: email`.
+    let app = spawn_app().await;
+    let teacher = app.token("teacher-1", &["referrer"], AREA);
+    for (section, field, code) in [
+        ("subject", "date_of_birth", "invalid_date"),
+        ("subject", "email", "invalid_email"),
+        ("concern", "first_noticed", "invalid_date"),
+    ] {
+        let mut body = referral_body();
+        body["subject"]["approximate_age"] = json!(15);
+        body[section][field] = json!("");
+        let answer = send(&app, Method::POST, "/v1/referrals", &teacher, Some(body)).await;
+        let problem = assert_problem(answer, 422, "validation_failed").await;
+        let at = format!("{section}.{field}");
+        assert!(
+            problem["errors"]
+                .as_array()
+                .expect("errors")
+                .iter()
+                .any(|e| e["field"] == at.as_str() && e["code"] == code),
+            "{at}: {problem}"
+        );
+    }
+    let officer = app.token("officer-1", &["prevent_officer"], AREA);
+    let cases: Value = send(&app, Method::GET, "/v1/cases", &officer, None)
+        .await
+        .json()
+        .await
+        .expect("cases");
+    assert_eq!(cases["items"], json!([]), "nothing was filed");
+}
