@@ -1162,17 +1162,21 @@ impl ReferralRequest {
     pub fn validate(self, today: NaiveDate) -> Result<Referral, Vec<FieldError>> {
         let declared = super::rules::declared(&self);
         let mut f = Failures::default();
-        let area = non_empty(self.area.as_deref()).and_then(|raw| match Area::parse(raw) {
-            Ok(area) if !area.is_national() => Some(area),
-            _ => {
-                f.add(
-                    "area",
-                    "invalid_area",
-                    "a local authority's GSS code, such as E08000035",
-                );
-                None
-            }
-        });
+        // Blank is not an area: leave `area` out to file in your own.
+        let area = self
+            .area
+            .as_deref()
+            .and_then(|raw| match Area::parse(raw.trim()) {
+                Ok(area) if !area.is_national() => Some(area),
+                _ => {
+                    f.add(
+                        "area",
+                        "invalid_area",
+                        "a local authority's GSS code, such as E08000035",
+                    );
+                    None
+                }
+            });
         // Checked in the order of the body, so the failures are listed in that order too.
         let subject = self.subject.check(&mut f, today);
         let guardians = if self.guardians.len() <= GUARDIANS_MAX {

@@ -409,13 +409,22 @@ async fn blank_dates_and_emails_are_refused_not_read_as_absent() {
         ("subject", "date_of_birth", "invalid_date"),
         ("subject", "email", "invalid_email"),
         ("concern", "first_noticed", "invalid_date"),
+        ("", "area", "invalid_area"),
     ] {
         let mut body = referral_body();
         body["subject"]["approximate_age"] = json!(15);
-        body[section][field] = json!("");
+        if section.is_empty() {
+            body[field] = json!("");
+        } else {
+            body[section][field] = json!("");
+        }
         let answer = send(&app, Method::POST, "/v1/referrals", &teacher, Some(body)).await;
         let problem = assert_problem(answer, 422, "validation_failed").await;
-        let at = format!("{section}.{field}");
+        let at = if section.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{section}.{field}")
+        };
         assert!(
             problem["errors"]
                 .as_array()
