@@ -244,6 +244,39 @@ impl utoipa::Modify for ActionOperations {
     }
 }
 
+/// Cross-field rules JSON Schema can state, added where the derive cannot say them: a
+/// referral's subject needs a date of birth or an approximate age (the same rule is
+/// declared with `validator` on `SubjectRequest`).
+pub struct CrossFieldRules;
+
+impl utoipa::Modify for CrossFieldRules {
+    fn modify(&self, openapi: &mut OpenApi) {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type};
+        let Some(schemas) = openapi.components.as_mut().map(|c| &mut c.schemas) else {
+            return;
+        };
+        let Some(subject) = schemas.remove("SubjectRequest") else {
+            return;
+        };
+        // Given and not null: a null date of birth is as good as none.
+        let needs = |field: &str, kind: Type| {
+            ObjectBuilder::new()
+                .property(field, ObjectBuilder::new().schema_type(kind))
+                .required(field)
+                .build()
+        };
+        let either = AnyOfBuilder::new()
+            .item(needs("date_of_birth", Type::String))
+            .item(needs("approximate_age", Type::Integer))
+            .build();
+        let rule = AllOfBuilder::new()
+            .item(subject)
+            .item(Schema::AnyOf(either))
+            .build();
+        schemas.insert("SubjectRequest".to_owned(), RefOr::T(Schema::AllOf(rule)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

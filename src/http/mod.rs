@@ -23,7 +23,7 @@ use actix_web::web;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::http::contract::ActionOperations;
+use crate::http::contract::{ActionOperations, CrossFieldRules};
 use crate::http::links::Links;
 use crate::http::problem::ApiError;
 
@@ -45,7 +45,7 @@ use crate::http::problem::ApiError;
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, crate::domain::FieldLocation, notifications::NotificationStatus)),
-    modifiers(&BearerAuth, &ActionOperations, &CommonProblems, &Links),
+    modifiers(&BearerAuth, &ActionOperations, &CrossFieldRules, &CommonProblems, &Links),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),
