@@ -30,8 +30,10 @@ server_pid=""
 smtp_pid=""
 cleanup() {
     status=$?
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    [ -n "$smtp_pid" ] && kill "$smtp_pid" 2>/dev/null && wait "$smtp_pid" 2>/dev/null
+    # `wait` answers 143 for a process stopped by SIGTERM; under `set -e` that would
+    # replace the stage's own status.
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+    [ -n "$smtp_pid" ] && kill "$smtp_pid" 2>/dev/null && wait "$smtp_pid" 2>/dev/null || true
     psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
     if [ "$status" -ne 0 ] && [ -f "$work/server.log" ]; then
         echo "-- last lines of the server's log" >&2
