@@ -2112,7 +2112,6 @@ mod tests {
                 set(b, "/concern/incident_dates", json!(vec!["2026-12-01"; 50]))
             }),
             ("no area (the referrer's is used)", |b| remove(b, "/area")),
-            ("a blank area", |b| set(b, "/area", json!(" "))),
             ("no guardians, vulnerabilities or flags", |b| {
                 for key in [
                     "/guardians",
