@@ -3,14 +3,17 @@
 #
 # On a fresh PostgreSQL database, with mail going to a loopback SMTP server, it runs
 # Schemathesis (all checks, all phases, stateful through the document's links) once per
-# role and once with a token holding every pathway role, then a client generated from
-# openapi/openapi.json walks a referral to Channel. Any failure fails the stage; the
+# role and once with a token holding every pathway role; then the pathway walk (the
+# stateful phase alone over the referral and case operations, which must take actions on
+# real cases through the links); then a client generated from openapi/openapi.json walks a
+# referral to Channel. Any failure fails the stage; the
 # server, the SMTP server and the database go whatever happens.
 #
 # Bounds (environment): CONTRACT_MAX_EXAMPLES (per operation and phase, default 8),
 # CONTRACT_PATHWAY_EXAMPLES (the every-role run, default 25; its stateful phase runs the
-# scenarios schemathesis.toml sets); CONTRACT_RUNS (which tokens, by name: pathway for the
-# every-role token, or a role). No failure is ever accepted: there is no baseline.
+# scenarios schemathesis.toml sets); CONTRACT_RUNS (which runs, by name: pathway for the
+# every-role token, walk for the pathway walk, or a role); CONTRACT_SEED (default 1). No
+# failure is ever accepted: there is no baseline.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -102,24 +105,36 @@ token() { # name, then roles
 
 # The every-role token first: it files referrals and takes every action on them, so the
 # single-role runs after it meet cases, panels and meetings in every state.
-read -r -a runs <<<"${CONTRACT_RUNS:-pathway referrer prevent_officer channel_chair panel_member auditor admin records_officer}"
+read -r -a runs <<<"${CONTRACT_RUNS:-pathway walk referrer prevent_officer channel_chair panel_member auditor admin records_officer}"
 failed=()
 for run in "${runs[@]}"; do
-    if [ "$run" = pathway ]; then
+    phases=examples,coverage,fuzzing,stateful
+    only=()
+    summary=()
+    case $run in
+    pathway)
         bearer=$(token "$run" referrer prevent_officer channel_chair panel_member admin)
         examples=$pathway_examples
-        # Reported, not yet required: in some runs the random walk reaches no case action
-        # (`summarise.py --require-case-actions` fails such a run).
-        summary=()
-    else
+        ;;
+    walk)
+        # The pathway walk: the stateful phase alone, over the referral and case
+        # operations only, so that every scenario starts by filing a referral and follows
+        # the links to the actions allowed next. It must take actions on real cases.
+        bearer=$(token "$run" referrer prevent_officer channel_chair panel_member admin)
+        examples=$pathway_examples
+        phases=stateful
+        only=(--include-path-regex '^/v1/(referrals|cases)')
+        summary=(--require-case-actions)
+        ;;
+    *)
         bearer=$(token "$run" "$run")
         examples=$max_examples
-        summary=()
-    fi
+        ;;
+    esac
     # The stateful phase's scenarios: the configured number for the every-role run; the
     # other runs' bound for the single-role runs.
     config=$work/schemathesis-$run.toml
-    if [ "$run" = pathway ]; then
+    if [ "$run" = pathway ] || [ "$run" = walk ]; then
         cp "$contract/schemathesis.toml" "$config"
     else
         sed "s/^max-examples = [0-9]*/max-examples = $examples/" "$contract/schemathesis.toml" >"$config"
@@ -129,8 +144,8 @@ for run in "${runs[@]}"; do
     fuzz() {
         (cd "$work" && "$venv/bin/schemathesis" --config-file "$config" run "$base/openapi.json" \
             --header "Authorization: Bearer $bearer" \
-            --checks all --phases examples,coverage,fuzzing,stateful \
-            --max-examples "$examples" --workers 2 --request-timeout 10 --seed 1 \
+            --checks all --phases "$phases" "${only[@]}" \
+            --max-examples "$examples" --workers 2 --request-timeout 10 --seed "${CONTRACT_SEED:-1}" \
             --report ndjson --report-ndjson-path "$reports/$run.ndjson" \
             --no-color >"$work/$run.out" 2>&1)
     }

@@ -1,10 +1,9 @@
-"""Summarises one Schemathesis run from its NDJSON event log, and fails when the stateful
-phase did not reach an action on a real case through the document's links: a declared
-link from an answer carrying a case to a case action operation, answered with anything but
-404 (the server judged the action on that real case: done, 409 not from this state, 412
-stale version, 422 invalid body). How many were done (200) is printed; whether one is
-depends on the random walk, so it is reported, not required (the generated client's test
-takes actions through the document on every run).
+"""Summarises one Schemathesis run from its NDJSON event log. With --require-case-actions
+(run.sh's pathway walk) it fails when the stateful phase did not take an action on a real
+case through the document's links: a declared link from an answer carrying a case to a
+case action operation, answered 2xx. The actions reached (answered with anything but 404:
+the server judged the action on that real case: done, 409 not from this state, 412 stale
+version, 422 invalid body) and done are printed per action.
 
 Usage: summarise.py RUN_NAME EVENTS.ndjson [--require-case-actions]
 """
@@ -61,9 +60,9 @@ def main() -> int:
     )
     for target, count in sorted(reached.items()):
         print(f"  {count:4d} x {target} ({actions_done[target]} done)")
-    if require_actions and not reached:
+    if require_actions and not actions_done:
         print(
-            f"{name}: the stateful phase reached no action on a real case through the links",
+            f"{name}: the stateful phase took no action on a real case through the links",
             file=sys.stderr,
         )
         return 1

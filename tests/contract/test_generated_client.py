@@ -30,6 +30,8 @@ def client(tmp_path_factory):
          "--output-path", out / "pathway_client", "--fail-on-warning"],
         check=True,
         cwd=out,
+        # The generator formats its output with ruff, installed beside it in the venv.
+        env={**os.environ, "PATH": f"{generator.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
     )
     sys.path.insert(0, str(out))
     from pathway_client import AuthenticatedClient
