@@ -7,8 +7,12 @@ use chrono::{Months, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::FieldError;
+use std::borrow::Cow;
+
+use validator::{Validate, ValidationError, ValidationErrors};
+
 use super::pathway::State;
+use super::{FieldError, rules};
 
 /// How long each kind of closed record is kept before its first review (configurable,
 /// `[retention]`; years).
@@ -203,21 +207,70 @@ pub const MAX_TEXT: usize = 2000;
 /// Most linked cases one erasure may name.
 pub const MAX_CASE_IDS: usize = 100;
 
+/// Trimmed; blank once trimmed is `required` (the lengths are the declared rules').
 fn text(field: &str, value: String, errors: &mut Vec<FieldError>) -> String {
     let value = value.trim().to_owned();
-    if value.is_empty() || value.chars().count() > MAX_TEXT {
+    if value.is_empty() {
         errors.push(FieldError::new(
             field,
-            "invalid_length",
-            format!("{field} must be 1 to {MAX_TEXT} characters"),
+            "required",
+            format!("{field} is required"),
         ));
     }
     value
 }
 
+/// The declared field rules of each decision, stated as `#[derive(Validate)]` would state
+/// them (validator derives for structs only; this body is an internally tagged enum, whose
+/// document shape a struct per variant would change), so that their failures map onto
+/// `errors[]` in `rules` like every other body's.
+impl Validate for RetentionBody {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let mut length = |field: &'static str, value: serde_json::Value, len: usize, min, max| {
+            if len < min || len > max {
+                let mut e = ValidationError::new("length");
+                e.add_param(Cow::Borrowed("min"), &min);
+                e.add_param(Cow::Borrowed("max"), &max);
+                e.add_param(Cow::Borrowed("value"), &value);
+                errors.add(field, e);
+            }
+        };
+        match self {
+            RetentionBody::Retain { justification, .. } => length(
+                "justification",
+                justification.as_str().into(),
+                justification.chars().count(),
+                1,
+                MAX_TEXT,
+            ),
+            RetentionBody::Hold { reason } | RetentionBody::Release { reason } => length(
+                "reason",
+                reason.as_str().into(),
+                reason.chars().count(),
+                1,
+                MAX_TEXT,
+            ),
+            RetentionBody::Erase { case_ids } => length(
+                "case_ids",
+                serde_json::json!(case_ids),
+                case_ids.len(),
+                0,
+                MAX_CASE_IDS,
+            ),
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 impl RetentionBody {
     /// Checks the values; `today` decides what is in the future.
-    pub fn validate(self, today: NaiveDate) -> Result<RetentionCommand, Vec<FieldError>> {
+    pub fn decide(self, today: NaiveDate) -> Result<RetentionCommand, Vec<FieldError>> {
+        let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let command = match self {
             RetentionBody::Retain {
@@ -246,16 +299,10 @@ impl RetentionBody {
                 RetentionCommand::Release(text("reason", reason, &mut errors))
             }
             RetentionBody::Erase { case_ids } => {
-                if case_ids.len() > MAX_CASE_IDS {
-                    errors.push(FieldError::new(
-                        "case_ids",
-                        "too_many",
-                        format!("At most {MAX_CASE_IDS} cases."),
-                    ));
-                }
                 RetentionCommand::Erase(case_ids.iter().map(ToString::to_string).collect())
             }
         };
+        let errors = rules::merged(errors, declared);
         if errors.is_empty() {
             Ok(command)
         } else {
@@ -447,7 +494,7 @@ mod tests {
             "justification": " Trial pending. ", "next_review_on": "2027-01-01"}),
         )
         .unwrap()
-        .validate(today)
+        .decide(today)
         .unwrap();
         assert_eq!(
             ok,
@@ -462,12 +509,12 @@ mod tests {
             "justification": "x", "next_review_on": "2026-11-23"}),
         )
         .unwrap()
-        .validate(today)
+        .decide(today)
         .unwrap_err();
         assert_eq!(past[0].code, "not_in_future");
         let empty = parse(serde_json::json!({"decision": "hold", "reason": "  "}))
             .unwrap()
-            .validate(today)
+            .decide(today)
             .unwrap_err();
         assert_eq!(empty[0].field, "reason");
         assert!(parse(serde_json::json!({"decision": "hold", "reason": "x", "extra": 1})).is_err());
@@ -477,7 +524,7 @@ mod tests {
         );
         let erase = parse(serde_json::json!({"decision": "erase"}))
             .unwrap()
-            .validate(today)
+            .decide(today)
             .unwrap();
         assert_eq!(erase, RetentionCommand::Erase(BTreeSet::new()));
         assert!(erase.needs_due());

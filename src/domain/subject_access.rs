@@ -7,12 +7,14 @@ use utoipa::ToSchema;
 
 use super::pathway::{Action, State};
 use super::referral::match_key;
-use super::{Actor, FieldError, Role};
+use super::{Actor, FieldError, Role, rules};
+use validator::{Validate, ValidationError};
 
 /// The body of `POST /v1/subject-access`: a case id, or the person's names and date of
 /// birth (matched as repeat referrals are).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[validate(schema(function = "named_once", skip_on_field_errors = false))]
 #[schema(example = json!({"given_name": "Sam", "family_name": "Taylor", "date_of_birth": "2010-03-14"}))]
 pub struct SubjectAccessRequest {
     /// A case about the person; its linked cases are included.
@@ -20,16 +22,43 @@ pub struct SubjectAccessRequest {
     pub case_id: Option<uuid::Uuid>,
     /// Given name (with `family_name` and `date_of_birth`).
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[validate(length(min = 1, max = 100))]
     pub given_name: Option<String>,
     /// Family name.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[validate(length(min = 1, max = 100))]
     pub family_name: Option<String>,
     /// Date of birth, `YYYY-MM-DD`.
     #[serde(default)]
     #[schema(value_type = Option<chrono::NaiveDate>, example = "2010-03-14")]
     pub date_of_birth: Option<String>,
+}
+
+/// The person is named once: by a case id, or by both names and a date of birth.
+fn named_once(r: &SubjectAccessRequest) -> Result<(), ValidationError> {
+    let named = r.given_name.is_some() || r.family_name.is_some() || r.date_of_birth.is_some();
+    if r.case_id.is_some() && named {
+        return Err(rules::failure(
+            "case_id",
+            "ambiguous_subject",
+            "Give a case id, or names and a date of birth, not both.",
+        ));
+    }
+    let missing = [
+        ("given_name", r.given_name.is_none()),
+        ("family_name", r.family_name.is_none()),
+        ("date_of_birth", r.date_of_birth.is_none()),
+    ];
+    match missing.iter().find(|(_, absent)| *absent) {
+        Some((field, _)) if r.case_id.is_none() => Err(rules::failure(
+            field,
+            "missing_field",
+            "Give the case id, or given_name, family_name and date_of_birth.",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whom a subject access request is about, validated.
@@ -54,53 +83,53 @@ impl SubjectQuery {
 impl TryFrom<SubjectAccessRequest> for SubjectQuery {
     type Error = Vec<FieldError>;
 
+    /// The declared rules (lengths, one way of naming the person), then what they cannot
+    /// say: names that are not blank once trimmed, a real date, letters to match on.
     fn try_from(r: SubjectAccessRequest) -> Result<SubjectQuery, Vec<FieldError>> {
-        let named = r.given_name.is_some() || r.family_name.is_some() || r.date_of_birth.is_some();
-        match (r.case_id, named) {
-            (Some(_), true) => Err(vec![FieldError::new(
-                "case_id",
-                "ambiguous_subject",
-                "Give a case id, or names and a date of birth, not both.",
-            )]),
-            (Some(id), false) => Ok(SubjectQuery::Case(id)),
-            (None, _) => {
-                let mut errors = Vec::new();
-                let mut text = |field: &str, v: &Option<String>| {
-                    let t = v.as_deref().map(str::trim).unwrap_or_default();
-                    if t.is_empty() || t.chars().count() > 100 {
-                        errors.push(FieldError::new(
-                            field,
-                            "missing_field",
-                            "Give the case id, or given_name, family_name and date_of_birth (1 to 100 characters each).",
-                        ));
-                    }
-                    t.to_owned()
-                };
-                let given = text("given_name", &r.given_name);
-                let family = text("family_name", &r.family_name);
-                let born = r
-                    .date_of_birth
-                    .as_deref()
-                    .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
-                if born.is_none() {
-                    errors.push(FieldError::new(
-                        "date_of_birth",
-                        "invalid_date",
-                        "A date of birth as YYYY-MM-DD.",
-                    ));
-                }
-                let key = born.and_then(|b| match_key(&given, &family, b));
-                match key {
-                    Some(k) if errors.is_empty() => Ok(SubjectQuery::Person(k)),
-                    _ if errors.is_empty() => Err(vec![FieldError::new(
-                        "family_name",
-                        "invalid_value",
-                        "The names have no letters to match on.",
-                    )]),
-                    _ => Err(errors),
-                }
-            }
+        let declared = rules::declared(&r);
+        if !declared.is_empty() {
+            return Err(declared);
         }
+        if let Some(id) = r.case_id {
+            return Ok(SubjectQuery::Case(id));
+        }
+        let mut errors = Vec::new();
+        let mut text = |field: &str, v: &Option<String>| {
+            let t = v.as_deref().map(str::trim).unwrap_or_default();
+            if t.is_empty() {
+                errors.push(FieldError::new(
+                    field,
+                    "required",
+                    format!("{field} is required"),
+                ));
+            }
+            t.to_owned()
+        };
+        let given = text("given_name", &r.given_name);
+        let family = text("family_name", &r.family_name);
+        let born = r
+            .date_of_birth
+            .as_deref()
+            .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
+        if born.is_none() {
+            errors.push(FieldError::new(
+                "date_of_birth",
+                "invalid_date",
+                "A date of birth as YYYY-MM-DD.",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        born.and_then(|b| match_key(&given, &family, b))
+            .map(SubjectQuery::Person)
+            .ok_or_else(|| {
+                vec![FieldError::new(
+                    "family_name",
+                    "invalid_value",
+                    "The names have no letters to match on.",
+                )]
+            })
     }
 }
 

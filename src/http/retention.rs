@@ -153,7 +153,7 @@ pub async fn decide(
 ) -> Result<Json<RetentionOutcome>, ApiError> {
     let today = Utc::now().date_naive();
     let command = match from_value::<RetentionBody>(body.0) {
-        Ok(b) => b.validate(today).map_err(AppError::Validation),
+        Ok(b) => b.decide(today).map_err(AppError::Validation),
         Err(ApiError::Validation(errors)) => Err(AppError::Validation(errors)),
         Err(other) => return Err(other),
     };

@@ -17,7 +17,8 @@ use crate::store::Store;
 /// auditor or records officer of the area (a national auditor: every area); audited.
 ///
 /// The request names a case (`case_id`) or a person (names and a date of birth), not both:
-/// both, or neither, is 422 `ambiguous_subject` on `case_id`.
+/// both is 422 `ambiguous_subject` on `case_id`; neither, or a person without both names
+/// and a date of birth, is 422 `missing_field` on the first field missing.
 #[utoipa::path(post, path = "/v1/subject-access", tag = "subject access", security(("bearer" = [])),
     request_body = SubjectAccessRequest,
     responses(

@@ -241,6 +241,46 @@ async fn a_closed_case_is_reviewed_retained_and_then_erased_leaving_only_its_ske
     )
     .await;
 
+    // Each decision's declared rules name the field and say what is wrong; nothing is
+    // recorded (the case stays due below).
+    let long = "j".repeat(2001);
+    let many: Vec<String> = (0..101).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for (body, field, code) in [
+        (
+            json!({"decision": "retain", "reason_code": "other", "justification": long,
+                "next_review_on": tomorrow}),
+            "justification",
+            "too_long",
+        ),
+        (
+            json!({"decision": "retain", "reason_code": "other", "justification": "",
+                "next_review_on": tomorrow}),
+            "justification",
+            "required",
+        ),
+        (
+            json!({"decision": "hold", "reason": "  "}),
+            "reason",
+            "required",
+        ),
+        (
+            json!({"decision": "release", "reason": long}),
+            "reason",
+            "too_long",
+        ),
+        (
+            json!({"decision": "erase", "case_ids": many}),
+            "case_ids",
+            "too_many",
+        ),
+    ] {
+        let response = decide(&app, &records, &id, body.clone()).await;
+        assert_eq!(response.status().as_u16(), 422, "{body}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        assert_eq!(problem["errors"][0]["code"], code, "{problem}");
+    }
+
     // Retained with a justification until tomorrow: no longer due.
     let retained = decide_ok(&app, &id, retain(&tomorrow)).await;
     assert_eq!(retained["case"]["review_due_on"], tomorrow.as_str());

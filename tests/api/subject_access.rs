@@ -148,24 +148,50 @@ async fn referrers_chairs_and_officers_are_refused_and_the_refusal_is_audited() 
 async fn a_request_names_one_person_one_way_and_nothing_else() {
     let app = spawn_app().await;
     let records = app.token("records-1", &["records_officer"], AREA);
-    for (body, code) in [
-        (json!({}), "validation_failed"),
+    let long = "n".repeat(101);
+    // (body, the field named, its code): the declared rules, then the parse's.
+    for (body, field, code) in [
+        (json!({}), "given_name", "missing_field"),
         (
             json!({"given_name": "A", "family_name": "B"}),
-            "validation_failed",
+            "date_of_birth",
+            "missing_field",
         ),
         (
             json!({"case_id": uuid::Uuid::new_v4(), "given_name": "A"}),
-            "validation_failed",
+            "case_id",
+            "ambiguous_subject",
         ),
-        (json!({"surname": "B"}), "unknown_field"),
+        (
+            json!({"given_name": long, "family_name": "B", "date_of_birth": "2010-03-14"}),
+            "given_name",
+            "too_long",
+        ),
+        (
+            json!({"given_name": "", "family_name": "B", "date_of_birth": "2010-03-14"}),
+            "given_name",
+            "required",
+        ),
+        (
+            json!({"given_name": "A", "family_name": "   ", "date_of_birth": "2010-03-14"}),
+            "family_name",
+            "required",
+        ),
+        (
+            json!({"given_name": "A", "family_name": "B", "date_of_birth": "2010-02-30"}),
+            "date_of_birth",
+            "invalid_date",
+        ),
     ] {
         let response = export(&app, &records, &body).await;
-        let status = response.status().as_u16();
+        assert_eq!(response.status().as_u16(), 422, "{body}");
         let problem: Value = response.json().await.unwrap();
-        assert!(
-            problem["code"] == code || problem["errors"][0]["code"] == code,
-            "{body}: {status} {problem}"
-        );
+        assert_eq!(problem["code"], "validation_failed", "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["code"], code, "{body}: {problem}");
     }
+    let response = export(&app, &records, &json!({"surname": "B"})).await;
+    assert_eq!(response.status().as_u16(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["code"], "unknown_field", "{problem}");
 }
