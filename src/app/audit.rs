@@ -140,6 +140,12 @@ pub fn read_log(
                         }
                         _ => continue,
                     },
+                    // An entry about no case is of its area only: a local auditor who also
+                    // sits on a panel sees cases of other areas through the panel (so the
+                    // SQL scan is not narrowed to the area), but nothing else of them.
+                    None if !actor.area.is_national() && row.area != actor.area.as_str() => {
+                        continue;
+                    }
                     None => actor.has(Role::PreventOfficer) && row.area == actor.area.as_str(),
                 };
                 if let Ok(mut details) = serde_json::from_str(&row.details) {

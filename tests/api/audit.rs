@@ -195,6 +195,20 @@ async fn auditors_see_their_own_area_and_national_auditors_see_all() {
         !seen_here.is_empty() && seen_here.iter().all(|a| a == AREA),
         "{seen_here:?}"
     );
+    // An auditor who also sits on a panel may see cases of other areas through the panel,
+    // but no entry of another area that is about no case (the other auditor's reads).
+    let member = app.token("auditor-member", &["auditor", "panel_member"], AREA);
+    let seen_by_member = areas(
+        app.get("/v1/audit?limit=200", Some(&member))
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        !seen_by_member.is_empty() && seen_by_member.iter().all(|a| a == AREA),
+        "{seen_by_member:?}"
+    );
     let seen = areas(
         app.get("/v1/audit", Some(&national))
             .await
