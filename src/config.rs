@@ -398,6 +398,19 @@ impl Settings {
                 "production needs mail.smtp_url: notifications must be delivered, not written to files".into(),
             ));
         }
+        // Links in emails point here; a production default of the listening address would
+        // send staff to a loopback or internal address, over plain HTTP.
+        if self.environment == Environment::Production
+            && !self
+                .server
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.trim().starts_with("https://"))
+        {
+            return Err(SettingsError::Invalid(
+                "production needs server.public_url, an https:// address: the links in emails point there".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -462,6 +475,13 @@ mod tests {
             "production delivers mail"
         );
         s.mail.smtp_url = Some(SecretString::from("smtp://relay.example:587?tls=required"));
+        assert!(
+            s.check().unwrap_err().to_string().contains("public_url"),
+            "production names where its links point"
+        );
+        s.server.public_url = Some("http://pathway.council.example".into());
+        assert!(s.check().is_err(), "links over plain HTTP");
+        s.server.public_url = Some("https://pathway.council.example".into());
         assert!(s.check().is_ok());
         assert!(!s.allows_local_tokens());
     }

@@ -354,7 +354,7 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
     let db = TestDatabase::fresh();
     let public_key = fixture("keys/rsa-public.pem");
     let public_key = public_key.to_str().unwrap();
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (&[], "auth"),
         (
             &[
@@ -380,6 +380,14 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
             &[
                 ("PATHWAY__AUTH__PUBLIC_KEY_FILE", public_key),
                 ("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1"),
+                ("PATHWAY__SERVER__PUBLIC_URL", "http://127.0.0.1:8080"),
+            ],
+            "production needs server.public_url, an https:// address",
+        ),
+        (
+            &[
+                ("PATHWAY__AUTH__PUBLIC_KEY_FILE", public_key),
+                ("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1"),
                 (
                     "PATHWAY__AUDIT__HMAC_KEY_FILE",
                     "/nonexistent/audit-hmac.key",
@@ -399,6 +407,10 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
     for (env, message) in cases {
         let out = pathway()
             .env("PATHWAY_ENV", "production")
+            .env(
+                "PATHWAY__SERVER__PUBLIC_URL",
+                "https://pathway.council.example",
+            )
             .envs(env.iter().copied())
             .args([
                 "serve",
@@ -421,6 +433,10 @@ fn production_with_a_public_key_starts_and_refuses_to_mint_local_tokens() {
     let key = fixture("keys/rsa-public.pem");
     let out = pathway()
         .env("PATHWAY_ENV", "production")
+        .env(
+            "PATHWAY__SERVER__PUBLIC_URL",
+            "https://pathway.council.example",
+        )
         .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key)
         .env("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1")
         .args([
@@ -444,6 +460,10 @@ fn production_with_a_public_key_starts_and_refuses_to_mint_local_tokens() {
 
     let mut cmd = serve(&db);
     cmd.env("PATHWAY_ENV", "production")
+        .env(
+            "PATHWAY__SERVER__PUBLIC_URL",
+            "https://pathway.council.example",
+        )
         .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key)
         .env("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1")
         .env("PATHWAY__MAIL__WORKER_IN_SERVER", "false");

@@ -163,6 +163,10 @@ fn the_same_seed_gives_the_same_demo_and_production_is_refused() {
     let out = seed_command(&TestDatabase::fresh(), &audit)
         .env("PATHWAY_ENV", "production")
         .env(
+            "PATHWAY__SERVER__PUBLIC_URL",
+            "https://pathway.council.example",
+        )
+        .env(
             "PATHWAY__AUTH__PUBLIC_KEY_FILE",
             crate::helpers::fixture("keys/rsa-public.pem"),
         )
