@@ -37,7 +37,7 @@ impl Drop for Server {
 }
 
 /// Serves `database_url` with audit keys and a witness of its own under `audit_dir`.
-fn start(database_url: &str, audit_dir: &std::path::Path) -> Server {
+fn start(database_url: &str, audit_dir: &std::path::Path, pool_size: u32) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pathway"))
         .args([
             "serve",
@@ -52,7 +52,10 @@ fn start(database_url: &str, audit_dir: &std::path::Path) -> Server {
         )
         .env("PATHWAY__LOG__FORMAT", "json")
         .env("PATHWAY__LOG__FILTER", "warn,pathway::startup=info")
-        .env("PATHWAY__DATABASE__POOL_SIZE", "16")
+        .env("PATHWAY__DATABASE__POOL_SIZE", pool_size.to_string())
+        // The outbox worker would add its own statements to the intake's count; in
+        // production it may run in its own process (`pathway worker`).
+        .env("PATHWAY__MAIL__WORKER_IN_SERVER", "false")
         .env("PATHWAY__AUDIT__HMAC_KEY_FILE", audit_dir.join("hmac.key"))
         .env(
             "PATHWAY__AUDIT__SIGNING_KEY_FILE",
@@ -233,8 +236,58 @@ where
     )
 }
 
+/// The server's database work counters (`store::counters`, on `/metrics`): statements
+/// sent, statements prepared, transactions committed.
+async fn database_work(client: &reqwest::Client, base: &str) -> [f64; 3] {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} on /metrics"))
+    };
+    [
+        value(r#"pathway_db_statements_total{kind="sent"}"#),
+        value(r#"pathway_db_statements_total{kind="prepared"}"#),
+        value(r#"pathway_db_transactions_total{outcome="committed"}"#),
+    ]
+}
+
+/// Intake alone at saturation with `pool_size` connections, on a database of its own:
+/// the rate and p99, to choose the pool size by measurement.
+async fn intake_with_pool(database_url: &str, audit_dir: &std::path::Path, pool_size: u32) {
+    const FILINGS: usize = 800;
+    let server = start(database_url, audit_dir, pool_size);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .expect("client");
+    let referrer = token("bench-referrer", "referrer");
+    let (filing, _) = run("file referral", FILINGS, 201, |i| {
+        client
+            .post(format!("{base}/v1/referrals"))
+            .bearer_auth(&referrer)
+            .json(&referral(i))
+            .send()
+    })
+    .await;
+    println!(
+        "  pool of {pool_size:>2}: {:>6.0} filings/s  p99 {:>6.1} ms",
+        filing.per_second(),
+        filing.percentile(0.99).as_secs_f64() * 1e3
+    );
+}
+
 async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -> f64 {
-    let server = start(database_url, audit_dir);
+    let server = start(database_url, audit_dir, 16);
     let base = format!("http://127.0.0.1:{}", server.port);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
@@ -244,6 +297,7 @@ async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -
     let officer = token("bench-officer", "prevent_officer");
     let idle_rss = peak_rss_kib(server.child.id());
 
+    let work_before = database_work(&client, &base).await;
     let (filing, receipts) = run("file referral", REFERRALS, 201, |i| {
         client
             .post(format!("{base}/v1/referrals"))
@@ -252,6 +306,8 @@ async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -
             .send()
     })
     .await;
+    let work_after = database_work(&client, &base).await;
+    let per_intake = |k: usize| (work_after[k] - work_before[k]) / REFERRALS as f64;
     let ids: Vec<String> = receipts
         .iter()
         .map(|r| r["id"].as_str().expect("id").to_owned())
@@ -302,6 +358,13 @@ async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -
         "  server memory: {:.1} MiB idle, {:.1} MiB peak",
         idle_rss as f64 / 1024.0,
         peak as f64 / 1024.0
+    );
+    println!(
+        "  per intake: {:.1} statements sent, {:.2} prepared (statement cache misses, {} in all), {:.2} transactions committed",
+        per_intake(0),
+        per_intake(1),
+        work_after[1] - work_before[1],
+        per_intake(2)
     );
     println!(
         "  intake capacity: {:.0}x the busiest quarter's average referral rate",
@@ -406,6 +469,17 @@ fn main() {
             &dir.path().join("audit-postgres"),
         ));
         psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+        println!("PostgreSQL intake by pool size (800 filings, {CLIENTS} clients in flight):");
+        for pool_size in [2, 4, 8, 16] {
+            let db = format!("{name}_pool{pool_size}");
+            psql(&format!("CREATE DATABASE {db}"));
+            runtime.block_on(intake_with_pool(
+                &format!("{base}/{db}"),
+                &dir.path().join(format!("audit-pool{pool_size}")),
+                pool_size,
+            ));
+            psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
+        }
         if let Some(limit) = limit {
             println!(
                 "PostgreSQL intake at saturation / pgbench limit: {:.2}",

@@ -3,9 +3,9 @@
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use crate::store::DbPool;
+use crate::store::{DbPool, counters};
 
 /// Reports the connection pool's state at each scrape.
 struct PoolCollector {
@@ -32,6 +32,37 @@ impl Collector for PoolCollector {
     }
 }
 
+/// Reports the database work counted by `store::counters` at each scrape.
+struct DatabaseWorkCollector {
+    statements: IntCounterVec,
+    transactions: IntCounterVec,
+}
+
+impl Collector for DatabaseWorkCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        let mut desc = self.statements.desc();
+        desc.extend(self.transactions.desc());
+        desc
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let now = counters::read();
+        // The counters only grow; each scrape adds what happened since the last one.
+        let catch_up = |vec: &IntCounterVec, label: &str, total: u64| {
+            let counter = vec.with_label_values(&[label]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        };
+        catch_up(&self.statements, "sent", now.statements);
+        catch_up(&self.statements, "prepared", now.prepared);
+        catch_up(&self.transactions, "begun", now.transactions_begun);
+        catch_up(&self.transactions, "committed", now.transactions_committed);
+        catch_up(&self.transactions, "rolled_back", now.rolled_back);
+        let mut families = self.statements.collect();
+        families.extend(self.transactions.collect());
+        families
+    }
+}
+
 /// Builds the metrics middleware, which also answers `GET /metrics`.
 pub fn middleware(
     pool: DbPool,
@@ -42,6 +73,22 @@ pub fn middleware(
         &["state"],
     )?;
     registry.register(Box::new(PoolCollector { pool, connections }))?;
+    let statements = IntCounterVec::new(
+        Opts::new(
+            "db_statements_total",
+            "Database statements: sent, and prepared (a miss in a connection's statement cache)",
+        )
+        .namespace("pathway"),
+        &["kind"],
+    )?;
+    let transactions = IntCounterVec::new(
+        Opts::new("db_transactions_total", "Database transactions by outcome").namespace("pathway"),
+        &["outcome"],
+    )?;
+    registry.register(Box::new(DatabaseWorkCollector {
+        statements,
+        transactions,
+    }))?;
     PrometheusMetricsBuilder::new("pathway")
         .endpoint("/metrics")
         .registry(registry)

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod counters;
 pub mod notifications;
 pub mod panels;
 pub mod retention;
@@ -22,6 +23,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
+use counters::SqliteTransaction;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -375,6 +377,7 @@ pub fn create_database_if_missing(url: &str, wait: Duration) -> Result<Option<St
 
 /// Opens a pool to the configured database, creating a SQLite file's directory if needed.
 pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
+    counters::install();
     let url = settings.url.expose_secret();
     let backend = Backend::of_url(url);
     let url = match backend {
@@ -633,6 +636,7 @@ where
         DbConnection::Postgres(_) => conn.transaction(f),
         DbConnection::Sqlite(_) => {
             conn.batch_execute("BEGIN IMMEDIATE")?;
+            counters::sqlite_transaction(SqliteTransaction::Begun);
             let mut guard = RollbackOnDrop(Some(conn));
             let conn = guard
                 .0
@@ -640,6 +644,7 @@ where
                 .ok_or(diesel::result::Error::NotFound)?;
             let value = f(conn)?;
             conn.batch_execute("COMMIT")?;
+            counters::sqlite_transaction(SqliteTransaction::Committed);
             guard.0 = None;
             Ok(value)
         }
@@ -651,15 +656,17 @@ struct RollbackOnDrop<'a>(Option<&'a mut DbConnection>);
 
 impl Drop for RollbackOnDrop<'_> {
     fn drop(&mut self) {
-        match self.0.take().map(|conn| conn.batch_execute("ROLLBACK")) {
-            None | Some(Ok(())) => {}
+        let Some(conn) = self.0.take() else { return };
+        counters::sqlite_transaction(SqliteTransaction::RolledBack);
+        match conn.batch_execute("ROLLBACK") {
+            Ok(()) => {}
             // SQLite rolls the whole transaction back by itself on SQLITE_FULL, IOERR,
             // BUSY and NOMEM (https://sqlite.org/lang_transaction.html): nothing is
             // left to undo, and the failure itself was reported where it happened.
-            Some(Err(e)) if e.to_string().contains("no transaction is active") => {
+            Err(e) if e.to_string().contains("no transaction is active") => {
                 tracing::debug!("SQLite had already rolled the transaction back");
             }
-            Some(Err(e)) => tracing::error!(error = %e, "rollback of a SQLite transaction failed"),
+            Err(e) => tracing::error!(error = %e, "rollback of a SQLite transaction failed"),
         }
     }
 }

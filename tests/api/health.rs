@@ -67,4 +67,31 @@ async fn metrics_count_requests_by_route_and_status_and_report_the_pool() {
     let line = format!(r#"pathway_db_pool_connections{{state="max"}} {max}"#);
     assert!(has(&line), "{text}");
     assert!(has(r#"pathway_db_pool_connections{state="in_use"}"#));
+
+    // The database work counters grow with a request that writes (an audited read: its
+    // statements inside one committed transaction). They count for the whole process, and
+    // other servers of this test binary share it, so only growth is asserted.
+    let counter = |text: &str, series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+    };
+    let sent = r#"pathway_db_statements_total{kind="sent"}"#;
+    let committed = r#"pathway_db_transactions_total{outcome="committed"}"#;
+    let before = app.get("/metrics", None).await.text().await.unwrap();
+    app.get("/v1/audit", Some(&token)).await;
+    let after = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        counter(&after, sent) >= counter(&before, sent) + 3,
+        "{after}"
+    );
+    assert!(
+        counter(&after, committed) > counter(&before, committed),
+        "{before}\n----\n{after}"
+    );
+    assert!(
+        has(r#"pathway_db_statements_total{kind="prepared"}"#),
+        "{text}"
+    );
 }
