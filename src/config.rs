@@ -63,6 +63,9 @@ pub struct Settings {
     pub mail: MailSettings,
     /// The master keys of personal data at rest.
     pub vault: VaultSettings,
+    /// Small-number suppression of the official statistics.
+    #[serde(default)]
+    pub statistics: crate::domain::statistics::StatisticsPolicy,
 }
 
 /// The master keys that wrap each subject's data key (see [`crate::store::vault`]).
