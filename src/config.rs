@@ -425,6 +425,7 @@ mod tests {
         assert_eq!(s.server.body_limit_bytes, 256 * 1024);
         assert_eq!(s.auth.algorithm, TokenAlgorithm::HS256);
         assert!(s.allows_local_tokens());
+        assert_eq!(s.statistics.suppression_threshold, 5);
     }
 
     #[test]
