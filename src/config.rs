@@ -63,6 +63,9 @@ pub struct Settings {
     pub mail: MailSettings,
     /// The master keys of personal data at rest.
     pub vault: VaultSettings,
+    /// Small-number suppression of the official statistics.
+    #[serde(default)]
+    pub statistics: crate::domain::statistics::StatisticsPolicy,
 }
 
 /// The master keys that wrap each subject's data key (see [`crate::store::vault`]).
@@ -435,6 +438,7 @@ mod tests {
         assert_eq!(s.server.body_limit_bytes, 256 * 1024);
         assert_eq!(s.auth.algorithm, TokenAlgorithm::HS256);
         assert!(s.allows_local_tokens());
+        assert_eq!(s.statistics.suppression_threshold, 5);
     }
 
     #[test]

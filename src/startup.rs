@@ -144,6 +144,7 @@ pub struct Shared {
     body_deadline: web::Data<BodyDeadline>,
     due_policy: web::Data<crate::domain::due::DuePolicy>,
     retention_policy: web::Data<crate::domain::retention::RetentionPolicy>,
+    statistics_policy: web::Data<crate::domain::statistics::StatisticsPolicy>,
     metrics: actix_web_prom::PrometheusMetrics,
 }
 
@@ -161,6 +162,7 @@ impl Shared {
             ))),
             due_policy: web::Data::new(settings.pathway),
             retention_policy: web::Data::new(settings.retention),
+            statistics_policy: web::Data::new(settings.statistics),
             metrics,
         })
     }
@@ -192,6 +194,7 @@ pub fn app(
         .app_data(shared.body_limit)
         .app_data(shared.due_policy)
         .app_data(shared.retention_policy)
+        .app_data(shared.statistics_policy)
         .app_data(
             web::JsonConfig::default()
                 .limit(limit)

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{AppError, audit_context};
 use crate::audit::{AuditEvent, ChainKey, Outcome};
-use crate::domain::statistics::{Counted, Statistics};
+use crate::domain::statistics::{Counted, Statistics, StatisticsPolicy, Tally};
 use crate::domain::{Actor, Role};
 use crate::store::{DbConnection, audit as audit_store, cases as store, write_transaction};
 
@@ -33,11 +33,13 @@ pub fn counted_facts(referral: &Value, filed_on: NaiveDate) -> CountedFacts {
 }
 
 /// The breakdowns of referrals filed from `from` to `to` (inclusive): a national
-/// auditor's over every area, anyone else's over their own.
+/// auditor's over every area with every count shown; anyone else's over their own area,
+/// small counts withheld under `policy` (see [`crate::domain::statistics`]).
 pub fn statistics(
     conn: &mut DbConnection,
     actor: &Actor,
     request_id: Option<String>,
+    policy: StatisticsPolicy,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Statistics, AppError> {
@@ -58,7 +60,7 @@ pub fn statistics(
         let rows = store::for_statistics(c, areas.as_deref(), &counted, start, end)?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let (discussed, adopted) = store::panel_journey(c, &ids)?;
-        let mut stats = Statistics::new(
+        let mut tally = Tally::new(
             from,
             to,
             areas
@@ -66,7 +68,7 @@ pub fn statistics(
                 .map_or_else(|| "national".to_owned(), |a| a[0].clone()),
         );
         for row in &rows {
-            stats.count(&Counted {
+            tally.count(&Counted {
                 area: &row.area,
                 sector: &row.sector,
                 type_of_concern: row.type_of_concern.as_deref(),
@@ -77,13 +79,21 @@ pub fn statistics(
                 adopted: adopted.contains(&row.id),
             });
         }
+        let stats = tally.publish(policy.suppression_threshold, !national);
         let event = AuditEvent {
             chain: ChainKey::actor(&actor.sub),
             action: "stats.read".into(),
             case_id: None,
             area: actor.area.to_string(),
             outcome: Outcome::Ok,
-            details: json!({"from": from, "to": to, "referrals": stats.journey.referred}),
+            details: json!({
+                "from": from,
+                "to": to,
+                // As published: the audit log is read in the area, so it must not hold
+                // the exact figure that was withheld.
+                "referrals": stats.journey.referred,
+                "suppression_threshold": stats.suppression.applied.then_some(policy.suppression_threshold),
+            }),
         };
         audit_store::append(c, &ctx, &[event])?;
         Ok(stats)

@@ -1,9 +1,39 @@
-//! The breakdowns of the Home Office's official statistics on Prevent referrals.
+//! The breakdowns of the Home Office's official statistics on Prevent referrals, their
+//! small-number suppression, and their CSV form.
+//!
+//! Counting fills a [`Tally`] of exact numbers; [`Tally::publish`] turns it into the
+//! [`Statistics`] a reader is shown, each count a [`Count`]: the number, or withheld.
+//!
+//! # Suppression
+//!
+//! A count from 1 to `threshold - 1` could point at a person in a small area, so it is
+//! withheld (primary suppression), as GOV.UK official statistics do. **Zero is shown as
+//! 0**: an empty category identifies no one, the Home Office Prevent statistics print it,
+//! and withholding every empty cell would hide the shape of the data without protecting
+//! anyone. So a withheld count is always at least 1, and a category absent from a
+//! breakdown is 0.
+//!
+//! Each breakdown (sector, type of concern, age band, gender, area) divides the total,
+//! `journey.referred`. If the total is shown and one cell alone were withheld, the total
+//! minus the shown cells would give it back; likewise if every withheld cell held 1. So
+//! the smallest shown non-zero cell of that breakdown is withheld as well (secondary
+//! suppression), again until the withheld cells' sum no longer tells any one of them.
+//! Only when a breakdown has no shown cell left to withhold is the total withheld instead,
+//! and then every breakdown withholds at least its smallest cell, so the total cannot be
+//! rebuilt by adding one up.
+//!
+//! The journey's stages are nested (adopted within discussed within referred): a stage is
+//! withheld when it, or the step from the stage before it (referred but not discussed,
+//! discussed but not adopted), is from 1 to `threshold - 1`. The mental-health or
+//! neurodiversity count is withheld when it, or the rest of the total, is that small.
+//!
+//! A national auditor sees every count; everyone else sees the suppressed figures. The
+//! response says which: [`Suppression`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The official age bands.
 pub const AGE_BANDS: [&str; 8] = [
@@ -41,19 +71,122 @@ pub fn year_start(day: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, 4, 1).unwrap_or(day)
 }
 
-/// The journey from referral to adoption.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct Journey {
-    /// Referrals received.
-    pub referred: u64,
-    /// Of them, discussed at a Channel panel.
-    pub discussed_at_panel: u64,
-    /// Of them, adopted as Channel cases.
-    pub adopted: u64,
+/// How the statistics are suppressed: the `[statistics]` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsPolicy {
+    /// Counts from 1 to this minus 1 are withheld from everyone but national auditors
+    /// (default 5, so 1 to 4 are withheld); 0 or 1 withholds nothing.
+    #[serde(default = "default_suppression_threshold")]
+    pub suppression_threshold: u64,
 }
 
-/// The breakdowns for a period.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+fn default_suppression_threshold() -> u64 {
+    5
+}
+
+impl Default for StatisticsPolicy {
+    fn default() -> StatisticsPolicy {
+        StatisticsPolicy {
+            suppression_threshold: default_suppression_threshold(),
+        }
+    }
+}
+
+/// The marker of a withheld count in CSV: `[c]`, "confidential", as the GOV.UK
+/// statistics guidance writes it.
+pub const CSV_SUPPRESSED: &str = "[c]";
+
+/// The header row of the CSV form, one row a cell follows it.
+pub const CSV_HEADER: [&str; 7] = [
+    "from",
+    "to",
+    "area",
+    "breakdown",
+    "category",
+    "count",
+    "suppression_threshold",
+];
+
+/// A published count: the number, or `{"suppressed": true}` where it is withheld
+/// because it is small (or would give a small one away by subtraction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Count {
+    /// The count.
+    #[schema(value_type = u64)]
+    Shown(u64),
+    /// Withheld.
+    Suppressed(Suppressed),
+}
+
+/// The marker of a withheld count: `{"suppressed": true}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Suppressed {
+    /// Always `true`: the count is withheld.
+    pub suppressed: bool,
+}
+
+impl utoipa::PartialSchema for Suppressed {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let flag = ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([true]))
+            .description(Some("Always `true`: the count is withheld."));
+        ObjectBuilder::new()
+            .description(Some(
+                "The marker of a withheld count: `{\"suppressed\": true}`.",
+            ))
+            .property("suppressed", flag)
+            .required("suppressed")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Suppressed {}
+
+impl Count {
+    /// A withheld count.
+    pub const SUPPRESSED: Count = Count::Suppressed(Suppressed { suppressed: true });
+
+    /// The number, if shown.
+    pub fn shown(self) -> Option<u64> {
+        match self {
+            Count::Shown(n) => Some(n),
+            Count::Suppressed(_) => None,
+        }
+    }
+
+    /// True when withheld.
+    pub fn is_suppressed(self) -> bool {
+        matches!(self, Count::Suppressed(_))
+    }
+}
+
+/// Which suppression was applied to a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Suppression {
+    /// False for a national auditor, who sees every count.
+    pub applied: bool,
+    /// Counts from 1 to `threshold - 1` are withheld when `applied` (0 is always shown).
+    #[schema(minimum = 0)]
+    pub threshold: u64,
+}
+
+/// The journey from referral to adoption.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Journey {
+    /// Referrals received: the total each breakdown divides.
+    pub referred: Count,
+    /// Of them, discussed at a Channel panel.
+    pub discussed_at_panel: Count,
+    /// Of them, adopted as Channel cases.
+    pub adopted: Count,
+}
+
+/// The breakdowns for a period, as published.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Statistics {
     /// First day counted.
     pub from: NaiveDate,
@@ -61,15 +194,47 @@ pub struct Statistics {
     pub to: NaiveDate,
     /// The area counted, or `national`.
     pub area: String,
+    /// Whether small counts are withheld here, and below what.
+    pub suppression: Suppression,
     /// Referral to panel to adoption.
     pub journey: Journey,
     /// By the referrer's sector.
-    pub by_sector: BTreeMap<String, u64>,
+    pub by_sector: BTreeMap<String, Count>,
     /// By type of concern (`not_recorded` where none was given).
-    pub by_type_of_concern: BTreeMap<String, u64>,
-    /// By age at referral (`unknown` where no age was given).
-    pub by_age_band: BTreeMap<String, u64>,
+    pub by_type_of_concern: BTreeMap<String, Count>,
+    /// By age at referral (`unknown` where no age was given); every official band is
+    /// present, 0 where none.
+    pub by_age_band: BTreeMap<String, Count>,
     /// By gender (`not_recorded` where none was given).
+    pub by_gender: BTreeMap<String, Count>,
+    /// By local authority.
+    pub by_area: BTreeMap<String, Count>,
+    /// Referrals recording a mental-health or neurodiversity need.
+    pub mental_health_or_neurodiversity: Count,
+}
+
+/// The exact counts for a period, before suppression; never shown as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// First day counted.
+    pub from: NaiveDate,
+    /// Last day counted.
+    pub to: NaiveDate,
+    /// The area counted, or `national`.
+    pub area: String,
+    /// Referrals received.
+    pub referred: u64,
+    /// Of them, discussed at a Channel panel.
+    pub discussed_at_panel: u64,
+    /// Of them, adopted as Channel cases.
+    pub adopted: u64,
+    /// By the referrer's sector.
+    pub by_sector: BTreeMap<String, u64>,
+    /// By type of concern.
+    pub by_type_of_concern: BTreeMap<String, u64>,
+    /// By age band.
+    pub by_age_band: BTreeMap<String, u64>,
+    /// By gender.
     pub by_gender: BTreeMap<String, u64>,
     /// By local authority.
     pub by_area: BTreeMap<String, u64>,
@@ -97,14 +262,14 @@ pub struct Counted<'a> {
     pub adopted: bool,
 }
 
-impl Statistics {
+impl Tally {
     /// Empty breakdowns for a period, every official band present.
-    pub fn new(from: NaiveDate, to: NaiveDate, area: String) -> Statistics {
-        let mut s = Statistics {
+    pub fn new(from: NaiveDate, to: NaiveDate, area: String) -> Tally {
+        let mut s = Tally {
             from,
             to,
             area,
-            ..Statistics::default()
+            ..Tally::default()
         };
         for band in AGE_BANDS {
             s.by_age_band.insert(band.to_owned(), 0);
@@ -117,9 +282,9 @@ impl Statistics {
         let add = |map: &mut BTreeMap<String, u64>, key: &str| {
             *map.entry(key.to_owned()).or_default() += 1
         };
-        self.journey.referred += 1;
-        self.journey.discussed_at_panel += u64::from(c.discussed);
-        self.journey.adopted += u64::from(c.adopted);
+        self.referred += 1;
+        self.discussed_at_panel += u64::from(c.discussed);
+        self.adopted += u64::from(c.adopted);
         add(&mut self.by_sector, c.sector);
         add(
             &mut self.by_type_of_concern,
@@ -130,6 +295,229 @@ impl Statistics {
         add(&mut self.by_area, c.area);
         self.mental_health_or_neurodiversity += u64::from(c.mental_health_or_neurodiversity);
     }
+
+    /// The breakdowns that divide the total, in the order they are published.
+    fn breakdowns(&self) -> [&BTreeMap<String, u64>; 5] {
+        [
+            &self.by_sector,
+            &self.by_type_of_concern,
+            &self.by_age_band,
+            &self.by_gender,
+            &self.by_area,
+        ]
+    }
+
+    /// The statistics as a reader is shown them: every count when `suppress` is false
+    /// (a national auditor), otherwise with small counts withheld under `threshold` as
+    /// the module documentation describes.
+    pub fn publish(&self, threshold: u64, suppress: bool) -> Statistics {
+        let t = if suppress { threshold } else { 0 };
+        let cells: Vec<Vec<u64>> = self
+            .breakdowns()
+            .iter()
+            .map(|b| b.values().copied().collect())
+            .collect();
+        let (total_hidden, hidden) = suppress_breakdowns(self.referred, &cells, t);
+        let show = |n: u64, hide: bool| {
+            if hide {
+                Count::SUPPRESSED
+            } else {
+                Count::Shown(n)
+            }
+        };
+        let breakdowns = self.breakdowns();
+        let published = |b: usize| -> BTreeMap<String, Count> {
+            breakdowns[b]
+                .iter()
+                .enumerate()
+                .map(|(i, (k, n))| (k.clone(), show(*n, hidden[b].contains(&i))))
+                .collect()
+        };
+        let [
+            by_sector,
+            by_type_of_concern,
+            by_age_band,
+            by_gender,
+            by_area,
+        ] = [0, 1, 2, 3, 4].map(published);
+        let (r, d, a) = (self.referred, self.discussed_at_panel, self.adopted);
+        let mh = self.mental_health_or_neurodiversity;
+        Statistics {
+            from: self.from,
+            to: self.to,
+            area: self.area.clone(),
+            suppression: Suppression {
+                applied: suppress,
+                threshold,
+            },
+            journey: Journey {
+                referred: show(r, total_hidden),
+                discussed_at_panel: show(d, small(d, t) || small(r.saturating_sub(d), t)),
+                adopted: show(a, small(a, t) || small(d.saturating_sub(a), t)),
+            },
+            by_sector,
+            by_type_of_concern,
+            by_age_band,
+            by_gender,
+            by_area,
+            mental_health_or_neurodiversity: show(
+                mh,
+                small(mh, t) || small(r.saturating_sub(mh), t),
+            ),
+        }
+    }
+}
+
+/// True for a count that is withheld on its own: from 1 to `threshold - 1`.
+pub fn small(n: u64, threshold: u64) -> bool {
+    n > 0 && n < threshold
+}
+
+/// True when the withheld cells `hidden` of a breakdown whose total is shown would give
+/// one of them away: one alone is the total minus the rest, and several that all hold 1
+/// are told by their sum (a withheld cell is never 0).
+fn disclosed(cells: &[u64], hidden: &BTreeSet<usize>) -> bool {
+    let sum: u64 = hidden.iter().map(|&i| cells[i]).sum();
+    let k = hidden.len() as u64;
+    k == 1 || (k > 1 && sum <= k)
+}
+
+/// The smallest shown non-zero cell (the first of equals), the next to withhold.
+fn next_smallest(cells: &[u64], hidden: &BTreeSet<usize>) -> Option<usize> {
+    cells
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| **n > 0 && !hidden.contains(i))
+        .min_by_key(|(i, n)| (**n, *i))
+        .map(|(i, _)| i)
+}
+
+/// The cells of one breakdown to withhold while its total is shown: the small ones, then
+/// the next-smallest until subtraction from the total tells none of them. `None` when
+/// even withholding every non-zero cell would not do (each holds 1): then the total must
+/// be withheld instead.
+pub fn protect(cells: &[u64], threshold: u64) -> Option<BTreeSet<usize>> {
+    let mut hidden: BTreeSet<usize> = (0..cells.len())
+        .filter(|&i| small(cells[i], threshold))
+        .collect();
+    while disclosed(cells, &hidden) {
+        hidden.insert(next_smallest(cells, &hidden)?);
+    }
+    Some(hidden)
+}
+
+/// Suppression over breakdowns that each divide `total`: whether the total is withheld,
+/// and for each breakdown the indexes of its withheld cells. With the total shown, each
+/// breakdown is [`protect`]ed; with it withheld (small itself, or a breakdown could not
+/// be protected), each breakdown withholds at least one non-zero cell, so that none adds
+/// up to the total.
+pub fn suppress_breakdowns(
+    total: u64,
+    breakdowns: &[Vec<u64>],
+    threshold: u64,
+) -> (bool, Vec<BTreeSet<usize>>) {
+    let mut total_hidden = small(total, threshold);
+    let mut hidden = Vec::with_capacity(breakdowns.len());
+    for cells in breakdowns {
+        let primary = || {
+            (0..cells.len())
+                .filter(|&i| small(cells[i], threshold))
+                .collect::<BTreeSet<usize>>()
+        };
+        if total_hidden {
+            hidden.push(primary());
+        } else if let Some(set) = protect(cells, threshold) {
+            hidden.push(set);
+        } else {
+            total_hidden = true;
+            hidden.push(primary());
+        }
+    }
+    if total_hidden {
+        for (cells, set) in breakdowns.iter().zip(hidden.iter_mut()) {
+            if set.is_empty()
+                && let Some(i) = next_smallest(cells, set)
+            {
+                set.insert(i);
+            }
+        }
+    }
+    (total_hidden, hidden)
+}
+
+impl Statistics {
+    /// Every count as `(breakdown, category, count)`, in the order of the CSV form: the
+    /// journey, each breakdown by category, then the needs count.
+    pub fn cells(&self) -> Vec<(&'static str, &str, Count)> {
+        let mut out = vec![
+            ("journey", "referred", self.journey.referred),
+            (
+                "journey",
+                "discussed_at_panel",
+                self.journey.discussed_at_panel,
+            ),
+            ("journey", "adopted", self.journey.adopted),
+        ];
+        for (name, map) in [
+            ("by_sector", &self.by_sector),
+            ("by_type_of_concern", &self.by_type_of_concern),
+            ("by_age_band", &self.by_age_band),
+            ("by_gender", &self.by_gender),
+            ("by_area", &self.by_area),
+        ] {
+            out.extend(map.iter().map(|(k, c)| (name, k.as_str(), *c)));
+        }
+        out.push((
+            "needs",
+            "mental_health_or_neurodiversity",
+            self.mental_health_or_neurodiversity,
+        ));
+        out
+    }
+}
+
+/// A text cell made safe to open in a spreadsheet: one starting with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return would be read as a formula, so it gets a leading `'`.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// The (already suppressed) statistics as CSV (RFC 4180: CRLF line ends, fields quoted
+/// where needed): the [`CSV_HEADER`] row, then one row a cell, a withheld count as
+/// [`CSV_SUPPRESSED`]; `suppression_threshold` is empty where nothing was withheld. The
+/// API's `?format=csv` and any other download of the statistics use this one form.
+pub fn to_csv(stats: &Statistics) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    out.write_record(CSV_HEADER)?;
+    let (from, to) = (stats.from.to_string(), stats.to.to_string());
+    let threshold = if stats.suppression.applied {
+        stats.suppression.threshold.to_string()
+    } else {
+        String::new()
+    };
+    let area = neutralise(&stats.area);
+    for (breakdown, category, count) in stats.cells() {
+        let count = count
+            .shown()
+            .map_or_else(|| CSV_SUPPRESSED.to_owned(), |n| n.to_string());
+        out.write_record([
+            from.as_str(),
+            to.as_str(),
+            &area,
+            &neutralise(breakdown),
+            &neutralise(category),
+            &count,
+            &threshold,
+        ])?;
+    }
+    out.into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))
 }
 
 #[cfg(test)]
@@ -159,6 +547,294 @@ mod tests {
         for (age, band) in cases {
             assert_eq!(age_band(age), band, "{age}");
         }
+    }
+
+    fn hidden(cells: &[u64], t: u64) -> Vec<usize> {
+        protect(cells, t)
+            .expect("protectable")
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn counts_below_the_threshold_are_withheld_and_zero_is_shown() {
+        // 1 to 4 withheld, 0 and 5 shown: two withheld cells holding 3 and 4 are not
+        // told apart by their sum of 7.
+        assert_eq!(hidden(&[0, 3, 4, 5, 20], 5), vec![1, 2]);
+        assert_eq!(hidden(&[0, 5, 20], 5), Vec::<usize>::new());
+        assert!(!small(0, 5) && small(1, 5) && small(4, 5) && !small(5, 5));
+        assert_eq!(hidden(&[1, 2, 3], 0), Vec::<usize>::new(), "0 turns it off");
+        assert_eq!(hidden(&[1, 2, 3], 1), Vec::<usize>::new(), "so does 1");
+    }
+
+    #[test]
+    fn one_withheld_cell_takes_the_next_smallest_with_it() {
+        // The total 3 + 9 + 12 + 30 = 54 less the shown 12 + 30 leaves 12, not the 3.
+        assert_eq!(hidden(&[12, 3, 30, 9], 5), vec![1, 3]);
+        // Equal candidates: the first of them.
+        assert_eq!(hidden(&[7, 2, 7], 5), vec![0, 1]);
+        // Zero is never the second cell: it would hide nothing, being shown elsewhere as 0.
+        assert_eq!(hidden(&[0, 2, 8], 5), vec![1, 2]);
+    }
+
+    #[test]
+    fn withheld_cells_that_all_hold_one_take_another_with_them() {
+        // Two withheld cells summing to 2 can only be 1 and 1.
+        assert_eq!(hidden(&[1, 1, 10, 6], 5), vec![0, 1, 3]);
+        // 1 and 2 sum to 3: either could be 1 or 2, so that is enough.
+        assert_eq!(hidden(&[1, 2, 10], 5), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_breakdown_that_cannot_be_protected_withholds_the_total() {
+        // Five categories of one each: withholding them all still tells each by the sum.
+        assert_eq!(protect(&[1, 1, 1, 1, 1], 5), None);
+        let (total_hidden, sets) =
+            suppress_breakdowns(5, &[vec![1, 1, 1, 1, 1], vec![5], vec![0, 5, 0]], 5);
+        assert!(total_hidden);
+        assert_eq!(sets[0].len(), 5);
+        assert_eq!(
+            sets[1].iter().copied().collect::<Vec<_>>(),
+            vec![0],
+            "a breakdown that adds up to the total withholds a cell"
+        );
+        assert_eq!(sets[2].iter().copied().collect::<Vec<_>>(), vec![1]);
+        // A small total is withheld on its own, and so is every non-zero cell.
+        let (total_hidden, sets) = suppress_breakdowns(3, &[vec![3, 0], vec![1, 2]], 5);
+        assert!(total_hidden);
+        assert_eq!(sets[0].iter().copied().collect::<Vec<_>>(), vec![0]);
+        assert_eq!(sets[1].len(), 2);
+    }
+
+    /// Sector, gender, age band, needs recorded, discussed, adopted.
+    type Referral<'a> = (&'a str, &'a str, Option<&'a str>, bool, bool, bool);
+
+    fn tally(referrals: &[Referral<'_>]) -> Tally {
+        let d = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
+        let mut t = Tally::new(d, d, "E08000035".into());
+        for (sector, gender, band, needs, discussed, adopted) in referrals {
+            t.count(&Counted {
+                area: "E08000035",
+                sector,
+                type_of_concern: Some("no_ideology"),
+                gender: Some(gender),
+                age_band: *band,
+                mental_health_or_neurodiversity: *needs,
+                discussed: *discussed,
+                adopted: *adopted,
+            });
+        }
+        t
+    }
+
+    #[test]
+    fn a_national_auditor_sees_every_count_and_others_the_suppressed_ones() {
+        let mut referrals = vec![("education", "male", Some("11_15"), true, true, true); 9];
+        referrals.push(("health", "female", Some("31_40"), false, false, false));
+        let t = tally(&referrals);
+
+        let all = t.publish(5, false);
+        assert_eq!(
+            all.suppression,
+            Suppression {
+                applied: false,
+                threshold: 5
+            }
+        );
+        assert_eq!(all.by_sector["health"], Count::Shown(1));
+        assert_eq!(all.journey.referred, Count::Shown(10));
+        assert!(all.cells().iter().all(|(_, _, c)| !c.is_suppressed()));
+
+        let some = t.publish(5, true);
+        assert!(some.suppression.applied);
+        assert_eq!(some.journey.referred, Count::Shown(10));
+        // health 1 is withheld, and education 9 with it: 10 - 9 would give the 1.
+        assert_eq!(some.by_sector["health"], Count::SUPPRESSED);
+        assert_eq!(some.by_sector["education"], Count::SUPPRESSED);
+        assert_eq!(some.by_age_band["51_plus"], Count::Shown(0), "0 is shown");
+        assert_eq!(some.by_area["E08000035"], Count::Shown(10));
+        // 9 of 10 discussed: the one not discussed would be told by 10 - 9.
+        assert_eq!(some.journey.discussed_at_panel, Count::SUPPRESSED);
+        assert_eq!(some.journey.adopted, Count::Shown(9), "9 of 9 discussed");
+        assert_eq!(some.mental_health_or_neurodiversity, Count::SUPPRESSED);
+    }
+
+    #[test]
+    fn a_withheld_count_is_a_typed_marker_in_json() {
+        assert_eq!(serde_json::to_value(Count::Shown(7)).unwrap(), 7);
+        assert_eq!(
+            serde_json::to_value(Count::SUPPRESSED).unwrap(),
+            serde_json::json!({"suppressed": true})
+        );
+    }
+
+    #[test]
+    fn the_csv_has_a_header_crlf_rows_and_the_marker() {
+        let mut referrals = vec![("education", "male", Some("11_15"), false, false, false); 6];
+        referrals.push(("health", "female", None, false, false, false));
+        let csv = String::from_utf8(to_csv(&tally(&referrals).publish(5, true)).unwrap()).unwrap();
+        let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "from,to,area,breakdown,category,count,suppression_threshold"
+        );
+        assert!(!csv.replace("\r\n", "").contains('\n'), "CRLF only");
+        assert!(csv.ends_with("\r\n"));
+        assert!(lines.contains(&"2026-04-01,2026-04-01,E08000035,journey,referred,7,5"));
+        assert!(lines.contains(&"2026-04-01,2026-04-01,E08000035,by_sector,health,[c],5"));
+        assert!(lines.contains(&"2026-04-01,2026-04-01,E08000035,by_age_band,51_plus,0,5"));
+        assert_eq!(
+            lines.len(),
+            1 + tally(&referrals).publish(5, true).cells().len()
+        );
+        let national =
+            String::from_utf8(to_csv(&tally(&referrals).publish(5, false)).unwrap()).unwrap();
+        assert!(national.contains("by_sector,health,1,\r\n"), "{national}");
+    }
+
+    #[test]
+    fn text_cells_cannot_become_formulas_and_are_quoted() {
+        for (cell, safe) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("education", "education"),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(neutralise(cell), safe, "{cell:?}");
+        }
+        let mut t = tally(&[("=cmd|' /C calc'!A0", "a,\"b\"", None, false, false, false)]);
+        t.area = "-2+3".into();
+        let csv = String::from_utf8(to_csv(&t.publish(5, false)).unwrap()).unwrap();
+        assert!(
+            csv.contains("'-2+3,by_sector,'=cmd|' /C calc'!A0,1,"),
+            "{csv}"
+        );
+        assert!(csv.contains(",by_gender,\"a,\"\"b\"\"\",1,"), "{csv}");
+    }
+
+    /// Whether any withheld cell could be worked out from what is published, by the
+    /// subtraction a reader can do: a breakdown's cells add up to the total, a withheld
+    /// cell holds at least 1 (0 is always shown), and nothing else is known of it. Each
+    /// withheld cell must have another value consistent with the rest; the answer names
+    /// the first that has none.
+    fn derivable(total: Count, breakdowns: &[Vec<Count>]) -> Option<String> {
+        for (b, cells) in breakdowns.iter().enumerate() {
+            let withheld = cells.iter().filter(|c| c.is_suppressed()).count() as u64;
+            let Some(total) = total.shown() else {
+                // The total is unknown; it can only be rebuilt from a breakdown that
+                // withholds nothing.
+                if withheld == 0 && cells.iter().any(|c| c.shown() > Some(0)) {
+                    return Some(format!("breakdown {b} adds up to the withheld total"));
+                }
+                continue;
+            };
+            let shown: u64 = cells.iter().filter_map(|c| c.shown()).sum();
+            let rest = total - shown;
+            // One withheld cell is the rest; several of 1 each are told by their sum.
+            if withheld == 1 || (withheld > 1 && rest == withheld) {
+                return Some(format!(
+                    "breakdown {b}: {withheld} withheld summing to {rest}"
+                ));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn no_withheld_count_can_be_derived_from_a_shown_total_over_random_breakdowns() {
+        let sectors = [
+            "education",
+            "police",
+            "health",
+            "local_authority",
+            "community",
+        ];
+        let genders = ["male", "female", "other"];
+        for seed in 0..3000u64 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let threshold = rng.u64(0..9);
+            // Skewed picks, so that big and small cells sit side by side.
+            let mut pick = |n: usize| -> usize {
+                let r = rng.usize(0..n * n);
+                n - 1 - r.isqrt()
+            };
+            let referrals: Vec<_> = (0..[3, 8, 15, 40][seed as usize % 4])
+                .map(|_| {
+                    let band = pick(AGE_BANDS.len() + 1);
+                    (
+                        sectors[pick(sectors.len())],
+                        genders[pick(genders.len())],
+                        AGE_BANDS.get(band).copied(),
+                        pick(2) == 0,
+                        pick(2) == 0,
+                        false,
+                    )
+                })
+                .collect();
+            let mut t = tally(&referrals);
+            // Areas: a national view of many small ones.
+            t.by_area.clear();
+            let mut left = t.referred;
+            let mut area = 0;
+            while left > 0 {
+                let n = (pick(4) as u64 + 1).min(left);
+                t.by_area.insert(format!("E0{area}"), n);
+                left -= n;
+                area += 1;
+            }
+            t.adopted = t.discussed_at_panel / 2;
+            let published = t.publish(threshold, true);
+            let breakdowns: Vec<Vec<Count>> = [
+                &published.by_sector,
+                &published.by_type_of_concern,
+                &published.by_age_band,
+                &published.by_gender,
+                &published.by_area,
+            ]
+            .iter()
+            .map(|m| m.values().copied().collect())
+            .collect();
+            assert_eq!(
+                derivable(published.journey.referred, &breakdowns),
+                None,
+                "seed {seed}, threshold {threshold}: {t:?} published as {published:?}"
+            );
+            // Every small count is withheld, every 0 shown, and a shown count is exact.
+            for (exact, shown) in [
+                (&t.by_sector, &published.by_sector),
+                (&t.by_age_band, &published.by_age_band),
+                (&t.by_area, &published.by_area),
+            ] {
+                for (k, n) in exact {
+                    match shown[k] {
+                        Count::Shown(m) => assert!(m == *n && !small(*n, threshold)),
+                        Count::Suppressed(_) => assert!(*n > 0, "seed {seed}: 0 withheld"),
+                    }
+                }
+            }
+            // The journey's stages: a withheld one is not pinned between its neighbours.
+            let j = &published.journey;
+            if let (Some(r), Count::Suppressed(_), Some(a)) =
+                (j.referred.shown(), j.discussed_at_panel, j.adopted.shown())
+            {
+                assert!(a < r, "seed {seed}: discussed is pinned at {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_checker_finds_a_derivable_cell() {
+        // Without secondary suppression one withheld cell would be derivable: the
+        // property above can fail.
+        let s = Count::SUPPRESSED;
+        assert!(derivable(Count::Shown(10), &[vec![s, Count::Shown(8)]]).is_some());
+        assert!(derivable(Count::Shown(10), &[vec![s, s, Count::Shown(8)]]).is_some());
+        assert!(derivable(s, &[vec![Count::Shown(10)]]).is_some());
+        assert!(derivable(Count::Shown(10), &[vec![s, s, Count::Shown(7)]]).is_none());
     }
 
     #[test]
