@@ -159,9 +159,15 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document as pretty JSON, as committed.
+/// The OpenAPI document as pretty JSON, as committed, with every object's keys sorted:
+/// utoipa keeps a link's extensions (its `operationId` and `requestBody`, see `links`) in a
+/// hash map, whose order changes from run to run; sorted, the same code always writes the
+/// same file.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default() + "\n"
+    serde_json::to_value(ApiDoc::openapi())
+        .and_then(|doc| serde_json::to_string_pretty(&doc))
+        .unwrap_or_default()
+        + "\n"
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
