@@ -35,6 +35,9 @@ pub enum StartError {
     /// The address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    /// The console's sign-in could not be set up.
+    #[error(transparent)]
+    Oidc(#[from] crate::console::oidc::SetupError),
     /// Metrics could not be set up.
     #[error("metrics: {0}")]
     Metrics(String),
@@ -145,6 +148,7 @@ pub struct Shared {
     due_policy: web::Data<crate::domain::due::DuePolicy>,
     retention_policy: web::Data<crate::domain::retention::RetentionPolicy>,
     metrics: actix_web_prom::PrometheusMetrics,
+    oidc: Option<web::Data<crate::console::oidc::OidcSignIn>>,
 }
 
 impl Shared {
@@ -162,6 +166,7 @@ impl Shared {
             due_policy: web::Data::new(settings.pathway),
             retention_policy: web::Data::new(settings.retention),
             metrics,
+            oidc: crate::console::oidc::OidcSignIn::from_settings(settings)?.map(web::Data::new),
         })
     }
 }
@@ -200,6 +205,7 @@ pub fn app(
         .app_data(web::PayloadConfig::default().limit(limit))
         .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+        .configure(|cfg| crate::console::oidc::configure(cfg, shared.oidc))
         .configure(crate::http::routes)
 }
 
