@@ -629,6 +629,67 @@ mod tests {
         assert_eq!(s.server.public_url(), "https://pathway.example");
     }
 
+    fn oidc_from(toml: &str) -> OidcSettings {
+        config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("oidc settings")
+    }
+
+    #[test]
+    fn oidc_is_optional_defaulted_and_https_in_production() {
+        let mut s = Settings::load_from(&config_dir(), Environment::Local).unwrap();
+        assert!(s.oidc.is_none(), "no sign-in unless configured");
+        let oidc = oidc_from(
+            "issuer_url = 'http://127.0.0.1:9000'\nclient_id = 'pathway'\n\
+             client_secret = 's'\nextra_scopes = 'pathway, groups'",
+        );
+        assert_eq!(oidc.scopes, ["email", "profile"]);
+        assert_eq!(
+            oidc.extra_scopes,
+            ["pathway", "groups"],
+            "one string, as from a variable"
+        );
+        assert_eq!(
+            (oidc.roles_claim.as_str(), oidc.area_claim.as_str()),
+            ("roles", "area"),
+            "the API token's claim names"
+        );
+        assert_eq!(
+            oidc.redirect_url(&s.server),
+            "http://127.0.0.1:8080/console/sign-in/callback"
+        );
+        s.oidc = Some(oidc);
+        assert!(s.check().is_ok(), "http is fine locally");
+
+        let mut production = s.clone();
+        production.environment = Environment::Production;
+        let err = production
+            .oidc
+            .as_ref()
+            .unwrap()
+            .check(&production.server, true)
+            .unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+        production.server.public_url = Some("https://pathway.example".into());
+        if let Some(o) = production.oidc.as_mut() {
+            o.issuer_url = "https://login.example/realms/staff".into();
+        }
+        let oidc = production.oidc.as_ref().unwrap();
+        assert!(oidc.check(&production.server, true).is_ok());
+
+        if let Some(o) = s.oidc.as_mut() {
+            o.issuer_url = "login.example".into();
+        }
+        assert!(
+            s.check()
+                .unwrap_err()
+                .to_string()
+                .contains("oidc.issuer_url")
+        );
+    }
+
     #[test]
     fn secrets_are_not_printed_by_debug() {
         let s = Settings::load_from(&config_dir(), Environment::Local).unwrap();

@@ -819,6 +819,39 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_is_documented_in_the_readme_with_its_status() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("### Signing in with your identity provider")
+            .nth(1)
+            .expect("the README's sign-in section");
+        let failures = [
+            SignInFailure::NotConfigured,
+            SignInFailure::ProviderUnavailable,
+            SignInFailure::ProviderError,
+            SignInFailure::FlowMissing,
+            SignInFailure::FlowInvalid,
+            SignInFailure::FlowExpired,
+            SignInFailure::StateMismatch,
+            SignInFailure::IssuerMismatch,
+            SignInFailure::CodeMissing,
+            SignInFailure::CodeRefused,
+            SignInFailure::TokenEndpointFailed,
+            SignInFailure::IdTokenMissing,
+            SignInFailure::NonceMismatch,
+            SignInFailure::IdTokenSignatureInvalid,
+            SignInFailure::IdTokenExpired,
+            SignInFailure::IdTokenInvalid,
+            SignInFailure::AccessTokenMismatch,
+            SignInFailure::Claims(AuthFailure::NoRoles),
+        ];
+        for failure in failures {
+            let reason = format!("`{}`", failure.reason());
+            assert!(section.contains(&reason), "{reason} in the README");
+        }
+    }
+
+    #[test]
     fn failure_pages_are_html_with_their_reason() {
         let page = failure_page(&SignInFailure::StateMismatch);
         assert_eq!(page.status(), StatusCode::BAD_REQUEST);
