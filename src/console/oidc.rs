@@ -537,7 +537,20 @@ impl OidcSignIn {
                     }
                     _ => SignInFailure::IdTokenInvalid,
                 };
-                tracing::info!(error = %e, "the ID token was refused");
+                // Which check failed, not the library's message (it may quote claims).
+                let check = match &e {
+                    ClaimsVerificationError::Expired(_) => "expired",
+                    ClaimsVerificationError::InvalidAudience(_) => "audience",
+                    ClaimsVerificationError::InvalidAuthContext(_) => "acr",
+                    ClaimsVerificationError::InvalidAuthTime(_) => "auth_time",
+                    ClaimsVerificationError::InvalidIssuer(_) => "issuer",
+                    ClaimsVerificationError::InvalidNonce(_) => "nonce",
+                    ClaimsVerificationError::InvalidSubject(_) => "subject",
+                    ClaimsVerificationError::SignatureVerification(_) => "signature",
+                    ClaimsVerificationError::Unsupported(_) => "unsupported",
+                    _ => "other",
+                };
+                tracing::info!(sign_in.id_token_check = check, "the ID token was refused");
                 return Err(failure);
             }
         };
