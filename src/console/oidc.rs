@@ -219,6 +219,8 @@ fn failure_page(failure: &SignInFailure) -> HttpResponse {
     let mut response = HttpResponse::build(failure.status())
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        // The callback's address carries the code and state: never pass it on.
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(html);
     response.extensions_mut().insert(HtmlPage);
     response
@@ -872,6 +874,10 @@ mod tests {
         assert_eq!(
             page.headers().get(header::CONTENT_TYPE).unwrap(),
             "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            page.headers().get(header::REFERRER_POLICY).unwrap(),
+            "no-referrer"
         );
     }
 }
