@@ -66,6 +66,150 @@ pub struct Settings {
     /// Small-number suppression of the official statistics.
     #[serde(default)]
     pub statistics: crate::domain::statistics::StatisticsPolicy,
+    /// Console sign-in with the organisation's identity provider; unset, the console's
+    /// sign-in page says that sign-in is not configured.
+    #[serde(default)]
+    pub oidc: Option<OidcSettings>,
+}
+
+/// Console sign-in with the organisation's identity provider: OpenID Connect, the
+/// authorization code flow with PKCE. The ID token's claims give the roles and area,
+/// under the same rules as a bearer token's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The issuer; its metadata is read from `{issuer_url}/.well-known/openid-configuration`
+    /// and must name exactly this issuer.
+    pub issuer_url: String,
+    /// This service's client id at the provider.
+    pub client_id: String,
+    /// This service's client secret at the provider.
+    pub client_secret: SecretString,
+    /// Where the provider sends the browser back; unset:
+    /// `{server.public_url}/console/sign-in/callback`.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+    /// Scopes asked for besides `openid` (always asked for).
+    #[serde(default = "default_oidc_scopes", deserialize_with = "words")]
+    pub scopes: Vec<String>,
+    /// Further scopes, such as the one under which the provider releases the roles and
+    /// area claims. A list, or one string of words separated by spaces or commas.
+    #[serde(default, deserialize_with = "words")]
+    pub extra_scopes: Vec<String>,
+    /// The ID token claim that carries the roles.
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// The ID token claim that carries the area.
+    #[serde(default = "default_area_claim")]
+    pub area_claim: String,
+    /// The ID token claim that carries the organisation.
+    #[serde(default = "default_org_claim")]
+    pub org_claim: String,
+    /// How long the provider's metadata and signing keys are kept before being read again.
+    #[serde(default = "default_oidc_metadata_ttl_seconds")]
+    pub metadata_ttl_seconds: u64,
+    /// How long a request to the provider may take.
+    #[serde(default = "default_oidc_http_timeout_seconds")]
+    pub http_timeout_seconds: u64,
+    /// How long a sign-in may take, from leaving for the provider to coming back.
+    #[serde(default = "default_oidc_flow_ttl_seconds")]
+    pub flow_ttl_seconds: u64,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["email".into(), "profile".into()]
+}
+
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+
+fn default_area_claim() -> String {
+    "area".into()
+}
+
+fn default_org_claim() -> String {
+    "org".into()
+}
+
+fn default_oidc_metadata_ttl_seconds() -> u64 {
+    3600
+}
+
+fn default_oidc_http_timeout_seconds() -> u64 {
+    10
+}
+
+fn default_oidc_flow_ttl_seconds() -> u64 {
+    600
+}
+
+/// A list of words, or one string of words separated by spaces or commas (as
+/// environment variables give it).
+fn words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Words {
+        List(Vec<String>),
+        Joined(String),
+    }
+    let list = match Words::deserialize(d)? {
+        Words::List(list) => list,
+        Words::Joined(s) => vec![s],
+    };
+    Ok(list
+        .iter()
+        .flat_map(|w| w.split([' ', ',']))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+impl OidcSettings {
+    /// The redirect URL: `redirect_url`, or the callback under `public_url`.
+    pub fn redirect_url(&self, server: &ServerSettings) -> String {
+        match self
+            .redirect_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            Some(url) => url.to_owned(),
+            None => format!(
+                "{}/console/sign-in/callback",
+                server.public_url().trim_end_matches('/')
+            ),
+        }
+    }
+
+    fn check(&self, server: &ServerSettings, production: bool) -> Result<(), SettingsError> {
+        let invalid = |m: &str| Err(SettingsError::Invalid(format!("oidc.{m}")));
+        let issuer = url::Url::parse(&self.issuer_url);
+        let redirect = url::Url::parse(&self.redirect_url(server));
+        if issuer.is_err() {
+            return invalid("issuer_url must be an absolute URL");
+        }
+        if redirect.is_err() {
+            return invalid("redirect_url must be an absolute URL");
+        }
+        if self.client_id.trim().is_empty() || self.client_secret.expose_secret().is_empty() {
+            return invalid("client_id and oidc.client_secret must be set");
+        }
+        if self.metadata_ttl_seconds == 0
+            || self.http_timeout_seconds == 0
+            || self.flow_ttl_seconds == 0
+        {
+            return invalid(
+                "metadata_ttl_seconds, http_timeout_seconds and flow_ttl_seconds must be above 0",
+            );
+        }
+        let https = |u: Result<url::Url, _>| u.is_ok_and(|u| u.scheme() == "https");
+        if production && !(https(issuer) && https(redirect)) {
+            return invalid(
+                "issuer_url and the redirect URL must be https in production (set server.public_url or oidc.redirect_url)",
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The master keys that wrap each subject's data key (see [`crate::store::vault`]).
@@ -414,6 +558,9 @@ impl Settings {
                 "production needs server.public_url, an https:// address: the links in emails point there".into(),
             ));
         }
+        if let Some(oidc) = &self.oidc {
+            oidc.check(&self.server, self.environment == Environment::Production)?;
+        }
         Ok(())
     }
 
@@ -504,6 +651,67 @@ mod tests {
         assert_eq!(s.server.public_url(), "http://127.0.0.1:9191");
         s.server.public_url = Some("https://pathway.example".into());
         assert_eq!(s.server.public_url(), "https://pathway.example");
+    }
+
+    fn oidc_from(toml: &str) -> OidcSettings {
+        config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("oidc settings")
+    }
+
+    #[test]
+    fn oidc_is_optional_defaulted_and_https_in_production() {
+        let mut s = Settings::load_from(&config_dir(), Environment::Local).unwrap();
+        assert!(s.oidc.is_none(), "no sign-in unless configured");
+        let oidc = oidc_from(
+            "issuer_url = 'http://127.0.0.1:9000'\nclient_id = 'pathway'\n\
+             client_secret = 's'\nextra_scopes = 'pathway, groups'",
+        );
+        assert_eq!(oidc.scopes, ["email", "profile"]);
+        assert_eq!(
+            oidc.extra_scopes,
+            ["pathway", "groups"],
+            "one string, as from a variable"
+        );
+        assert_eq!(
+            (oidc.roles_claim.as_str(), oidc.area_claim.as_str()),
+            ("roles", "area"),
+            "the API token's claim names"
+        );
+        assert_eq!(
+            oidc.redirect_url(&s.server),
+            "http://127.0.0.1:8080/console/sign-in/callback"
+        );
+        s.oidc = Some(oidc);
+        assert!(s.check().is_ok(), "http is fine locally");
+
+        let mut production = s.clone();
+        production.environment = Environment::Production;
+        let err = production
+            .oidc
+            .as_ref()
+            .unwrap()
+            .check(&production.server, true)
+            .unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+        production.server.public_url = Some("https://pathway.example".into());
+        if let Some(o) = production.oidc.as_mut() {
+            o.issuer_url = "https://login.example/realms/staff".into();
+        }
+        let oidc = production.oidc.as_ref().unwrap();
+        assert!(oidc.check(&production.server, true).is_ok());
+
+        if let Some(o) = s.oidc.as_mut() {
+            o.issuer_url = "login.example".into();
+        }
+        assert!(
+            s.check()
+                .unwrap_err()
+                .to_string()
+                .contains("oidc.issuer_url")
+        );
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum StartError {
     /// The address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    /// The console's sign-in could not be set up.
+    #[error(transparent)]
+    Oidc(#[from] crate::console::oidc::SetupError),
     /// Metrics could not be set up.
     #[error("metrics: {0}")]
     Metrics(String),
@@ -146,6 +149,7 @@ pub struct Shared {
     retention_policy: web::Data<crate::domain::retention::RetentionPolicy>,
     statistics_policy: web::Data<crate::domain::statistics::StatisticsPolicy>,
     metrics: actix_web_prom::PrometheusMetrics,
+    oidc: Option<web::Data<crate::console::oidc::OidcSignIn>>,
 }
 
 impl Shared {
@@ -164,6 +168,7 @@ impl Shared {
             retention_policy: web::Data::new(settings.retention),
             statistics_policy: web::Data::new(settings.statistics),
             metrics,
+            oidc: crate::console::oidc::OidcSignIn::from_settings(settings)?.map(web::Data::new),
         })
     }
 }
@@ -203,6 +208,7 @@ pub fn app(
         .app_data(web::PayloadConfig::default().limit(limit))
         .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+        .configure(|cfg| crate::console::oidc::configure(cfg, shared.oidc))
         .configure(crate::http::routes)
 }
 

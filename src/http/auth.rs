@@ -124,15 +124,23 @@ impl AuthFailure {
     }
 }
 
-/// The claims this service reads; `iss`, `aud`, `exp`, `nbf` are checked by the library.
-#[derive(Debug, Deserialize)]
-struct Claims {
-    sub: Option<String>,
-    name: Option<String>,
-    email: Option<String>,
-    roles: Option<Vec<String>>,
-    area: Option<String>,
-    org: Option<String>,
+/// The identity claims an [`Actor`] is built from (see [`actor_of`]), whether they come
+/// from a bearer token or from a console sign-in's ID token. `iss`, `aud`, `exp` and `nbf`
+/// are checked before, by whoever verified the token.
+#[derive(Debug, Default, Deserialize)]
+pub struct IdentityClaims {
+    /// The subject id.
+    pub sub: Option<String>,
+    /// The display name.
+    pub name: Option<String>,
+    /// The work email.
+    pub email: Option<String>,
+    /// The role names, known or not.
+    pub roles: Option<Vec<String>>,
+    /// The local authority, or `national`.
+    pub area: Option<String>,
+    /// The organisation.
+    pub org: Option<String>,
 }
 
 enum Keys {
@@ -230,7 +238,7 @@ impl TokenVerifier {
             return Err(AuthFailure::AlgorithmNotAllowed);
         }
         let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+            jsonwebtoken::decode::<IdentityClaims>(token, key, &self.validation).map_err(|e| {
                 match e.kind() {
                     ErrorKind::ExpiredSignature => AuthFailure::Expired,
                     ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
@@ -303,7 +311,9 @@ fn required(value: Option<String>, claim: &str) -> Result<String, AuthFailure> {
     }
 }
 
-fn actor_of(c: Claims) -> Result<Actor, AuthFailure> {
+/// The claim rules, the only ones: verified claims become an [`Actor`], or the failure
+/// that says which claim is missing or unusable.
+pub fn actor_of(c: IdentityClaims) -> Result<Actor, AuthFailure> {
     let sub = required(c.sub, "sub")?;
     let name = required(c.name, "name")?;
     let email = c

@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod need_to_know;
 mod notifications;
+mod oidc;
 mod openapi;
 mod pathway;
 mod process;

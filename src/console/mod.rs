@@ -1,0 +1,4 @@
+//! The web console under `/console/`.
+
+pub mod oidc;
+pub mod session;
