@@ -260,25 +260,39 @@ async fn database_work(client: &reqwest::Client, base: &str) -> [f64; 3] {
     ]
 }
 
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .expect("client")
+}
+
+/// Files `n` referrals at saturation (`CLIENTS` in flight); the phase and the receipts.
+async fn file_referrals(
+    client: &reqwest::Client,
+    base: &str,
+    referrer: &str,
+    n: usize,
+) -> (Phase, Vec<Value>) {
+    run("file referral", n, 201, |i| {
+        client
+            .post(format!("{base}/v1/referrals"))
+            .bearer_auth(referrer)
+            .json(&referral(i))
+            .send()
+    })
+    .await
+}
+
 /// Intake alone at saturation with `pool_size` connections, on a database of its own:
 /// the rate and p99, to choose the pool size by measurement.
 async fn intake_with_pool(database_url: &str, audit_dir: &std::path::Path, pool_size: u32) {
     const FILINGS: usize = 800;
     let server = start(database_url, audit_dir, pool_size);
     let base = format!("http://127.0.0.1:{}", server.port);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()
-        .expect("client");
+    let client = client();
     let referrer = token("bench-referrer", "referrer");
-    let (filing, _) = run("file referral", FILINGS, 201, |i| {
-        client
-            .post(format!("{base}/v1/referrals"))
-            .bearer_auth(&referrer)
-            .json(&referral(i))
-            .send()
-    })
-    .await;
+    let (filing, _) = file_referrals(&client, &base, &referrer, FILINGS).await;
     println!(
         "  pool of {pool_size:>2}: {:>6.0} filings/s  p99 {:>6.1} ms",
         filing.per_second(),
@@ -289,23 +303,13 @@ async fn intake_with_pool(database_url: &str, audit_dir: &std::path::Path, pool_
 async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -> f64 {
     let server = start(database_url, audit_dir, 16);
     let base = format!("http://127.0.0.1:{}", server.port);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()
-        .expect("client");
+    let client = client();
     let referrer = token("bench-referrer", "referrer");
     let officer = token("bench-officer", "prevent_officer");
     let idle_rss = peak_rss_kib(server.child.id());
 
     let work_before = database_work(&client, &base).await;
-    let (filing, receipts) = run("file referral", REFERRALS, 201, |i| {
-        client
-            .post(format!("{base}/v1/referrals"))
-            .bearer_auth(&referrer)
-            .json(&referral(i))
-            .send()
-    })
-    .await;
+    let (filing, receipts) = file_referrals(&client, &base, &referrer, REFERRALS).await;
     let work_after = database_work(&client, &base).await;
     let per_intake = |k: usize| (work_after[k] - work_before[k]) / REFERRALS as f64;
     let ids: Vec<String> = receipts
