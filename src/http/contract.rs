@@ -355,6 +355,49 @@ mod tests {
         }
     }
 
+    /// `GET …/actions` summarises each body as a list of fields: it must name exactly the
+    /// schema's properties, required where the schema requires them, with the schema's
+    /// enum values.
+    #[test]
+    fn the_fields_listed_for_each_action_are_its_schemas() {
+        let doc = document();
+        for action in actions() {
+            let schema = &doc["components"]["schemas"][request_schema_name(action)];
+            let properties = schema["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let listed = crate::domain::actions::fields_of(action, payload_of(action));
+            let mut names: Vec<&str> = listed.iter().map(|f| f.name).collect();
+            names.sort_unstable();
+            let mut declared: Vec<&str> = properties.keys().map(String::as_str).collect();
+            declared.sort_unstable();
+            assert_eq!(names, declared, "{action}: fields");
+            for field in &listed {
+                assert_eq!(
+                    field.required,
+                    required.contains(&field.name),
+                    "{action}.{}: required",
+                    field.name
+                );
+                let property = &properties[field.name];
+                // An enum is inline, or a reference to an enum schema.
+                let target = property["$ref"]
+                    .as_str()
+                    .and_then(|r| r.rsplit('/').next())
+                    .map_or(property, |name| &doc["components"]["schemas"][name]);
+                if let Some(values) = target["enum"].as_array() {
+                    let values: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+                    assert_eq!(field.values, values, "{action}.{}: values", field.name);
+                }
+            }
+        }
+    }
+
     #[test]
     fn request_schema_names_are_pascal_case() {
         assert_eq!(
