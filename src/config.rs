@@ -63,6 +63,28 @@ pub struct Settings {
     pub mail: MailSettings,
     /// The master keys of personal data at rest.
     pub vault: VaultSettings,
+    /// The web console's sessions.
+    #[serde(default)]
+    pub console: ConsoleSettings,
+}
+
+/// The web console's sessions (see [`crate::console`]).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// A session unused for this many seconds ends (default 30 minutes).
+    pub idle_timeout_seconds: u32,
+    /// A session ends this many seconds after sign-in, however busy (default 10 hours).
+    pub absolute_lifetime_seconds: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> ConsoleSettings {
+        ConsoleSettings {
+            idle_timeout_seconds: 30 * 60,
+            absolute_lifetime_seconds: 10 * 60 * 60,
+        }
+    }
 }
 
 /// The master keys that wrap each subject's data key (see [`crate::store::vault`]).

@@ -144,6 +144,7 @@ pub struct Shared {
     body_deadline: web::Data<BodyDeadline>,
     due_policy: web::Data<crate::domain::due::DuePolicy>,
     retention_policy: web::Data<crate::domain::retention::RetentionPolicy>,
+    console: web::Data<crate::console::ConsoleState>,
     metrics: actix_web_prom::PrometheusMetrics,
 }
 
@@ -161,6 +162,7 @@ impl Shared {
             ))),
             due_policy: web::Data::new(settings.pathway),
             retention_policy: web::Data::new(settings.retention),
+            console: web::Data::new(crate::console::ConsoleState::from_settings(settings)),
             metrics,
         })
     }
@@ -192,6 +194,7 @@ pub fn app(
         .app_data(shared.body_limit)
         .app_data(shared.due_policy)
         .app_data(shared.retention_policy)
+        .app_data(shared.console)
         .app_data(
             web::JsonConfig::default()
                 .limit(limit)
