@@ -145,6 +145,8 @@ pub fn fields_of(schema: &Value, path: &[String]) -> Vec<Field> {
 
 fn field_of(property: &Value, path: Vec<String>, required: bool) -> Field {
     let (schema, nullable, hint) = resolve(property);
+    // Hints are the document's descriptions, without its code marks.
+    let hint = hint.map(|h| h.replace('`', ""));
     let required = required && !nullable;
     let kind = match schema["type"].as_str().unwrap_or("string") {
         "object" => Kind::Fieldset(fields_of(&schema, &path)),
@@ -170,6 +172,11 @@ fn field_of(property: &Value, path: Vec<String>, required: bool) -> Field {
             (Some(values), _) if values.len() <= MOST_RADIOS => Kind::Radios(values),
             (Some(values), _) => Kind::Select(values),
             (None, Some("date")) => Kind::Date,
+            // An id, an address, a time: one line.
+            (None, Some(_)) => Kind::Text {
+                numeric: false,
+                integer: false,
+            },
             _ if schema["maxLength"]
                 .as_u64()
                 .is_none_or(|m| m >= TEXTAREA_FROM) =>
@@ -280,24 +287,49 @@ fn errors_by_name(errors: &[FieldError]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Draws `fields` with the values of `form` and the `errors` the API gave. `prefix`
-/// keeps ids unique when several forms share a page.
-pub fn draw(prefix: &str, fields: &[Field], form: &Form, errors: &[FieldError]) -> Drawn {
-    let mut drawn = Drawn::default();
-    let mut pending = errors_by_name(errors);
-    let mut first_id = None;
-    for field in fields {
-        draw_field(
-            prefix,
-            field,
-            &[],
-            form,
-            &mut pending,
-            &mut drawn,
-            0,
-            &mut first_id,
-        );
+/// Choices for text fields, by property name: (value, label) pairs.
+pub type Known = std::collections::HashMap<String, Vec<(String, String)>>;
+
+/// Property names of every field, nested ones included.
+pub fn names(fields: &[Field]) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in fields {
+        out.extend(f.path.last().cloned());
+        if let Kind::Fieldset(children) | Kind::Rows(children) = &f.kind {
+            out.extend(names(children));
+        }
     }
+    out
+}
+
+/// Draws `fields` with the values of `form` and the `errors` the API gave. `prefix`
+/// keeps ids unique when several forms share a page. `known` offers choices for a text
+/// field by its property name (the meetings a case may be listed for, as `meeting_id`):
+/// the field becomes radios or a select of them.
+pub fn draw(
+    prefix: &str,
+    fields: &[Field],
+    form: &Form,
+    errors: &[FieldError],
+    known: &Known,
+) -> Drawn {
+    let mut walk = Walk {
+        prefix,
+        form,
+        known,
+        pending: errors_by_name(errors),
+        drawn: Drawn::default(),
+        first_id: None,
+    };
+    for field in fields {
+        walk.field(field, &[], 0);
+    }
+    let Walk {
+        mut drawn,
+        pending,
+        first_id,
+        ..
+    } = walk;
     // Errors that name no drawn field (the whole body, a rule between fields, a part
     // of a value deeper than the form goes) link to the nearest field, or the first.
     for (name, message) in pending {
@@ -320,188 +352,186 @@ pub fn draw(prefix: &str, fields: &[Field], form: &Form, errors: &[FieldError]) 
     drawn
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one recursive walk with its accumulators"
-)]
-fn draw_field(
-    prefix: &str,
-    field: &Field,
-    row: &[String],
-    form: &Form,
-    pending: &mut Vec<(String, String)>,
-    drawn: &mut Drawn,
-    depth: usize,
-    first_id: &mut Option<String>,
-) {
-    let mut path = row.to_vec();
-    path.extend(field.path.iter().cloned());
-    let name = joined(&path, ".");
-    let id = format!("{prefix}-{}", joined(&path, "-"));
-    let label = humanise(field.path.last().map_or("", String::as_str));
-    let mut take_error = |target: &str| -> Option<String> {
-        let at = pending.iter().position(|(n, _)| n == &name)?;
-        let (_, message) = pending.remove(at);
-        drawn.summary.push(SummaryEntry {
+/// One walk over a form's fields and what it gathers.
+struct Walk<'w> {
+    prefix: &'w str,
+    form: &'w Form,
+    known: &'w Known,
+    pending: Vec<(String, String)>,
+    drawn: Drawn,
+    first_id: Option<String>,
+}
+
+impl Walk<'_> {
+    /// Takes the error the API gave for the field `name`, if any, into the summary
+    /// (linking to `target`) and answers its message.
+    fn take_error(&mut self, name: &str, target: &str) -> Option<String> {
+        let at = self.pending.iter().position(|(n, _)| n == name)?;
+        let (_, message) = self.pending.remove(at);
+        self.drawn.summary.push(SummaryEntry {
             message: message.clone(),
             href: format!("#{target}"),
         });
         Some(message)
-    };
-    let mut item = Item {
-        name: name.clone(),
-        id: id.clone(),
-        label,
-        hint: field.hint.clone(),
-        required: field.required,
-        depth,
-        ..Item::default()
-    };
-    let value = form.get(&name).unwrap_or_default().to_owned();
-    let choices = |values: &[String], chosen: &dyn Fn(&str) -> bool| -> Vec<Choice> {
-        values
-            .iter()
-            .map(|v| Choice {
-                value: v.clone(),
-                label: humanise(v),
-                selected: chosen(v),
-            })
-            .collect()
-    };
-    match &field.kind {
-        Kind::Fieldset(children) => {
-            item.kind = "fieldset_start";
-            item.error = take_error(&id);
-            drawn.items.push(item);
-            for child in children {
-                draw_field(
-                    prefix,
-                    child,
-                    row,
-                    form,
-                    pending,
-                    drawn,
-                    depth + 1,
-                    first_id,
-                );
-            }
-            drawn.items.push(Item {
-                kind: "fieldset_end",
-                ..Item::default()
-            });
-            return;
-        }
-        Kind::Rows(children) => {
-            item.kind = "fieldset_start";
-            item.error = take_error(&id);
-            drawn.items.push(item);
-            for index in 0..ROWS {
-                let mut row_path = path.clone();
-                row_path.push(index.to_string());
-                drawn.items.push(Item {
-                    kind: "fieldset_start",
-                    id: format!("{prefix}-{}", joined(&row_path, "-")),
-                    name: joined(&row_path, "."),
-                    label: format!(
-                        "{} {}",
-                        humanise(field.path.last().map_or("", String::as_str)),
-                        index + 1
-                    ),
-                    depth: depth + 1,
-                    ..Item::default()
-                });
-                for child in children {
-                    draw_field(
-                        prefix,
-                        child,
-                        &row_path,
-                        form,
-                        pending,
-                        drawn,
-                        depth + 2,
-                        first_id,
-                    );
-                }
-                drawn.items.push(Item {
-                    kind: "fieldset_end",
-                    ..Item::default()
-                });
-            }
-            drawn.items.push(Item {
-                kind: "fieldset_end",
-                ..Item::default()
-            });
-            return;
-        }
-        Kind::Text { numeric, .. } => {
-            item.kind = if *numeric { "number" } else { "text" };
-            item.value = value;
-            item.error = take_error(&id);
-        }
-        Kind::Textarea => {
-            item.kind = "textarea";
-            item.value = value;
-            item.error = take_error(&id);
-        }
-        Kind::Lines => {
-            item.kind = "lines";
-            item.value = value;
-            item.error = take_error(&id);
-        }
-        Kind::Radios(values) => {
-            item.kind = "radios";
-            item.options = choices(values, &|v| v == value);
-            item.error = take_error(&format!("{id}-0"));
-        }
-        Kind::Select(values) => {
-            item.kind = "select";
-            item.options = choices(values, &|v| v == value);
-            item.error = take_error(&id);
-        }
-        Kind::Checkboxes(values) => {
-            item.kind = "checkboxes";
-            let ticked = form.all(&name);
-            item.options = choices(values, &|v| ticked.contains(&v));
-            item.error = take_error(&format!("{id}-0"));
-        }
-        Kind::Date => {
-            item.kind = "date";
-            item.day = form
-                .get(&format!("{name}.day"))
-                .unwrap_or_default()
-                .to_owned();
-            item.month = form
-                .get(&format!("{name}.month"))
-                .unwrap_or_default()
-                .to_owned();
-            item.year = form
-                .get(&format!("{name}.year"))
-                .unwrap_or_default()
-                .to_owned();
-            item.error = take_error(&format!("{id}-day"));
-        }
-        Kind::Checkbox => {
-            item.kind = "checkbox";
-            item.checked = value == "true";
-            item.error = take_error(&id);
-        }
-        Kind::YesNo => {
-            item.kind = "yesno";
-            item.options = choices(&["true".to_owned(), "false".to_owned()], &|v| v == value);
-            for option in &mut item.options {
-                option.label = if option.value == "true" { "Yes" } else { "No" }.to_owned();
-            }
-            item.error = take_error(&format!("{id}-0"));
-        }
     }
-    if first_id.is_none() {
-        *first_id = Some(match item.kind {
-            "radios" | "checkboxes" | "yesno" => format!("{id}-0"),
-            "date" => format!("{id}-day"),
-            _ => id.clone(),
+
+    fn fieldset_end(&mut self) {
+        self.drawn.items.push(Item {
+            kind: "fieldset_end",
+            ..Item::default()
         });
     }
-    drawn.items.push(item);
+
+    fn field(&mut self, field: &Field, row: &[String], depth: usize) {
+        let prefix = self.prefix;
+        let mut path = row.to_vec();
+        path.extend(field.path.iter().cloned());
+        let name = joined(&path, ".");
+        let id = format!("{prefix}-{}", joined(&path, "-"));
+        let property = field.path.last().map_or("", String::as_str);
+        let mut item = Item {
+            name: name.clone(),
+            id: id.clone(),
+            label: humanise(property),
+            hint: field.hint.clone(),
+            required: field.required,
+            depth,
+            ..Item::default()
+        };
+        let value = self.form.get(&name).unwrap_or_default().to_owned();
+        let choices = |values: &[String], chosen: &dyn Fn(&str) -> bool| -> Vec<Choice> {
+            values
+                .iter()
+                .map(|v| Choice {
+                    value: v.clone(),
+                    label: humanise(v),
+                    selected: chosen(v),
+                })
+                .collect()
+        };
+        match &field.kind {
+            Kind::Fieldset(children) => {
+                item.kind = "fieldset_start";
+                item.error = self.take_error(&name, &id);
+                self.drawn.items.push(item);
+                for child in children {
+                    self.field(child, row, depth + 1);
+                }
+                self.fieldset_end();
+                return;
+            }
+            Kind::Rows(children) => {
+                item.kind = "fieldset_start";
+                item.error = self.take_error(&name, &id);
+                self.drawn.items.push(item);
+                for index in 0..ROWS {
+                    let mut row_path = path.clone();
+                    row_path.push(index.to_string());
+                    self.drawn.items.push(Item {
+                        kind: "fieldset_start",
+                        id: format!("{prefix}-{}", joined(&row_path, "-")),
+                        name: joined(&row_path, "."),
+                        label: format!("{} {}", humanise(property), index + 1),
+                        depth: depth + 1,
+                        ..Item::default()
+                    });
+                    for child in children {
+                        self.field(child, &row_path, depth + 2);
+                    }
+                    self.fieldset_end();
+                }
+                self.fieldset_end();
+                return;
+            }
+            Kind::Text { numeric: false, .. }
+                if self.known.get(property).is_some_and(|k| !k.is_empty()) =>
+            {
+                let offered = &self.known[property];
+                item.kind = if offered.len() <= MOST_RADIOS {
+                    "radios"
+                } else {
+                    "select"
+                };
+                item.options = offered
+                    .iter()
+                    .map(|(v, label)| Choice {
+                        value: v.clone(),
+                        label: label.clone(),
+                        selected: *v == value,
+                    })
+                    .collect();
+                let target = if item.kind == "radios" {
+                    format!("{id}-0")
+                } else {
+                    id.clone()
+                };
+                item.error = self.take_error(&name, &target);
+            }
+            Kind::Text { numeric, .. } => {
+                item.kind = if *numeric { "number" } else { "text" };
+                item.value = value;
+                item.error = self.take_error(&name, &id);
+            }
+            Kind::Textarea => {
+                item.kind = "textarea";
+                item.value = value;
+                item.error = self.take_error(&name, &id);
+            }
+            Kind::Lines => {
+                item.kind = "lines";
+                item.value = value;
+                item.error = self.take_error(&name, &id);
+            }
+            Kind::Radios(values) => {
+                item.kind = "radios";
+                item.options = choices(values, &|v| v == value);
+                item.error = self.take_error(&name, &format!("{id}-0"));
+            }
+            Kind::Select(values) => {
+                item.kind = "select";
+                item.options = choices(values, &|v| v == value);
+                item.error = self.take_error(&name, &id);
+            }
+            Kind::Checkboxes(values) => {
+                item.kind = "checkboxes";
+                let ticked = self.form.all(&name);
+                item.options = choices(values, &|v| ticked.contains(&v));
+                item.error = self.take_error(&name, &format!("{id}-0"));
+            }
+            Kind::Date => {
+                item.kind = "date";
+                let part = |p: &str| {
+                    self.form
+                        .get(&format!("{name}.{p}"))
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                (item.day, item.month, item.year) = (part("day"), part("month"), part("year"));
+                item.error = self.take_error(&name, &format!("{id}-day"));
+            }
+            Kind::Checkbox => {
+                item.kind = "checkbox";
+                item.checked = value == "true";
+                item.error = self.take_error(&name, &id);
+            }
+            Kind::YesNo => {
+                item.kind = "yesno";
+                item.options = choices(&["true".to_owned(), "false".to_owned()], &|v| v == value);
+                for option in &mut item.options {
+                    option.label = if option.value == "true" { "Yes" } else { "No" }.to_owned();
+                }
+                item.error = self.take_error(&name, &format!("{id}-0"));
+            }
+        }
+        if self.first_id.is_none() {
+            self.first_id = Some(match item.kind {
+                "radios" | "checkboxes" | "yesno" => format!("{id}-0"),
+                "date" => format!("{id}-day"),
+                _ => id.clone(),
+            });
+        }
+        self.drawn.items.push(item);
+    }
 }
 
 /// The JSON body a posted form stands for: empty fields are left out, so that the
@@ -668,7 +698,7 @@ mod tests {
             ),
             FieldError::new("", "invalid", "Something about the whole form"),
         ];
-        let drawn = draw("exit", &fields, &Form::default(), &errors);
+        let drawn = draw("exit", &fields, &Form::default(), &errors, &Known::new());
         let rationale = drawn.items.iter().find(|i| i.name == "rationale").unwrap();
         assert_eq!(
             rationale.error.as_deref(),

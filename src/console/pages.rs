@@ -369,6 +369,62 @@ struct Failure {
     stale: bool,
 }
 
+/// The meetings still to come of the panels a chair manages, as (id, label), soonest
+/// first, through the API's panel handlers (which write nothing).
+async fn meetings_to_come(
+    req: &HttpRequest,
+    session: &Session,
+) -> Result<Vec<(String, String)>, ConsoleError> {
+    let store = store(req)?;
+    let panels = answered(
+        req,
+        crate::http::panels::list_panels(session.actor.clone(), store.clone()).await,
+    )
+    .await?;
+    let now = chrono::Utc::now();
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    for p in panels.as_array().into_iter().flatten() {
+        let Some(pid) = p["id"].as_str().and_then(|i| uuid::Uuid::parse_str(i).ok()) else {
+            continue;
+        };
+        let panel = answered(
+            req,
+            crate::http::panels::read_panel(
+                session.actor.clone(),
+                params::Path(pid),
+                store.clone(),
+            )
+            .await,
+        )
+        .await?;
+        for m in panel["meetings"].as_array().into_iter().flatten() {
+            let (Some(id), Some(when)) = (m["id"].as_str(), m["scheduled_for"].as_str()) else {
+                continue;
+            };
+            let at = chrono::DateTime::parse_from_rfc3339(when).map(|t| t.to_utc());
+            if at.is_ok_and(|t| t < now) {
+                continue;
+            }
+            let label = format!(
+                "{}{} ({})",
+                at.map(|t| t.format("%-d %B %Y, %H:%M UTC").to_string())
+                    .unwrap_or_else(|_| when.to_owned()),
+                m["location"]
+                    .as_str()
+                    .map(|l| format!(", {l}"))
+                    .unwrap_or_default(),
+                panel["name"].as_str().unwrap_or_default(),
+            );
+            found.push((when.to_owned(), id.to_owned(), label));
+        }
+    }
+    found.sort();
+    Ok(found
+        .into_iter()
+        .map(|(_, id, label)| (id, label))
+        .collect())
+}
+
 /// Draws the case page; `failure` puts a refused form back with its errors.
 async fn case_page(
     req: &HttpRequest,
@@ -416,10 +472,22 @@ async fn case_page(
             Err(ApiError::Forbidden { .. }) => json!({"actions": []}),
             Err(e) => return Err(e.into()),
         };
-        for a in available["actions"].as_array().into_iter().flatten() {
-            let Some(action) = a["action"].as_str().and_then(Action::parse) else {
-                continue;
-            };
+        let offered: Vec<(Action, &Value)> = available["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| Some((a["action"].as_str().and_then(Action::parse)?, a)))
+            .collect();
+        // A meeting is chosen from the chair's panels' meetings to come, not typed.
+        let mut known = forms::Known::new();
+        if offered.iter().any(|(action, _)| {
+            forms::names(&forms::action_fields(*action))
+                .iter()
+                .any(|n| n == "meeting_id")
+        }) {
+            known.insert("meeting_id".into(), meetings_to_come(req, session).await?);
+        }
+        for (action, a) in offered {
             let name = action.as_str();
             let fields = forms::action_fields(action);
             let (form, errors) = if failure.form_of == name {
@@ -427,7 +495,7 @@ async fn case_page(
             } else {
                 (Form::default(), Vec::new())
             };
-            let drawn = forms::draw(name, &fields, &form, &errors);
+            let drawn = forms::draw(name, &fields, &form, &errors, &known);
             actions.push(json!({
                 "name": name,
                 "title": humanise(name),
@@ -447,7 +515,7 @@ async fn case_page(
         } else {
             (Form::default(), Vec::new())
         };
-        let drawn = forms::draw("note", &fields, &form, &errors);
+        let drawn = forms::draw("note", &fields, &form, &errors, &forms::Known::new());
         note = json!({"items": drawn.items, "summary": drawn.summary, "failed": failure.form_of == "note"});
     }
     let summary: Vec<Value> = actions

@@ -409,9 +409,12 @@ async fn a_chair_walks_a_case_through_the_panel_with_the_generated_forms() {
         html.contains(&format!("Case {reference} – pathway – GOV.UK")),
         "{html}"
     );
+    // A form from ListForPanelRequest: its meeting is chosen from the chair's meetings.
     assert!(
-        html.contains("id=\"list_for_panel-meeting_id\""),
-        "a form from ListForPanelRequest: {html}"
+        html.contains(&format!(
+            "id=\"list_for_panel-meeting_id-0\" name=\"meeting_id\" type=\"radio\" value=\"{meeting}\""
+        )),
+        "{html}"
     );
     let csrf = csrf_of(&html);
     let version = version_of(&html);
