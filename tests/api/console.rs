@@ -188,6 +188,23 @@ async fn the_development_sign_in_starts_a_session_with_a_strict_cookie() {
         app: &app,
         cookie: Some(cookie.split(';').next().unwrap().to_owned()),
     };
+    // The database holds the id's SHA-256 only, with the actor's claims.
+    {
+        use diesel::prelude::*;
+        use pathway::store::schema::console_sessions;
+        use sha2::Digest as _;
+        let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+        let rows: Vec<(String, String)> = console_sessions::table
+            .select((console_sessions::id_hash, console_sessions::claims))
+            .load(&mut app.db.connect())
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, hex::encode(sha2::Sha256::digest(id.as_bytes())));
+        assert!(!rows[0].1.contains(id));
+        let claims: Value = serde_json::from_str(&rows[0].1).unwrap();
+        assert_eq!(claims["roles"], json!(["channel_chair"]));
+        assert_eq!(claims["area"], AREA);
+    }
     let response = browser.get("/console/").await;
     assert_eq!(response.status().as_u16(), 200);
     let headers = response.headers().clone();
@@ -928,6 +945,18 @@ async fn sessions_end_when_idle_and_on_sign_out() {
     let response = browser.get("/console/").await;
     assert_eq!(response.status().as_u16(), 303, "idle too long");
     assert_eq!(response.headers()["location"], "/console/sign-in");
+
+    // However busy, a session ends at its absolute lifetime.
+    let app = spawn_app_with(|s| s.console.absolute_lifetime_seconds = 2).await;
+    let browser = Browser::sign_in(&app, "auditor-1", &["auditor"], AREA).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(browser.get("/console/").await.status().as_u16(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(
+        browser.get("/console/").await.status().as_u16(),
+        303,
+        "past its lifetime"
+    );
 
     let app = spawn_app().await;
     let browser = Browser::sign_in(&app, "auditor-1", &["auditor"], AREA).await;
