@@ -385,15 +385,22 @@ async fn each_page_refuses_the_roles_that_may_not_see_it() {
                 ],
             )
             .await;
-        let expected = if roles == ["channel_chair"] { 200 } else { 403 };
-        if expected == 403 {
-            assert_eq!(response.status().as_u16(), 403, "{roles:?} may not act");
-        }
+        // Only a chair may post an action (this one is stale, so it changes nothing).
+        let expected = if roles == ["channel_chair"] { 409 } else { 403 };
+        assert_eq!(response.status().as_u16(), expected, "{roles:?} acting");
+        // Only a panel member may post a note.
+        let response = browser
+            .post(
+                &format!("/console/cases/{case}/notes"),
+                &[("csrf_token", &csrf), ("body", "A contribution.")],
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 403, "{roles:?} adding a note");
     }
     assert_eq!(
         state_of(&app, &case).await.0,
         "awaiting_panel",
-        "nothing but the chair's post changed it"
+        "no refused post changed it"
     );
 }
 
@@ -823,6 +830,21 @@ async fn a_panel_member_sees_the_agenda_adds_a_note_and_once_removed_sees_nothin
         html.contains("Known to children&#x27;s social care since 2025.")
             || html.contains("Known to children's social care since 2025."),
         "{html}"
+    );
+    // A note without the session's token is refused and adds nothing.
+    let response = member
+        .post(
+            &format!("/console/cases/{id}/notes"),
+            &[("csrf_token", "forged"), ("body", "FORGED-NOTE")],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 403);
+    assert!(
+        !member
+            .page(&format!("/console/cases/{id}"))
+            .await
+            .1
+            .contains("FORGED-NOTE")
     );
     // An empty note is a field error.
     let (status, html) = member
