@@ -53,7 +53,8 @@ pub struct ConsoleState {
     pub absolute_lifetime: chrono::Duration,
     /// The public URL is https: the cookie is `Secure` and `__Host-` prefixed.
     pub secure_cookie: bool,
-    /// The scheme, host and port of the public URL, for the Origin check.
+    /// The scheme, host and port of the public URL, for the Origin check (the address
+    /// the request was sent to is accepted too, as when the port is chosen at start).
     pub public_origin: String,
     /// The development sign-in is allowed (local use with the HS256 secret, as
     /// `pathway token`).

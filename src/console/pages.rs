@@ -241,6 +241,9 @@ pub async fn sign_in(req: HttpRequest, body: web::Bytes) -> Answer {
     if !state.dev_sign_in {
         return Err(ConsoleError::SignInRefused);
     }
+    // No session yet, so no synchronizer token: the Origin check (and the cookie's
+    // SameSite=Strict) stand against a sign-in forged from another site. This form
+    // exists only in local use.
     if !csrf::same_origin(&req, &state) {
         return Err(ConsoleError::Csrf);
     }

@@ -325,3 +325,72 @@ impl ResponseError for ConsoleError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_status_and_an_html_page() {
+        let cases = [
+            (ConsoleError::SignIn, 303),
+            (ConsoleError::Forbidden, 403),
+            (ConsoleError::Csrf, 403),
+            (ConsoleError::SignInRefused, 403),
+            (ConsoleError::NotFound, 404),
+            (ConsoleError::BadRequest("x".into()), 400),
+            (ConsoleError::Unavailable, 503),
+            (ConsoleError::Internal, 500),
+        ];
+        for (error, status) in cases {
+            let response = error.error_response();
+            assert_eq!(response.status().as_u16(), status, "{error:?}");
+            assert!(
+                response.extensions().get::<FinalBody>().is_some(),
+                "{error:?}"
+            );
+            assert_eq!(response.headers().get("x-frame-options").unwrap(), "DENY");
+        }
+        assert_eq!(
+            ConsoleError::SignIn
+                .error_response()
+                .headers()
+                .get("location")
+                .unwrap(),
+            "/console/sign-in"
+        );
+    }
+
+    #[test]
+    fn api_errors_become_console_refusals_without_their_causes() {
+        assert!(matches!(
+            ConsoleError::from(ApiError::NotFound),
+            ConsoleError::NotFound
+        ));
+        assert!(matches!(
+            ConsoleError::from(ApiError::internal("database detail")),
+            ConsoleError::Internal
+        ));
+        let page = render(
+            "error.html",
+            &json!({"title": "Sorry, there is a problem with the service", "detail": "Try again later."}),
+        )
+        .unwrap();
+        assert!(page.contains(
+            "<title>Sorry, there is a problem with the service – pathway – GOV.UK</title>"
+        ));
+        assert!(!page.contains("database detail"));
+    }
+
+    #[test]
+    fn text_is_escaped_but_addresses_stay_readable() {
+        let page = render(
+            "error.html",
+            &json!({"title": "<script>alert(1)</script>", "detail": "a/b \"c\" & 'd'"}),
+        )
+        .unwrap();
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("a/b &quot;c&quot; &amp; &#x27;d&#x27;"));
+        assert!(!page.contains("<script>"));
+    }
+}
