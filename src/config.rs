@@ -70,6 +70,9 @@ pub struct Settings {
     /// sign-in page says that sign-in is not configured.
     #[serde(default)]
     pub oidc: Option<OidcSettings>,
+    /// The web console's sessions.
+    #[serde(default)]
+    pub console: ConsoleSettings,
 }
 
 /// Console sign-in with the organisation's identity provider: OpenID Connect, the
@@ -209,6 +212,25 @@ impl OidcSettings {
             );
         }
         Ok(())
+    }
+}
+
+/// The web console's sessions (see [`crate::console`]).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// A session unused for this many seconds ends (default 30 minutes).
+    pub idle_timeout_seconds: u32,
+    /// A session ends this many seconds after sign-in, however busy (default 10 hours).
+    pub absolute_lifetime_seconds: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> ConsoleSettings {
+        ConsoleSettings {
+            idle_timeout_seconds: 30 * 60,
+            absolute_lifetime_seconds: 10 * 60 * 60,
+        }
     }
 }
 

@@ -148,6 +148,7 @@ pub struct Shared {
     due_policy: web::Data<crate::domain::due::DuePolicy>,
     retention_policy: web::Data<crate::domain::retention::RetentionPolicy>,
     statistics_policy: web::Data<crate::domain::statistics::StatisticsPolicy>,
+    console: web::Data<crate::console::ConsoleState>,
     metrics: actix_web_prom::PrometheusMetrics,
     oidc: Option<web::Data<crate::console::oidc::OidcSignIn>>,
 }
@@ -167,6 +168,7 @@ impl Shared {
             due_policy: web::Data::new(settings.pathway),
             retention_policy: web::Data::new(settings.retention),
             statistics_policy: web::Data::new(settings.statistics),
+            console: web::Data::new(crate::console::ConsoleState::from_settings(settings)),
             metrics,
             oidc: crate::console::oidc::OidcSignIn::from_settings(settings)?.map(web::Data::new),
         })
@@ -200,6 +202,7 @@ pub fn app(
         .app_data(shared.due_policy)
         .app_data(shared.retention_policy)
         .app_data(shared.statistics_policy)
+        .app_data(shared.console)
         .app_data(
             web::JsonConfig::default()
                 .limit(limit)

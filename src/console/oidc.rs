@@ -43,7 +43,7 @@ use crate::config::{OidcSettings, Settings};
 use crate::console::session;
 use crate::domain::Actor;
 use crate::http::auth::{AuthFailure, IdentityClaims, actor_of};
-use crate::http::problem::HtmlPage;
+use crate::http::problem::FinalBody;
 
 /// The path that starts a sign-in.
 pub const START_PATH: &str = "/console/sign-in/oidc";
@@ -222,7 +222,7 @@ fn failure_page(failure: &SignInFailure) -> HttpResponse {
         // The callback's address carries the code and state: never pass it on.
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(html);
-    response.extensions_mut().insert(HtmlPage);
+    response.extensions_mut().insert(FinalBody);
     response
 }
 
@@ -660,7 +660,7 @@ async fn callback(req: HttpRequest) -> HttpResponse {
         Err(failure) => return refused(&failure, Some(removal)),
     };
     let roles: Vec<&str> = actor.roles.iter().map(|r| r.as_str()).collect();
-    match session::sign_in(&req, actor) {
+    match session::sign_in(&req, actor).await {
         Ok(mut response) => {
             tracing::info!(sign_in.outcome = "signed_in", sign_in.roles = ?roles, "console sign-in");
             let _ = response.add_removal_cookie(&removal);
@@ -870,7 +870,7 @@ mod tests {
     fn failure_pages_are_html_with_their_reason() {
         let page = failure_page(&SignInFailure::StateMismatch);
         assert_eq!(page.status(), StatusCode::BAD_REQUEST);
-        assert!(page.extensions().contains::<HtmlPage>());
+        assert!(page.extensions().contains::<FinalBody>());
         assert_eq!(
             page.headers().get(header::CONTENT_TYPE).unwrap(),
             "text/html; charset=utf-8"

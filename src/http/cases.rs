@@ -740,7 +740,7 @@ fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
 }
 
 /// Parses the body for `action`; refusals are decided after the state and role checks.
-fn command_of(action: Action, body: serde_json::Value) -> Result<Command, AppError> {
+pub(crate) fn command_of(action: Action, body: serde_json::Value) -> Result<Command, AppError> {
     let payload = crate::domain::pathway::PATHWAY
         .iter()
         .find(|t| t.action == action)

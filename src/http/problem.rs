@@ -22,6 +22,11 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 pub use crate::domain::FieldError;
 
+/// Marks a response whose error body is final and safe to send as it is (the web
+/// console's HTML error pages): [`finalise`] does not turn it into a problem.
+#[derive(Debug, Clone, Copy)]
+pub struct FinalBody;
+
 /// An RFC 9457 problem.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -458,11 +463,6 @@ fn problem_for_status(status: StatusCode) -> Problem {
     Problem::new(status, code, detail)
 }
 
-/// Marks an error response that is a finished HTML page (a console sign-in refusal):
-/// [`finalise`] passes it through instead of rebuilding it as a problem.
-#[derive(Debug, Clone, Copy)]
-pub struct HtmlPage;
-
 /// Middleware run on every response; see the module documentation.
 pub async fn finalise(
     req: ServiceRequest,
@@ -473,8 +473,12 @@ pub async fn finalise(
     let response = next.call(req).await?;
     let status = response.status();
     let existing = response.response().extensions().get::<Problem>().cloned();
-    let page = response.response().extensions().get::<HtmlPage>().is_some();
-    let mut response = if !page && (status.is_client_error() || status.is_server_error()) {
+    let final_body = response
+        .response()
+        .extensions()
+        .get::<FinalBody>()
+        .is_some();
+    let mut response = if !final_body && (status.is_client_error() || status.is_server_error()) {
         // Problems from ApiError are already safe to send; anything else is rebuilt
         // from its status alone, so a foreign 5xx body never reaches the client.
         let mut problem = existing.unwrap_or_else(|| problem_for_status(status));

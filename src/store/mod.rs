@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod panels;
 pub mod retention;
 pub mod schema;
+pub mod sessions;
 pub mod trust;
 pub mod vault;
 

@@ -290,3 +290,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     subject_keys,
     retention_decisions
 );
+
+diesel::table! {
+    /// Web console sessions, keyed by the SHA-256 of the cookie's session id.
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        claims -> Text,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

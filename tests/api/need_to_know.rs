@@ -1034,6 +1034,56 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
             }
             let _ = method;
         }
+
+        // The console, signed in as the same user: its case page answers as the API's
+        // read does (404 for a case not to be seen, 403 for a role with no case page),
+        // and no page shows a word the API would not.
+        let browser = crate::console::Browser::sign_in(&app, who.sub, who.roles, who.area).await;
+        let case_page = who.has("channel_chair") || who.has("panel_member") || who.has("auditor");
+        for case in &cases {
+            let url = format!("/console/cases/{}", case.id);
+            let (status, html) = browser.page(&url).await;
+            assert_clean(who, &url, &Value::String(html), &words);
+            let want = match (case_page, expected(who, case)) {
+                (false, _) => 403,
+                (true, Sees::Detail | Sees::Police) => 200,
+                (true, _) => 404,
+            };
+            assert_eq!(
+                status, want,
+                "{}: GET {url} ({:?} case)",
+                who.label, case.state
+            );
+            if want == 404 {
+                refused.push((who.sub, case.id.clone()));
+            }
+        }
+        for url in crate::console::pages(&cases[0].id, &meeting) {
+            let (status, html) = browser.page(&url).await;
+            assert!(
+                [200, 403, 404].contains(&status),
+                "{}: GET {url}: {status}",
+                who.label
+            );
+            // As in the API's list, a records officer's retention reviews include the
+            // area's police-only cases, marked for exemption review.
+            let words: Vec<String> = if url == "/console/retention" && who.has("records_officer") {
+                words
+                    .iter()
+                    .filter(|w| {
+                        !cases.iter().any(|c| {
+                            c.state == State::TransferredToPursue
+                                && c.area == who.area
+                                && (c.id == **w || c.reference == **w)
+                        })
+                    })
+                    .cloned()
+                    .collect()
+            } else {
+                words.clone()
+            };
+            assert_clean(who, &url, &Value::String(html), &words);
+        }
     }
 
     // Every refusal of an invisible case is in the audit log, under the case.

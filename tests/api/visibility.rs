@@ -305,6 +305,108 @@ async fn each_role_sees_each_state_only_as_need_to_know_allows() {
 }
 
 #[tokio::test]
+async fn the_console_case_page_shows_each_state_only_as_need_to_know_allows() {
+    // Arrange: one case in every state, each deconflicted if it passed through screening.
+    let app = spawn_app().await;
+    let mut cases = Vec::new();
+    for state in STATES {
+        cases.push((state, case_through(&app, AREA, state).await));
+    }
+    // 200: the page; 404: as if the case did not exist; 403: a role with no case page.
+    // Columns follow STATES: submitted, screening, closed, onward_referral,
+    // awaiting_panel, police_managed, transferred_to_pursue.
+    type Row<'a> = (&'a str, &'a str, &'a [&'a str], &'a str, [u16; 7]);
+    let matrix: [Row; 9] = [
+        (
+            "the referrer who filed it",
+            REFERRER,
+            &["referrer"],
+            AREA,
+            [403; 7],
+        ),
+        (
+            "an officer of the area",
+            OFFICER,
+            &["prevent_officer"],
+            AREA,
+            [403; 7],
+        ),
+        (
+            "the area's chair",
+            "chair-1",
+            &["channel_chair"],
+            AREA,
+            [404, 404, 404, 404, 200, 404, 404],
+        ),
+        (
+            "a chair of another area",
+            "chair-2",
+            &["channel_chair"],
+            OTHER_AREA,
+            [404; 7],
+        ),
+        (
+            "an auditor of the area",
+            "auditor-1",
+            &["auditor"],
+            AREA,
+            [200, 200, 200, 200, 200, 200, 404],
+        ),
+        (
+            "a national auditor",
+            "auditor-national",
+            &["auditor"],
+            "national",
+            [200, 200, 200, 200, 200, 200, 404],
+        ),
+        (
+            "an auditor of another area",
+            "auditor-2",
+            &["auditor"],
+            OTHER_AREA,
+            [404; 7],
+        ),
+        (
+            "a panel member of the area",
+            "member-1",
+            &["panel_member"],
+            AREA,
+            [404; 7],
+        ),
+        (
+            "an admin of the area",
+            "admin-1",
+            &["admin"],
+            AREA,
+            [403; 7],
+        ),
+    ];
+
+    // Act and assert: every cell, reporting every mismatch at once.
+    let mut mismatches = Vec::new();
+    for (who, sub, roles, area, row) in &matrix {
+        let browser = crate::console::Browser::sign_in(&app, sub, roles, area).await;
+        for ((state, case), expected) in cases.iter().zip(row) {
+            let (status, html) = browser.page(&format!("/console/cases/{}", case.id)).await;
+            let cell = format!("{who} opening the console page of a case in {state}");
+            if status != *expected {
+                mismatches.push(format!("{cell}: expected {expected}, got {status}"));
+            }
+            if html.contains(DECONFLICTION_NOTE) || html.contains("live_investigation") {
+                mismatches.push(format!("{cell}: police-only material shown"));
+            }
+            if *expected != 200 && (html.contains(&case.reference) || html.contains(&case.id)) {
+                mismatches.push(format!("{cell}: the refusal names the case"));
+            }
+            if *expected == 200 && !html.contains(&case.reference) {
+                mismatches.push(format!("{cell}: the page does not show the case"));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[tokio::test]
 async fn a_referrer_sees_only_a_coarse_status_of_their_own_referrals() {
     // Arrange
     let app = spawn_app().await;
