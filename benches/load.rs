@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+#[path = "scale/audit.rs"]
+mod audit_scale;
+
+use audit_scale::peak_rss_kib;
+
 const REFERRALS: usize = 2_000;
 const CLIENTS: usize = 16;
 /// The busiest quarter on record: 3,287 referrals in about 63 working days of 8 hours.
@@ -108,15 +113,6 @@ fn token(sub: &str, role: &str) -> String {
         .expect("utf-8")
         .trim()
         .to_owned()
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn referral(i: usize) -> Value {
@@ -491,5 +487,10 @@ fn main() {
             );
         }
         println!("PostgreSQL intake / SQLite intake: {:.2}", pg / lite);
+    }
+    // The audit log at scale, in the same run (PATHWAY_BENCH_AUDIT_ENTRIES=0 skips it).
+    let entries = audit_scale::entries();
+    if entries > 0 {
+        audit_scale::run(&runtime, entries);
     }
 }
