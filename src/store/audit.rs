@@ -334,7 +334,11 @@ pub fn checkpoint(
             DbConnection::Postgres(pg) => {
                 // One checkpoint writer at a time; appenders are not blocked by this lock.
                 diesel::sql_query("SELECT pg_advisory_xact_lock(7274692001)").execute(pg)?;
-                moved.for_update().load(pg)?
+                // Read without locking: a head that moves meanwhile was committed after
+                // this read and is sealed by the next checkpoint. Locking every moved head
+                // here held the streams of busy actors through the whole checkpoint, and
+                // stalled intake every checkpoint interval.
+                moved.load(pg)?
             }
             DbConnection::Sqlite(lite) => moved.load(lite)?,
         };
@@ -374,17 +378,51 @@ pub fn checkpoint(
         diesel::insert_into(audit_checkpoints::table)
             .values(&row)
             .execute(conn)?;
-        for (key, seq, _) in &moved {
-            diesel::update(audit_chains::table.find(key))
-                .set(audit_chains::checkpointed_seq.eq(seq))
-                .execute(conn)?;
-        }
+        mark_checkpointed(conn, &moved)?;
         Ok(Some(row))
     })?;
     if let Some(row) = &sealed {
         trust.witness.record(&row.clone().into())?;
     }
     Ok(sealed)
+}
+
+/// Records that the streams' heads up to the sealed positions are checkpointed. Only the
+/// checkpoint writer (one at a time) changes `checkpointed_seq`, so it never goes back.
+fn mark_checkpointed(conn: &mut DbConnection, sealed: &[(String, i64, String)]) -> QueryResult<()> {
+    match conn {
+        DbConnection::Postgres(pg) => {
+            use diesel::sql_types::{Array, BigInt, Text};
+            let keys: Vec<&str> = sealed.iter().map(|(k, _, _)| k.as_str()).collect();
+            let seqs: Vec<i64> = sealed.iter().map(|(_, s, _)| *s).collect();
+            // In key order, as appenders lock heads, so that the two cannot deadlock; the
+            // rows stay locked only for one statement and the commit, not the whole
+            // checkpoint, and one statement replaces a round trip per stream.
+            diesel::sql_query(
+                "SELECT 1 FROM audit_chains WHERE chain_key = ANY($1) \
+                 ORDER BY chain_key FOR UPDATE",
+            )
+            .bind::<Array<Text>, _>(&keys)
+            .execute(pg)?;
+            diesel::sql_query(
+                "UPDATE audit_chains AS c SET checkpointed_seq = v.seq \
+                 FROM unnest($1::text[], $2::bigint[]) AS v(chain_key, seq) \
+                 WHERE c.chain_key = v.chain_key",
+            )
+            .bind::<Array<Text>, _>(&keys)
+            .bind::<Array<BigInt>, _>(&seqs)
+            .execute(pg)?;
+        }
+        // SQLite: in process, under the transaction's single write lock.
+        DbConnection::Sqlite(lite) => {
+            for (key, seq, _) in sealed {
+                diesel::update(audit_chains::table.find(key))
+                    .set(audit_chains::checkpointed_seq.eq(seq))
+                    .execute(lite)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checkpoints looked at, newest first, when catching the witness up.
