@@ -90,6 +90,17 @@ describe('as a Channel chair', () => {
   test('a page that does not exist', async () => {
     await check(page, '/console/no-such-page', { status: 404 });
   });
+
+  test('signing out: the sign-in page says so', async () => {
+    await page.goto('/console/');
+    await Promise.all([page.waitForURL(/\/console\/sign-in/), page.locator('#sign-out').click()]);
+    assert.match(await page.locator('.govuk-notification-banner--success').innerText(), /You have signed out/);
+    await assertPageFrame(page, 'signed out');
+    await assertAccessible(page, 'signed out');
+    const response = await page.goto('/console/cases');
+    assert.match(page.url(), /\/console\/sign-in/, 'the session has ended');
+    assert.equal(response.status(), 200);
+  });
 });
 
 describe('as a panel member', () => {
@@ -149,6 +160,26 @@ describe('as an auditor', () => {
   });
 
   test('statistics', async () => {
+    await check(page, '/console/statistics');
+  });
+});
+
+describe('as a national auditor', () => {
+  let page;
+  before(async () => {
+    page = await signedInPage(browser, {
+      user: 'demo-national-auditor', name: 'Nat National', email: 'assurance@homeoffice.example', roles: ['auditor'],
+    }, { area: 'national' });
+  });
+  after(async () => {
+    await page.context().close();
+  });
+
+  test('start, a case, audit search, verification and statistics', async () => {
+    await check(page, '/console/');
+    await check(page, `/console/cases/${await caseIn('exited')}`, { what: 'a case, nationally' });
+    await check(page, '/console/audit?action=case.submit', { what: 'national audit results' });
+    await check(page, '/console/audit/verify');
     await check(page, '/console/statistics');
   });
 });
