@@ -168,7 +168,10 @@ pub fn secure(response: &mut HttpResponse) {
         };
     set(headers, "content-security-policy", CSP);
     set(headers, "x-frame-options", "DENY");
-    set(headers, "referrer-policy", "no-referrer");
+    // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with
+    // a form's POST, and the CSRF Origin check refuses every form. Other sites still get
+    // no referrer.
+    set(headers, "referrer-policy", "same-origin");
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "cache-control", "no-store");
     response.extensions_mut().insert(FinalBody);

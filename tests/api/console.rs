@@ -215,7 +215,7 @@ async fn the_development_sign_in_starts_a_session_with_a_strict_cookie() {
     );
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(headers["x-frame-options"], "DENY");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     assert_eq!(headers["cache-control"], "no-store");
     let html = response.text().await.unwrap();
     assert!(
