@@ -125,7 +125,23 @@ fn text_of(v: &minijinja::Value) -> String {
 
 /// `not_adopt` → `Not adopt`.
 pub fn humanise(value: &str) -> String {
-    let spaced = value.replace(['_', '-'], " ");
+    // A hyphen between digits is a range (the age band `11-15`), shown with an en dash;
+    // any other hyphen or underscore separates words of a code.
+    let chars: Vec<char> = value.chars().collect();
+    let spaced: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| match c {
+            '-' if i > 0
+                && chars[i - 1].is_ascii_digit()
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit) =>
+            {
+                '–'
+            }
+            '_' | '-' => ' ',
+            other => other,
+        })
+        .collect();
     let mut chars = spaced.chars();
     chars
         .next()
@@ -331,6 +347,14 @@ impl ResponseError for ConsoleError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn codes_read_as_words_and_ranges_keep_their_dash() {
+        assert_eq!(super::humanise("extreme_right_wing"), "Extreme right wing");
+        assert_eq!(super::humanise("11-15"), "11–15");
+        assert_eq!(super::humanise("under-18"), "Under 18");
+        assert_eq!(super::humanise(""), "");
+    }
+
     use super::*;
 
     #[test]
