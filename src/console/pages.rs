@@ -1063,25 +1063,8 @@ pub async fn statistics(req: HttpRequest) -> Answer {
     });
     let mut stats = Value::Null;
     if summary.is_empty() {
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        if let Some(f) = from {
-            s.append_pair("from", &f.to_string());
-        }
-        if let Some(t) = to {
-            s.append_pair("to", &t.to_string());
-        }
-        s.append_pair("format", "json");
-        let sq: crate::http::statistics::StatsQuery =
-            serde_urlencoded::from_str(&s.finish()).map_err(|_| ConsoleError::Internal)?;
-        let answer = crate::http::statistics::statistics(
-            session.actor.clone(),
-            request_id(&req).await?,
-            req.clone(),
-            params::Query(sq),
-            store(&req)?,
-            statistics_policy(&req)?,
-        )
-        .await;
+        let (from, to) = (from.map(|d| d.to_string()), to.map(|d| d.to_string()));
+        let answer = statistics_of(&req, &session, from.as_deref(), to.as_deref(), "json").await?;
         match answer {
             Ok(r) => stats = answered(&req, Ok::<_, ApiError>(r)).await?,
             Err(ApiError::Validation(errors)) => {
@@ -1163,31 +1146,44 @@ pub async fn statistics(req: HttpRequest) -> Answer {
 pub async fn statistics_csv(req: HttpRequest) -> Answer {
     let session = session::require(&req, &[Role::Auditor]).await?;
     let q = query(&req);
+    let answer = statistics_of(&req, &session, q.get("from"), q.get("to"), "csv").await;
+    match answer {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(ApiError::Validation(_))) | Err(ConsoleError::BadRequest(_)) => {
+            Ok(redirect("/console/statistics"))
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `GET /v1/stats`' handler for the signed-in auditor, with `from`, `to` (as given) and
+/// `format`: the page and the CSV download go through it alike.
+async fn statistics_of(
+    req: &HttpRequest,
+    session: &Session,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: &str,
+) -> Result<Result<HttpResponse, ApiError>, ConsoleError> {
     let mut s = form_urlencoded::Serializer::new(String::new());
-    for name in ["from", "to"] {
-        if let Some(v) = q.get(name) {
+    for (name, value) in [("from", from), ("to", to)] {
+        if let Some(v) = value {
             s.append_pair(name, v);
         }
     }
-    s.append_pair("format", "csv");
-    let Ok(sq) = serde_urlencoded::from_str::<crate::http::statistics::StatsQuery>(&s.finish())
-    else {
-        return Ok(redirect("/console/statistics"));
-    };
-    let answer = crate::http::statistics::statistics(
+    s.append_pair("format", format);
+    let query = serde_urlencoded::from_str::<crate::http::statistics::StatsQuery>(&s.finish())
+        .map_err(|_| ConsoleError::BadRequest("The dates are not valid.".into()))?;
+    Ok(crate::http::statistics::statistics(
         session.actor.clone(),
-        request_id(&req).await?,
+        request_id(req).await?,
         req.clone(),
-        params::Query(sq),
-        store(&req)?,
-        statistics_policy(&req)?,
+        params::Query(query),
+        store(req)?,
+        statistics_policy(req)?,
     )
-    .await;
-    match answer {
-        Ok(response) => Ok(response),
-        Err(ApiError::Validation(_)) => Ok(redirect("/console/statistics")),
-        Err(e) => Err(e.into()),
-    }
+    .await)
 }
 
 /// `GET /console/retention`: `GET /v1/retention/due`'s handler.
