@@ -125,16 +125,17 @@ fn text_of(v: &minijinja::Value) -> String {
 
 /// `not_adopt` → `Not adopt`.
 pub fn humanise(value: &str) -> String {
-    // A hyphen between digits is a range (the age band `11-15`), shown with an en dash;
-    // any other hyphen or underscore separates words of a code.
+    // A hyphen or underscore between digits is a range (the age band `11_15`), shown
+    // with an en dash; any other separates words of a code.
     let chars: Vec<char> = value.chars().collect();
     let spaced: String = chars
         .iter()
         .enumerate()
         .map(|(i, &c)| match c {
-            '-' if i > 0
-                && chars[i - 1].is_ascii_digit()
-                && chars.get(i + 1).is_some_and(char::is_ascii_digit) =>
+            '-' | '_'
+                if i > 0
+                    && chars[i - 1].is_ascii_digit()
+                    && chars.get(i + 1).is_some_and(char::is_ascii_digit) =>
             {
                 '–'
             }
@@ -351,6 +352,7 @@ mod tests {
     fn codes_read_as_words_and_ranges_keep_their_dash() {
         assert_eq!(super::humanise("extreme_right_wing"), "Extreme right wing");
         assert_eq!(super::humanise("11-15"), "11–15");
+        assert_eq!(super::humanise("11_15"), "11–15");
         assert_eq!(super::humanise("under-18"), "Under 18");
         assert_eq!(super::humanise(""), "");
     }
