@@ -648,7 +648,7 @@ pub fn visible_entries(scope: &ListScope) -> EntryCondition {
     visible
 }
 
-/// `audit_log.case_id IN (SELECT id FROM cases WHERE <condition>)`. Diesel's own
+/// `EXISTS (SELECT 1 FROM cases WHERE cases.id = audit_log.case_id AND <condition>)`. Diesel's own
 /// subselect cannot carry a condition boxed for the two-backend connection, so this
 /// writes the same SQL around it.
 struct AboutCases(super::cases::CaseCondition);
@@ -675,9 +675,16 @@ impl diesel::query_builder::QueryFragment<MultiBackend> for AboutCases {
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, MultiBackend>,
     ) -> QueryResult<()> {
-        out.push_sql(r#""audit_log"."case_id" IN (SELECT "cases"."id" FROM "cases" WHERE "#);
+        // EXISTS, not IN: SQLite builds the whole IN list (every case the caller may see,
+        // for a national auditor every case) before reading the first entry, which took
+        // a second per page at a million entries; a correlated EXISTS looks up only the
+        // cases of the entries read, and stops with the page. PostgreSQL plans both as
+        // the same semi-join.
+        out.push_sql(
+            r#"EXISTS (SELECT 1 FROM "cases" WHERE "cases"."id" = "audit_log"."case_id" AND ("#,
+        );
         self.0.walk_ast(out.reborrow())?;
-        out.push_sql(")");
+        out.push_sql("))");
         Ok(())
     }
 }
