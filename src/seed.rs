@@ -964,58 +964,38 @@ fn write_bulk(
                 )
             })
             .collect();
-        // Batch inserts do not pass through the two-backend connection: each backend's own.
+        // Batch inserts do not pass through the two-backend connection: each backend's own,
+        // with the same statements.
+        macro_rules! insert_bulk {
+            ($conn:expr) => {{
+                for chunk in case_rows.chunks(BULK_STATEMENT / 2) {
+                    diesel::insert_into(cases_table::table)
+                        .values(chunk)
+                        .execute($conn)?;
+                }
+                for chunk in chains.chunks(BULK_STATEMENT) {
+                    diesel::insert_into(audit_chains::table)
+                        .values(chunk)
+                        .on_conflict(audit_chains::chain_key)
+                        .do_update()
+                        .set((
+                            audit_chains::head_seq
+                                .eq(diesel::upsert::excluded(audit_chains::head_seq)),
+                            audit_chains::head_hash
+                                .eq(diesel::upsert::excluded(audit_chains::head_hash)),
+                        ))
+                        .execute($conn)?;
+                }
+                for chunk in rows.chunks(BULK_STATEMENT) {
+                    diesel::insert_into(audit_log::table)
+                        .values(chunk)
+                        .execute($conn)?;
+                }
+            }};
+        }
         match c {
-            DbConnection::Postgres(pg) => {
-                for chunk in case_rows.chunks(BULK_STATEMENT / 2) {
-                    diesel::insert_into(cases_table::table)
-                        .values(chunk)
-                        .execute(pg)?;
-                }
-                for chunk in chains.chunks(BULK_STATEMENT) {
-                    diesel::insert_into(audit_chains::table)
-                        .values(chunk)
-                        .on_conflict(audit_chains::chain_key)
-                        .do_update()
-                        .set((
-                            audit_chains::head_seq
-                                .eq(diesel::upsert::excluded(audit_chains::head_seq)),
-                            audit_chains::head_hash
-                                .eq(diesel::upsert::excluded(audit_chains::head_hash)),
-                        ))
-                        .execute(pg)?;
-                }
-                for chunk in rows.chunks(BULK_STATEMENT) {
-                    diesel::insert_into(audit_log::table)
-                        .values(chunk)
-                        .execute(pg)?;
-                }
-            }
-            DbConnection::Sqlite(lite) => {
-                for chunk in case_rows.chunks(BULK_STATEMENT / 2) {
-                    diesel::insert_into(cases_table::table)
-                        .values(chunk)
-                        .execute(lite)?;
-                }
-                for chunk in chains.chunks(BULK_STATEMENT) {
-                    diesel::insert_into(audit_chains::table)
-                        .values(chunk)
-                        .on_conflict(audit_chains::chain_key)
-                        .do_update()
-                        .set((
-                            audit_chains::head_seq
-                                .eq(diesel::upsert::excluded(audit_chains::head_seq)),
-                            audit_chains::head_hash
-                                .eq(diesel::upsert::excluded(audit_chains::head_hash)),
-                        ))
-                        .execute(lite)?;
-                }
-                for chunk in rows.chunks(BULK_STATEMENT) {
-                    diesel::insert_into(audit_log::table)
-                        .values(chunk)
-                        .execute(lite)?;
-                }
-            }
+            DbConnection::Postgres(pg) => insert_bulk!(pg),
+            DbConnection::Sqlite(lite) => insert_bulk!(lite),
         }
         Ok(())
     })?;
