@@ -20,7 +20,16 @@ use crate::domain::access::{ListScope, ScopeBranch, police_only_audit_actions};
 /// One unit of work's audit state: the entry key, and the streams it created.
 struct Unit {
     key: EntryKey,
-    new_streams: Vec<String>,
+    /// Open [`write_transaction`]s on this thread, outermost first: how many of
+    /// `pending` each found when it began.
+    transactions: Vec<usize>,
+    /// Streams created in the open transactions, with their first entries.
+    pending: Vec<StreamRecord>,
+    /// Streams whose creating transaction committed.
+    committed: Vec<StreamRecord>,
+    /// Streams created outside any [`write_transaction`]: whether they exist is
+    /// asked of the database afterwards.
+    untracked: Vec<String>,
 }
 
 thread_local! {
@@ -35,9 +44,26 @@ pub fn with_entry_key<T>(key: &EntryKey, f: impl FnOnce() -> T) -> T {
     in_unit(key, f).0
 }
 
-/// Like [`with_entry_key`], and also returns the streams that `f` created (whether or
-/// not their transaction committed), for [`new_stream_records`].
-pub fn in_unit<T>(key: &EntryKey, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+/// The streams a unit of work created: those whose transaction committed, with their
+/// records, and those created outside [`write_transaction`], for
+/// [`new_stream_records`] to look up.
+#[derive(Debug, Default)]
+pub struct CreatedStreams {
+    /// Committed, with the hash of their first entry.
+    pub committed: Vec<StreamRecord>,
+    /// To be looked up (their transaction was not one this module saw end).
+    pub untracked: Vec<String>,
+}
+
+impl CreatedStreams {
+    /// True when the unit created no stream.
+    pub fn is_empty(&self) -> bool {
+        self.committed.is_empty() && self.untracked.is_empty()
+    }
+}
+
+/// Like [`with_entry_key`], and also returns the streams that `f` created.
+pub fn in_unit<T>(key: &EntryKey, f: impl FnOnce() -> T) -> (T, CreatedStreams) {
     struct Restore(Option<Unit>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -47,18 +73,52 @@ pub fn in_unit<T>(key: &EntryKey, f: impl FnOnce() -> T) -> (T, Vec<String>) {
     }
     let fresh = Unit {
         key: key.clone(),
-        new_streams: Vec::new(),
+        transactions: Vec::new(),
+        pending: Vec::new(),
+        committed: Vec::new(),
+        untracked: Vec::new(),
     };
     let restore = Restore(UNIT.with(|u| u.borrow_mut().replace(fresh)));
     let out = f();
     let created = UNIT.with(|u| {
         u.borrow_mut()
             .as_mut()
-            .map(|u| std::mem::take(&mut u.new_streams))
+            .map(|u| CreatedStreams {
+                committed: std::mem::take(&mut u.committed),
+                untracked: std::mem::take(&mut u.untracked),
+            })
             .unwrap_or_default()
     });
     drop(restore);
     (out, created)
+}
+
+/// Called by [`write_transaction`] as it begins a transaction.
+pub(super) fn transaction_began() {
+    UNIT.with(|u| {
+        if let Some(u) = u.borrow_mut().as_mut() {
+            u.transactions.push(u.pending.len());
+        }
+    });
+}
+
+/// Called by [`write_transaction`] as its transaction ends: the streams it created
+/// are committed once the outermost transaction commits, and forgotten when it rolls
+/// back (a stream that does not exist must not be witnessed).
+pub(super) fn transaction_ended(committed: bool) {
+    UNIT.with(|u| {
+        if let Some(u) = u.borrow_mut().as_mut() {
+            let Some(mark) = u.transactions.pop() else {
+                return;
+            };
+            if !committed {
+                u.pending.truncate(mark);
+            } else if u.transactions.is_empty() {
+                let done = std::mem::take(&mut u.pending);
+                u.committed.extend(done);
+            }
+        }
+    });
 }
 
 fn current_entry_key() -> QueryResult<EntryKey> {
@@ -68,10 +128,14 @@ fn current_entry_key() -> QueryResult<EntryKey> {
         })
 }
 
-fn note_new_stream(key: &str) {
+fn note_new_stream(record: StreamRecord) {
     UNIT.with(|u| {
         if let Some(u) = u.borrow_mut().as_mut() {
-            u.new_streams.push(key.to_owned());
+            if u.transactions.is_empty() {
+                u.untracked.push(record.chain_key);
+            } else {
+                u.pending.push(record);
+            }
         }
     });
 }
@@ -106,6 +170,7 @@ pub fn new_stream_records(
 /// An audit entry as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct AuditEntryRow {
     /// Entry id (UUID v7: time-ordered).
     pub id: String,
@@ -159,6 +224,7 @@ impl AuditEntryRow {
 /// A checkpoint as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_checkpoints)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct CheckpointRow {
     /// Position in the checkpoint chain, from 1.
     pub seq: i64,
@@ -200,24 +266,91 @@ impl From<CheckpointRecord> for CheckpointRow {
     }
 }
 
-/// Locks (PostgreSQL) and reads the heads of `keys`, creating missing ones, in key order
-/// so that two transactions touching the same streams cannot deadlock.
-fn lock_heads(
+/// The entries of `events`, chained onto `heads` (each stream's last seq and hash),
+/// which move to the new heads.
+/// Chaining is deterministic for given `ids`, so a stream's entries come out the same
+/// each time they are chained from the same head.
+fn chain_entries(
+    entry_key: &EntryKey,
+    ctx: &AuditContext,
+    (events, ids): (&[AuditEvent], &[String]),
+    now: NaiveDateTime,
+    heads: &mut BTreeMap<String, (i64, String)>,
+) -> QueryResult<Vec<AuditEntryRow>> {
+    let mut rows = Vec::with_capacity(events.len());
+    for (event, id) in events.iter().zip(ids) {
+        let Some((seq, prev)) = heads.get_mut(event.chain.as_str()) else {
+            return Err(diesel::result::Error::NotFound);
+        };
+        let mut row = AuditEntryRow {
+            id: id.clone(),
+            chain_key: event.chain.as_str().to_owned(),
+            seq: *seq + 1,
+            occurred_at: now,
+            request_id: ctx.request_id.clone(),
+            actor_sub: ctx.actor_sub.clone(),
+            actor_roles: ctx.actor_roles.clone(),
+            area: event.area.clone(),
+            action: event.action.clone(),
+            case_id: event.case_id.map(|id| id.to_string()),
+            outcome: event.outcome.as_str().to_owned(),
+            details: canonical_json(&event.details),
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        row.hash = entry_hash(entry_key, &row.prev_hash, &row.fields());
+        *seq = row.seq;
+        *prev = row.hash.clone();
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Creates the head of each of `keys` that does not exist yet, already at its final
+/// position in `heads` (the streams' entries chained from the start); the keys that
+/// did exist. A created head is the creating transaction's until it commits, so a
+/// concurrent creator of the same stream waits and then finds it existing.
+fn create_heads(
     conn: &mut DbConnection,
     keys: &[&str],
+    heads: &BTreeMap<String, (i64, String)>,
+    first_hashes: &BTreeMap<&str, &str>,
     now: NaiveDateTime,
-) -> QueryResult<BTreeMap<String, (i64, String)>> {
-    let fresh: Vec<_> = keys
-        .iter()
-        .map(|k| {
-            (
-                audit_chains::chain_key.eq(*k),
-                audit_chains::head_seq.eq(0_i64),
-                audit_chains::head_hash.eq(GENESIS_HASH),
-                audit_chains::updated_at.eq(now),
-            )
-        })
-        .collect();
+) -> QueryResult<Vec<String>> {
+    let mut existing = Vec::new();
+    for key in keys {
+        let (seq, hash) = &heads[*key];
+        let head = (
+            audit_chains::chain_key.eq(*key),
+            audit_chains::head_seq.eq(*seq),
+            audit_chains::head_hash.eq(hash),
+            audit_chains::updated_at.eq(now),
+        );
+        let created = match conn {
+            DbConnection::Postgres(pg) => diesel::insert_into(audit_chains::table)
+                .values(head)
+                .on_conflict_do_nothing()
+                .execute(pg)?,
+            DbConnection::Sqlite(lite) => diesel::insert_or_ignore_into(audit_chains::table)
+                .values(head)
+                .execute(lite)?,
+        };
+        if created == 1 {
+            note_new_stream(StreamRecord {
+                chain_key: (*key).to_owned(),
+                first_hash: first_hashes[*key].to_owned(),
+                created_at: now,
+            });
+        } else {
+            existing.push((*key).to_owned());
+        }
+    }
+    Ok(existing)
+}
+
+/// Locks (PostgreSQL) and reads the heads of existing streams, in key order so that
+/// two transactions touching the same streams cannot deadlock.
+fn lock_heads(conn: &mut DbConnection, keys: &[String]) -> QueryResult<Vec<(String, i64, String)>> {
     let query = audit_chains::table
         .filter(audit_chains::chain_key.eq_any(keys))
         .order(audit_chains::chain_key)
@@ -226,32 +359,20 @@ fn lock_heads(
             audit_chains::head_seq,
             audit_chains::head_hash,
         ));
-    let heads: Vec<(String, i64, String)> = match conn {
-        DbConnection::Postgres(pg) => {
-            diesel::insert_into(audit_chains::table)
-                .values(&fresh)
-                .on_conflict_do_nothing()
-                .execute(pg)?;
-            query.for_update().load(pg)?
-        }
+    match conn {
+        DbConnection::Postgres(pg) => query.for_update().load(pg),
         // The enclosing BEGIN IMMEDIATE already holds SQLite's single write lock.
-        DbConnection::Sqlite(lite) => {
-            diesel::insert_or_ignore_into(audit_chains::table)
-                .values(&fresh)
-                .execute(lite)?;
-            query.load(lite)?
-        }
-    };
-    for (key, seq, _) in &heads {
-        if *seq == 0 {
-            note_new_stream(key);
-        }
+        DbConnection::Sqlite(lite) => query.load(lite),
     }
-    Ok(heads.into_iter().map(|(k, s, h)| (k, (s, h))).collect())
 }
 
 /// Appends `events` to their streams inside the caller's transaction, hashed with the
 /// entry key of [`with_entry_key`].
+///
+/// Every stream is first taken to be new: its entries are chained from the start and
+/// its head is created at its final position, which for a new case's stream (every
+/// intake) is one statement. Streams that already existed are then locked, chained
+/// from their heads, and their heads moved.
 pub fn append(
     conn: &mut DbConnection,
     ctx: &AuditContext,
@@ -268,46 +389,50 @@ pub fn append(
         k.dedup();
         k
     };
-    let mut heads = lock_heads(conn, &keys, now)?;
-    let mut rows = Vec::with_capacity(events.len());
-    for event in events {
-        let Some((seq, prev)) = heads.get_mut(event.chain.as_str()) else {
+    let genesis = || -> BTreeMap<String, (i64, String)> {
+        keys.iter()
+            .map(|k| ((*k).to_owned(), (0, GENESIS_HASH.to_owned())))
+            .collect()
+    };
+    let ids: Vec<String> = events
+        .iter()
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    let mut heads = genesis();
+    let mut rows = chain_entries(&entry_key, ctx, (events, &ids), now, &mut heads)?;
+    let first_hashes: BTreeMap<&str, &str> = rows
+        .iter()
+        .filter(|r| r.seq == 1)
+        .map(|r| (r.chain_key.as_str(), r.hash.as_str()))
+        .collect();
+    let existing = create_heads(conn, &keys, &heads, &first_hashes, now)?;
+    if !existing.is_empty() {
+        let mut heads = genesis();
+        let locked = lock_heads(conn, &existing)?;
+        if locked.len() != existing.len() {
             return Err(diesel::result::Error::NotFound);
-        };
-        let mut row = AuditEntryRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            chain_key: event.chain.as_str().to_owned(),
-            seq: *seq + 1,
-            occurred_at: now,
-            request_id: ctx.request_id.clone(),
-            actor_sub: ctx.actor_sub.clone(),
-            actor_roles: ctx.actor_roles.clone(),
-            area: event.area.clone(),
-            action: event.action.clone(),
-            case_id: event.case_id.map(|id| id.to_string()),
-            outcome: event.outcome.as_str().to_owned(),
-            details: canonical_json(&event.details),
-            prev_hash: prev.clone(),
-            hash: String::new(),
-        };
-        row.hash = entry_hash(&entry_key, &row.prev_hash, &row.fields());
-        *seq = row.seq;
-        *prev = row.hash.clone();
-        rows.push(row);
+        }
+        for (key, seq, hash) in locked {
+            heads.insert(key, (seq, hash));
+        }
+        // Streams created above start from the start again and come out the same.
+        rows = chain_entries(&entry_key, ctx, (events, &ids), now, &mut heads)?;
+        for key in &existing {
+            let (seq, hash) = &heads[key];
+            diesel::update(audit_chains::table.find(key))
+                .set((
+                    audit_chains::head_seq.eq(seq),
+                    audit_chains::head_hash.eq(hash),
+                    audit_chains::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
     }
-    // One statement per entry: batch inserts do not pass through the two-backend connection.
+    // One statement per entry: batch inserts do not pass through the two-backend
+    // connection, and a single row keeps one prepared statement.
     for row in &rows {
         diesel::insert_into(audit_log::table)
             .values(row)
-            .execute(conn)?;
-    }
-    for (key, (seq, hash)) in &heads {
-        diesel::update(audit_chains::table.find(key))
-            .set((
-                audit_chains::head_seq.eq(seq),
-                audit_chains::head_hash.eq(hash),
-                audit_chains::updated_at.eq(now),
-            ))
             .execute(conn)?;
     }
     Ok(rows)
@@ -751,4 +876,164 @@ pub fn list(
         };
     }
     q.load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Outcome;
+    use serde_json::json;
+
+    fn migrated(dir: &std::path::Path) -> DbConnection {
+        let path = dir.join("audit.db");
+        let mut conn = DbConnection::establish(path.to_str().unwrap()).unwrap();
+        crate::store::run_migrations(&mut conn).unwrap();
+        conn
+    }
+
+    fn ctx() -> AuditContext {
+        AuditContext {
+            actor_sub: "officer-1".into(),
+            actor_roles: "prevent_officer".into(),
+            request_id: None,
+        }
+    }
+
+    fn about(case: &uuid::Uuid, action: &str) -> AuditEvent {
+        AuditEvent::about_case(
+            &case.to_string(),
+            "E08000035",
+            action,
+            Outcome::Ok,
+            json!({}),
+        )
+    }
+
+    fn stored(conn: &mut DbConnection, key: &str) -> Vec<(i64, String, String)> {
+        audit_log::table
+            .filter(audit_log::chain_key.eq(key))
+            .order(audit_log::seq)
+            .select((audit_log::seq, audit_log::prev_hash, audit_log::hash))
+            .load(conn)
+            .unwrap()
+    }
+
+    fn head(conn: &mut DbConnection, key: &str) -> (i64, String) {
+        audit_chains::table
+            .find(key)
+            .select((audit_chains::head_seq, audit_chains::head_hash))
+            .first(conn)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stream_is_reported_as_created_only_when_its_transaction_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = migrated(dir.path());
+        let key = EntryKey::from_bytes([7; 32]);
+        let (kept, gone, inner) = (
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+        );
+        let (_, created) = in_unit(&key, || {
+            write_transaction(&mut conn, |c| {
+                append(c, &ctx(), &[about(&kept, "case.submit")])
+            })
+            .unwrap();
+            let refused: QueryResult<()> = write_transaction(&mut conn, |c| {
+                append(c, &ctx(), &[about(&gone, "case.submit")])?;
+                Err(diesel::result::Error::RollbackTransaction)
+            });
+            assert!(refused.is_err());
+            // A later commit in the same unit does not bring it back.
+            write_transaction(&mut conn, |c| {
+                append(c, &ctx(), &[about(&kept, "case.read")])
+            })
+            .unwrap();
+        });
+        assert!(created.untracked.is_empty(), "{created:?}");
+        let keys: Vec<&str> = created
+            .committed
+            .iter()
+            .map(|r| r.chain_key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [format!("case:{kept}")],
+            "the rolled-back stream is not reported"
+        );
+        let first = &stored(&mut conn, &keys[0].to_owned())[0];
+        assert_eq!(
+            created.committed[0].first_hash, first.2,
+            "the first entry's hash as stored"
+        );
+        assert!(stored(&mut conn, &format!("case:{gone}")).is_empty());
+
+        // PostgreSQL nests write transactions as savepoints: a stream created in an
+        // inner one waits for the outermost commit.
+        let (_, created) = in_unit(&key, || {
+            transaction_began();
+            transaction_began();
+            note_new_stream(StreamRecord {
+                chain_key: format!("case:{inner}"),
+                first_hash: "h".into(),
+                created_at: crate::audit::now(),
+            });
+            transaction_ended(true);
+            transaction_ended(false);
+            transaction_began();
+            transaction_ended(true);
+        });
+        assert!(
+            created.is_empty(),
+            "the outer rollback undoes the inner commit"
+        );
+    }
+
+    #[test]
+    fn entries_chain_the_same_onto_new_and_existing_streams_in_one_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = migrated(dir.path());
+        let key = EntryKey::from_bytes([9; 32]);
+        let (old, new) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        with_entry_key(&key, || {
+            write_transaction(&mut conn, |c| {
+                append(c, &ctx(), &[about(&old, "case.submit")])
+            })
+            .unwrap();
+            // One append touching an existing stream and creating another, twice each.
+            write_transaction(&mut conn, |c| {
+                append(
+                    c,
+                    &ctx(),
+                    &[
+                        about(&new, "case.submit"),
+                        about(&old, "case.link"),
+                        about(&new, "case.read"),
+                        about(&old, "case.read"),
+                    ],
+                )
+            })
+            .unwrap();
+        });
+        for case in [old, new] {
+            let chain = format!("case:{case}");
+            let entries = stored(&mut conn, &chain);
+            let mut prev = GENESIS_HASH.to_owned();
+            for (i, (seq, prev_hash, hash)) in entries.iter().enumerate() {
+                assert_eq!(*seq, i as i64 + 1, "{chain}");
+                assert_eq!(*prev_hash, prev, "{chain} seq {seq}");
+                prev = hash.clone();
+            }
+            assert_eq!(
+                head(&mut conn, &chain),
+                (entries.len() as i64, prev),
+                "{chain}"
+            );
+        }
+        let public = crate::audit::CheckpointKey::from_seed([3; 32]).public();
+        let report = verify(&mut conn, &key, &public, None).unwrap();
+        assert!(report.intact, "{report:?}");
+    }
 }

@@ -15,6 +15,7 @@ use crate::domain::pathway::State;
 /// A case as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cases)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct CaseRow {
     /// Id.
     pub id: String,
@@ -128,6 +129,7 @@ impl AccessRow {
 /// One entry of a case's history.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = case_events)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct EventRow {
     /// Id.
     pub id: String,
@@ -162,6 +164,7 @@ pub struct EventRow {
 /// A referral to another service.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = onward_referrals)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct OnwardRow {
     /// Id.
     pub id: String,
@@ -186,6 +189,7 @@ pub struct OnwardRow {
 /// A stored answer to an idempotent submission.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = idempotency_keys)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct IdempotencyRow {
     /// Who submitted.
     pub actor_sub: String,
@@ -201,10 +205,11 @@ pub struct IdempotencyRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(QueryableByName)]
-struct ReferenceNumber {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    number: i64,
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// The PostgreSQL function of the migration `reference_sequences`.
+    #[sql_name = "next_reference_number"]
+    fn take_reference_number(year: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
 }
 
 /// Takes the next reference number of `year`.
@@ -216,10 +221,8 @@ struct ReferenceNumber {
 pub fn next_reference_number(conn: &mut DbConnection, year: i64) -> QueryResult<i64> {
     match conn {
         DbConnection::Postgres(pg) => {
-            diesel::sql_query("SELECT next_reference_number($1) AS number")
-                .bind::<diesel::sql_types::BigInt, _>(year)
-                .get_result::<ReferenceNumber>(pg)
-                .map(|r| r.number)
+            // A typed call, not `sql_query`: diesel keeps it prepared.
+            diesel::select(take_reference_number(year)).get_result(pg)
         }
         DbConnection::Sqlite(lite) => diesel::insert_into(reference_counters::table)
             .values((
@@ -269,9 +272,11 @@ pub fn insert_case(conn: &mut DbConnection, row: &CaseRow) -> QueryResult<()> {
         ..row.clone()
     };
     diesel::insert_into(cases::table)
-        .values((&sealed, cases::subject_key_id.eq(Some(key))))
-        .execute(conn)
-        .map(|_| ())
+        .values((&sealed, cases::subject_key_id.eq(Some(&key))))
+        .execute(conn)?;
+    // Its first event is sealed next, under the same key: no need to read it back.
+    vault::remember_case_key(id, &key);
+    Ok(())
 }
 
 /// A stored case with its personal columns opened (empty once its key was destroyed).

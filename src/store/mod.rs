@@ -1,5 +1,11 @@
 //! Persistence: the one place that speaks diesel. One connection type serves SQLite
 //! and PostgreSQL; the backend is chosen by the database URL.
+//!
+//! Statements keep one SQL shape per call site so that PostgreSQL runs them as
+//! prepared statements from diesel's cache instead of parsing and planning each one:
+//! every `Insertable` row says `treat_none_as_default_value = false` (`None` is `NULL`,
+//! never `DEFAULT`; no nullable column here has another default), and rows are inserted
+//! one statement each.
 
 pub mod audit;
 pub mod cases;
@@ -633,23 +639,35 @@ pub fn write_transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    match conn {
+    // The audit streams the transaction creates are witnessed only if it commits.
+    audit::transaction_began();
+    let result = match conn {
         DbConnection::Postgres(_) => conn.transaction(f),
-        DbConnection::Sqlite(_) => {
-            conn.batch_execute("BEGIN IMMEDIATE")?;
-            counters::sqlite_transaction(SqliteTransaction::Begun);
-            let mut guard = RollbackOnDrop(Some(conn));
-            let conn = guard
-                .0
-                .as_deref_mut()
-                .ok_or(diesel::result::Error::NotFound)?;
-            let value = f(conn)?;
-            conn.batch_execute("COMMIT")?;
-            counters::sqlite_transaction(SqliteTransaction::Committed);
-            guard.0 = None;
-            Ok(value)
-        }
-    }
+        DbConnection::Sqlite(_) => sqlite_write_transaction(conn, f),
+    };
+    audit::transaction_ended(result.is_ok());
+    result
+}
+
+fn sqlite_write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    counters::sqlite_transaction(SqliteTransaction::Begun);
+    let mut guard = RollbackOnDrop(Some(conn));
+    let conn = guard
+        .0
+        .as_deref_mut()
+        .ok_or(diesel::result::Error::NotFound)?;
+    let value = f(conn)?;
+    conn.batch_execute("COMMIT")?;
+    counters::sqlite_transaction(SqliteTransaction::Committed);
+    guard.0 = None;
+    Ok(value)
 }
 
 /// Rolls a manual SQLite transaction back on error or panic.
@@ -831,10 +849,19 @@ where
     if created.is_empty() {
         return out;
     }
-    // After the commit: only streams that exist now are witnessed, and the
-    // connection goes back to the pool before the files are synced. The
-    // request has succeeded already, so a failure here is logged, not returned.
-    let records = audit::new_stream_records(&mut conn, &created);
+    // After the commit: only streams that exist now are witnessed (those created in
+    // a transaction that committed, and those created outside one that the database
+    // still holds), and the connection goes back to the pool before the files are
+    // synced. The request has succeeded already, so a failure here is logged, not
+    // returned.
+    let records = if created.untracked.is_empty() {
+        Ok(created.committed)
+    } else {
+        audit::new_stream_records(&mut conn, &created.untracked).map(|mut looked_up| {
+            looked_up.extend(created.committed);
+            looked_up
+        })
+    };
     drop(conn);
     let written = records
         .map_err(StoreError::from)
@@ -921,6 +948,38 @@ impl Circuit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_insertable_row_inserts_none_as_null_so_its_statement_stays_prepared() {
+        let sources = [
+            ("audit.rs", include_str!("audit.rs")),
+            ("cases.rs", include_str!("cases.rs")),
+            ("notifications.rs", include_str!("notifications.rs")),
+            ("panels.rs", include_str!("panels.rs")),
+            ("retention.rs", include_str!("retention.rs")),
+            ("sessions.rs", include_str!("sessions.rs")),
+            ("vault.rs", include_str!("vault.rs")),
+            ("trust.rs", include_str!("trust.rs")),
+        ];
+        let mut rows = 0;
+        for (file, text) in sources {
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                if line.starts_with("#[derive(") && line.contains("Insertable") {
+                    rows += 1;
+                    let attributes = lines[i + 1..].iter().take_while(|l| l.starts_with("#["));
+                    assert!(
+                        attributes
+                            .into_iter()
+                            .any(|l| l.contains("treat_none_as_default_value = false")),
+                        "{file}:{}: an Insertable row without treat_none_as_default_value = false",
+                        i + 1
+                    );
+                }
+            }
+        }
+        assert!(rows >= 14, "found only {rows} Insertable rows");
+    }
 
     #[test]
     fn a_postgres_url_names_its_host_port_user_and_database() {

@@ -10,6 +10,7 @@ use super::schema::{directory, notifications};
 /// A notification waiting, sending, sent or failed.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = notifications)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NotificationRow {
     /// Id.
     pub id: String,
@@ -46,6 +47,7 @@ pub struct NotificationRow {
 /// A directory entry: a team mailbox of an area.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = directory)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct DirectoryRow {
     /// Id.
     pub id: String,

@@ -9,6 +9,7 @@ use super::schema::{agenda_items, case_notes, cases, meetings, panel_members, pa
 /// A panel.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = panels)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct PanelRow {
     /// Id.
     pub id: String,
@@ -25,6 +26,7 @@ pub struct PanelRow {
 /// A member of a panel.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = panel_members)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct MemberRow {
     /// Id.
     pub id: String,
@@ -47,6 +49,7 @@ pub struct MemberRow {
 /// A meeting.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = meetings)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct MeetingRow {
     /// Id.
     pub id: String,
@@ -78,6 +81,7 @@ pub struct AgendaEntry {
 /// An agency's note on a case.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = case_notes)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NoteRow {
     /// Id.
     pub id: String,

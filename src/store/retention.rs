@@ -15,6 +15,7 @@ use crate::domain::access::ListScope;
 /// One retention decision as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = retention_decisions)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct DecisionRow {
     /// Id.
     pub id: String,

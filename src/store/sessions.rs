@@ -10,6 +10,7 @@ use super::schema::console_sessions;
 /// A console session as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = console_sessions)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct SessionRow {
     /// SHA-256 (hex) of the session id the cookie carries.
     pub id_hash: String,

@@ -359,12 +359,17 @@ pub fn key_of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<String
             id
         }
     };
+    remember_case_key(case_id, &id);
+    Ok(id)
+}
+
+/// Notes, for the rest of this unit of work, that `case_id` is sealed under `key_id`.
+pub fn remember_case_key(case_id: &str, key_id: &str) {
     UNIT.with(|u| {
         if let Some(u) = u.borrow_mut().as_mut() {
-            u.case_keys.insert(case_id.to_owned(), id.clone());
+            u.case_keys.insert(case_id.to_owned(), key_id.to_owned());
         }
     });
-    Ok(id)
 }
 
 /// The data key a case should be sealed under once its subject's match key is
