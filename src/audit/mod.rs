@@ -24,7 +24,8 @@
 //!   no longer matches it;
 //! - a stream deleted whole before its first checkpoint needs nothing recomputed, so
 //!   the witness also records every new stream (its key and first entry's hash) as soon
-//!   as the transaction that created it commits, and every case and panel row is
+//!   as the transaction that created it commits (in one file with the streams of
+//!   transactions committing at the same time), and every case and panel row is
 //!   created in the same transaction as its stream's first entry: the verifier reports
 //!   a witnessed stream, or a case's or panel's, that is gone.
 //!
@@ -630,12 +631,32 @@ impl Verifier {
         self.expected.extend(keys.into_iter().map(|k| k.0));
     }
 
-    /// Streams the witness recorded at their creation, before any entry.
+    /// Streams the witness recorded at their creation, before any entry. A stream is
+    /// recorded once, but batch files do not make that so: two records of one stream
+    /// are fine when identical, and a [`BreakKind::WitnessMismatch`] when their first
+    /// entries differ (the first record read is then the one entries are checked with).
     pub fn witnessed_streams(&mut self, records: &[StreamRecord]) {
+        let mut conflicting = std::collections::BTreeSet::new();
         for r in records {
             self.expected.insert(r.chain_key.clone());
-            self.witnessed_first
-                .insert(r.chain_key.clone(), r.first_hash.clone());
+            match self.witnessed_first.get(&r.chain_key) {
+                None => {
+                    self.witnessed_first
+                        .insert(r.chain_key.clone(), r.first_hash.clone());
+                }
+                Some(first) if *first == r.first_hash => {}
+                Some(_) => {
+                    if conflicting.insert(r.chain_key.clone()) {
+                        self.record(Break {
+                            kind: BreakKind::WitnessMismatch,
+                            chain_key: Some(r.chain_key.clone()),
+                            seq: None,
+                            entry_id: None,
+                            checkpoint_seq: None,
+                        });
+                    }
+                }
+            }
         }
     }
 
@@ -1018,6 +1039,45 @@ mod tests {
         assert_eq!(
             (b.kind, b.chain_key.as_deref()),
             (BreakKind::StreamMissing, Some("case:x"))
+        );
+    }
+
+    #[test]
+    fn two_witnessed_records_of_one_stream_must_agree() {
+        let rows = chain(1);
+        let record = |first_hash: &str| StreamRecord {
+            chain_key: "case:x".into(),
+            first_hash: first_hash.into(),
+            created_at: t(),
+        };
+        let run = |witnessed: &[StreamRecord]| {
+            let head = SealedHead {
+                seq: 1,
+                hash: rows[0].2.clone(),
+            };
+            let heads = BTreeMap::from([("case:x".to_owned(), head)]);
+            let mut v = Verifier::new(heads, key(), signer().public());
+            v.witnessed_streams(witnessed);
+            let (f, prev, hash) = &rows[0];
+            v.entry(&StoredEntry {
+                fields: f.clone(),
+                prev_hash: prev,
+                hash,
+            });
+            v.finish()
+        };
+        let same = record(&rows[0].2);
+        assert!(
+            run(&[same.clone(), same.clone()]).intact,
+            "identical is fine"
+        );
+        let other = record(&"1".repeat(64));
+        let report = run(&[same.clone(), other.clone(), other]);
+        assert_eq!(report.breaks.len(), 1, "one break per stream: {report:?}");
+        let b = report.first_break.unwrap();
+        assert_eq!(
+            (b.kind, b.chain_key.as_deref(), b.seq),
+            (BreakKind::WitnessMismatch, Some("case:x"), None)
         );
     }
 

@@ -865,7 +865,7 @@ where
     drop(conn);
     let written = records
         .map_err(StoreError::from)
-        .and_then(|rs| rs.iter().try_for_each(|r| Ok(t.witness.record_stream(r)?)));
+        .and_then(|rs| Ok(t.streams.record(&rs)?));
     if let Err(e) = written {
         tracing::error!(error = %e, "audit stream not witnessed");
     }

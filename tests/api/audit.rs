@@ -668,7 +668,7 @@ async fn an_untouched_log_verifies_intact_by_cli_and_http() {
     assert!(
         streams.iter().filter(|k| k.starts_with("case:")).count() == 2
             && streams.iter().any(|k| k == "actor:auditor-1"),
-        "one file per stream, written as it is created: {streams:?}"
+        "each new stream witnessed as it is created: {streams:?}"
     );
 }
 
