@@ -259,6 +259,8 @@ fn main() -> ExitCode {
             Ok(())
         }
     };
+    // New audit streams are witnessed by a writer thread: let it finish before exiting.
+    pathway::store::trust::settle_all();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -23,9 +23,9 @@
 //!   anyone can check the witness, and deleting or forging a checkpoint in the database
 //!   no longer matches it;
 //! - a stream deleted whole before its first checkpoint needs nothing recomputed, so
-//!   the witness also records every new stream (its key and first entry's hash) as soon
-//!   as the transaction that created it commits (in one file with the streams of
-//!   transactions committing at the same time), and every case and panel row is
+//!   the witness also records every new stream (its key and first entry's hash) within
+//!   milliseconds of the commit of the transaction that created it (a writer thread
+//!   writes everything queued meanwhile as one file), and every case and panel row is
 //!   created in the same transaction as its stream's first entry: the verifier reports
 //!   a witnessed stream, or a case's or panel's, that is gone.
 //!
@@ -41,9 +41,10 @@
 //! witness away from the database host and its credentials); entries appended since the
 //! last witnessed checkpoint, cut from the end of their stream with its head moved back
 //! (keep the checkpoint interval short: it is that window); a new stream removed in the
-//! moment between its commit and its witness file (or whose file failed to be written,
-//! which is logged); and a witness whose newest files are deleted together with the
-//! matching database rows (make the witness append-only storage, e.g. object lock).
+//! milliseconds between its commit and its witness file, or lost with the process in
+//! them, or whose file failed to be written (logged); and a witness whose newest files
+//! are deleted together with the matching database rows (make the witness append-only
+//! storage, e.g. object lock).
 //!
 //! Entries never carry personal data (names, dates of birth, addresses, narratives):
 //! the log must outlive the deletion of a case's personal data, and it cannot be edited.

@@ -963,7 +963,7 @@ mod tests {
             [format!("case:{kept}")],
             "the rolled-back stream is not reported"
         );
-        let first = &stored(&mut conn, &keys[0].to_owned())[0];
+        let first = &stored(&mut conn, keys[0])[0];
         assert_eq!(
             created.committed[0].first_hash, first.2,
             "the first entry's hash as stored"

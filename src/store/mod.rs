@@ -851,9 +851,8 @@ where
     }
     // After the commit: only streams that exist now are witnessed (those created in
     // a transaction that committed, and those created outside one that the database
-    // still holds), and the connection goes back to the pool before the files are
-    // synced. The request has succeeded already, so a failure here is logged, not
-    // returned.
+    // still holds). They are queued for the witness's writer thread: the request has
+    // succeeded already and does not wait for the fsyncs; a failure is logged there.
     let records = if created.untracked.is_empty() {
         Ok(created.committed)
     } else {
@@ -863,11 +862,9 @@ where
         })
     };
     drop(conn);
-    let written = records
-        .map_err(StoreError::from)
-        .and_then(|rs| Ok(t.streams.record(&rs)?));
-    if let Err(e) = written {
-        tracing::error!(error = %e, "audit stream not witnessed");
+    match records {
+        Ok(records) => t.streams.queue(records),
+        Err(e) => tracing::error!(error = %e, "audit streams not witnessed"),
     }
     out
 }

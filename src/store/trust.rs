@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::audit::{CheckpointKey, CheckpointRecord, EntryKey, PublicKey, StreamRecord};
 use crate::config::{Environment, Settings};
@@ -35,10 +35,6 @@ pub enum TrustError {
     /// A witness file is not a checkpoint or stream record.
     #[error("audit witness file {0} is not a checkpoint or stream record")]
     WitnessFile(PathBuf),
-    /// The batch of stream records that held this caller's was not written (another
-    /// caller wrote it; this is its error).
-    #[error("audit witness: batch of stream records not written: {0}")]
-    StreamBatch(String),
 }
 
 /// The keys and the witness of one running service.
@@ -254,7 +250,9 @@ impl Witness {
     }
 
     /// Every stream record: those of the batch files and of the older one-record files.
+    /// Records this process has queued (see [`StreamWitness`]) are written first.
     pub fn read_streams(&self) -> Result<Vec<StreamRecord>, TrustError> {
+        settle_all();
         let mut records = Vec::new();
         self.read_json(
             &[STREAM_BATCH_PREFIX, STREAM_PREFIX],
@@ -313,110 +311,164 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &[u8]) -> Result<T, 
     serde_json::from_slice(text).map_err(|_| TrustError::WitnessFile(path.to_owned()))
 }
 
-/// Group commit of new streams' records. Every intake creates a stream, and a witness
-/// file costs two fsyncs and an inode, so concurrent callers share one: a caller adds
-/// its records to the `pending` batch; if no batch is being written it becomes the
-/// leader, takes everything pending and writes it as one file outside the lock, while
-/// callers arriving meanwhile queue up for the next batch. Each caller returns once the
-/// batch holding its records is durable, with that batch's outcome. There is no timer
-/// and no background thread: a lone caller writes at once, as it would alone.
+/// Writes new streams' records to the witness off the request's path. Every intake
+/// creates a stream, and a witness file costs an inode and two fsyncs: waiting for them
+/// doubled an intake's latency. Callers queue their records and return; one writer
+/// thread takes everything queued, writes it as one file, and repeats while records
+/// keep coming (so under load a file holds many), then stops after a short idle spell.
+///
+/// What this gives up is only the window between a commit and its batch reaching the
+/// disk (milliseconds): a crash then leaves those streams to the next checkpoint, as a
+/// failed write always did. [`settle_all`] waits for everything queued in this process;
+/// reading the witness's streams and exiting the process both call it.
 #[derive(Debug)]
 pub struct StreamWitness {
-    witness: Witness,
-    batches: Mutex<Batches>,
-    /// Signalled when a batch has been written (or has failed).
-    batch_written: Condvar,
+    shared: Arc<Shared>,
 }
 
-/// The outcome of one batch, shared by the callers whose records are in it. Each batch
-/// has its own, so a later batch's success never hides an earlier one's failure.
-type BatchOutcome = Arc<OnceLock<Result<(), String>>>;
+#[derive(Debug)]
+struct Shared {
+    witness: Witness,
+    queue: Mutex<Queue>,
+    /// Signalled when records are queued (the writer waits for them) and when a
+    /// batch settles (callers of [`StreamWitness::settle`] wait for that).
+    changed: Condvar,
+}
 
 #[derive(Debug, Default)]
-struct Batches {
-    /// Records waiting for the next batch.
+struct Queue {
+    /// Records not yet taken by the writer.
     pending: Vec<StreamRecord>,
-    /// Where the outcome of the batch `pending` goes into will be published.
-    pending_outcome: BatchOutcome,
-    /// True while a leader writes a batch (outside the lock): one at a time, so that
-    /// callers arriving meanwhile gather into the next.
+    /// Records ever queued, and ever settled (written, or failed and logged).
+    queued: u64,
+    settled: u64,
+    /// Records whose batch could not be written.
+    unwitnessed: u64,
+    /// True while a writer thread runs.
     writing: bool,
 }
 
+/// How long the writer waits for more records before its thread ends.
+const WRITER_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Every stream witness of this process, for [`settle_all`].
+static STREAM_WITNESSES: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
+
+/// Waits until every record queued in this process so far is written (or has failed
+/// and been logged).
+pub fn settle_all() {
+    let live: Vec<Arc<Shared>> = {
+        let mut all = STREAM_WITNESSES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.retain(|w| w.strong_count() > 0);
+        all.iter().filter_map(std::sync::Weak::upgrade).collect()
+    };
+    for shared in live {
+        shared.settle();
+    }
+}
+
 impl StreamWitness {
-    /// Batches the stream records written to `witness`.
+    /// Queues stream records for `witness`.
     pub fn new(witness: Witness) -> StreamWitness {
-        StreamWitness {
+        let shared = Arc::new(Shared {
             witness,
-            batches: Mutex::new(Batches::default()),
-            batch_written: Condvar::new(),
-        }
+            queue: Mutex::new(Queue::default()),
+            changed: Condvar::new(),
+        });
+        STREAM_WITNESSES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&shared));
+        StreamWitness { shared }
     }
 
-    fn batches(&self) -> std::sync::MutexGuard<'_, Batches> {
-        // Every change under this lock is whole before it is released, and a leader
-        // that panics still publishes its batch's outcome (see `BatchLeader`).
-        self.batches.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Writes `records` to the witness, in one file with those of concurrent callers,
-    /// and returns once they are durable (or their batch failed).
-    pub fn record(&self, records: &[StreamRecord]) -> Result<(), TrustError> {
+    /// Queues `records` to be written, with whatever else is queued, by the writer
+    /// thread (started if none runs).
+    pub fn queue(&self, records: Vec<StreamRecord>) {
         if records.is_empty() {
-            return Ok(());
+            return;
         }
-        let mut batches = self.batches();
-        batches.pending.extend_from_slice(records);
-        let outcome = batches.pending_outcome.clone();
-        // Wait while another caller writes. Its batch is either ours (then the outcome
-        // is published when it is done) or an earlier one (then ours is still pending
-        // when it is done, and we lead the next).
-        while batches.writing {
-            batches = self
-                .batch_written
-                .wait(batches)
+        let mut queue = self.shared.queue();
+        queue.queued += records.len() as u64;
+        queue.pending.extend(records);
+        if queue.writing {
+            drop(queue);
+            self.shared.changed.notify_all();
+            return;
+        }
+        queue.writing = true;
+        drop(queue);
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("audit-witness".into())
+            .spawn(move || shared.write_while_queued());
+        if spawned.is_err() {
+            // No thread to be had: write here rather than not at all.
+            self.shared.write_while_queued();
+        }
+    }
+
+    /// Waits until every record queued so far is written (or has failed and been
+    /// logged).
+    pub fn settle(&self) {
+        self.shared.settle();
+    }
+
+    /// Records whose batch could not be written (each also logged).
+    pub fn unwitnessed(&self) -> u64 {
+        self.shared.queue().unwitnessed
+    }
+}
+
+impl Shared {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // Every change under this lock is whole before it is released.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn settle(&self) {
+        let mut queue = self.queue();
+        let target = queue.queued;
+        while queue.settled < target {
+            queue = self
+                .changed
+                .wait(queue)
                 .unwrap_or_else(PoisonError::into_inner);
-            if let Some(result) = outcome.get() {
-                return result.clone().map_err(TrustError::StreamBatch);
-            }
         }
-        // Not written, and nobody writing: our records are still pending. Lead.
-        batches.writing = true;
-        let batch = std::mem::take(&mut batches.pending);
-        let leader = BatchLeader {
-            streams: self,
-            outcome: std::mem::take(&mut batches.pending_outcome),
-        };
-        drop(batches);
-        let written = self.witness.record_streams(&batch);
-        leader.done(written.as_ref().map(|_| ()).map_err(ToString::to_string));
-        written
     }
-}
 
-/// The caller writing a batch. Dropped, it publishes the batch's outcome and lets the
-/// next batch be written; if it never got to [`BatchLeader::done`] (a panic), the
-/// outcome is a failure, so that no caller waits for ever.
-struct BatchLeader<'a> {
-    streams: &'a StreamWitness,
-    outcome: BatchOutcome,
-}
-
-impl BatchLeader<'_> {
-    fn done(self, result: Result<(), String>) {
-        let _ = self.outcome.set(result);
-    }
-}
-
-impl Drop for BatchLeader<'_> {
-    fn drop(&mut self) {
-        let mut batches = self.streams.batches();
-        let _ = self
-            .outcome
-            .set(Err("the caller writing the batch panicked".into()));
-        batches.writing = false;
-        drop(batches);
-        self.streams.batch_written.notify_all();
+    /// The writer: takes everything queued, writes it as one batch, and again, until
+    /// nothing has come for [`WRITER_LINGER`].
+    fn write_while_queued(&self) {
+        let mut queue = self.queue();
+        loop {
+            if queue.pending.is_empty() {
+                let (q, waited) = self
+                    .changed
+                    .wait_timeout(queue, WRITER_LINGER)
+                    .unwrap_or_else(PoisonError::into_inner);
+                queue = q;
+                if queue.pending.is_empty() && waited.timed_out() {
+                    queue.writing = false;
+                    return;
+                }
+                continue;
+            }
+            let batch = std::mem::take(&mut queue.pending);
+            drop(queue);
+            let written = self.witness.record_streams(&batch);
+            if let Err(e) = &written {
+                tracing::error!(error = %e, streams = batch.len(), "audit streams not witnessed");
+            }
+            queue = self.queue();
+            queue.settled += batch.len() as u64;
+            if written.is_err() {
+                queue.unwitnessed += batch.len() as u64;
+            }
+            self.changed.notify_all();
+        }
     }
 }
 
@@ -529,135 +581,131 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = Witness::open(dir.path()).unwrap();
         w.record_streams(&[]).unwrap();
-        StreamWitness::new(w.clone()).record(&[]).unwrap();
+        let streams = StreamWitness::new(w.clone());
+        streams.queue(Vec::new());
+        streams.settle();
         assert!(names(dir.path()).is_empty());
         assert!(w.read_streams().unwrap().is_empty());
     }
 
-    /// A caller's result and the records it submitted.
-    type Submitted = (Result<(), TrustError>, Vec<StreamRecord>);
-
-    /// Submits `callers` records, two each, from as many threads at once.
-    fn submit_concurrently(
-        streams: &Arc<StreamWitness>,
-        callers: usize,
-    ) -> Vec<std::thread::JoinHandle<Submitted>> {
+    /// Queues `callers` records, two each, from as many threads at once; returns them.
+    fn queue_concurrently(streams: &Arc<StreamWitness>, callers: usize) -> Vec<StreamRecord> {
         let start = Arc::new(std::sync::Barrier::new(callers));
-        (0..callers)
+        let handles: Vec<_> = (0..callers)
             .map(|i| {
                 let (streams, start) = (streams.clone(), start.clone());
                 std::thread::spawn(move || {
                     let records = vec![stream(2 * i), stream(2 * i + 1)];
                     start.wait();
-                    (streams.record(&records), records)
+                    streams.queue(records.clone());
+                    records
                 })
             })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
             .collect()
     }
 
     #[test]
-    fn concurrent_callers_share_batch_files_and_every_record_is_written_once() {
+    fn queued_records_are_all_written_once_and_settle_waits_for_them() {
         const CALLERS: usize = 16;
         let dir = tempfile::tempdir().unwrap();
         let w = Witness::open(dir.path()).unwrap();
         let streams = Arc::new(StreamWitness::new(w.clone()));
-        let mut submitted = Vec::new();
-        for h in submit_concurrently(&streams, CALLERS) {
-            let (result, records) = h.join().unwrap();
-            result.expect("durable");
-            submitted.extend(records);
-        }
+        let queued = queue_concurrently(&streams, CALLERS);
+        streams.settle();
         let files = names(dir.path());
         assert!(
             !files.is_empty() && files.len() <= CALLERS,
             "at most one file per caller: {files:?}"
         );
         assert!(files.iter().all(|n| n.starts_with("streams-")), "{files:?}");
-        assert_eq!(sorted(w.read_streams().unwrap()), sorted(submitted));
-    }
-
-    /// Marks a batch as being written, as if a leader were writing it, so that callers
-    /// from now on queue up in `pending`.
-    fn hold(streams: &StreamWitness) {
-        let mut batches = streams.batches();
-        assert!(!batches.writing);
-        batches.writing = true;
-    }
-
-    /// Once all `callers` (two records each) have queued, ends the held batch: they must
-    /// then share the next one.
-    fn release_when_queued(streams: &StreamWitness, callers: usize) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while streams.batches().pending.len() < 2 * callers {
-            // Before panicking, let the callers go, so that a failure does not hang.
-            if std::time::Instant::now() > deadline {
-                streams.batches().writing = false;
-                streams.batch_written.notify_all();
-                panic!("callers did not queue behind a batch being written");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        // Read without `read_streams`'s own settling: `settle` alone must suffice.
+        let mut written = Vec::new();
+        for name in &files {
+            let text = std::fs::read(dir.path().join(name)).unwrap();
+            written.extend(serde_json::from_slice::<Vec<StreamRecord>>(&text).unwrap());
         }
-        streams.batches().writing = false;
-        streams.batch_written.notify_all();
+        assert_eq!(sorted(written), sorted(queued));
+        assert_eq!(streams.unwitnessed(), 0);
+    }
+
+    /// Pretends a writer runs, so that records queue up without being taken.
+    fn hold(streams: &StreamWitness) {
+        let mut queue = streams.shared.queue();
+        assert!(!queue.writing, "no writer yet");
+        queue.writing = true;
+    }
+
+    /// Lets the next `queue` call start a writer, which takes everything queued.
+    fn release(streams: &StreamWitness) {
+        streams.shared.queue().writing = false;
     }
 
     #[test]
-    fn callers_queued_behind_a_batch_being_written_share_the_next_one() {
+    fn records_queued_while_the_writer_is_busy_share_one_file() {
         const CALLERS: usize = 16;
         let dir = tempfile::tempdir().unwrap();
         let w = Witness::open(dir.path()).unwrap();
         let streams = Arc::new(StreamWitness::new(w.clone()));
         hold(&streams);
-        let handles = submit_concurrently(&streams, CALLERS);
-        release_when_queued(&streams, CALLERS);
-        let mut submitted = Vec::new();
-        for h in handles {
-            let (result, records) = h.join().unwrap();
-            result.expect("durable");
-            submitted.extend(records);
-        }
+        let mut queued = queue_concurrently(&streams, CALLERS);
+        assert!(names(dir.path()).is_empty(), "nothing written while held");
+        release(&streams);
+        queued.push(stream(100));
+        streams.queue(vec![stream(100)]);
+        streams.settle();
         let files = names(dir.path());
         assert_eq!(files.len(), 1, "one file, one pair of fsyncs: {files:?}");
-        assert_eq!(sorted(w.read_streams().unwrap()), sorted(submitted));
-        streams
-            .record(&[stream(100)])
-            .expect("a lone caller after them");
-        assert_eq!(names(dir.path()).len(), 2);
+        assert_eq!(sorted(w.read_streams().unwrap()), sorted(queued));
     }
 
     #[test]
-    fn a_failed_batch_fails_every_caller_in_it() {
-        const CALLERS: usize = 8;
+    fn a_batch_that_cannot_be_written_is_counted_and_the_next_one_is_written() {
         let dir = tempfile::tempdir().unwrap();
         // A directory under a regular file cannot be created or written, even by root.
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
-        let w = Witness {
+        let streams = StreamWitness::new(Witness {
             dir: file.join("witness"),
-        };
-        let streams = Arc::new(StreamWitness::new(w));
+        });
         hold(&streams);
-        let handles = submit_concurrently(&streams, CALLERS);
-        release_when_queued(&streams, CALLERS);
-        let (mut led, mut followed) = (0, 0);
-        for h in handles {
-            match h.join().unwrap().0 {
-                Err(TrustError::Witness { .. }) => led += 1,
-                Err(TrustError::StreamBatch(e)) => {
-                    assert!(e.contains("witness"), "the leader's error: {e}");
-                    followed += 1;
-                }
-                other => panic!("every caller in the batch hears of it: {other:?}"),
-            }
-        }
-        assert_eq!((led, followed), (1, CALLERS - 1), "one batch, one writer");
-        let err = streams.record(&[stream(100)]).unwrap_err();
-        assert!(matches!(err, TrustError::Witness { .. }), "{err}");
+        streams.queue(vec![stream(1), stream(2)]);
+        release(&streams);
+        streams.queue(vec![stream(3)]);
+        streams.settle();
+        assert_eq!(streams.unwitnessed(), 3, "one failed batch of three");
         // Once the directory can be written, the next batch is, and only its record.
         std::fs::remove_file(&file).unwrap();
         std::fs::create_dir_all(file.join("witness")).unwrap();
-        streams.record(&[stream(101)]).unwrap();
+        streams.queue(vec![stream(4)]);
+        streams.settle();
+        assert_eq!(streams.unwitnessed(), 3);
         let w = Witness::existing(&file.join("witness")).unwrap();
-        assert_eq!(w.read_streams().unwrap(), vec![stream(101)]);
+        assert_eq!(w.read_streams().unwrap(), vec![stream(4)]);
+    }
+
+    #[test]
+    fn settle_all_waits_for_every_witness_of_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let streams = [
+            StreamWitness::new(Witness::open(&a).unwrap()),
+            StreamWitness::new(Witness::open(&b).unwrap()),
+        ];
+        for (i, s) in streams.iter().enumerate() {
+            s.queue((0..50).map(|n| stream(100 * i + n)).collect());
+        }
+        settle_all();
+        for (i, d) in [a, b].iter().enumerate() {
+            let mut written = Vec::new();
+            for name in names(d) {
+                let text = std::fs::read(d.join(name)).unwrap();
+                written.extend(serde_json::from_slice::<Vec<StreamRecord>>(&text).unwrap());
+            }
+            assert_eq!(written.len(), 50, "witness {i}");
+        }
     }
 }

@@ -547,6 +547,8 @@ async fn the_server_seals_checkpoints_on_its_timer() {
 
 /// `pathway audit verify --witness DIR` against the app's database and keys.
 fn cli_verify(app: &crate::helpers::TestApp) -> (Option<i32>, Value) {
+    // The server (in this process) witnesses new streams from a writer thread.
+    pathway::store::trust::settle_all();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
         .args(["audit", "verify", "--witness"])
         .arg(app.audit.witness_dir())
