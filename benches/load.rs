@@ -41,9 +41,14 @@ impl Drop for Server {
     }
 }
 
-/// Serves `database_url` with audit keys and a witness of its own under `audit_dir`.
-fn start(database_url: &str, audit_dir: &std::path::Path, pool_size: u32) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pathway"))
+/// Serves `database_url` with audit keys and a witness of its own under `audit_dir`,
+/// with `pool_size` connections (`None`: the configured default).
+fn start(database_url: &str, audit_dir: &std::path::Path, pool_size: Option<u32>) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pathway"));
+    if let Some(size) = pool_size {
+        command.env("PATHWAY__DATABASE__POOL_SIZE", size.to_string());
+    }
+    let mut child = command
         .args([
             "serve",
             "--listen",
@@ -57,7 +62,6 @@ fn start(database_url: &str, audit_dir: &std::path::Path, pool_size: u32) -> Ser
         )
         .env("PATHWAY__LOG__FORMAT", "json")
         .env("PATHWAY__LOG__FILTER", "warn,pathway::startup=info")
-        .env("PATHWAY__DATABASE__POOL_SIZE", pool_size.to_string())
         // The outbox worker would add its own statements to the intake's count; in
         // production it may run in its own process (`pathway worker`).
         .env("PATHWAY__MAIL__WORKER_IN_SERVER", "false")
@@ -284,7 +288,7 @@ async fn file_referrals(
 /// the rate and p99, to choose the pool size by measurement.
 async fn intake_with_pool(database_url: &str, audit_dir: &std::path::Path, pool_size: u32) {
     const FILINGS: usize = 800;
-    let server = start(database_url, audit_dir, pool_size);
+    let server = start(database_url, audit_dir, Some(pool_size));
     let base = format!("http://127.0.0.1:{}", server.port);
     let client = client();
     let referrer = token("bench-referrer", "referrer");
@@ -297,7 +301,8 @@ async fn intake_with_pool(database_url: &str, audit_dir: &std::path::Path, pool_
 }
 
 async fn bench(backend: &str, database_url: &str, audit_dir: &std::path::Path) -> f64 {
-    let server = start(database_url, audit_dir, 16);
+    // As deployed: the configured pool (`database.pool_size`).
+    let server = start(database_url, audit_dir, None);
     let base = format!("http://127.0.0.1:{}", server.port);
     let client = client();
     let referrer = token("bench-referrer", "referrer");

@@ -180,3 +180,52 @@ fn the_same_seed_gives_the_same_demo_and_production_is_refused() {
     assert!(out.stdout.is_empty(), "no token printed");
     assert!(String::from_utf8_lossy(&out.stderr).contains("local-use tokens only"));
 }
+
+#[test]
+fn a_bulk_audit_log_verifies_and_postgres_statistics_describe_it() {
+    let db = TestDatabase::fresh();
+    let audit = TestAuditFiles::new();
+    let out = seed_command(&db, &audit)
+        .args(["--seed", "3", "--audit-entries", "3000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified = Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .envs(audit.env())
+        .env("PATHWAY_CONFIG_DIR", config_dir())
+        .env("PATHWAY__LOG__FILTER", "off")
+        .args(["audit", "verify", "--database-url", &db.url])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(report["intact"], true, "{report}");
+    assert!(
+        report["entries_checked"].as_u64().unwrap() >= 3000,
+        "{report}"
+    );
+    if matches!(
+        crate::helpers::backend(),
+        crate::helpers::TestBackend::Postgres
+    ) {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Analyzed {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            analyzed: bool,
+        }
+        let row: Analyzed = diesel::sql_query(
+            "SELECT last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables \
+             WHERE relname = 'audit_log'",
+        )
+        .get_result(&mut db.connect())
+        .unwrap();
+        assert!(
+            row.analyzed,
+            "the planner's statistics are taken after the bulk load"
+        );
+    }
+}
