@@ -11,8 +11,7 @@
 //! `pgbench` it says so and skips that figure. Bounded in count and time; traffic goes
 //! to 127.0.0.1 only. `benches/README.md` holds a measured run.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,74 +21,28 @@ use tokio::sync::Semaphore;
 #[path = "scale/audit.rs"]
 mod audit_scale;
 
-use audit_scale::peak_rss_kib;
+use audit_scale::{Server, peak_rss_kib};
 
 const REFERRALS: usize = 2_000;
 const CLIENTS: usize = 16;
 /// The busiest quarter on record: 3,287 referrals in about 63 working days of 8 hours.
 const RECORD_QUARTER_PER_SECOND: f64 = 3_287.0 / (63.0 * 8.0 * 3_600.0);
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Serves `database_url` with audit keys and a witness of its own under `audit_dir`,
 /// with `pool_size` connections (`None`: the configured default).
 fn start(database_url: &str, audit_dir: &std::path::Path, pool_size: Option<u32>) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pathway"));
+    let mut command = audit_scale::pathway(
+        database_url,
+        audit_dir,
+        &["serve", "--listen", "127.0.0.1:0"],
+    );
     if let Some(size) = pool_size {
         command.env("PATHWAY__DATABASE__POOL_SIZE", size.to_string());
     }
-    let mut child = command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            database_url,
-        ])
-        .env(
-            "PATHWAY_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-        )
-        .env("PATHWAY__LOG__FORMAT", "json")
-        .env("PATHWAY__LOG__FILTER", "warn,pathway::startup=info")
-        // The outbox worker would add its own statements to the intake's count; in
-        // production it may run in its own process (`pathway worker`).
-        .env("PATHWAY__MAIL__WORKER_IN_SERVER", "false")
-        .env("PATHWAY__AUDIT__HMAC_KEY_FILE", audit_dir.join("hmac.key"))
-        .env(
-            "PATHWAY__AUDIT__SIGNING_KEY_FILE",
-            audit_dir.join("signing.key"),
-        )
-        .env("PATHWAY__AUDIT__WITNESS_DIR", audit_dir.join("witness"))
-        .env(
-            "PATHWAY__VAULT__MASTER_KEY_FILE",
-            audit_dir.join("vault-master.key"),
-        )
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start pathway serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines.next().expect("server output").expect("line");
-        let v: Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "listening" {
-            break v["port"].as_u64().expect("port") as u16;
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, port }
+    // The outbox worker would add its own statements to the intake's count; in
+    // production it may run in its own process (`pathway worker`).
+    command.env("PATHWAY__MAIL__WORKER_IN_SERVER", "false");
+    audit_scale::serve(command)
 }
 
 fn token(sub: &str, role: &str) -> String {

@@ -19,9 +19,10 @@ use serde_json::Value;
 /// Requests per query shape.
 const REQUESTS: usize = 200;
 
-struct Server {
-    child: Child,
-    port: u16,
+/// A running `pathway serve`, stopped when dropped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
 }
 
 impl Drop for Server {
@@ -32,7 +33,8 @@ impl Drop for Server {
 }
 
 /// `pathway` with the configuration, keys and witness of one backend's run.
-fn pathway(database_url: &str, dir: &std::path::Path, args: &[&str]) -> Command {
+/// `pathway <args>` on `database_url`, with audit keys, witness and vault key under `dir`.
+pub fn pathway(database_url: &str, dir: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pathway"));
     cmd.args(args)
         .args(["--database-url", database_url])
@@ -90,7 +92,16 @@ fn run_measured(mut cmd: Command) -> (String, Duration, u64) {
 }
 
 fn start(database_url: &str, dir: &std::path::Path) -> Server {
-    let mut child = pathway(database_url, dir, &["serve", "--listen", "127.0.0.1:0"])
+    serve(pathway(
+        database_url,
+        dir,
+        &["serve", "--listen", "127.0.0.1:0"],
+    ))
+}
+
+/// Spawns `command` (a `pathway serve` on port 0) and waits for the port it listens on.
+pub fn serve(mut command: Command) -> Server {
+    let mut child = command
         .stdout(Stdio::piped())
         .spawn()
         .expect("start pathway serve");

@@ -539,6 +539,17 @@ mod tests {
         names
     }
 
+    /// The records of the batch files in `dir`, read directly (not through
+    /// `read_streams`, which settles queued records first).
+    fn batch_records(dir: &Path) -> Vec<StreamRecord> {
+        let mut written = Vec::new();
+        for name in names(dir) {
+            let text = std::fs::read(dir.join(name)).unwrap();
+            written.extend(serde_json::from_slice::<Vec<StreamRecord>>(&text).unwrap());
+        }
+        written
+    }
+
     fn sorted(mut records: Vec<StreamRecord>) -> Vec<StreamRecord> {
         records.sort_by(|a, b| a.chain_key.cmp(&b.chain_key));
         records
@@ -623,12 +634,7 @@ mod tests {
         );
         assert!(files.iter().all(|n| n.starts_with("streams-")), "{files:?}");
         // Read without `read_streams`'s own settling: `settle` alone must suffice.
-        let mut written = Vec::new();
-        for name in &files {
-            let text = std::fs::read(dir.path().join(name)).unwrap();
-            written.extend(serde_json::from_slice::<Vec<StreamRecord>>(&text).unwrap());
-        }
-        assert_eq!(sorted(written), sorted(queued));
+        assert_eq!(sorted(batch_records(dir.path())), sorted(queued));
         assert_eq!(streams.unwitnessed(), 0);
     }
 
@@ -700,12 +706,7 @@ mod tests {
         }
         settle_all();
         for (i, d) in [a, b].iter().enumerate() {
-            let mut written = Vec::new();
-            for name in names(d) {
-                let text = std::fs::read(d.join(name)).unwrap();
-                written.extend(serde_json::from_slice::<Vec<StreamRecord>>(&text).unwrap());
-            }
-            assert_eq!(written.len(), 50, "witness {i}");
+            assert_eq!(batch_records(d).len(), 50, "witness {i}");
         }
     }
 }
