@@ -890,6 +890,8 @@ fn bulk_case(
         review_due_at: None,
         legal_hold: false,
         erased_at: None,
+        shared_updated_at: filed,
+        police_only_since: None,
     }
 }
 

@@ -1,15 +1,18 @@
 //! Reading and verifying the audit log (auditors only). Every read is itself audited.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 
 use super::{AppError, Committed, Sight, audit_context};
 use crate::audit::{AuditEvent, ChainKey, Outcome, VerifyReport, canonical_json};
-use crate::domain::access::{View, police_only_audit_actions, redact_audit_details};
+use crate::domain::access::{
+    View, audit_actions_shown_as, hidden_audit_actions, made_in_police_compartment,
+    shape_audit_entry,
+};
 use crate::domain::{Actor, Role};
 use crate::store::audit::{AuditEntryRow, AuditFilter, Order};
-use crate::store::cases as cases_store;
+use crate::store::cases::{self as cases_store, AccessRow};
 use crate::store::trust::AuditTrust;
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
@@ -106,10 +109,19 @@ pub fn read_log(
                 return Ok(Err(AppError::NotFound));
             }
         }
-        let police_actions = police_only_audit_actions();
+        // The action asked for is the action as shown: outside police, a cover is
+        // found under the name it reads as, and a police-only name finds nothing.
+        let asked = filter.actions.as_ref().and_then(|a| a.first().cloned());
         let mut shown = Vec::new();
         let mut scan = filter.clone();
         scan.seen_by = Some(sight.scope(None));
+        if let Some(asked) = &asked {
+            let mut stored = audit_actions_shown_as(asked);
+            stored.push(asked.clone());
+            stored.sort();
+            stored.dedup();
+            scan.actions = Some(stored);
+        }
         'scan: loop {
             let batch = audit_store::list(c, &scan, limit)?;
             let complete = (batch.len() as i64) < limit;
@@ -121,7 +133,14 @@ pub fn read_log(
                 }
             }
             let named: Vec<String> = named.into_iter().collect();
-            let views = sight.views(c, &named)?;
+            let facts: HashMap<String, AccessRow> = cases_store::access_facts(c, &named)?
+                .into_iter()
+                .map(|f| (f.id.clone(), f))
+                .collect();
+            let views: HashMap<&str, Option<View>> = facts
+                .iter()
+                .map(|(id, f)| (id.as_str(), sight.view(f)))
+                .collect();
             let hidden = |id: &str| {
                 views
                     .get(id)
@@ -129,15 +148,16 @@ pub fn read_log(
             };
             for mut row in batch {
                 scan.after = Some((row.occurred_at, row.id.clone()));
-                let police = match &row.case_id {
-                    Some(case_id) => match views.get(case_id) {
-                        Some(Some(view))
-                            if view.sees_case_detail()
-                                && (view.sees_police_material()
-                                    || !police_actions.contains(&row.action)) =>
-                        {
-                            view.sees_police_material()
-                        }
+                let (view, compartment) = match &row.case_id {
+                    Some(case_id) => match (views.get(case_id.as_str()), facts.get(case_id)) {
+                        (Some(Some(view)), Some(f)) if view.sees_case_detail() => (
+                            Some(*view),
+                            made_in_police_compartment(
+                                f.police_only_since,
+                                row.occurred_at,
+                                &row.actor_roles,
+                            ),
+                        ),
                         _ => continue,
                     },
                     // An entry about no case is of its area only: a local auditor who also
@@ -146,12 +166,26 @@ pub fn read_log(
                     None if !actor.area.is_national() && row.area != actor.area.as_str() => {
                         continue;
                     }
-                    None => actor.has(Role::PreventOfficer) && row.area == actor.area.as_str(),
+                    None if actor.has(Role::PreventOfficer) && row.area == actor.area.as_str() => {
+                        (Some(View::Police), false)
+                    }
+                    None => (None, false),
                 };
-                if let Ok(mut details) = serde_json::from_str(&row.details) {
-                    redact_audit_details(&mut details, police, &hidden);
-                    row.details = canonical_json(&details);
+                let Ok(mut details) = serde_json::from_str::<serde_json::Value>(&row.details)
+                else {
+                    continue;
+                };
+                let Some(action) =
+                    shape_audit_entry(view, &row.action, &mut details, compartment, &hidden)
+                else {
+                    continue;
+                };
+                if asked.as_ref().is_some_and(|a| *a != action) {
+                    continue;
                 }
+                let police = view.is_some_and(View::in_police_compartment);
+                row.action = action;
+                row.details = canonical_json(&details);
                 shown.push(ShownEntry {
                     place_shown: police || row.case_id.is_none(),
                     row,
@@ -165,7 +199,7 @@ pub fn read_log(
             }
         }
         let details = json!({
-            "case_id": filter.case_id, "actor": filter.actor, "action": filter.action,
+            "case_id": filter.case_id, "actor": filter.actor, "action": asked,
             "newest_first": filter.order == Order::NewestFirst, "entries": shown.len(),
         });
         audit_store::append(c, &ctx, &[event(actor, "audit.read", Outcome::Ok, details)])?;
@@ -199,32 +233,46 @@ fn shape_report(
         return Ok(report);
     }
     let sight = Sight::of(conn, actor)?;
-    let views = sight.views(conn, &named)?;
+    let facts: HashMap<String, AccessRow> = cases_store::access_facts(conn, &named)?
+        .into_iter()
+        .map(|f| (f.id.clone(), f))
+        .collect();
     let entry_ids: Vec<String> = report
         .breaks
         .iter()
         .chain(report.first_break.iter())
         .filter_map(|b| b.entry_id.clone())
         .collect();
-    let police_actions = police_only_audit_actions();
-    let police_entries: BTreeSet<String> = audit_store::actions_of(conn, &entry_ids)?
-        .into_iter()
-        .filter(|(_, action)| police_actions.contains(action))
-        .map(|(id, _)| id)
-        .collect();
+    let entries: HashMap<String, audit_store::EntryFacts> =
+        audit_store::actions_of(conn, &entry_ids)?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+    let hidden_actions = hidden_audit_actions();
     let shape = |b: &mut crate::audit::Break| {
         let Some(case_id) = case_of(b) else { return };
         // A stream whose case no longer exists is named: there is nothing left to
         // protect, and the auditor must learn where the log was cut.
-        let Some(&view) = views.get(&case_id) else {
+        let Some(case) = facts.get(&case_id) else {
             return;
         };
+        let view = sight.view(case);
+        // The entry as the reader would be shown it in the log: not at all when it is
+        // police-only for them.
         let police_entry = b
             .entry_id
             .as_ref()
-            .is_some_and(|e| police_entries.contains(e));
+            .and_then(|e| entries.get(e))
+            .is_some_and(|e| {
+                hidden_actions.contains(&e.action)
+                    || made_in_police_compartment(
+                        case.police_only_since,
+                        e.occurred_at,
+                        &e.actor_roles,
+                    )
+            });
         let sees_entry = view
-            .is_some_and(|v| v.sees_case_detail() && (v.sees_police_material() || !police_entry));
+            .is_some_and(|v| v.sees_case_detail() && (v.in_police_compartment() || !police_entry));
         if !sees_entry {
             b.seq = None;
             b.entry_id = None;
@@ -238,6 +286,24 @@ fn shape_report(
         shape(b);
     }
     Ok(report)
+}
+
+/// The entries and streams of the log `actor` may see, as `read_log` shows them: a
+/// verification reports these counts, so that counting twice tells no one of an entry
+/// they may not see.
+fn visible_counts(conn: &mut DbConnection, actor: &Actor) -> Result<(u64, u64), AppError> {
+    let sight = Sight::of(conn, actor)?;
+    let filter = AuditFilter {
+        areas: (!actor.area.is_national() && !actor.has(Role::PanelMember))
+            .then(|| vec![actor.area.to_string()]),
+        seen_by: Some(sight.scope(None)),
+        ..AuditFilter::default()
+    };
+    let (entries, streams) = audit_store::count(conn, &filter)?;
+    Ok((
+        u64::try_from(entries).unwrap_or_default(),
+        u64::try_from(streams).unwrap_or_default(),
+    ))
 }
 
 /// Verifies the whole audit log, against the witness too, then records that it was
@@ -257,7 +323,8 @@ pub fn verify_log(
         &trust.public_key(),
         Some(&trust.witness),
     )?;
-    let report = shape_report(conn, actor, report)?;
+    let mut report = shape_report(conn, actor, report)?;
+    (report.entries_checked, report.chains_checked) = visible_counts(conn, actor)?;
     let ctx = audit_context(actor, request_id);
     let details = json!({
         "intact": report.intact,

@@ -169,17 +169,19 @@ fn detail(
     // A linked case is shown only to those who may see it themselves.
     let sight = Sight::of(conn, actor)?;
     let mut links = store::linked_cases(conn, &case.id)?;
-    links.retain(|l| {
-        sight
-            .view(&store::AccessRow {
-                id: l.id.clone(),
-                area: l.area.clone(),
-                state: l.state.clone(),
-                referrer_sub: l.referrer_sub.clone(),
-                referred_to_channel_at: l.referred_to_channel_at,
-            })
-            .is_some_and(View::sees_case_detail)
-    });
+    let mut shown = Vec::with_capacity(links.len());
+    for mut link in links.drain(..) {
+        let Some(view) = sight.view(&link.access()).filter(|v| v.sees_case_detail()) else {
+            continue;
+        };
+        // Each linked case as this reader is shown it, not as the case it links from.
+        if let Some(state) = State::parse(&link.state) {
+            link.outcome = view.outcome_shown(state, link.outcome.as_deref());
+            link.state = view.state_shown(state).as_str().to_owned();
+        }
+        shown.push(link);
+    }
+    let links = shown;
     Ok(CaseDetail {
         onward: store::onward_for_case(conn, &case.id)?,
         notes: panels_store::notes(conn, &case.id)?,
@@ -288,6 +290,8 @@ fn file_once(
         review_due_at: None,
         legal_hold: false,
         erased_at: None,
+        shared_updated_at: at,
+        police_only_since: None,
     };
     let earlier_cases = match &key {
         Some(k) => store::cases_with_subject(conn, k)?,
@@ -475,14 +479,7 @@ pub fn case_history(
             )?;
             return Ok(Err(AppError::RoleNotAllowed));
         }
-        let mut events = store::events(c, &row.id)?;
-        if !view.sees_police_material() {
-            // Renumbered, so that gaps do not hint at police-only entries.
-            events.retain(|e| !e.police_only);
-            for (i, e) in events.iter_mut().enumerate() {
-                e.seq = i as i64 + 1;
-            }
-        }
+        let events = shown_events(view, store::events(c, &row.id)?);
         audit_store::append(
             c,
             &ctx,
@@ -495,6 +492,36 @@ pub fn case_history(
         )?;
         Ok(Ok((row, events)))
     })?
+}
+
+/// A case's history as `view` is shown it ([`View::event`]): police-only entries
+/// left out or read as their cover, and outside the police compartment renumbered,
+/// so that gaps do not hint at what was left out.
+pub fn shown_events(view: View, events: Vec<EventRow>) -> Vec<EventRow> {
+    let police = view.in_police_compartment();
+    let mut shown = Vec::with_capacity(events.len());
+    for mut e in events {
+        let action = Action::parse(&e.action);
+        let to = State::parse(&e.to_state).unwrap_or(State::Submitted);
+        let from = e.from_state.as_deref().and_then(State::parse);
+        let Some(face) = view.event(action, from, to, e.police_only) else {
+            continue;
+        };
+        if !police {
+            if let Some(a) = face.action {
+                e.action = a.as_str().to_owned();
+            }
+            e.from_state = face.from.map(|s| s.as_str().to_owned());
+            e.to_state = face.to.as_str().to_owned();
+            if !face.reasons {
+                e.reason_code = None;
+                e.rationale = None;
+            }
+            e.seq = shown.len() as i64 + 1;
+        }
+        shown.push(e);
+    }
+    shown
 }
 
 /// What the actor may do to a case now, and the case as they see it. A referrer, who
@@ -662,7 +689,15 @@ pub fn perform_action(
             })
         } else {
             check_action(state, action, &acting_roles(actor, Some(view)))
-        };
+        }
+        .map_err(|refusal| match refusal {
+            // The state is named as this reader is shown it.
+            AppError::InvalidTransition { state, allowed } => AppError::InvalidTransition {
+                state: view.state_shown(state),
+                allowed,
+            },
+            other => other,
+        });
         let shown = view.version(row.version, row.shared_version);
         let transition = match checked {
             Ok(t) if shown == Some(version) => t,
@@ -875,7 +910,7 @@ fn correct_referral(
 fn closing_outcome(action: Action) -> &'static str {
     match action {
         Action::CloseNoFurtherAction => "no_further_action",
-        Action::Close => "police_closed",
+        Action::Close => pathway::POLICE_CLOSED,
         Action::RecordOnwardOutcome => "signposted",
         Action::RecordPanelDecision => "not_adopted",
         Action::Reassess => "closed_after_reassessment",
@@ -1196,6 +1231,9 @@ fn apply(
         .zip(row.due_at);
     let due = due_override.unwrap_or_else(|| policy.on_entering(next, at, keep));
     let outcome = (next == State::Closed).then(|| closing_outcome(action).to_owned());
+    // Moves what readers outside police are shown when they are shown the action, as
+    // itself or as its cover.
+    let shown_outside = action.shared_as().is_some();
     let referred = match (row.referred_to_channel_at, next) {
         (None, State::AwaitingPanel) => Some(at),
         (kept, _) => kept,
@@ -1218,7 +1256,15 @@ fn apply(
             } else {
                 row.officer_email.clone()
             },
-            shared_version: row.shared_version + i64::from(!action.is_police_only()),
+            shared_version: row.shared_version + i64::from(shown_outside),
+            shared_updated_at: if shown_outside {
+                at
+            } else {
+                row.shared_updated_at
+            },
+            police_only_since: row
+                .police_only_since
+                .or(next.is_police_only().then_some(at)),
             review_due_at: row.review_due_at,
         },
         reason_code,

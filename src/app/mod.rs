@@ -130,7 +130,7 @@ impl<'a> Sight<'a> {
         actor: &'a Actor,
     ) -> Result<Sight<'a>, AppError> {
         let agenda = if actor.has(crate::domain::Role::PanelMember) {
-            crate::store::panels::cases_on_agendas_of(conn, &actor.email)?
+            crate::store::panels::cases_on_agendas_of(conn, &actor.email, actor.area.as_str())?
                 .into_iter()
                 .collect()
         } else {

@@ -238,7 +238,9 @@ pub fn read_meeting(
             return Ok(Err(AppError::NotFound));
         };
         let manager = manages_panels(actor) && panel.area == actor.area.as_str();
+        // A member reads their panel's meetings within their own area only.
         let member = actor.has(Role::PanelMember)
+            && panel.area == actor.area.as_str()
             && store::membership(c, &panel.id, &actor.email)?.is_some();
         if !manager && !member {
             // Answered as missing, and kept (committed) in the panel's audit chain.
@@ -249,8 +251,13 @@ pub fn read_meeting(
             return Ok(Err(AppError::NotFound));
         }
         let mut agenda = store::agenda(c, &meeting.id)?;
-        // Nobody who reads an agenda here sees police-only material.
-        agenda.retain(|a| State::parse(&a.state).is_some_and(|s| !s.is_police_only()));
+        // Nobody who reads an agenda here reads the police compartment: each case is
+        // shown in the state it is shown in everywhere else outside police.
+        for entry in &mut agenda {
+            if let Some(state) = State::parse(&entry.state) {
+                entry.state = state.shared_face().as_str().to_owned();
+            }
+        }
         let details = json!({"meeting_id": meeting.id, "cases": agenda.len()});
         audit_store::append(c, &ctx, &[panel_event(&panel, "meeting.read", details)])?;
         Ok(Ok((meeting, panel, agenda)))

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{AppError, Committed, audit_context};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
 use crate::domain::Actor;
-use crate::domain::access::{decides_retention, reads_retention, retention_scope};
+use crate::domain::access::{View, decides_retention, reads_retention, retention_scope};
 use crate::domain::pathway::State;
 use crate::domain::retention::{
     ErasureCandidate, ErasureRefusal, RetentionCommand, erasure_set, is_due,
@@ -34,7 +34,7 @@ pub fn due_list(
     after: Option<(NaiveDateTime, String)>,
     limit: i64,
     now: NaiveDateTime,
-) -> Result<Vec<CaseRow>, AppError> {
+) -> Result<Vec<(CaseRow, View)>, AppError> {
     if !reads_retention(actor) {
         return Err(AppError::RoleNotAllowed);
     }
@@ -51,7 +51,19 @@ pub fn due_list(
             details: json!({"case_ids": ids}),
         };
         audit_store::append(c, &ctx, &[event])?;
-        Ok(rows)
+        // The area's records officer reads the police compartment; an auditor is shown
+        // each case as everywhere else.
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let view = if decides_retention(actor, &r.area) {
+                    View::Records
+                } else {
+                    View::Auditor
+                };
+                (r, view)
+            })
+            .collect())
     })
 }
 

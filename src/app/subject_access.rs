@@ -9,15 +9,17 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{AppError, audit_context, subject_hash};
+use super::{AppError, Committed, Sight, audit_context, subject_hash};
 use crate::audit::{AuditEvent, ChainKey, Outcome, now};
 use crate::domain::Actor;
-use crate::domain::access::police_only_audit_actions;
+use crate::domain::access::{
+    View, made_in_police_compartment, police_only_audit_actions, shape_audit_entry,
+};
 use crate::domain::subject_access::{
-    ExportScope, SubjectQuery, export_scope, needs_exemption_review, state_needs_exemption_review,
+    SubjectQuery, export_scope, export_view, needs_exemption_review, state_needs_exemption_review,
 };
 use crate::store::audit::AuditFilter;
-use crate::store::cases::{self as store, CaseRow};
+use crate::store::cases::{self as store, AccessRow, CaseRow};
 use crate::store::panels as panels_store;
 use crate::store::write_transaction;
 use crate::store::{DbConnection, audit as audit_store, notifications as notify_store};
@@ -177,13 +179,16 @@ fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-/// The ids of the cases about the person: the seed cases and, transitively, every case
-/// linked to them; of them, those `scope` covers.
+/// The cases about the person, each with the view it is exported with: the seed
+/// cases and, transitively, every case linked to them; of them, those the actor may
+/// export ([`export_view`]), which alone are followed to their links. A request by id
+/// for a case the actor may not export finds nothing: the caller answers 404.
 fn cases_of_subject(
     conn: &mut DbConnection,
+    actor: &Actor,
+    sight: &Sight<'_>,
     query: &SubjectQuery,
-    scope: &ExportScope,
-) -> Result<Vec<CaseRow>, AppError> {
+) -> Result<Vec<(CaseRow, View)>, AppError> {
     let mut pending: Vec<String> = match query {
         SubjectQuery::Case(id) => vec![id.to_string()],
         SubjectQuery::Person(key) => store::cases_with_subject(conn, &subject_hash(key))?
@@ -200,23 +205,36 @@ fn cases_of_subject(
         let Some(row) = store::find_case(conn, &id, false)? else {
             continue;
         };
-        // A case outside the caller's areas is neither exported nor followed.
-        if !scope.covers(&row.area) {
+        let Some(view) = export_view(actor, &row.area, sight.view(&AccessRow::of(&row))) else {
             continue;
-        }
+        };
         pending.extend(store::linked_cases(conn, &id)?.into_iter().map(|l| l.id));
-        found.push(row);
+        found.push((row, view));
     }
-    found.sort_by(|a, b| (a.submitted_at, &a.id).cmp(&(b.submitted_at, &b.id)));
+    found.sort_by(|(a, _), (b, _)| (a.submitted_at, &a.id).cmp(&(b.submitted_at, &b.id)));
     Ok(found)
 }
 
-fn export_case(conn: &mut DbConnection, row: CaseRow) -> Result<ExportedCase, AppError> {
-    let police_actions = police_only_audit_actions();
-    let history = store::events(conn, &row.id)?
+/// One case as `view` is shown it: the same faces, history and audit entries as the
+/// case routes and the audit log give that view, and in the police compartment (a
+/// records officer's) each police-only item marked for exemption review.
+fn export_case(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    sight: &Sight<'_>,
+    row: CaseRow,
+    view: View,
+) -> Result<ExportedCase, AppError> {
+    let police = view.in_police_compartment();
+    let marked = view == View::Records;
+    let face = row
+        .compartments()
+        .map(|c| view.face(&c))
+        .ok_or_else(|| AppError::Corrupt(format!("case {} has unknown state", row.id)))?;
+    let history = super::cases::shown_events(view, store::events(conn, &row.id)?)
         .into_iter()
         .map(|e| ExportedEvent {
-            exemption_review: e.police_only || needs_exemption_review(&e.action),
+            exemption_review: marked && (e.police_only || needs_exemption_review(&e.action)),
             seq: e.seq,
             action: e.action,
             from_state: e.from_state,
@@ -262,37 +280,53 @@ fn export_case(conn: &mut DbConnection, row: CaseRow) -> Result<ExportedCase, Ap
         case_id: Some(row.id.clone()),
         ..AuditFilter::default()
     };
-    let access_log = audit_store::list(conn, &filter, ACCESS_LOG_LIMIT)?
-        .into_iter()
-        .map(|a| ExportedAccess {
-            exemption_review: police_actions.contains(&a.action),
+    let police_actions = police_only_audit_actions();
+    let entries = audit_store::list(conn, &filter, ACCESS_LOG_LIMIT)?;
+    // An entry's details are not exported, so no other case is named through them.
+    let hidden = |_: &str| false;
+    let mut access_log = Vec::new();
+    for a in entries {
+        let compartment =
+            made_in_police_compartment(row.police_only_since, a.occurred_at, &a.actor_roles);
+        let mut details = json_of(&a.details);
+        let Some(action) =
+            shape_audit_entry(Some(view), &a.action, &mut details, compartment, &hidden)
+        else {
+            continue;
+        };
+        access_log.push(ExportedAccess {
+            exemption_review: marked && (compartment || police_actions.contains(&a.action)),
             occurred_at: a.occurred_at.and_utc(),
             actor_sub: a.actor_sub,
             actor_roles: a.actor_roles,
-            action: a.action,
+            action,
             outcome: a.outcome,
-        })
-        .collect();
-    let linked_case_ids = store::linked_cases(conn, &row.id)?
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
+        });
+    }
+    // Only the linked cases this caller may export themselves are named.
+    let mut linked_case_ids = Vec::new();
+    for link in store::linked_cases(conn, &row.id)? {
+        if export_view(actor, &link.area, sight.view(&link.access())).is_some() {
+            linked_case_ids.push(link.id);
+        }
+    }
     Ok(ExportedCase {
-        exemption_review: state_needs_exemption_review(&row.state),
+        exemption_review: marked && state_needs_exemption_review(&row.state),
         referral: json_of(&row.referral),
         deconfliction: row
             .deconfliction
             .as_deref()
-            .map(|d| json!({"exemption_review": true, "record": json_of(d)})),
+            .filter(|_| police)
+            .map(|d| json!({"exemption_review": marked, "record": json_of(d)})),
         support_plan: row.support_plan.as_deref().map(json_of),
         consent: row.consent.as_deref().map(json_of),
         submitted_at: row.submitted_at.and_utc(),
-        updated_at: row.updated_at.and_utc(),
+        updated_at: face.updated_at.and_utc(),
         id: row.id,
         reference: row.reference,
         area: row.area,
-        state: row.state,
-        outcome: row.outcome,
+        state: face.state.as_str().to_owned(),
+        outcome: face.outcome,
         linked_case_ids,
         history,
         notes,
@@ -321,19 +355,37 @@ pub fn export(
         outcome,
         details,
     };
-    let Some(scope) = export_scope(actor) else {
+    if export_scope(actor).is_none() {
         write_transaction(conn, |c| {
             audit_store::append(c, &ctx, &[own(Outcome::Denied, json!({}))])
         })?;
         return Err(AppError::RoleNotAllowed);
-    };
+    }
     let query = query?;
-    write_transaction(conn, |c| {
-        let rows = cases_of_subject(c, &query, &scope)?;
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    write_transaction(conn, |c| -> Committed<SubjectAccessExport> {
+        let sight = Sight::of(c, actor)?;
+        let rows = cases_of_subject(c, actor, &sight, &query)?;
+        if let (SubjectQuery::Case(id), true) = (&query, rows.is_empty()) {
+            // As on every route, a case the caller may not see answers as if it did not
+            // exist; the attempt is recorded in the case's stream when there is one.
+            let id = id.to_string();
+            let denied = match store::access_facts(c, std::slice::from_ref(&id))?.first() {
+                Some(f) => AuditEvent::about_case(
+                    &f.id,
+                    &f.area,
+                    AUDIT_ACTION,
+                    Outcome::Denied,
+                    json!({"matched_by": query.kind()}),
+                ),
+                None => own(Outcome::Denied, json!({"matched_by": query.kind()})),
+            };
+            audit_store::append(c, &ctx, &[denied])?;
+            return Ok(Err(AppError::NotFound));
+        }
+        let ids: Vec<String> = rows.iter().map(|(r, _)| r.id.clone()).collect();
         let mut entries: Vec<AuditEvent> = rows
             .iter()
-            .map(|r| {
+            .map(|(r, _)| {
                 AuditEvent::about_case(
                     &r.id,
                     &r.area,
@@ -349,11 +401,11 @@ pub fn export(
         ));
         let cases = rows
             .into_iter()
-            .map(|r| export_case(c, r))
+            .map(|(r, view)| export_case(c, actor, &sight, r, view))
             .collect::<Result<Vec<_>, _>>()?;
         // Appended after reading, so that the export's own entries are not in it.
         audit_store::append(c, &ctx, &entries)?;
-        Ok(SubjectAccessExport {
+        Ok(Ok(SubjectAccessExport {
             generated_at: now().and_utc(),
             matched_by: query.kind().to_owned(),
             exemption_review: cases.iter().any(|k| {
@@ -363,6 +415,6 @@ pub fn export(
                     || k.access_log.iter().any(|a| a.exemption_review)
             }),
             cases,
-        })
-    })
+        }))
+    })?
 }

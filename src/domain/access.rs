@@ -1,5 +1,6 @@
 //! Need-to-know: who may see a case, and how much of it.
 
+use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use super::pathway::{Action, ReferrerStatus, State};
@@ -29,20 +30,16 @@ impl View {
         self == View::Police
     }
 
+    /// Reads the police compartment as it is: police, and a records officer, who must
+    /// know what is held to answer a request for it (marked for exemption review).
+    /// Every other view is shown the shared face of the case ([`View::face`]).
+    pub fn in_police_compartment(self) -> bool {
+        matches!(self, View::Police | View::Records)
+    }
+
     /// Sees the referral and the case's working detail.
     pub fn sees_case_detail(self) -> bool {
         self != View::Referrer
-    }
-
-    /// May see a case while it is in `state`. A referrer sees their own case in every
-    /// state, since the coarse status never names a police-only one.
-    pub fn sees_state(self, state: State) -> bool {
-        matches!(self, View::Police | View::Referrer | View::Records) || !state.is_police_only()
-    }
-
-    /// Sees the record of `action` (its history entry and audit entries).
-    pub fn sees_action(self, action: Action) -> bool {
-        self.sees_case_detail() && (self.sees_police_material() || !action.is_police_only())
     }
 
     /// The version this view is shown (its `ETag`, and what its `If-Match` is compared
@@ -51,10 +48,85 @@ impl View {
     /// referrer is shown none.
     pub fn version(self, all: i64, shared: i64) -> Option<i64> {
         match self {
-            View::Police => Some(all),
+            View::Police | View::Records => Some(all),
             View::Referrer => None,
             _ => Some(shared),
         }
+    }
+
+    /// What this view is shown of the facts a police-only action may move. Every field
+    /// of every answer about a case (its body, a list entry, a linked case, the actions
+    /// list, an export) that carries them takes them from here.
+    pub fn face(self, case: &Compartments<'_>) -> Face {
+        if self.in_police_compartment() {
+            return Face {
+                state: case.state,
+                outcome: case.outcome.map(str::to_owned),
+                version: self.version(case.version, case.shared_version),
+                updated_at: case.updated_at,
+                due: case.due.map(|(kind, at)| (kind.to_owned(), at)),
+            };
+        }
+        let police_only = case.state.is_police_only();
+        Face {
+            state: self.state_shown(case.state),
+            outcome: self.outcome_shown(case.state, case.outcome),
+            version: self.version(case.version, case.shared_version),
+            updated_at: case.shared_updated_at,
+            due: case
+                .due
+                .filter(|_| !police_only)
+                .map(|(kind, at)| (kind.to_owned(), at)),
+        }
+    }
+
+    /// The state this view is shown of a case stored in `state`.
+    pub fn state_shown(self, state: State) -> State {
+        if self.in_police_compartment() {
+            state
+        } else {
+            state.shared_face()
+        }
+    }
+
+    /// The outcome this view is shown of a case stored in `state` with `outcome`.
+    pub fn outcome_shown(self, state: State, outcome: Option<&str>) -> Option<String> {
+        if self.in_police_compartment() {
+            outcome.map(str::to_owned)
+        } else {
+            state.shared_outcome().or(outcome).map(str::to_owned)
+        }
+    }
+
+    /// How this view is shown an entry of a case's history recorded as `action` (a
+    /// pathway action, or `None` for another record such as a retention decision)
+    /// from `from` to `to`, stored `police_only` or not; `None` when it is not shown.
+    pub fn event(
+        self,
+        action: Option<Action>,
+        from: Option<State>,
+        to: State,
+        police_only: bool,
+    ) -> Option<EventFace> {
+        if self.in_police_compartment() {
+            return Some(EventFace {
+                action,
+                from,
+                to,
+                reasons: true,
+            });
+        }
+        let shown = match action {
+            Some(a) => Some(a.shared_as()?),
+            None if police_only => return None,
+            None => None,
+        };
+        Some(EventFace {
+            action: shown,
+            from: from.map(State::shared_face),
+            to: to.shared_face(),
+            reasons: shown.is_none_or(Action::shares_reasons),
+        })
     }
 
     /// The stored spelling, for the audit log.
@@ -68,6 +140,75 @@ impl View {
             View::Records => "records",
         }
     }
+}
+
+/// The facts of a case that police-only actions may move, as stored: the police
+/// compartment's, and the shared ones every other reader is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Compartments<'a> {
+    /// The state.
+    pub state: State,
+    /// How it closed.
+    pub outcome: Option<&'a str>,
+    /// Counts every action.
+    pub version: i64,
+    /// Counts the actions shown outside police (a cover counts as its action).
+    pub shared_version: i64,
+    /// The last action.
+    pub updated_at: NaiveDateTime,
+    /// The last action shown outside police.
+    pub shared_updated_at: NaiveDateTime,
+    /// What is waited for, and by when.
+    pub due: Option<(&'a str, NaiveDateTime)>,
+}
+
+/// A case's moving facts as one reader is shown them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Face {
+    /// The state.
+    pub state: State,
+    /// How it closed.
+    pub outcome: Option<String>,
+    /// The version (`ETag`); none for a referrer.
+    pub version: Option<i64>,
+    /// The last change.
+    pub updated_at: NaiveDateTime,
+    /// What is waited for, and by when.
+    pub due: Option<(String, NaiveDateTime)>,
+}
+
+/// A history entry as one reader is shown it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventFace {
+    /// The action it reads as (`None` for a record that is not a pathway action).
+    pub action: Option<Action>,
+    /// From.
+    pub from: Option<State>,
+    /// To.
+    pub to: State,
+    /// Whether its reason code and rationale are shown.
+    pub reasons: bool,
+}
+
+/// The roles that work inside the police compartment: police, and records officers
+/// (who review what is held there for exemption).
+pub const COMPARTMENT_ROLES: [Role; 2] = [Role::PreventOfficer, Role::RecordsOfficer];
+
+/// Whether an audit entry about a case was made inside the police compartment: by a
+/// role of [`COMPARTMENT_ROLES`], after the case became police-only (`police_only_since`,
+/// the moment of the action that made it so, whose own entry reads as its cover).
+/// What is done with a case handed to an investigation is police material, and would
+/// otherwise show a closed case still being worked. The audit store states the same
+/// rule in SQL (`crate::store::audit::visible_entries`).
+pub fn made_in_police_compartment(
+    police_only_since: Option<NaiveDateTime>,
+    occurred_at: NaiveDateTime,
+    actor_roles: &str,
+) -> bool {
+    police_only_since.is_some_and(|since| occurred_at > since)
+        && actor_roles
+            .split(',')
+            .any(|r| COMPARTMENT_ROLES.iter().any(|c| c.as_str() == r))
 }
 
 /// The facts about a case that decide who may see it.
@@ -90,25 +231,22 @@ fn same_area(actor: &Actor, area: &str) -> bool {
 }
 
 /// The richest view `actor` has of the case, or `None` (answered as 404).
+/// Who may see a case does not depend on its state: a case in a police-only state is
+/// shown to everyone but police as its shared face ([`View::face`]), so that a case
+/// someone could see never vanishes from their sight.
 pub fn view_of(actor: &Actor, case: &CaseAccess<'_>) -> Option<View> {
-    let police_only = case.state.is_police_only();
     if actor.has(Role::PreventOfficer) && same_area(actor, case.area) {
         return Some(View::Police);
     }
-    if actor.has(Role::ChannelChair)
-        && same_area(actor, case.area)
-        && case.referred_to_channel
-        && !police_only
-    {
+    if actor.has(Role::ChannelChair) && same_area(actor, case.area) && case.referred_to_channel {
         return Some(View::Channel);
     }
-    if actor.has(Role::Auditor)
-        && (actor.area.is_national() || same_area(actor, case.area))
-        && !police_only
-    {
+    if actor.has(Role::Auditor) && (actor.area.is_national() || same_area(actor, case.area)) {
         return Some(View::Auditor);
     }
-    if actor.has(Role::PanelMember) && case.on_actors_agenda && !police_only {
+    // A member sees their panel's agenda only within their own area: the panel's, as a
+    // case is listed only by a panel of its area.
+    if actor.has(Role::PanelMember) && case.on_actors_agenda && same_area(actor, case.area) {
         return Some(View::Panel);
     }
     (actor.sub == case.referrer_sub).then_some(View::Referrer)
@@ -159,11 +297,13 @@ impl StatusFilter {
         }
     }
 
-    /// Whether a case in `state`, seen with `view`, matches.
+    /// Whether a case stored in `state`, seen with `view`, matches: the filter tests
+    /// the state as that view is shown it.
     pub fn admits(self, view: View, state: State) -> bool {
         match view {
             View::Referrer => self.status == Some(state.referrer_status()),
-            _ => self.state == Some(state),
+            _ if view.in_police_compartment() => self.state == Some(state),
+            _ => self.state == Some(state.shared_face()),
         }
     }
 }
@@ -190,8 +330,8 @@ pub struct ScopeBranch {
     pub cases: CaseSet,
     /// The view of them this part grants.
     pub view: View,
-    /// The states admitted: those the view may see a case in ([`View::sees_state`]),
-    /// and of them only those the filter admits as this view shows them.
+    /// The states admitted, as stored: those the filter admits as this view shows
+    /// them (a police-only state as its shared face).
     pub states: Vec<State>,
 }
 
@@ -231,7 +371,6 @@ impl ListScope {
             .map(|(cases, view)| ScopeBranch {
                 states: State::ALL
                     .into_iter()
-                    .filter(|s| view.sees_state(*s))
                     .filter(|s| filter.is_none_or(|f| f.admits(view, *s)))
                     .collect(),
                 cases,
@@ -252,8 +391,8 @@ impl ListScope {
 /// The cases `actor` is shown in the retention review list (before the review dates
 /// are considered): a records officer those of their area, police-only ones included
 /// (each marked for exemption review, see [`needs_exemption_review`]); an auditor those
-/// of their area, or of every area when national, never a police-only one. Other
-/// roles: none.
+/// of their area, or of every area when national, each as its shared face (the
+/// answer shapes it with [`View::face`]'s rules). Other roles: none.
 pub fn retention_scope(actor: &Actor) -> ListScope {
     let area = || vec![actor.area.to_string()];
     let mut parts = Vec::new();
@@ -271,10 +410,7 @@ pub fn retention_scope(actor: &Actor) -> ListScope {
     let branches = parts
         .into_iter()
         .map(|(cases, view)| ScopeBranch {
-            states: State::ALL
-                .into_iter()
-                .filter(|s| view.sees_state(*s))
-                .collect(),
+            states: State::ALL.to_vec(),
             cases,
             view,
         })
@@ -299,13 +435,11 @@ pub fn needs_exemption_review(state: State) -> bool {
     state.is_police_only()
 }
 
-/// The states whose cases the official-statistics breakdowns count. Those readers are
-/// never police, and in a small area a count would tell them a police-only case exists.
+/// The states whose cases the official-statistics breakdowns count: every state, so
+/// that a case handed to an investigation stays a referral of its period and no
+/// total ever drops when one is.
 pub fn counted_in_statistics() -> Vec<State> {
-    State::ALL
-        .into_iter()
-        .filter(|s| View::Auditor.sees_state(*s))
-        .collect()
+    State::ALL.to_vec()
 }
 
 /// The audit actions whose entries are police-only material, whatever their outcome.
@@ -315,6 +449,80 @@ pub fn police_only_audit_actions() -> Vec<String> {
         .filter(|a| a.is_police_only())
         .map(|a| format!("case.action.{a}"))
         .collect()
+}
+
+/// The audit actions whose entries no reader outside police is shown in any form (the
+/// other police-only actions are shown as their cover).
+pub fn hidden_audit_actions() -> Vec<String> {
+    Action::ALL
+        .into_iter()
+        .filter(|a| a.shared_as().is_none())
+        .map(|a| format!("case.action.{a}"))
+        .collect()
+}
+
+/// The stored audit actions a reader outside police is shown as `shown`: itself, and
+/// the police-only actions it covers; none when `shown` is itself police-only.
+pub fn audit_actions_shown_as(shown: &str) -> Vec<String> {
+    let Some(name) = shown.strip_prefix("case.action.") else {
+        return vec![shown.to_owned()];
+    };
+    match Action::parse(name) {
+        Some(a) if a.is_police_only() => Vec::new(),
+        Some(a) => Action::ALL
+            .into_iter()
+            .filter(|b| b.shared_as() == Some(a))
+            .map(|b| format!("case.action.{b}"))
+            .collect(),
+        None => vec![shown.to_owned()],
+    }
+}
+
+/// Shapes an audit entry for a reader with `view` of its case (`None` for an entry
+/// about no case): the action it is shown as, or `None` when it is police-only for
+/// them. Outside the police compartment an action entry reads as its cover, its
+/// states as their shared faces, a police-led closure without its reason, and the
+/// police count of versions is withheld; then [`redact_audit_details`] withholds
+/// hidden cases and police-only names.
+pub fn shape_audit_entry(
+    view: Option<View>,
+    action: &str,
+    details: &mut Value,
+    in_police_compartment: bool,
+    hidden_case: &dyn Fn(&str) -> bool,
+) -> Option<String> {
+    let police = view.is_some_and(View::in_police_compartment);
+    if police {
+        redact_audit_details(details, true, hidden_case);
+        return Some(action.to_owned());
+    }
+    if in_police_compartment {
+        return None;
+    }
+    let shown = match action.strip_prefix("case.action.").and_then(Action::parse) {
+        Some(a) => {
+            let cover = a.shared_as()?;
+            if let Value::Object(map) = details {
+                for key in ["from", "to"] {
+                    let face = map
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .and_then(State::parse)
+                        .map(State::shared_face);
+                    if let Some(face) = face {
+                        map.insert(key.to_owned(), Value::from(face.as_str()));
+                    }
+                }
+                if !cover.shares_reasons() && map.contains_key("reason_code") {
+                    map.insert("reason_code".to_owned(), Value::Null);
+                }
+            }
+            format!("case.action.{cover}")
+        }
+        None => action.to_owned(),
+    };
+    redact_audit_details(details, false, hidden_case);
+    Some(shown)
 }
 
 /// Whether a word names police-only material: a police-only state or action.
@@ -440,10 +648,11 @@ mod tests {
                 case(State::Screening, false, "x"),
                 Some(View::Auditor),
             ),
+            // Seen as its shared face: a police-led closure.
             (
                 actor(&[Role::Auditor], here),
                 case(State::TransferredToPursue, false, "x"),
-                None,
+                Some(View::Auditor),
             ),
             (
                 actor(&[Role::Referrer], here),
@@ -470,15 +679,21 @@ mod tests {
                 case(State::Screening, false, "x"),
                 None,
             ),
+            // A member's token of another area sees nothing of this area's agendas.
             (
                 actor(&[Role::PanelMember], there),
+                on_agenda(case(State::Support, true, "x")),
+                None,
+            ),
+            (
+                actor(&[Role::PanelMember], here),
                 on_agenda(case(State::Support, true, "x")),
                 Some(View::Panel),
             ),
             (
                 actor(&[Role::PanelMember], here),
                 on_agenda(case(State::TransferredToPursue, true, "x")),
-                None,
+                Some(View::Panel),
             ),
             (
                 actor(&[Role::Auditor], there),
@@ -521,8 +736,19 @@ mod tests {
         assert!(!pursue.admits(View::Referrer, State::TransferredToPursue));
         assert!(pursue.admits(View::Police, State::TransferredToPursue));
         let assessed = StatusFilter::parse("being_assessed").unwrap();
-        assert!(assessed.admits(View::Referrer, State::TransferredToPursue));
+        assert!(!assessed.admits(View::Referrer, State::TransferredToPursue));
         assert!(!assessed.admits(View::Auditor, State::Screening));
+        // Outside police a filter tests the shared face: a transfer reads as closed.
+        let closed_state = StatusFilter::parse("closed").unwrap();
+        assert!(closed_state.admits(View::Referrer, State::TransferredToPursue));
+        for view in [View::Auditor, View::Channel, View::Panel] {
+            assert!(
+                closed_state.admits(view, State::TransferredToPursue),
+                "{view:?}"
+            );
+            assert!(!pursue.admits(view, State::TransferredToPursue), "{view:?}");
+        }
+        assert!(!closed_state.admits(View::Police, State::TransferredToPursue));
         let closed = StatusFilter::parse("closed").unwrap();
         assert!(
             closed.admits(View::Referrer, State::Closed)
@@ -535,7 +761,7 @@ mod tests {
     }
 
     #[test]
-    fn no_scope_admits_a_police_only_state_outside_the_police_and_referrer_views() {
+    fn no_scope_admits_a_police_only_state_by_its_own_name_outside_police() {
         let everyone = actor(
             &[
                 Role::Referrer,
@@ -547,9 +773,22 @@ mod tests {
         );
         let scope = ListScope::of(&everyone, None, vec!["x".into()]);
         assert_eq!(scope.branches.len(), 4);
-        for b in &scope.branches {
-            let pursue = b.states.contains(&State::TransferredToPursue);
-            assert_eq!(pursue, b.view == View::Referrer, "{b:?}");
+        let filtered = ListScope::of(
+            &everyone,
+            StatusFilter::parse("transferred_to_pursue"),
+            vec!["x".into()],
+        );
+        assert!(filtered.branches.is_empty(), "{filtered:?}");
+        // Asked for closed cases, every view outside police finds the transferred ones
+        // too: they read as closed.
+        let closed = ListScope::of(&everyone, StatusFilter::parse("closed"), vec!["x".into()]);
+        assert_eq!(closed.branches.len(), 4);
+        for b in &closed.branches {
+            assert_eq!(
+                b.states,
+                vec![State::TransferredToPursue, State::Closed],
+                "{b:?}"
+            );
         }
         let officer = ListScope::of(&actor(&[Role::PreventOfficer], "E08000035"), None, vec![]);
         assert!(
@@ -558,6 +797,18 @@ mod tests {
                 .iter()
                 .any(|b| b.view == View::Police && b.states.contains(&State::TransferredToPursue))
         );
+        let officer_closed = ListScope::of(
+            &actor(&[Role::PreventOfficer], "E08000035"),
+            StatusFilter::parse("closed"),
+            vec![],
+        );
+        assert!(
+            officer_closed
+                .branches
+                .iter()
+                .filter(|b| b.view == View::Police)
+                .all(|b| b.states == vec![State::Closed])
+        );
         assert!(
             officer
                 .with_case_detail()
@@ -565,12 +816,159 @@ mod tests {
                 .iter()
                 .all(|b| b.view != View::Referrer)
         );
-        let filtered = ListScope::of(
-            &everyone,
-            StatusFilter::parse("transferred_to_pursue"),
-            vec![],
+    }
+
+    fn compartments(state: State) -> Compartments<'static> {
+        let at = |h| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 1)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        Compartments {
+            state,
+            outcome: None,
+            version: 4,
+            shared_version: 3,
+            updated_at: at(12),
+            shared_updated_at: at(10),
+            due: Some(("police_assessment", at(20))),
+        }
+    }
+
+    #[test]
+    fn outside_police_a_case_is_shown_its_shared_face() {
+        let pursue = compartments(State::TransferredToPursue);
+        for view in [View::Auditor, View::Channel, View::Panel, View::Referrer] {
+            let face = view.face(&pursue);
+            assert_eq!(face.state, State::Closed, "{view:?}");
+            assert_eq!(face.outcome.as_deref(), Some("police_closed"), "{view:?}");
+            assert_eq!(face.updated_at, pursue.shared_updated_at, "{view:?}");
+            assert_eq!(face.due, None, "{view:?}");
+        }
+        for view in [View::Police, View::Records] {
+            let face = view.face(&pursue);
+            assert_eq!(face.state, State::TransferredToPursue);
+            assert_eq!(face.outcome, None);
+            assert_eq!(face.updated_at, pursue.updated_at);
+            assert_eq!(face.version, Some(4));
+        }
+        let screening = compartments(State::Screening);
+        assert_eq!(View::Auditor.face(&screening).version, Some(3));
+        assert_eq!(View::Referrer.face(&screening).version, None);
+        assert_eq!(
+            View::Auditor.face(&screening).due,
+            Some(("police_assessment".to_owned(), screening.due.unwrap().1))
         );
-        assert!(filtered.branches.is_empty(), "{filtered:?}");
+    }
+
+    #[test]
+    fn outside_police_a_police_only_entry_is_left_out_or_read_as_its_cover() {
+        let s = State::Screening;
+        assert_eq!(
+            View::Auditor.event(Some(Action::RecordDeconfliction), Some(s), s, true),
+            None
+        );
+        let cover = View::Auditor
+            .event(
+                Some(Action::TransferToPursue),
+                Some(s),
+                State::TransferredToPursue,
+                true,
+            )
+            .unwrap();
+        let close = View::Auditor
+            .event(Some(Action::Close), Some(s), State::Closed, false)
+            .unwrap();
+        assert_eq!(cover, close);
+        assert_eq!(close.action, Some(Action::Close));
+        assert!(!close.reasons);
+        assert!(
+            View::Police
+                .event(Some(Action::Close), Some(s), State::Closed, false)
+                .unwrap()
+                .reasons
+        );
+        assert_eq!(View::Auditor.event(None, Some(s), s, true), None);
+        assert!(View::Auditor.event(None, Some(s), s, false).is_some());
+
+        let hidden = |_: &str| false;
+        let mut transfer = serde_json::json!({"from": "screening", "to": "transferred_to_pursue",
+            "version": 4, "shared_version": 3, "reason_code": "terrorism_risk"});
+        let mut closure = serde_json::json!({"from": "screening", "to": "closed",
+            "version": 3, "shared_version": 3, "reason_code": "police_led"});
+        let a = shape_audit_entry(
+            Some(View::Auditor),
+            "case.action.transfer_to_pursue",
+            &mut transfer,
+            false,
+            &hidden,
+        );
+        let b = shape_audit_entry(
+            Some(View::Auditor),
+            "case.action.close",
+            &mut closure,
+            false,
+            &hidden,
+        );
+        assert_eq!(a.as_deref(), Some("case.action.close"));
+        assert_eq!((a, transfer), (b, closure));
+        let mut any = serde_json::json!({});
+        assert_eq!(
+            shape_audit_entry(
+                Some(View::Auditor),
+                "case.action.record_deconfliction",
+                &mut any,
+                false,
+                &hidden
+            ),
+            None
+        );
+        assert_eq!(
+            shape_audit_entry(Some(View::Auditor), "case.read", &mut any, true, &hidden),
+            None
+        );
+        assert_eq!(
+            shape_audit_entry(Some(View::Police), "case.read", &mut any, true, &hidden).as_deref(),
+            Some("case.read")
+        );
+        assert_eq!(
+            audit_actions_shown_as("case.action.close"),
+            vec!["case.action.transfer_to_pursue", "case.action.close"]
+        );
+        assert!(audit_actions_shown_as("case.action.transfer_to_pursue").is_empty());
+    }
+
+    #[test]
+    fn entries_are_police_only_when_police_or_records_made_them_once_the_case_was() {
+        let t = |h| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 1)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        assert!(!made_in_police_compartment(
+            Some(t(10)),
+            t(10),
+            "prevent_officer"
+        ));
+        assert!(made_in_police_compartment(
+            Some(t(10)),
+            t(11),
+            "prevent_officer"
+        ));
+        assert!(made_in_police_compartment(
+            Some(t(10)),
+            t(11),
+            "auditor,records_officer"
+        ));
+        assert!(!made_in_police_compartment(
+            Some(t(10)),
+            t(9),
+            "prevent_officer"
+        ));
+        assert!(!made_in_police_compartment(Some(t(10)), t(11), "auditor"));
+        assert!(!made_in_police_compartment(None, t(11), "prevent_officer"));
     }
 
     #[test]
@@ -588,11 +986,7 @@ mod tests {
         );
         let national = retention_scope(&actor(&[Role::Auditor], "national"));
         assert_eq!(national.branches[0].cases, CaseSet::EveryArea);
-        assert!(
-            !national.branches[0]
-                .states
-                .contains(&State::TransferredToPursue)
-        );
+        assert_eq!(national.branches[0].view, View::Auditor);
         for role in [
             Role::PreventOfficer,
             Role::ChannelChair,

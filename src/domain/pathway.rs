@@ -83,7 +83,8 @@ pub enum Action {
     ManageByPolice,
     /// Hand over to a counter-terrorism investigation.
     TransferToPursue,
-    /// Close a police-managed case.
+    /// A police-led closure: at screening, or of a police-managed case. Its reasons are
+    /// police material.
     Close,
     /// Put the case on a panel meeting's agenda.
     ListForPanel,
@@ -191,6 +192,7 @@ pub const PATHWAY: &[Transition] = &[
     t(Screening,       ReferToChannel,       OFFICER,          P::Threshold,      &[AwaitingPanel]),
     t(Screening,       ManageByPolice,       OFFICER,          P::Threshold,      &[PoliceManaged]),
     t(Screening,       TransferToPursue,     OFFICER,          P::Threshold,      &[TransferredToPursue]),
+    t(Screening,       Close,                OFFICER,          P::Threshold,      &[Closed]),
     t(PoliceManaged,   Close,                OFFICER,          P::Threshold,      &[Closed]),
     t(PoliceManaged,   ReferToChannel,       OFFICER,          P::Threshold,      &[AwaitingPanel]),
     t(AwaitingPanel,   ListForPanel,         CHAIR,            P::Listing,        &[PanelListed]),
@@ -268,10 +270,26 @@ impl State {
         self == TransferredToPursue
     }
 
-    /// The coarse status a referrer sees. A transfer to Pursue shows as still being
-    /// assessed: telling the referrer would disclose an investigation.
-    pub fn referrer_status(self) -> ReferrerStatus {
+    /// The state readers outside police are shown: a police-only state reads as the
+    /// state its cover action leads to ([`Action::shared_as`]), so that a transfer to
+    /// Pursue reads as a police-led closure, never as a disappearance.
+    pub fn shared_face(self) -> State {
         match self {
+            TransferredToPursue => Closed,
+            other => other,
+        }
+    }
+
+    /// The outcome a case in this state is shown with outside police, when its state is
+    /// police-only: the outcome of the cover action.
+    pub fn shared_outcome(self) -> Option<&'static str> {
+        self.is_police_only().then_some(POLICE_CLOSED)
+    }
+
+    /// The coarse status a referrer sees, of the state as shown outside police: a
+    /// transfer to Pursue reads as closed, as any police-led closure does.
+    pub fn referrer_status(self) -> ReferrerStatus {
+        match self.shared_face() {
             Submitted => ReferrerStatus::Received,
             Closed => ReferrerStatus::Closed,
             _ => ReferrerStatus::BeingAssessed,
@@ -351,11 +369,33 @@ impl Action {
         Action::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
-    /// Its record is police-only material (never shown to other roles).
+    /// Its record is police-only material: never shown to other roles as it is.
     pub fn is_police_only(self) -> bool {
         matches!(self, RecordDeconfliction | TransferToPursue)
     }
+
+    /// What the record of this action reads as outside police: itself, the action it
+    /// is covered by, or nothing. A transfer to Pursue reads as a police-led closure
+    /// from screening (a row of the table in its own right, so the cover is a path any
+    /// case may take); deconfliction leaves no trace.
+    pub fn shared_as(self) -> Option<Action> {
+        match self {
+            RecordDeconfliction => None,
+            TransferToPursue => Some(Close),
+            other => Some(other),
+        }
+    }
+
+    /// Whether its reason code and rationale are shown outside police. A police-led
+    /// closure may rest on police intelligence, so its reasons are police material,
+    /// which is also what lets a transfer to Pursue read as one.
+    pub fn shares_reasons(self) -> bool {
+        self != Close && !self.is_police_only()
+    }
 }
+
+/// The outcome of a police-led closure.
+pub const POLICE_CLOSED: &str = "police_closed";
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -519,6 +559,7 @@ mod tests {
                 ReferToChannel,
                 ManageByPolice,
                 TransferToPursue,
+                Close,
                 CorrectDetails
             ]
         );
@@ -558,9 +599,42 @@ mod tests {
     fn referrers_never_learn_of_a_transfer_to_pursue() {
         assert_eq!(
             TransferredToPursue.referrer_status(),
-            ReferrerStatus::BeingAssessed
+            ReferrerStatus::Closed
+        );
+        assert_eq!(
+            TransferredToPursue.referrer_status(),
+            Closed.referrer_status()
         );
         assert_eq!(Submitted.referrer_status(), ReferrerStatus::Received);
         assert_eq!(Closed.referrer_status(), ReferrerStatus::Closed);
+    }
+
+    /// The cover of every police-only action is a row of the table from the same state
+    /// to the state shown, so a reader who knows the table sees an ordinary path.
+    #[test]
+    fn every_police_only_action_reads_outside_police_as_a_path_of_the_table() {
+        for row in PATHWAY.iter().filter(|t| t.action.is_police_only()) {
+            let Some(cover) = row.action.shared_as() else {
+                assert!(
+                    row.to.iter().all(|s| *s == row.from),
+                    "{} leaves no trace, so it may not move the state",
+                    row.action
+                );
+                continue;
+            };
+            let covering = transition(row.from, cover, row.roles).expect("a row of the table");
+            for to in row.to {
+                assert!(covering.to.contains(&to.shared_face()), "{}", row.action);
+            }
+            assert!(!cover.is_police_only() && !cover.shares_reasons());
+        }
+        for state in State::ALL {
+            assert!(!state.shared_face().is_police_only(), "{state}");
+            assert_eq!(
+                state.shared_outcome().is_some(),
+                state.is_police_only(),
+                "{state}"
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::access::View;
 use super::pathway::{Action, State};
 use super::referral::match_key;
 use super::{Actor, FieldError, Role, rules};
@@ -160,6 +161,21 @@ pub fn export_scope(actor: &Actor) -> Option<ExportScope> {
     }
     (actor.has(Role::Auditor) || actor.has(Role::RecordsOfficer))
         .then(|| ExportScope::Area(actor.area.to_string()))
+}
+
+/// The view a case is exported with for `actor`, who sees it with `seen` on the case
+/// routes: the area's records officer reads the police compartment (each police-only
+/// item marked for exemption review); an auditor exports exactly what they are shown
+/// elsewhere, so never police-only material. `None`: not exported, and a request
+/// naming that case by id is answered as not found.
+pub fn export_view(actor: &Actor, case_area: &str, seen: Option<View>) -> Option<View> {
+    if actor.has(Role::RecordsOfficer) && actor.area.as_str() == case_area {
+        return Some(View::Records);
+    }
+    if !actor.has(Role::Auditor) {
+        return None;
+    }
+    seen.filter(|v| v.sees_case_detail())
 }
 
 /// Whether a history entry of `action` is police-only material, held for exemption

@@ -196,7 +196,7 @@ pub async fn list(
         order: order.of(),
         case_id: q.case_id.map(|id| id.to_string()),
         actor: q.actor,
-        action: q.action,
+        actions: q.action.map(|a| vec![a]),
         from: q.from.map(|t| t.naive_utc()),
         to: q.to.map(|t| t.naive_utc()),
         after,

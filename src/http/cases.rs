@@ -11,7 +11,7 @@ use tracing_actix_web::RequestId;
 use crate::app::AppError;
 use crate::app::cases::{self as cases_app, CaseDetail, Idempotency, Receipt};
 use crate::audit::canonical_json;
-use crate::domain::access::{StatusFilter, View};
+use crate::domain::access::{Face, StatusFilter, View};
 use crate::domain::actions::{
     Command, DeconflictionBody, EmptyBody, FieldSpec, OnwardOutcomeBody, SignpostBody,
     ThresholdBody, fields_of,
@@ -288,36 +288,44 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
-fn due_of(row: &CaseRow, now: NaiveDateTime) -> Option<Due> {
+fn due_of(face: &Face, now: NaiveDateTime) -> Option<Due> {
+    let (kind, at) = face.due.clone()?;
     Some(Due {
-        kind: row.due_kind.clone()?,
-        due_at: utc(row.due_at?),
-        overdue: row.due_at? < now,
+        kind,
+        due_at: utc(at),
+        overdue: at < now,
     })
 }
 
-fn referrer_case(row: &CaseRow) -> ReferrerCase {
+/// What `view` is shown of the case's moving facts: every field below that carries
+/// one takes it from here, never from the row.
+fn face_of(row: &CaseRow, view: View) -> Result<Face, ApiError> {
+    row.compartments()
+        .map(|c| view.face(&c))
+        .ok_or_else(|| ApiError::internal("a case has an unknown state"))
+}
+
+fn referrer_case(row: &CaseRow, face: &Face) -> ReferrerCase {
     ReferrerCase {
         id: row.id.clone(),
         reference: row.reference.clone(),
-        status: State::parse(&row.state)
-            .map_or(ReferrerStatus::BeingAssessed, State::referrer_status),
+        status: face.state.referrer_status(),
         submitted_at: utc(row.submitted_at),
-        updated_at: utc(row.updated_at),
+        updated_at: utc(face.updated_at),
     }
 }
 
-fn case_body(d: CaseDetail) -> CaseBody {
-    let version = d.version().unwrap_or_default();
+fn case_body(d: CaseDetail) -> Result<CaseBody, ApiError> {
     let row = d.case;
+    let face = face_of(&row, d.view)?;
     if d.view == View::Referrer {
-        return CaseBody::Referrer(referrer_case(&row));
+        return Ok(CaseBody::Referrer(referrer_case(&row, &face)));
     }
     let now = Utc::now().naive_utc();
     let police = d.view.sees_police_material();
-    CaseBody::Full(Box::new(FullCase {
-        due: due_of(&row, now),
-        state: State::parse(&row.state).unwrap_or(State::Submitted),
+    Ok(CaseBody::Full(Box::new(FullCase {
+        due: due_of(&face, now),
+        state: face.state,
         referral: serde_json::from_str(&row.referral).unwrap_or(serde_json::Value::Null),
         erased: row.erased_at.is_some(),
         erased_at: row.erased_at.map(utc),
@@ -375,13 +383,13 @@ fn case_body(d: CaseDetail) -> CaseBody {
         id: row.id,
         reference: row.reference,
         area: row.area,
-        version,
+        version: face.version.unwrap_or_default(),
         submitted_at: utc(row.submitted_at),
-        updated_at: utc(row.updated_at),
-        outcome: row.outcome,
+        updated_at: utc(face.updated_at),
+        outcome: face.outcome,
         immediate_risk: row.immediate_risk,
         referred_to_channel_at: row.referred_to_channel_at.map(utc),
-    }))
+    })))
 }
 
 fn with_etag(body: CaseBody) -> HttpResponse {
@@ -409,7 +417,7 @@ pub async fn read_case(
     let detail = store
         .run(move |c| cases_app::read_case(c, &actor, r, &id))
         .await?;
-    Ok(with_etag(case_body(detail)))
+    Ok(with_etag(case_body(detail)?))
 }
 
 /// Filters of the case list.
@@ -563,25 +571,24 @@ pub async fn list_cases(
         };
         encode_cursor(key, &row.id)
     });
-    let items = rows
-        .into_iter()
-        .map(|(row, view)| match view {
-            View::Referrer => CaseListItem::Referrer(referrer_case(&row)),
+    let mut items = Vec::with_capacity(rows.len());
+    for (row, view) in rows {
+        let face = face_of(&row, view)?;
+        items.push(match view {
+            View::Referrer => CaseListItem::Referrer(referrer_case(&row, &face)),
             _ => CaseListItem::Full(CaseSummary {
-                due: due_of(&row, now),
-                state: State::parse(&row.state).unwrap_or(State::Submitted),
+                due: due_of(&face, now),
+                state: face.state,
                 id: row.id,
                 reference: row.reference,
                 area: row.area,
-                version: view
-                    .version(row.version, row.shared_version)
-                    .unwrap_or_default(),
+                version: face.version.unwrap_or_default(),
                 submitted_at: utc(row.submitted_at),
-                updated_at: utc(row.updated_at),
+                updated_at: utc(face.updated_at),
                 immediate_risk: row.immediate_risk,
             }),
-        })
-        .collect();
+        });
+    }
     Ok(Json(Page { items, next_cursor }))
 }
 
@@ -705,9 +712,10 @@ pub async fn available_actions(
         schema: crate::http::contract::request_schema_ref(t.action),
         next_states: t.to.to_vec(),
     };
+    let face = face_of(&case.case, case.view)?;
     Ok(Json(AvailableActions {
-        version: case.version().unwrap_or_default(),
-        state: State::parse(&case.case.state).unwrap_or(State::Submitted),
+        version: face.version.unwrap_or_default(),
+        state: face.state,
         actions: transitions.into_iter().map(describe).collect(),
     }))
 }
@@ -862,5 +870,5 @@ pub async fn perform_action(
         })
         .await?;
     tracing::info!(case.id = %detail.case.id, case.state = %detail.case.state, action = %action, "action performed");
-    Ok(with_etag(case_body(detail)))
+    Ok(with_etag(case_body(detail)?))
 }

@@ -8,7 +8,7 @@ use tracing_actix_web::RequestId;
 
 use crate::app::AppError;
 use crate::app::retention as app;
-use crate::domain::access::needs_exemption_review;
+use crate::domain::access::{View, needs_exemption_review};
 use crate::domain::pathway::State;
 use crate::domain::retention::RetentionBody;
 use crate::domain::{Actor, FieldError};
@@ -58,25 +58,26 @@ pub struct RetentionItem {
     pub erased_at: Option<DateTime<Utc>>,
 }
 
-fn item(row: &CaseRow) -> RetentionItem {
+fn item(row: &CaseRow, view: View) -> RetentionItem {
     let state = State::parse(&row.state).unwrap_or(State::Closed);
     RetentionItem {
         id: row.id.clone(),
         reference: row.reference.clone(),
         area: row.area.clone(),
-        state,
-        outcome: row.outcome.clone(),
+        state: view.state_shown(state),
+        outcome: view.outcome_shown(state, row.outcome.as_deref()),
         review_due_on: row.review_due_at.map(|t| t.date()),
         legal_hold: row.legal_hold,
-        exemption_review: needs_exemption_review(state),
+        exemption_review: view == View::Records && needs_exemption_review(state),
         erased: row.erased_at.is_some(),
         erased_at: row.erased_at.map(|t| t.and_utc()),
     }
 }
 
 /// Cases whose retention review date has passed: for auditors (of their area, or every
-/// area when national; never police-only cases) and the area's records officer
-/// (police-only cases included, marked for exemption review). Every read is audited.
+/// area when national; each case as they are shown it everywhere, so a transfer to
+/// Pursue as a police-led closure) and the area's records officer (police-only cases
+/// marked for exemption review). Every read is audited.
 ///
 /// Pages: `cursor` is the `next_cursor` this list answered, unchanged. The server issued it
 /// and decodes it; a value it did not issue is 422 `invalid_cursor`, even when it matches
@@ -114,11 +115,11 @@ pub async fn due(
     let mut rows = store
         .run(move |c| app::due_list(c, &actor, r, after, limit + 1, now))
         .await?;
-    let next_cursor = split_page(&mut rows, limit, |row| {
+    let next_cursor = split_page(&mut rows, limit, |(row, _)| {
         encode_cursor(row.review_due_at.unwrap_or(row.submitted_at), &row.id)
     });
     Ok(Json(Page {
-        items: rows.iter().map(item).collect(),
+        items: rows.iter().map(|(row, view)| item(row, *view)).collect(),
         next_cursor,
     }))
 }
@@ -163,7 +164,8 @@ pub async fn decide(
         .await?;
     tracing::info!(case.id = %decided.case.id, erased = decided.erased.len(), "retention decision recorded");
     Ok(Json(RetentionOutcome {
-        case: item(&decided.case),
+        // Only the area's records officer decides.
+        case: item(&decided.case, View::Records),
         erased_case_ids: decided.erased,
     }))
 }

@@ -15,7 +15,7 @@ use crate::audit::{
     PublicKey, SealedHead, StoredEntry, StreamRecord, Verifier, VerifyReport, canonical_json,
     entry_hash,
 };
-use crate::domain::access::{ListScope, ScopeBranch, police_only_audit_actions};
+use crate::domain::access::{COMPARTMENT_ROLES, ListScope, ScopeBranch, hidden_audit_actions};
 
 /// One unit of work's audit state: the entry key, and the streams it created.
 struct Unit {
@@ -698,17 +698,35 @@ fn stream_owners(conn: &mut DbConnection) -> QueryResult<Vec<ChainKey>> {
 }
 
 /// The action of each of the entries `ids` that exists: (id, action).
-pub fn actions_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+pub fn actions_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<EntryFacts>> {
     let mut found = Vec::new();
     for chunk in ids.chunks(500) {
         found.extend(
             audit_log::table
                 .filter(audit_log::id.eq_any(chunk.to_vec()))
-                .select((audit_log::id, audit_log::action))
-                .load::<(String, String)>(conn)?,
+                .select((
+                    audit_log::id,
+                    audit_log::action,
+                    audit_log::occurred_at,
+                    audit_log::actor_roles,
+                ))
+                .load::<EntryFacts>(conn)?,
         );
     }
     Ok(found)
+}
+
+/// What decides who may see an entry, beside its case.
+#[derive(Debug, Clone, Queryable)]
+pub struct EntryFacts {
+    /// Entry id.
+    pub id: String,
+    /// Action.
+    pub action: String,
+    /// When.
+    pub occurred_at: NaiveDateTime,
+    /// The actor's roles.
+    pub actor_roles: String,
 }
 
 /// Which way a listing runs: by time, then id (UUID v7) among entries of equal time.
@@ -733,8 +751,8 @@ pub struct AuditFilter {
     pub case_id: Option<String>,
     /// Only this actor.
     pub actor: Option<String>,
-    /// Only this action.
-    pub action: Option<String>,
+    /// Only these stored actions.
+    pub actions: Option<Vec<String>>,
     /// At or after.
     pub from: Option<NaiveDateTime>,
     /// Before.
@@ -760,23 +778,31 @@ pub fn visible_entries(scope: &ListScope) -> EntryCondition {
         .with_case_detail()
         .branches
         .into_iter()
-        .partition(|b| b.view.sees_police_material());
-    let about = |branches: Vec<ScopeBranch>| AboutCases(visible_cases(&ListScope { branches }));
+        .partition(|b| b.view.in_police_compartment());
+    let about = |branches: Vec<ScopeBranch>, shared_only| AboutCases {
+        cases: visible_cases(&ListScope { branches }),
+        shared_only,
+    };
     let mut visible: EntryCondition = Box::new(audit_log::case_id.is_null());
     if !police.is_empty() {
-        visible = Box::new(visible.or(about(police)));
+        visible = Box::new(visible.or(about(police, false)));
     }
     if !other.is_empty() {
-        let shared = audit_log::action.ne_all(police_only_audit_actions());
-        visible = Box::new(visible.or(about(other).and(shared)));
+        let shown = audit_log::action.ne_all(hidden_audit_actions());
+        visible = Box::new(visible.or(about(other, true).and(shown)));
     }
     visible
 }
 
 /// `EXISTS (SELECT 1 FROM cases WHERE cases.id = audit_log.case_id AND <condition>)`. Diesel's own
 /// subselect cannot carry a condition boxed for the two-backend connection, so this
-/// writes the same SQL around it.
-struct AboutCases(super::cases::CaseCondition);
+/// writes the same SQL around it. With `shared_only`, the entries made inside the
+/// police compartment are left out too, as
+/// [`crate::domain::access::made_in_police_compartment`] says.
+struct AboutCases {
+    cases: super::cases::CaseCondition,
+    shared_only: bool,
+}
 
 impl diesel::query_builder::QueryId for AboutCases {
     type QueryId = ();
@@ -808,10 +834,72 @@ impl diesel::query_builder::QueryFragment<MultiBackend> for AboutCases {
         out.push_sql(
             r#"EXISTS (SELECT 1 FROM "cases" WHERE "cases"."id" = "audit_log"."case_id" AND ("#,
         );
-        self.0.walk_ast(out.reborrow())?;
-        out.push_sql("))");
+        self.cases.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        if self.shared_only {
+            out.push_sql(
+                r#" AND ("cases"."police_only_since" IS NULL OR "audit_log"."occurred_at" <= "cases"."police_only_since" OR NOT ("#,
+            );
+            // The roles are stored comma-separated; each is matched whole.
+            for (i, role) in COMPARTMENT_ROLES.iter().enumerate() {
+                if i > 0 {
+                    out.push_sql(" OR ");
+                }
+                out.push_sql(&format!(
+                    r#"(',' || "audit_log"."actor_roles" || ',') LIKE '%,{},%'"#,
+                    role.as_str()
+                ));
+            }
+            out.push_sql("))");
+        }
+        out.push_sql(")");
         Ok(())
     }
+}
+
+/// The entries `f` admits, but for its position (`after`) and order.
+fn admitted(f: &AuditFilter) -> EntryCondition {
+    let mut c: EntryCondition = Box::new(audit_log::id.eq(audit_log::id));
+    if let Some(areas) = &f.areas {
+        c = match areas.as_slice() {
+            // `=` rather than `IN (…)` lets every planner seek the (area, …) indexes.
+            [one] => Box::new(c.and(audit_log::area.eq(one.clone()))),
+            _ => Box::new(c.and(audit_log::area.eq_any(areas.clone()))),
+        };
+    }
+    if let Some(scope) = &f.seen_by {
+        c = Box::new(c.and(visible_entries(scope)));
+    }
+    if let Some(v) = &f.case_id {
+        c = Box::new(c.and(audit_log::case_id.eq(v.clone()).assume_not_null()));
+    }
+    if let Some(v) = &f.actor {
+        c = Box::new(c.and(audit_log::actor_sub.eq(v.clone())));
+    }
+    if let Some(v) = &f.actions {
+        c = match v.as_slice() {
+            [one] => Box::new(c.and(audit_log::action.eq(one.clone()))),
+            _ => Box::new(c.and(audit_log::action.eq_any(v.clone()))),
+        };
+    }
+    if let Some(v) = f.from {
+        c = Box::new(c.and(audit_log::occurred_at.ge(v)));
+    }
+    if let Some(v) = f.to {
+        c = Box::new(c.and(audit_log::occurred_at.lt(v)));
+    }
+    c
+}
+
+/// How many entries `f` admits, and in how many streams.
+pub fn count(conn: &mut DbConnection, f: &AuditFilter) -> QueryResult<(i64, i64)> {
+    audit_log::table
+        .filter(admitted(f))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::count(audit_log::chain_key).aggregate_distinct(),
+        ))
+        .first(conn)
 }
 
 /// Lists entries in `f.order`, up to `limit`, reading only the entries the filter
@@ -824,37 +912,13 @@ pub fn list(
 ) -> QueryResult<Vec<AuditEntryRow>> {
     let mut q = audit_log::table
         .select(AuditEntryRow::as_select())
+        .filter(admitted(f))
         .limit(limit)
         .into_boxed();
     q = match f.order {
         Order::OldestFirst => q.order((audit_log::occurred_at.asc(), audit_log::id.asc())),
         Order::NewestFirst => q.order((audit_log::occurred_at.desc(), audit_log::id.desc())),
     };
-    if let Some(areas) = &f.areas {
-        q = match areas.as_slice() {
-            // `=` rather than `IN (…)` lets every planner seek the (area, …) indexes.
-            [one] => q.filter(audit_log::area.eq(one.clone())),
-            _ => q.filter(audit_log::area.eq_any(areas.clone())),
-        };
-    }
-    if let Some(scope) = &f.seen_by {
-        q = q.filter(visible_entries(scope));
-    }
-    if let Some(v) = &f.case_id {
-        q = q.filter(audit_log::case_id.eq(v.clone()));
-    }
-    if let Some(v) = &f.actor {
-        q = q.filter(audit_log::actor_sub.eq(v.clone()));
-    }
-    if let Some(v) = &f.action {
-        q = q.filter(audit_log::action.eq(v.clone()));
-    }
-    if let Some(v) = f.from {
-        q = q.filter(audit_log::occurred_at.ge(v));
-    }
-    if let Some(v) = f.to {
-        q = q.filter(audit_log::occurred_at.lt(v));
-    }
     // The first bound alone is what lets an index seek to the cursor rather than walk
     // up to it; the second makes it exact among entries of equal time.
     if let Some((t, id)) = &f.after {

@@ -75,6 +75,25 @@ pub struct CaseRow {
     pub legal_hold: bool,
     /// When its personal data was erased.
     pub erased_at: Option<NaiveDateTime>,
+    /// The last change shown outside police (a police-only action leaves it).
+    pub shared_updated_at: NaiveDateTime,
+    /// When it entered a police-only state, if it did.
+    pub police_only_since: Option<NaiveDateTime>,
+}
+
+impl CaseRow {
+    /// Its facts in both compartments, for [`crate::domain::access::View::face`].
+    pub fn compartments(&self) -> Option<crate::domain::access::Compartments<'_>> {
+        Some(crate::domain::access::Compartments {
+            state: State::parse(&self.state)?,
+            outcome: self.outcome.as_deref(),
+            version: self.version,
+            shared_version: self.shared_version,
+            updated_at: self.updated_at,
+            shared_updated_at: self.shared_updated_at,
+            due: self.due_kind.as_deref().zip(self.due_at),
+        })
+    }
 }
 
 /// A case linked to another as a repeat referral about the same person.
@@ -96,6 +115,22 @@ pub struct LinkedCase {
     pub referrer_sub: String,
     /// When it was first referred to Channel (decides who may see it).
     pub referred_to_channel_at: Option<NaiveDateTime>,
+    /// When it entered a police-only state, if it did.
+    pub police_only_since: Option<NaiveDateTime>,
+}
+
+impl LinkedCase {
+    /// The facts that decide who may see it.
+    pub fn access(&self) -> AccessRow {
+        AccessRow {
+            id: self.id.clone(),
+            area: self.area.clone(),
+            state: self.state.clone(),
+            referrer_sub: self.referrer_sub.clone(),
+            referred_to_channel_at: self.referred_to_channel_at,
+            police_only_since: self.police_only_since,
+        }
+    }
 }
 
 /// The facts of a case that decide who may see it.
@@ -111,6 +146,8 @@ pub struct AccessRow {
     pub referrer_sub: String,
     /// When it was first referred to Channel.
     pub referred_to_channel_at: Option<NaiveDateTime>,
+    /// When it entered a police-only state, if it did.
+    pub police_only_since: Option<NaiveDateTime>,
 }
 
 impl AccessRow {
@@ -122,6 +159,7 @@ impl AccessRow {
             state: row.state.clone(),
             referrer_sub: row.referrer_sub.clone(),
             referred_to_channel_at: row.referred_to_channel_at,
+            police_only_since: row.police_only_since,
         }
     }
 }
@@ -455,6 +493,7 @@ pub fn linked_cases(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<Linked
             cases::submitted_at,
             cases::referrer_sub,
             cases::referred_to_channel_at,
+            cases::police_only_since,
         ))
         .load(conn)
 }
@@ -473,6 +512,7 @@ pub fn access_facts(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<
                     cases::state,
                     cases::referrer_sub,
                     cases::referred_to_channel_at,
+                    cases::police_only_since,
                 ))
                 .load::<AccessRow>(conn)?,
         );
@@ -510,6 +550,10 @@ pub struct CaseChange {
     pub officer_email: Option<String>,
     /// New shared version.
     pub shared_version: i64,
+    /// The last change shown outside police.
+    pub shared_updated_at: NaiveDateTime,
+    /// When it entered a police-only state (kept once set).
+    pub police_only_since: Option<NaiveDateTime>,
     /// The retention review date the new state gets.
     pub review_due_at: Option<NaiveDateTime>,
 }

@@ -254,11 +254,16 @@ pub fn member_agencies_for_case(
         .load(conn)
 }
 
-/// Every case on an agenda of a panel `email` currently sits on.
-pub fn cases_on_agendas_of(conn: &mut DbConnection, email: &str) -> QueryResult<Vec<String>> {
+/// Every case on an agenda of a panel of `area` that `email` currently sits on.
+pub fn cases_on_agendas_of(
+    conn: &mut DbConnection,
+    email: &str,
+    area: &str,
+) -> QueryResult<Vec<String>> {
     agenda_items::table
         .inner_join(meetings::table.inner_join(panels::table.inner_join(panel_members::table)))
         .filter(panel_members::email.eq(email))
+        .filter(panels::area.eq(area))
         .filter(panel_members::removed_at.is_null())
         .select(agenda_items::case_id)
         .distinct()

@@ -79,6 +79,8 @@ diesel::table! {
         review_due_at -> Nullable<Timestamp>,
         legal_hold -> Bool,
         erased_at -> Nullable<Timestamp>,
+        shared_updated_at -> Timestamp,
+        police_only_since -> Nullable<Timestamp>,
     }
 }
 

@@ -1070,15 +1070,34 @@ async fn an_actor_stream_deleted_before_any_checkpoint_is_found_through_the_witn
 }
 
 #[tokio::test]
-async fn a_break_in_a_police_only_stream_is_reported_to_auditors_without_naming_it() {
+async fn a_break_at_a_police_only_entry_is_reported_to_auditors_without_naming_it() {
     let app = spawn_app().await;
     let (pursued, _) = app.case_in("transferred_to_pursue").await;
+    // Police go on working the case inside their compartment: an entry no auditor sees.
+    let officer = app.officer();
+    assert_eq!(
+        app.get(&format!("/v1/cases/{pursued}"), Some(&officer))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let mut conn = app.db.connect();
+    let police_read: String = {
+        use diesel::prelude::*;
+        use pathway::store::schema::audit_log::dsl as a;
+        a::audit_log
+            .filter(a::case_id.eq(&pursued))
+            .filter(a::action.eq("case.read"))
+            .filter(a::actor_roles.eq("prevent_officer"))
+            .select(a::id)
+            .order(a::occurred_at.desc())
+            .first(&mut conn)
+            .unwrap()
+    };
     tamper(
         &mut conn,
-        &format!(
-            "UPDATE audit_log SET details = '{{}}' WHERE chain_key = 'case:{pursued}' AND seq = 2"
-        ),
+        &format!("UPDATE audit_log SET details = '{{}}' WHERE id = '{police_read}'"),
     );
 
     let (code, cli) = cli_verify(&app);
@@ -1094,15 +1113,16 @@ async fn a_break_in_a_police_only_stream_is_reported_to_auditors_without_naming_
             .unwrap();
         assert_eq!(http["intact"], false, "{http}");
         assert_eq!(http["first_break"]["kind"], "entry_altered", "{http}");
-        for field in ["chain_key", "seq", "entry_id"] {
+        // The case is one the auditor sees (as a police-led closure); the entry is not.
+        assert_eq!(http["first_break"]["chain_key"], format!("case:{pursued}"));
+        for field in ["seq", "entry_id"] {
             assert!(http["first_break"][field].is_null(), "{field}: {http}");
         }
-        assert!(!http.to_string().contains(&pursued), "{http}");
+        assert!(!http.to_string().contains(&police_read), "{http}");
     }
     // The operator's verifier, run with the keys, names it.
     assert_eq!(code, Some(1));
-    assert_eq!(cli["first_break"]["chain_key"], format!("case:{pursued}"));
-    assert_eq!(cli["first_break"]["seq"], 2);
+    assert_eq!(cli["first_break"]["entry_id"], police_read.as_str());
 }
 
 /// Every page of `query` as the auditor `token`, following cursors: the ids in order.

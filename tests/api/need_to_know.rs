@@ -115,6 +115,13 @@ const USERS: &[Who] = &[
         label: "panel member",
         sub: "member-1",
         roles: &["panel_member"],
+        area: AREA,
+        current_member: true,
+    },
+    Who {
+        label: "panel member with a token of another area",
+        sub: "member-1",
+        roles: &["panel_member"],
         area: OTHER_AREA,
         current_member: true,
     },
@@ -153,26 +160,52 @@ struct Case {
     note: String,
 }
 
-/// The domain brief's need-to-know table.
+/// The domain brief's need-to-know table. Who may see a case does not turn on its
+/// state: outside police a case in a police-only state reads as a police-led closure
+/// ([`shown_state`]), so that it never vanishes from anyone's sight.
 fn expected(who: &Who, case: &Case) -> Sees {
-    let police_only = case.state == State::TransferredToPursue;
     let same_area = who.area == case.area;
     if who.has("prevent_officer") && same_area {
         return Sees::Police;
     }
-    if who.has("channel_chair") && same_area && case.referred_to_channel && !police_only {
+    if who.has("channel_chair") && same_area && case.referred_to_channel {
         return Sees::Detail;
     }
-    if who.has("auditor") && (who.area == "national" || same_area) && !police_only {
+    if who.has("auditor") && (who.area == "national" || same_area) {
         return Sees::Detail;
     }
-    if who.has("panel_member") && who.current_member && case.on_agenda && !police_only {
+    if who.has("panel_member") && who.current_member && case.on_agenda && same_area {
         return Sees::Detail;
     }
     if who.sub == REFERRER {
         return Sees::Status;
     }
     Sees::Nothing
+}
+
+/// The state a user who `sees` a case is shown: outside police, a transfer to Pursue
+/// reads as closed.
+fn shown_state(sees: Sees, case: &Case) -> &'static str {
+    match (sees, case.state) {
+        (Sees::Police, state) => state.as_str(),
+        (_, State::TransferredToPursue) => "closed",
+        (_, state) => state.as_str(),
+    }
+}
+
+/// The coarse status a referrer is shown.
+fn shown_status(case: &Case) -> &'static str {
+    match shown_state(Sees::Status, case) {
+        "submitted" => "received",
+        "closed" => "closed",
+        _ => "being_assessed",
+    }
+}
+
+/// Whether `who` reads the police compartment of `case`: its area's officers, and its
+/// area's records officer (who answers requests for what is held).
+fn reads_compartment(who: &Who, case: &Case) -> bool {
+    who.area == case.area && (who.has("prevent_officer") || who.has("records_officer"))
 }
 
 /// The shortest path through `PATHWAY` from `submitted` to every state: (action, state).
@@ -199,6 +232,9 @@ fn paths() -> BTreeMap<State, Vec<(Action, State)>> {
     found
 }
 
+/// The rationale of every transfer to Pursue: police-only text.
+const PURSUE_RATIONALE: &str = "Operation Nightjar has taken this over";
+
 /// A body that takes `action` to `to`. A new action or branch must be added here.
 fn body_for(action: Action, to: State, meeting: &str) -> Value {
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
@@ -208,7 +244,9 @@ fn body_for(action: Action, to: State, meeting: &str) -> Value {
         (Action::Signpost, _) => signpost_body(),
         (Action::ReferToChannel, _) => threshold("vulnerable_to_radicalisation"),
         (Action::ManageByPolice, _) => threshold("risk_requires_police_management"),
-        (Action::TransferToPursue, _) => threshold("terrorism_risk"),
+        (Action::TransferToPursue, _) => {
+            json!({"reason_code": "terrorism_risk", "rationale": PURSUE_RATIONALE})
+        }
         (Action::ListForPanel, _) => json!({"meeting_id": meeting}),
         (Action::RecordPanelDecision, State::ConsentPending) => json!({"decision": "adopt",
             "reason_code": "vulnerability_identified", "rationale": "Vulnerable to radicalisation.",
@@ -357,34 +395,97 @@ async fn panel(app: &TestApp) -> (String, String, String) {
     )
 }
 
-/// The strings that must not appear in anything `who` is answered: the names of
-/// police-only states and actions (for anyone without a police view), and each case's
-/// police-only material unless `who` has the police view of it, and the id and
-/// reference of every case `who` may not see at all that is police-only.
-fn forbidden(who: &Who, cases: &[Case]) -> Vec<String> {
+/// The strings that must not appear in anything `who` is answered, on any route, in
+/// any body: one rule, not one per route. Whoever does not read a case's police
+/// compartment ([`reads_compartment`]) is never shown its police-only material: its
+/// deconfliction note, the Pursue transfer's reason and rationale, the names of
+/// police-only states and actions, and the ids of its police-only audit entries and
+/// history entries. And nobody is shown the id or reference of a case they may not see
+/// (but an admin or records officer, in the records of their area they manage).
+fn forbidden(who: &Who, cases: &[Case], police_ids: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     let mut words = Vec::new();
-    if !who.has("prevent_officer") {
+    if !who.has("prevent_officer") && !who.has("records_officer") {
         words.extend(
             [
                 "transferred_to_pursue",
                 "transfer_to_pursue",
                 "record_deconfliction",
                 "live_investigation",
+                "terrorism_risk",
+                PURSUE_RATIONALE,
             ]
             .map(String::from),
         );
     }
     for case in cases {
-        let sees = expected(who, case);
-        if sees != Sees::Police {
+        if !reads_compartment(who, case) {
             words.push(case.note.clone());
+            words.extend(police_ids.get(&case.id).cloned().unwrap_or_default());
         }
-        if sees == Sees::Nothing && case.state == State::TransferredToPursue {
+        // An admin of the area manages its meetings and mail, which name cases by
+        // reference (and nothing more of them); its records officer reviews every case
+        // of the area for retention and subject access.
+        let manages = who.area == case.area && (who.has("admin") || who.has("records_officer"));
+        if expected(who, case) == Sees::Nothing && !manages {
             words.push(case.id.clone());
             words.push(case.reference.clone());
         }
     }
     words
+}
+
+/// Of each case, the ids of the records that are police-only material: its audit
+/// entries of police-only actions and those made inside its compartment, and its
+/// police-only history entries.
+fn police_only_ids(app: &TestApp, cases: &[Case]) -> BTreeMap<String, Vec<String>> {
+    use pathway::store::schema::{audit_log, case_events};
+    let mut conn = app.db.connect();
+    let mut found = BTreeMap::new();
+    for case in cases {
+        // When the case was handed to Pursue, if it was: from then on what police and
+        // records officers do with it is police-only too.
+        let transferred: Option<chrono::NaiveDateTime> = audit_log::table
+            .filter(audit_log::case_id.eq(&case.id))
+            .filter(audit_log::action.eq("case.action.transfer_to_pursue"))
+            .filter(audit_log::outcome.eq("ok"))
+            .select(audit_log::occurred_at)
+            .first(&mut conn)
+            .optional()
+            .expect("transfer");
+        let entries: Vec<(String, String, chrono::NaiveDateTime, String)> = audit_log::table
+            .filter(audit_log::case_id.eq(&case.id))
+            .select((
+                audit_log::id,
+                audit_log::action,
+                audit_log::occurred_at,
+                audit_log::actor_roles,
+            ))
+            .load(&mut conn)
+            .expect("audit entries");
+        let mut ids: Vec<String> = entries
+            .into_iter()
+            .filter(|(_, action, at, roles)| {
+                action == "case.action.record_deconfliction"
+                    || transferred.is_some_and(|t| {
+                        *at > t
+                            && (roles.contains("prevent_officer")
+                                || roles.contains("records_officer"))
+                    })
+            })
+            .map(|(id, ..)| id)
+            .collect();
+        ids.extend(
+            case_events::table
+                .filter(case_events::case_id.eq(&case.id))
+                .filter(case_events::police_only.eq(true))
+                .filter(case_events::action.ne("transfer_to_pursue"))
+                .select(case_events::id)
+                .load::<String>(&mut conn)
+                .expect("events"),
+        );
+        found.insert(case.id.clone(), ids);
+    }
+    found
 }
 
 fn assert_clean(who: &Who, what: &str, body: &Value, words: &[String]) {
@@ -605,7 +706,7 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
     probes.sort_by_key(|(_, _, p)| order(p));
     for who in USERS {
         let token = app.token(who.sub, who.roles, who.area);
-        let words = forbidden(who, &cases);
+        let words = forbidden(who, &cases, &police_only_ids(&app, &cases));
         let seen_ids: BTreeSet<String> = cases
             .iter()
             .filter(|c| matches!(expected(who, c), Sees::Detail | Sees::Police | Sees::Status))
@@ -658,15 +759,7 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                                     ]),
                                     "{what}"
                                 );
-                                assert_eq!(
-                                    body["status"],
-                                    match case.state {
-                                        State::Submitted => "received",
-                                        State::Closed => "closed",
-                                        _ => "being_assessed",
-                                    },
-                                    "{what}"
-                                );
+                                assert_eq!(body["status"], shown_status(case), "{what}");
                                 assert!(etag.is_none(), "a referrer is shown no version: {what}");
                             }
                             (Sees::Status, _) => assert_eq!(
@@ -678,7 +771,7 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                             (sees, _) => {
                                 assert_eq!(status, 200, "{}: {what}: {body}", who.label);
                                 if path == "/v1/cases/{id}" {
-                                    assert_eq!(body["state"], case.state.as_str(), "{what}");
+                                    assert_eq!(body["state"], shown_state(sees, case), "{what}");
                                     assert_eq!(
                                         body.get("deconfliction").is_some(),
                                         sees == Sees::Police && case.state != State::Submitted,
@@ -796,10 +889,11 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                         continue;
                     }
                     assert_eq!(ids, seen_ids, "{} lists exactly what it may see", who.label);
-                    let filters = State::ALL
-                        .iter()
-                        .map(|s| s.as_str())
-                        .chain(["received", "being_assessed"]);
+                    let filters = State::ALL.iter().map(|s| s.as_str()).chain([
+                        "received",
+                        "being_assessed",
+                        "closed",
+                    ]);
                     for filter in filters {
                         let query = format!("{path}?state={filter}");
                         let (status, ids, bodies) = listed(&app, &query, &token, 5).await;
@@ -811,15 +905,8 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                             .iter()
                             .filter(|c| match expected(who, c) {
                                 Sees::Nothing => false,
-                                Sees::Status => {
-                                    filter
-                                        == match c.state {
-                                            State::Submitted => "received",
-                                            State::Closed => "closed",
-                                            _ => "being_assessed",
-                                        }
-                                }
-                                _ => filter == c.state.as_str(),
+                                Sees::Status => filter == shown_status(c),
+                                sees => filter == shown_state(sees, c),
                             })
                             .map(|c| c.id.clone())
                             .collect();
@@ -830,8 +917,10 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                     let (status, _, body) =
                         json_of(app.get(&path.replace("{id}", &meeting), Some(&token)).await).await;
                     assert_clean(who, path, &body, &words);
-                    let member_or_manager = (who.has("panel_member") && who.current_member)
-                        || ((who.has("channel_chair") || who.has("admin")) && who.area == AREA);
+                    let member_or_manager = (who.has("panel_member") && who.current_member
+                        || who.has("channel_chair")
+                        || who.has("admin"))
+                        && who.area == AREA;
                     assert_eq!(status == 200, member_or_manager, "{}: {body}", who.label);
                     if !member_or_manager {
                         assert_eq!(body["code"], "not_found", "{}: {body}", who.label);
@@ -839,15 +928,20 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                     }
                 }
                 Probe::SubjectAccess => {
-                    // Auditors and records officers export every case of their areas,
-                    // police-only material included but marked for exemption review.
+                    // An auditor exports what they see everywhere else; the area's records
+                    // officer reads the compartment, each police-only item marked.
                     let exports = who.has("auditor") || who.has("records_officer");
+                    let exportable = |c: &Case| {
+                        (who.has("records_officer") && who.area == c.area)
+                            || (who.has("auditor") && expected(who, c) == Sees::Detail)
+                    };
                     for case in &cases {
                         let (status, _, body) = json_of(
                             app.post_json(path, &token, &json!({"case_id": case.id}))
                                 .await,
                         )
                         .await;
+                        assert_clean(who, path, &body, &words);
                         if !exports {
                             assert_eq!(
                                 (status, body["code"].as_str()),
@@ -855,26 +949,58 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                                 "{}: {body}",
                                 who.label
                             );
-                            assert_clean(who, path, &body, &words);
+                            continue;
+                        }
+                        if !exportable(case) {
+                            assert_eq!(
+                                (status, body["code"].as_str()),
+                                (404, Some("not_found")),
+                                "{}: {body}",
+                                who.label
+                            );
+                            refused.push((who.sub, case.id.clone()));
                             continue;
                         }
                         assert_eq!(status, 200, "{}: {body}", who.label);
-                        let covered = who.area == "national" || who.area == case.area;
-                        let ids: Vec<&str> = body["cases"]
+                        let ids: BTreeSet<&str> = body["cases"]
                             .as_array()
                             .expect("cases")
                             .iter()
                             .map(|c| c["id"].as_str().expect("id"))
                             .collect();
-                        assert_eq!(ids.contains(&case.id.as_str()), covered, "{}", who.label);
+                        let expect: BTreeSet<&str> = cases
+                            .iter()
+                            .filter(|c| exportable(c))
+                            .map(|c| c.id.as_str())
+                            .collect();
+                        assert_eq!(
+                            ids, expect,
+                            "{}: every linked case it may export",
+                            who.label
+                        );
                         for exported in body["cases"].as_array().into_iter().flatten() {
-                            assert!(who.area == "national" || exported["area"] == who.area);
+                            let case = cases
+                                .iter()
+                                .find(|c| exported["id"] == c.id.as_str())
+                                .expect("a case of the matrix");
+                            let records = reads_compartment(who, case);
+                            for id in exported["linked_case_ids"].as_array().into_iter().flatten() {
+                                assert!(ids.contains(id.as_str().expect("id")), "{exported}");
+                            }
+                            if !records {
+                                assert_eq!(
+                                    exported["state"],
+                                    shown_state(Sees::Detail, case),
+                                    "{exported}"
+                                );
+                            }
                             for e in exported["history"].as_array().into_iter().flatten() {
                                 let police = Action::parse(e["action"].as_str().unwrap())
                                     .is_some_and(Action::is_police_only);
-                                assert_eq!(e["exemption_review"], police, "{e}");
+                                assert_eq!(e["exemption_review"], records && police, "{e}");
                             }
                             if !exported["deconfliction"].is_null() {
+                                assert!(records, "{exported}");
                                 assert_eq!(exported["deconfliction"]["exemption_review"], true);
                             }
                         }
@@ -891,24 +1017,6 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                 Probe::RetentionDue => {
                     let (status, ids, bodies) = listed(&app, path, &token, 2).await;
                     let records = who.has("records_officer");
-                    // The records officer sees police-only cases of their area, marked for
-                    // exemption review; nothing else of the police compartment.
-                    let words: Vec<String> = if records {
-                        let pursue: Vec<&Case> = cases
-                            .iter()
-                            .filter(|c| c.state == State::TransferredToPursue && c.area == who.area)
-                            .collect();
-                        words
-                            .iter()
-                            .filter(|w| {
-                                w.as_str() != "transferred_to_pursue"
-                                    && !pursue.iter().any(|c| c.id == **w || c.reference == **w)
-                            })
-                            .cloned()
-                            .collect()
-                    } else {
-                        words.clone()
-                    };
                     for body in &bodies {
                         assert_clean(who, path, body, &words);
                     }
@@ -929,11 +1037,8 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                         .filter(|c| ended(c))
                         .filter(|c| {
                             let in_area = c.area == who.area;
-                            let police_only = c.state == State::TransferredToPursue;
                             (records && in_area)
-                                || (who.has("auditor")
-                                    && (in_area || who.area == "national")
-                                    && !police_only)
+                                || (who.has("auditor") && (in_area || who.area == "national"))
                         })
                         .map(|c| c.id.clone())
                         .collect();
@@ -949,8 +1054,16 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                             .map(String::as_str)
                             .collect();
                         assert!(!keys.contains("referral"), "{item}");
-                        let pursue = item["state"] == "transferred_to_pursue";
-                        assert_eq!(item["exemption_review"], pursue, "{item}");
+                        let case = cases
+                            .iter()
+                            .find(|c| item["id"] == c.id.as_str())
+                            .expect("a case of the matrix");
+                        let marked = reads_compartment(who, case)
+                            && case.state == State::TransferredToPursue;
+                        assert_eq!(item["exemption_review"], marked, "{item}");
+                        if !reads_compartment(who, case) {
+                            assert_eq!(item["state"], shown_state(Sees::Detail, case), "{item}");
+                        }
                     }
                 }
                 Probe::RetentionDecision => {
@@ -1065,23 +1178,6 @@ async fn every_route_answers_every_user_only_what_they_need_to_know() {
                 "{}: GET {url}: {status}",
                 who.label
             );
-            // As in the API's list, a records officer's retention reviews include the
-            // area's police-only cases, marked for exemption review.
-            let words: Vec<String> = if url == "/console/retention" && who.has("records_officer") {
-                words
-                    .iter()
-                    .filter(|w| {
-                        !cases.iter().any(|c| {
-                            c.state == State::TransferredToPursue
-                                && c.area == who.area
-                                && (c.id == **w || c.reference == **w)
-                        })
-                    })
-                    .cloned()
-                    .collect()
-            } else {
-                words.clone()
-            };
             assert_clean(who, &url, &Value::String(html), &words);
         }
     }

@@ -479,6 +479,7 @@ async fn the_actions_endpoint_says_what_this_user_may_do_now() {
             "refer_to_channel",
             "manage_by_police",
             "transfer_to_pursue",
+            "close",
             "correct_details"
         ]
     );

@@ -36,8 +36,8 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
         .await;
     app.file(&adult).await;
     // One more, listed and adopted through the API; and one in another area. A case
-    // transferred to Pursue is not counted: in a small area the count would tell an
-    // auditor or a chair that a police-only case exists.
+    // transferred to Pursue is counted, as every referral is: it must not drop out of
+    // a total when it is transferred.
     app.case_in("consent_pending").await;
     app.case_in("transferred_to_pursue").await;
     let elsewhere = app.token("teacher-2", &["referrer"], OTHER_AREA);
@@ -61,19 +61,19 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
     assert_eq!(stats["area"], AREA);
     assert_eq!(
         stats["journey"],
-        json!({"referred": 4, "discussed_at_panel": 1, "adopted": 1}),
+        json!({"referred": 5, "discussed_at_panel": 1, "adopted": 1}),
         "{stats}"
     );
-    assert_eq!(stats["by_sector"], json!({"education": 3, "health": 1}));
+    assert_eq!(stats["by_sector"], json!({"education": 4, "health": 1}));
     assert_eq!(
         stats["by_type_of_concern"],
-        json!({"extreme_right_wing": 3, "not_recorded": 1})
+        json!({"extreme_right_wing": 4, "not_recorded": 1})
     );
-    assert_eq!(stats["by_gender"], json!({"female": 1, "male": 3}));
+    assert_eq!(stats["by_gender"], json!({"female": 1, "male": 4}));
     assert_eq!(stats["by_age_band"]["11_15"], 1);
     assert_eq!(
-        stats["by_age_band"]["16_17"], 2,
-        "the 16-year-old and the case born in 2009"
+        stats["by_age_band"]["16_17"], 3,
+        "the 16-year-old and the two cases born in 2009"
     );
     assert_eq!(stats["by_age_band"]["31_40"], 1);
     assert_eq!(
@@ -81,10 +81,10 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
         "every official band is present"
     );
     assert_eq!(
-        stats["mental_health_or_neurodiversity"], 4,
+        stats["mental_health_or_neurodiversity"], 5,
         "the example body records neurodiversity"
     );
-    assert_eq!(stats["by_area"], json!({AREA: 4}));
+    assert_eq!(stats["by_area"], json!({AREA: 5}));
     let year = chrono::Datelike::year(&today);
     assert!(
         stats["from"].as_str().unwrap().ends_with("-04-01")
@@ -99,7 +99,7 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
         .await
         .unwrap();
     assert_eq!(
-        chair["journey"]["referred"], 4,
+        chair["journey"]["referred"], 5,
         "a chair counts their own area"
     );
     let national = app.token("auditor-n", &["auditor"], "national");
@@ -109,8 +109,8 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
         .json()
         .await
         .unwrap();
-    assert_eq!(all["journey"]["referred"], 5);
-    assert_eq!(all["by_area"], json!({AREA: 4, OTHER_AREA: 1}));
+    assert_eq!(all["journey"]["referred"], 6);
+    assert_eq!(all["by_area"], json!({AREA: 5, OTHER_AREA: 1}));
 }
 
 #[tokio::test]

@@ -237,15 +237,16 @@ async fn each_role_sees_each_state_only_as_need_to_know_allows() {
             app.token("chair-2", &["channel_chair"], OTHER_AREA),
             [N; 7],
         ),
+        // A transfer to Pursue reads, outside police, as a police-led closure.
         (
             "an auditor of the area",
             app.token("auditor-1", &["auditor"], AREA),
-            [F, F, F, F, F, F, N],
+            [F; 7],
         ),
         (
             "a national auditor",
             app.token("auditor-national", &["auditor"], national),
-            [F, F, F, F, F, F, N],
+            [F; 7],
         ),
         (
             "an auditor of another area",
@@ -296,7 +297,11 @@ async fn each_role_sees_each_state_only_as_need_to_know_allows() {
             if body["id"] != case.id.as_str() {
                 mismatches.push(format!("{cell}: another case answered: {body}"));
             }
-            if matches!(expected, Sees::Full | Sees::Police) && body["state"] != *state {
+            let shown = match (expected, *state) {
+                (Sees::Full, "transferred_to_pursue") => "closed",
+                (_, state) => state,
+            };
+            if matches!(expected, Sees::Full | Sees::Police) && body["state"] != shown {
                 mismatches.push(format!("{cell}: state {}", body["state"]));
             }
         }
@@ -350,14 +355,14 @@ async fn the_console_case_page_shows_each_state_only_as_need_to_know_allows() {
             "auditor-1",
             &["auditor"],
             AREA,
-            [200, 200, 200, 200, 200, 200, 404],
+            [200; 7],
         ),
         (
             "a national auditor",
             "auditor-national",
             &["auditor"],
             "national",
-            [200, 200, 200, 200, 200, 200, 404],
+            [200; 7],
         ),
         (
             "an auditor of another area",
@@ -417,7 +422,8 @@ async fn a_referrer_sees_only_a_coarse_status_of_their_own_referrals() {
         ("onward_referral", "being_assessed"),
         ("awaiting_panel", "being_assessed"),
         ("police_managed", "being_assessed"),
-        ("transferred_to_pursue", "being_assessed"),
+        // A transfer to Pursue reads as a police-led closure.
+        ("transferred_to_pursue", "closed"),
     ];
     let mut cases = Vec::new();
     for (state, status) in expected {
@@ -682,7 +688,7 @@ async fn auditors_see_their_area_or_every_area_without_police_only_material() {
         (
             "an auditor of the area",
             app.token("auditor-1", &["auditor"], AREA),
-            [200, 404, 404],
+            [200, 404, 200],
         ),
         (
             "an auditor of the other area",
@@ -692,7 +698,7 @@ async fn auditors_see_their_area_or_every_area_without_police_only_material() {
         (
             "a national auditor",
             app.token("auditor-national", &["auditor"], "national"),
-            [200, 200, 404],
+            [200, 200, 200],
         ),
     ];
 
@@ -722,7 +728,17 @@ async fn auditors_see_their_area_or_every_area_without_police_only_material() {
                     .iter()
                     .map(|e| e["action"].as_str().unwrap())
                     .collect();
-                assert_eq!(actions, vec!["submit_referral", "begin_screening"], "{who}");
+                // The transfer reads as a police-led closure; deconfliction not at all.
+                let (expected_actions, state) = if case.id == pursued.id {
+                    (
+                        vec!["submit_referral", "begin_screening", "close"],
+                        "closed",
+                    )
+                } else {
+                    (vec!["submit_referral", "begin_screening"], "screening")
+                };
+                assert_eq!(actions, expected_actions, "{who}");
+                assert_eq!(body["state"], state, "{who}");
             }
         }
     }
@@ -766,17 +782,9 @@ async fn the_list_holds_exactly_the_cases_each_role_may_see() {
         pursue,
         &other_teacher,
     ];
-    let unpursued_here = [
-        submitted,
-        screening,
-        closed,
-        onward,
-        awaiting,
-        managed,
-        &other_teacher,
-    ];
-    let mut everything_but_pursue = unpursued_here.to_vec();
-    everything_but_pursue.push(&elsewhere);
+    // A case transferred to Pursue stays in every list it was in: it reads as closed.
+    let mut everything = all_here.to_vec();
+    everything.push(&elsewhere);
     let mut own = vec![
         submitted, screening, closed, onward, awaiting, managed, pursue,
     ];
@@ -803,7 +811,7 @@ async fn the_list_holds_exactly_the_cases_each_role_may_see() {
         (
             "an auditor of the area",
             app.token("auditor-1", &["auditor"], AREA),
-            ids_of(&unpursued_here),
+            ids_of(&all_here),
         ),
         (
             "an auditor of the other area",
@@ -813,7 +821,7 @@ async fn the_list_holds_exactly_the_cases_each_role_may_see() {
         (
             "a national auditor",
             app.token("auditor-national", &["auditor"], "national"),
-            ids_of(&everything_but_pursue),
+            ids_of(&everything),
         ),
         (
             "a panel member",
@@ -837,7 +845,7 @@ async fn the_list_holds_exactly_the_cases_each_role_may_see() {
             "a referrer's list item: {item}"
         );
         if item["id"] == pursue.id.as_str() {
-            assert_eq!(item["status"], "being_assessed", "{item}");
+            assert_eq!(item["status"], "closed", "{item}");
         }
     }
     let (_, page) = status_and_body(app.get("/v1/cases", Some(&app.chair())).await).await;
@@ -899,10 +907,28 @@ async fn the_list_filters_by_state_and_reference_and_refuses_an_unknown_state() 
             BTreeSet::new(),
         ),
         (
-            "being assessed, the referrer: a Pursue transfer among the rest",
+            "being assessed, the referrer: a Pursue transfer is not among them",
             "?state=being_assessed".to_owned(),
             &app.referrer(),
-            ids_of(&[&first, &second, &pursued]),
+            ids_of(&[&first, &second]),
+        ),
+        (
+            "closed, the referrer: a Pursue transfer reads as closed",
+            "?state=closed".to_owned(),
+            &app.referrer(),
+            ids_of(&[&pursued]),
+        ),
+        (
+            "closed, auditor: a Pursue transfer reads as a police-led closure",
+            "?state=closed".to_owned(),
+            &auditor,
+            ids_of(&[&pursued]),
+        ),
+        (
+            "closed, officer: police see the transfer as what it is",
+            "?state=closed".to_owned(),
+            &officer,
+            BTreeSet::new(),
         ),
         (
             "a Pursue transfer, officer",
@@ -926,7 +952,7 @@ async fn the_list_filters_by_state_and_reference_and_refuses_an_unknown_state() 
             "reference of a Pursue transfer, auditor",
             format!("?reference={}", pursued.reference),
             &auditor,
-            BTreeSet::new(),
+            ids_of(&[&pursued]),
         ),
         (
             "reference, the referrer who filed it",
@@ -982,20 +1008,14 @@ async fn the_list_pages_every_visible_case_once_oldest_first() {
     let elsewhere = case_through(&app, OTHER_AREA, "submitted").await;
     let ids = |cases: &[&Built]| cases.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
     let all: Vec<&Built> = here.iter().collect();
-    let unpursued: Vec<&Built> = here
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 1)
-        .map(|(_, c)| c)
-        .collect();
-    let mut national = unpursued.clone();
+    let mut national = all.clone();
     national.push(&elsewhere);
     let readers = [
         ("an officer", app.officer(), ids(&all)),
         (
             "an auditor",
             app.token("auditor-1", &["auditor"], AREA),
-            ids(&unpursued),
+            ids(&all),
         ),
         (
             "a national auditor",
