@@ -156,6 +156,7 @@ pub fn read_log(
                                 f.police_only_since,
                                 row.occurred_at,
                                 &row.actor_roles,
+                                (&row.action, &row.outcome),
                             ),
                         ),
                         _ => continue,
@@ -269,6 +270,7 @@ fn shape_report(
                         case.police_only_since,
                         e.occurred_at,
                         &e.actor_roles,
+                        (&e.action, &e.outcome),
                     )
             });
         let sees_entry = view

@@ -286,8 +286,12 @@ fn export_case(
     let hidden = |_: &str| false;
     let mut access_log = Vec::new();
     for a in entries {
-        let compartment =
-            made_in_police_compartment(row.police_only_since, a.occurred_at, &a.actor_roles);
+        let compartment = made_in_police_compartment(
+            row.police_only_since,
+            a.occurred_at,
+            &a.actor_roles,
+            (&a.action, &a.outcome),
+        );
         let mut details = json_of(&a.details);
         let Some(action) =
             shape_audit_entry(Some(view), &a.action, &mut details, compartment, &hidden)

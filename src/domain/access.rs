@@ -204,8 +204,13 @@ pub fn made_in_police_compartment(
     police_only_since: Option<NaiveDateTime>,
     occurred_at: NaiveDateTime,
     actor_roles: &str,
+    (action, outcome): (&str, &str),
 ) -> bool {
-    police_only_since.is_some_and(|since| occurred_at > since)
+    // The entry of the action that made the case police-only is written a moment
+    // after it; it is what everyone else is shown of the move, as its cover.
+    let the_move = outcome == "ok" && covered_audit_actions().iter().any(|a| a == action);
+    !the_move
+        && police_only_since.is_some_and(|since| occurred_at > since)
         && actor_roles
             .split(',')
             .any(|r| COMPARTMENT_ROLES.iter().any(|c| c.as_str() == r))
@@ -457,6 +462,16 @@ pub fn hidden_audit_actions() -> Vec<String> {
     Action::ALL
         .into_iter()
         .filter(|a| a.shared_as().is_none())
+        .map(|a| format!("case.action.{a}"))
+        .collect()
+}
+
+/// The audit actions of police-only actions that are shown outside police as their
+/// cover.
+pub fn covered_audit_actions() -> Vec<String> {
+    Action::ALL
+        .into_iter()
+        .filter(|a| a.is_police_only() && a.shared_as().is_some())
         .map(|a| format!("case.action.{a}"))
         .collect()
 }
@@ -947,28 +962,54 @@ mod tests {
                 .and_hms_opt(h, 0, 0)
                 .unwrap()
         };
+        let read = ("case.read", "ok");
+        let officer = "prevent_officer";
         assert!(!made_in_police_compartment(
             Some(t(10)),
             t(10),
-            "prevent_officer"
+            officer,
+            read
         ));
         assert!(made_in_police_compartment(
             Some(t(10)),
             t(11),
-            "prevent_officer"
+            officer,
+            read
         ));
         assert!(made_in_police_compartment(
             Some(t(10)),
             t(11),
-            "auditor,records_officer"
+            "auditor,records_officer",
+            read
         ));
         assert!(!made_in_police_compartment(
             Some(t(10)),
             t(9),
-            "prevent_officer"
+            officer,
+            read
         ));
-        assert!(!made_in_police_compartment(Some(t(10)), t(11), "auditor"));
-        assert!(!made_in_police_compartment(None, t(11), "prevent_officer"));
+        assert!(!made_in_police_compartment(
+            Some(t(10)),
+            t(11),
+            "auditor",
+            read
+        ));
+        assert!(!made_in_police_compartment(None, t(11), officer, read));
+        // The transfer's own entry, written a moment after the move, is its cover.
+        let transfer = ("case.action.transfer_to_pursue", "ok");
+        assert!(!made_in_police_compartment(
+            Some(t(10)),
+            t(11),
+            officer,
+            transfer
+        ));
+        let attempt = ("case.action.transfer_to_pursue", "denied");
+        assert!(made_in_police_compartment(
+            Some(t(10)),
+            t(11),
+            officer,
+            attempt
+        ));
     }
 
     #[test]

@@ -25,12 +25,12 @@ pub struct RetentionPolicy {
     pub no_further_action_years: u32,
     /// After closing once every onward referral was answered.
     pub signposted_years: u32,
-    /// After closing a police-managed case.
+    /// After a police-led closure, and after a transfer to Pursue: outside police a
+    /// transfer reads as a police-led closure, so its review date must not tell the
+    /// two apart.
     pub police_closed_years: u32,
     /// After a panel did not adopt the case and closed it.
     pub not_adopted_years: u32,
-    /// After a transfer to Pursue.
-    pub transferred_to_pursue_years: u32,
     /// After any other closing.
     pub other_years: u32,
 }
@@ -43,7 +43,6 @@ impl Default for RetentionPolicy {
             signposted_years: 6,
             police_closed_years: 6,
             not_adopted_years: 6,
-            transferred_to_pursue_years: 6,
             other_years: 6,
         }
     }
@@ -70,7 +69,7 @@ impl RetentionPolicy {
                 exited_at.unwrap_or(now),
                 self.left_channel_years,
             )),
-            State::TransferredToPursue => Some(years_after(now, self.transferred_to_pursue_years)),
+            State::TransferredToPursue => Some(years_after(now, self.police_closed_years)),
             State::Closed => {
                 let (from, years) = match outcome {
                     Some("exited_channel") => (exited_at.unwrap_or(now), self.left_channel_years),
@@ -475,6 +474,11 @@ mod tests {
         assert_eq!(review("not_adopted"), Some(at("2027-11-23 09:00")));
         assert_eq!(review("police_closed"), Some(at("2028-11-23 09:00")));
         assert_eq!(review("closed"), Some(at("2030-11-23 09:00")));
+        // A transfer to Pursue is reviewed as the police-led closure it reads as.
+        assert_eq!(
+            p.review_date(State::TransferredToPursue, None, None, now),
+            review("police_closed")
+        );
     }
 
     #[test]

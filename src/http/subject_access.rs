@@ -13,8 +13,10 @@ use crate::store::Store;
 
 /// Everything held on one person across their linked cases: referral details, history,
 /// decisions, notes, consent, onward referrals, notifications sent and who accessed the
-/// records. Police-only material is included, marked `"exemption_review": true`. For an
-/// auditor or records officer of the area (a national auditor: every area); audited.
+/// records, each case as the caller is shown it everywhere else. For the area's records
+/// officer, police-only material is included, marked `"exemption_review": true`; an
+/// auditor's export holds none of it. For an auditor or records officer of the area (a
+/// national auditor: every area); audited.
 ///
 /// The request names a case (`case_id`) or a person (names and a date of birth), not both:
 /// both is 422 `ambiguous_subject` on `case_id`; neither, or a person without both names
@@ -23,7 +25,8 @@ use crate::store::Store;
     request_body = SubjectAccessRequest,
     responses(
         (status = 200, description = "The export (no cases when nothing is held in the caller's areas)", body = SubjectAccessExport),
-        (status = 403, description = "`role_not_allowed`: not an auditor or records officer", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`role_not_allowed`: not an auditor or records officer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: the case named by `case_id` does not exist or is not one the caller may see", body = Problem, content_type = "application/problem+json")))]
 pub async fn subject_access(
     actor: Actor,
     request_id: RequestId,

@@ -15,7 +15,9 @@ use crate::audit::{
     PublicKey, SealedHead, StoredEntry, StreamRecord, Verifier, VerifyReport, canonical_json,
     entry_hash,
 };
-use crate::domain::access::{COMPARTMENT_ROLES, ListScope, ScopeBranch, hidden_audit_actions};
+use crate::domain::access::{
+    COMPARTMENT_ROLES, ListScope, ScopeBranch, covered_audit_actions, hidden_audit_actions,
+};
 
 /// One unit of work's audit state: the entry key, and the streams it created.
 struct Unit {
@@ -709,6 +711,7 @@ pub fn actions_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<En
                     audit_log::action,
                     audit_log::occurred_at,
                     audit_log::actor_roles,
+                    audit_log::outcome,
                 ))
                 .load::<EntryFacts>(conn)?,
         );
@@ -727,6 +730,8 @@ pub struct EntryFacts {
     pub occurred_at: NaiveDateTime,
     /// The actor's roles.
     pub actor_roles: String,
+    /// `ok` or `denied`.
+    pub outcome: String,
 }
 
 /// Which way a listing runs: by time, then id (UUID v7) among entries of equal time.
@@ -838,8 +843,15 @@ impl diesel::query_builder::QueryFragment<MultiBackend> for AboutCases {
         out.push_sql(")");
         if self.shared_only {
             out.push_sql(
-                r#" AND ("cases"."police_only_since" IS NULL OR "audit_log"."occurred_at" <= "cases"."police_only_since" OR NOT ("#,
+                r#" AND ("cases"."police_only_since" IS NULL OR "audit_log"."occurred_at" <= "cases"."police_only_since""#,
             );
+            for action in covered_audit_actions() {
+                // Names of the pathway's own actions: no quoting is needed.
+                out.push_sql(&format!(
+                    r#" OR ("audit_log"."action" = '{action}' AND "audit_log"."outcome" = 'ok')"#
+                ));
+            }
+            out.push_sql(" OR NOT (");
             // The roles are stored comma-separated; each is matched whole.
             for (i, role) in COMPARTMENT_ROLES.iter().enumerate() {
                 if i > 0 {

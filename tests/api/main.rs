@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod channel;
+mod compartment;
 mod console;
 mod contract;
 mod contract_regressions;

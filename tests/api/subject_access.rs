@@ -198,3 +198,54 @@ async fn a_request_names_one_person_one_way_and_nothing_else() {
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["errors"][0]["code"], "unknown_field", "{problem}");
 }
+
+#[tokio::test]
+async fn an_export_names_no_linked_case_the_caller_may_not_export() {
+    // Arrange: the person was referred here and, later, in another area: the two cases
+    // are linked, and each area may see only its own.
+    let app = spawn_app().await;
+    let here = app
+        .file(&referral_about(PERSON.0, PERSON.1, PERSON.2))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut body = referral_about(PERSON.0, PERSON.1, PERSON.2);
+    body["area"] = json!(OTHER_AREA);
+    let there: Value = app
+        .post_json("/v1/referrals", &app.referrer(), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let there = there["id"].as_str().unwrap().to_owned();
+
+    for (sub, role) in [("auditor-1", "auditor"), ("records-1", "records_officer")] {
+        // Act
+        let token = app.token(sub, &[role], AREA);
+        for request in [by_name(), json!({"case_id": here})] {
+            let doc: Value = export(&app, &token, &request).await.json().await.unwrap();
+
+            // Assert
+            let cases = doc["cases"].as_array().unwrap();
+            assert_eq!(cases.len(), 1, "{role}: {doc}");
+            assert_eq!(cases[0]["id"], here.as_str());
+            assert_eq!(cases[0]["linked_case_ids"], json!([]), "{role}: {doc}");
+            assert!(!doc.to_string().contains(&there), "{role}: {doc}");
+        }
+    }
+    // The national auditor may export both, and is told they are linked.
+    let national = app.token("auditor-n", &["auditor"], "national");
+    let doc: Value = export(&app, &national, &by_name())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let linked: Vec<&Value> = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["linked_case_ids"])
+        .collect();
+    assert_eq!(linked, vec![&json!([there]), &json!([here])], "{doc}");
+}
