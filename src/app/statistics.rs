@@ -49,8 +49,8 @@ pub enum Asked {
     },
 }
 
-/// The breakdowns of the referrals filed in the period asked that are now in a state
-/// [`crate::domain::access::counted_in_statistics`] names. A national auditor's are over every area with every count shown, for any range
+/// The breakdowns of the referrals filed in the period asked, in whatever state each is
+/// now ([`crate::domain::access::counted_in_statistics`]). A national auditor's are over every area with every count shown, for any range
 /// of days. Anyone else's are over their own area, for a published period only
 /// ([`AppError::UnpublishedPeriod`] otherwise), with small counts withheld under `policy`
 /// as the period is published together with its year and the year's other quarters (see

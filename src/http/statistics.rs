@@ -103,7 +103,9 @@ impl StatsFormat {
 }
 
 /// The official-statistics breakdowns: sector, type of concern, age band, gender, area,
-/// and the journey from referral to panel to adoption, of the referrals filed in a period.
+/// and the journey from referral to panel to adoption, of the referrals filed in a period
+/// (each counted in the period it was filed in, whatever has become of it since: a case
+/// transferred to Pursue too, so that no total drops when one is).
 ///
 /// Periods: everyone but a national auditor is shown published periods only, a financial
 /// year (`period=2026-27`, 1 April to 31 March) or a quarter of one (`period=2026-27-Q3`;

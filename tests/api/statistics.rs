@@ -36,8 +36,8 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
         .await;
     app.file(&adult).await;
     // One more, listed and adopted through the API; and one in another area. A case
-    // transferred to Pursue is not counted: in a small area the count would tell an
-    // auditor or a chair that a police-only case exists.
+    // transferred to Pursue is counted like any other: it is a referral of the period,
+    // and nothing in the statistics says what became of it.
     app.case_in("consent_pending").await;
     app.case_in("transferred_to_pursue").await;
     let elsewhere = app.token("teacher-2", &["referrer"], OTHER_AREA);
@@ -61,19 +61,19 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
     assert_eq!(stats["area"], AREA);
     assert_eq!(
         stats["journey"],
-        json!({"referred": 4, "discussed_at_panel": 1, "adopted": 1}),
+        json!({"referred": 5, "discussed_at_panel": 1, "adopted": 1}),
         "{stats}"
     );
-    assert_eq!(stats["by_sector"], json!({"education": 3, "health": 1}));
+    assert_eq!(stats["by_sector"], json!({"education": 4, "health": 1}));
     assert_eq!(
         stats["by_type_of_concern"],
-        json!({"extreme_right_wing": 3, "not_recorded": 1})
+        json!({"extreme_right_wing": 4, "not_recorded": 1})
     );
-    assert_eq!(stats["by_gender"], json!({"female": 1, "male": 3}));
+    assert_eq!(stats["by_gender"], json!({"female": 1, "male": 4}));
     assert_eq!(stats["by_age_band"]["11_15"], 1);
     assert_eq!(
-        stats["by_age_band"]["16_17"], 2,
-        "the 16-year-old and the case born in 2009"
+        stats["by_age_band"]["16_17"], 3,
+        "the 16-year-old and the two cases born in 2009"
     );
     assert_eq!(stats["by_age_band"]["31_40"], 1);
     assert_eq!(
@@ -81,10 +81,10 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
         "every official band is present"
     );
     assert_eq!(
-        stats["mental_health_or_neurodiversity"], 4,
+        stats["mental_health_or_neurodiversity"], 5,
         "the example body records neurodiversity"
     );
-    assert_eq!(stats["by_area"], json!({AREA: 4}));
+    assert_eq!(stats["by_area"], json!({AREA: 5}));
     // Without parameters: the current financial year, in progress.
     let (year, _) = this_year_and_quarter();
     assert_eq!(stats["period"], year.name, "{stats}");
@@ -98,7 +98,7 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
         .await
         .unwrap();
     assert_eq!(
-        chair["journey"]["referred"], 4,
+        chair["journey"]["referred"], 5,
         "a chair counts their own area"
     );
     let national = app.token("auditor-n", &["auditor"], "national");
@@ -108,8 +108,8 @@ async fn the_breakdowns_count_the_referrals_of_the_area_and_their_journey() {
         .json()
         .await
         .unwrap();
-    assert_eq!(all["journey"]["referred"], 5);
-    assert_eq!(all["by_area"], json!({AREA: 4, OTHER_AREA: 1}));
+    assert_eq!(all["journey"]["referred"], 6);
+    assert_eq!(all["by_area"], json!({AREA: 5, OTHER_AREA: 1}));
     assert_eq!(all["period"], year.name, "the same default for everyone");
 }
 
@@ -846,4 +846,94 @@ async fn the_differencing_attack_gives_nothing_back() {
     let day = get("from=2024-08-01&to=2024-08-01".into(), national).await;
     assert_eq!(day["journey"]["referred"], 1);
     assert_eq!(day["by_gender"], json!({"female": 1}));
+}
+
+#[tokio::test]
+async fn a_transfer_to_pursue_moves_no_count_for_an_area_reader() {
+    for threshold in [1, 5] {
+        // Arrange: six referrals of this quarter, and a seventh about someone unlike the
+        // rest (a girl, from the community sector, about Islamist ideology, with a
+        // mental-health need), which will be transferred to Pursue.
+        let app = spawn_app_with(|s| s.statistics.suppression_threshold = threshold).await;
+        for i in 0..6 {
+            let body = referral_of(i, "male", "education", "extreme_right_wing", false);
+            app.file(&body).await;
+        }
+        let body = referral_of(6, "female", "community", "islamist", true);
+        let id = app.file(&body).await["id"].as_str().unwrap().to_owned();
+        let auditor = app.token("auditor-1", &["auditor"], AREA);
+        let national = app.token("auditor-n", &["auditor"], "national");
+        let (year, quarter) = this_year_and_quarter();
+        let queries = [
+            String::new(),
+            format!("period={}", quarter.name),
+            format!("period={}", year.name),
+            format!("from={}&to={}", quarter.from, quarter.to),
+            "format=csv".to_owned(),
+            format!("period={}&format=csv", quarter.name),
+        ];
+        let read = |token: String| {
+            let app = &app;
+            let queries = &queries;
+            async move {
+                let mut bodies = Vec::new();
+                for q in queries {
+                    let response = app.get(&format!("/v1/stats?{q}"), Some(&token)).await;
+                    assert_eq!(response.status().as_u16(), 200, "{q}");
+                    bodies.push((q.clone(), response.text().await.unwrap()));
+                }
+                bodies
+            }
+        };
+        let before_chair = read(app.chair()).await;
+        let before_auditor = read(auditor.clone()).await;
+        let national_total = |token: String| {
+            let app = &app;
+            async move {
+                let stats: Value = app
+                    .get("/v1/stats", Some(&token))
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                stats["journey"]["referred"].clone()
+            }
+        };
+        assert_eq!(national_total(national.clone()).await, 7);
+
+        // Act: the case is screened and transferred to Pursue.
+        let officer = app.officer();
+        let screening = app
+            .act_ok(&officer, &id, "begin_screening", 1, &json!({}))
+            .await;
+        let version = screening["version"].as_i64().unwrap();
+        let pursued = app
+            .act_ok(
+                &officer,
+                &id,
+                "transfer_to_pursue",
+                version,
+                &crate::helpers::threshold("terrorism_risk"),
+            )
+            .await;
+        assert_eq!(pursued["state"], "transferred_to_pursue");
+
+        // Assert: every body, JSON and CSV, every cell of it, is as it was.
+        assert_eq!(
+            read(app.chair()).await,
+            before_chair,
+            "threshold {threshold}"
+        );
+        assert_eq!(read(auditor).await, before_auditor, "threshold {threshold}");
+        assert_eq!(
+            national_total(national).await,
+            7,
+            "still a referral of the period"
+        );
+        if threshold == 1 {
+            let stats: Value = serde_json::from_str(&before_auditor[0].1).unwrap();
+            assert_eq!(stats["by_sector"]["community"], 1, "{stats}");
+            assert_eq!(stats["journey"]["referred"], 7, "{stats}");
+        }
+    }
 }
