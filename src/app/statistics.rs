@@ -50,11 +50,11 @@ pub enum Asked {
 }
 
 /// The breakdowns of the referrals filed in the period asked, in whatever state each is
-/// now ([`crate::domain::access::counted_in_statistics`]). A national auditor's are over every area with every count shown, for any range
-/// of days. Anyone else's are over their own area, for a published period only
-/// ([`AppError::UnpublishedPeriod`] otherwise), with small counts withheld under `policy`
-/// as the period is published together with its year and the year's other quarters (see
-/// [`crate::domain::statistics`]).
+/// now ([`crate::domain::access::counted_in_statistics`]). A national auditor's are over
+/// every area with every count shown, for any range of days. Anyone else's are over their
+/// own area, for a published period only ([`AppError::UnpublishedPeriod`] otherwise),
+/// with small counts withheld under `policy` as the period is published together with
+/// its year and the year's other quarters (see [`crate::domain::statistics`]).
 pub fn statistics(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -71,12 +71,13 @@ pub fn statistics(
         Asked::Days { from, to } => (from, to),
     };
     let period = Period::of_days(from, to);
-    // Two overlapping ranges, subtracted, would give the few days between them; only
-    // national auditors, who see every count anyway, may ask any range.
-    let published = match period {
-        Some(p) => p,
-        None if national => Period::year_of(from),
-        None => {
+    // The published period of an area's figures; `None` for a national auditor's. Two
+    // overlapping ranges, subtracted, would give the few days between them: only national
+    // auditors, who see every count anyway, may ask any range.
+    let published = match (national, period) {
+        (true, _) => None,
+        (false, Some(p)) => Some(p),
+        (false, None) => {
             return Err(AppError::UnpublishedPeriod {
                 near: Period::year_of(from),
             });
@@ -86,11 +87,12 @@ pub fn statistics(
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| {
         // An area's period is published with its whole year, so the year's days are read.
-        let (first, last) = if national {
-            (from, to)
-        } else {
-            let year = published.financial_year();
-            (year.first_day(), year.last_day())
+        let (first, last) = match published {
+            None => (from, to),
+            Some(p) => (
+                p.financial_year().first_day(),
+                p.financial_year().last_day(),
+            ),
         };
         let start = first.and_hms_opt(0, 0, 0).unwrap_or_default();
         let end = last
@@ -98,7 +100,7 @@ pub fn statistics(
             .unwrap_or(last)
             .and_hms_opt(0, 0, 0)
             .unwrap_or_default();
-        let areas = (!national).then(|| vec![area.clone()]);
+        let areas = published.is_some().then(|| vec![area.clone()]);
         let counted = crate::domain::access::counted_in_statistics();
         let rows = store::for_statistics(c, areas.as_deref(), &counted, start, end)?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
@@ -109,20 +111,23 @@ pub fn statistics(
             adopted.into_iter().collect(),
         );
         let counted = |row| counted_of(row, &discussed, &adopted);
-        let stats = if national {
-            let mut tally = Tally::new(from, to, "national".to_owned());
-            for row in &rows {
-                tally.count(&counted(row));
+        let stats = match published {
+            None => {
+                let mut tally = Tally::new(from, to, "national".to_owned());
+                for row in &rows {
+                    tally.count(&counted(row));
+                }
+                tally.publish(policy.suppression_threshold, false)
             }
-            tally.publish(policy.suppression_threshold, false)
-        } else {
-            let mut year = YearTally::new(published, &area);
-            for row in &rows {
-                year.count(row.submitted_at.date(), &counted(row));
+            Some(p) => {
+                let mut year = YearTally::new(p, &area);
+                for row in &rows {
+                    year.count(row.submitted_at.date(), &counted(row));
+                }
+                year.publish(policy.suppression_threshold)
+                    .of(p)
+                    .ok_or_else(|| AppError::Corrupt(format!("{p} is not of its year")))?
             }
-            year.publish(policy.suppression_threshold)
-                .of(published)
-                .ok_or_else(|| AppError::Corrupt(format!("{published} is not of its year")))?
         };
         let event = AuditEvent {
             chain: ChainKey::actor(&actor.sub),

@@ -2,7 +2,9 @@
 //! small-number suppression, and their CSV form.
 //!
 //! Counting fills a [`Tally`] of exact numbers; [`Tally::publish`] turns it into the
-//! [`Statistics`] a reader is shown, each count a [`Count`]: the number, or withheld.
+//! [`Statistics`] a reader is shown, each count a [`Count`]: the number, or withheld. An
+//! area's periods are counted in a [`YearTally`], a year with its quarters, and published
+//! together (see "Across periods").
 //!
 //! # Suppression
 //!
@@ -24,8 +26,11 @@
 //!
 //! The journey's stages are nested (adopted within discussed within referred): a stage is
 //! withheld when it, or the step from the stage before it (referred but not discussed,
-//! discussed but not adopted), is from 1 to `threshold - 1`. The mental-health or
-//! neurodiversity count is withheld when it, or the rest of the total, is that small.
+//! discussed but not adopted), is from 1 to `threshold - 1`; a stage of 0 is shown, like
+//! every 0. A withheld `discussed_at_panel` between a shown `referred` and an equal shown
+//! `adopted` would be pinned between them, so `adopted` is withheld with it. The
+//! mental-health or neurodiversity count is withheld when it (not 0), or the rest of the
+//! total, is that small.
 //!
 //! A national auditor sees every count; everyone else sees the suppressed figures. The
 //! response says which: [`Suppression`].
