@@ -81,6 +81,13 @@ pub enum AppError {
     /// Values that are well-formed but not acceptable.
     #[error("validation failed")]
     Validation(Vec<crate::domain::FieldError>),
+    /// Statistics asked of days that are no published period, by a reader who may ask
+    /// only those.
+    #[error("not a published period")]
+    UnpublishedPeriod {
+        /// The financial year of the first day asked, to name the periods that may be.
+        near: crate::domain::period::Period,
+    },
     /// Stored data that should not exist (an unknown state, unreadable JSON).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
@@ -100,6 +107,7 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::Validation(_) => "validation_failed",
+            AppError::UnpublishedPeriod { .. } => "unpublished_period",
             AppError::Corrupt(_) | AppError::Store(_) => "internal_error",
         }
     }

@@ -1,11 +1,13 @@
 //! The official-statistics breakdowns, for auditors and Channel chairs.
 
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::{AppError, audit_context};
 use crate::audit::{AuditEvent, ChainKey, Outcome};
-use crate::domain::statistics::{Counted, Statistics, StatisticsPolicy, Tally};
+use crate::domain::statistics::{Counted, Period, Statistics, StatisticsPolicy, Tally, YearTally};
 use crate::domain::{Actor, Role};
 use crate::store::{DbConnection, audit as audit_store, cases as store, write_transaction};
 
@@ -32,54 +34,101 @@ pub fn counted_facts(referral: &Value, filed_on: NaiveDate) -> CountedFacts {
     }
 }
 
-/// The breakdowns of referrals filed from `from` to `to` (inclusive): a national
-/// auditor's over every area with every count shown; anyone else's over their own area,
-/// small counts withheld under `policy` (see [`crate::domain::statistics`]).
+/// The days a reader asks the statistics of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// A published period: a financial year or a quarter of one.
+    Period(Period),
+    /// The days `from` to `to`, inclusive: any range for a national auditor, exactly a
+    /// published period for anyone else.
+    Days {
+        /// First day counted.
+        from: NaiveDate,
+        /// Last day counted.
+        to: NaiveDate,
+    },
+}
+
+/// The breakdowns of the referrals filed in the period asked, in whatever state each is
+/// now ([`crate::domain::access::counted_in_statistics`]). A national auditor's are over
+/// every area with every count shown, for any range of days. Anyone else's are over their
+/// own area, for a published period only ([`AppError::UnpublishedPeriod`] otherwise),
+/// with small counts withheld under `policy` as the period is published together with
+/// its year and the year's other quarters (see [`crate::domain::statistics`]).
 pub fn statistics(
     conn: &mut DbConnection,
     actor: &Actor,
     request_id: Option<String>,
     policy: StatisticsPolicy,
-    from: NaiveDate,
-    to: NaiveDate,
+    asked: Asked,
 ) -> Result<Statistics, AppError> {
     if !actor.has(Role::Auditor) && !actor.has(Role::ChannelChair) {
         return Err(AppError::RoleNotAllowed);
     }
     let national = actor.has(Role::Auditor) && actor.area.is_national();
-    let areas = (!national).then(|| vec![actor.area.to_string()]);
+    let (from, to) = match asked {
+        Asked::Period(p) => (p.first_day(), p.last_day()),
+        Asked::Days { from, to } => (from, to),
+    };
+    let period = Period::of_days(from, to);
+    // The published period of an area's figures; `None` for a national auditor's. Two
+    // overlapping ranges, subtracted, would give the few days between them: only national
+    // auditors, who see every count anyway, may ask any range.
+    let published = match (national, period) {
+        (true, _) => None,
+        (false, Some(p)) => Some(p),
+        (false, None) => {
+            return Err(AppError::UnpublishedPeriod {
+                near: Period::year_of(from),
+            });
+        }
+    };
+    let area = actor.area.to_string();
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| {
-        let start = from.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let end = to
+        // An area's period is published with its whole year, so the year's days are read.
+        let (first, last) = match published {
+            None => (from, to),
+            Some(p) => (
+                p.financial_year().first_day(),
+                p.financial_year().last_day(),
+            ),
+        };
+        let start = first.and_hms_opt(0, 0, 0).unwrap_or_default();
+        let end = last
             .succ_opt()
-            .unwrap_or(to)
+            .unwrap_or(last)
             .and_hms_opt(0, 0, 0)
             .unwrap_or_default();
+        let areas = published.is_some().then(|| vec![area.clone()]);
         let counted = crate::domain::access::counted_in_statistics();
         let rows = store::for_statistics(c, areas.as_deref(), &counted, start, end)?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let (discussed, adopted) = store::panel_journey(c, &ids)?;
-        let mut tally = Tally::new(
-            from,
-            to,
-            areas
-                .as_ref()
-                .map_or_else(|| "national".to_owned(), |a| a[0].clone()),
+        // Looked up once a case: sets, not the lists.
+        let (discussed, adopted): (BTreeSet<String>, BTreeSet<String>) = (
+            discussed.into_iter().collect(),
+            adopted.into_iter().collect(),
         );
-        for row in &rows {
-            tally.count(&Counted {
-                area: &row.area,
-                sector: &row.sector,
-                type_of_concern: row.type_of_concern.as_deref(),
-                gender: row.gender.as_deref(),
-                age_band: row.age_band.as_deref(),
-                mental_health_or_neurodiversity: row.needs_recorded,
-                discussed: discussed.contains(&row.id),
-                adopted: adopted.contains(&row.id),
-            });
-        }
-        let stats = tally.publish(policy.suppression_threshold, !national);
+        let counted = |row| counted_of(row, &discussed, &adopted);
+        let stats = match published {
+            None => {
+                let mut tally = Tally::new(from, to, "national".to_owned());
+                for row in &rows {
+                    tally.count(&counted(row));
+                }
+                tally.publish(policy.suppression_threshold, false)
+            }
+            Some(p) => {
+                let mut year = YearTally::new(p, &area);
+                for row in &rows {
+                    year.count(row.submitted_at.date(), &counted(row));
+                }
+                year.publish(policy.suppression_threshold)
+                    .of(p)
+                    .ok_or_else(|| AppError::Corrupt(format!("{p} is not of its year")))?
+            }
+        };
         let event = AuditEvent {
             chain: ChainKey::actor(&actor.sub),
             action: "stats.read".into(),
@@ -89,6 +138,7 @@ pub fn statistics(
             details: json!({
                 "from": from,
                 "to": to,
+                "period": period,
                 // As published: the audit log is read in the area, so it must not hold
                 // the exact figure that was withheld.
                 "referrals": stats.journey.referred,
@@ -98,4 +148,23 @@ pub fn statistics(
         audit_store::append(c, &ctx, &[event])?;
         Ok(stats)
     })
+}
+
+/// The facts of `row` that are counted; `discussed` and `adopted` are the ids of the
+/// cases that reached those stages.
+fn counted_of<'a>(
+    row: &'a store::StatisticsRow,
+    discussed: &BTreeSet<String>,
+    adopted: &BTreeSet<String>,
+) -> Counted<'a> {
+    Counted {
+        area: &row.area,
+        sector: &row.sector,
+        type_of_concern: row.type_of_concern.as_deref(),
+        gender: row.gender.as_deref(),
+        age_band: row.age_band.as_deref(),
+        mental_health_or_neurodiversity: row.needs_recorded,
+        discussed: discussed.contains(&row.id),
+        adopted: adopted.contains(&row.id),
+    }
 }

@@ -23,8 +23,8 @@
 //! | `GET /console/meetings/{id}` | `channel_chair`, `panel_member` | a meeting and its agenda |
 //! | `GET /console/audit` | `auditor` | audit search (case, actor, action, from and to dates), a page at a time |
 //! | `GET /console/audit/verify` | `auditor` | the verification of the whole audit log |
-//! | `GET /console/statistics` | `auditor` | the official statistics as tables and bar charts |
-//! | `GET /console/statistics.csv` | `auditor` | the same statistics as a CSV download (`GET /v1/stats?format=csv`) |
+//! | `GET /console/statistics` | `auditor` | the official statistics of a published period (chosen from a list; a national auditor may give dates) as tables and bar charts |
+//! | `GET /console/statistics.csv` | `auditor` | the same statistics as a CSV download (`GET /v1/stats?format=csv`, by `period` or `from` and `to`) |
 //! | `GET /console/retention` | `records_officer` | retention reviews due |
 //! | `GET /console/assets/...` | anyone | GOV.UK Frontend's stylesheet, fonts and images |
 //!

@@ -16,6 +16,7 @@ use super::session::{self, Session};
 use super::{ConsoleError, ConsoleState};
 use crate::app::AppError;
 use crate::domain::pathway::Action;
+use crate::domain::period::Period;
 use crate::domain::{FieldError, Role};
 use crate::http::json::JsonBody;
 use crate::http::params;
@@ -1048,38 +1049,120 @@ fn chart(id: &str, caption: &str, counts: &Value) -> Value {
     })
 }
 
-/// `GET /console/statistics`: `GET /v1/stats`'s handler, drawn as tables and charts.
+/// How many financial years the statistics page offers, the current one first.
+const YEARS_OFFERED: usize = 5;
+
+/// The published periods the statistics page offers, newest first: the current financial
+/// year and the years before it, each followed by its quarters that have begun by
+/// `today`; `chosen` is selected (and offered, if it is older).
+fn period_options(today: chrono::NaiveDate, chosen: Option<Period>) -> Vec<Value> {
+    let mut periods = Vec::new();
+    let mut year = Some(Period::year_of(today));
+    for _ in 0..YEARS_OFFERED {
+        let Some(y) = year else { break };
+        periods.push(y);
+        periods.extend(
+            y.quarters()
+                .into_iter()
+                .rev()
+                .filter(|q| q.first_day() <= today),
+        );
+        year = y.previous();
+    }
+    if let Some(p) = chosen.filter(|p| !periods.contains(p)) {
+        periods.push(p);
+    }
+    periods
+        .into_iter()
+        .map(|p| {
+            let name = match p.quarter() {
+                Some(q) => format!("{} quarter {q}", p.financial_year()),
+                None => p.to_string(),
+            };
+            let growing = if p.last_day() >= today {
+                ", in progress"
+            } else {
+                ""
+            };
+            json!({
+                "value": p.to_string(),
+                "label": format!("{name}: {}{growing}", p.months()),
+                "selected": Some(p) == chosen,
+            })
+        })
+        .collect()
+}
+
+/// `GET /console/statistics`: `GET /v1/stats`'s handler, drawn as tables and charts, for a
+/// published period chosen from a list (the current financial year at first); a national
+/// auditor may give a range of days instead.
 pub async fn statistics(req: HttpRequest) -> Answer {
     let session = session::require(&req, &[Role::Auditor]).await?;
+    let national = session.actor.area.is_national();
     let q = query(&req);
     let mut summary = Vec::new();
-    let from = date_of(&q, "from").unwrap_or_else(|()| {
-        summary.push(json!({"message": "The from date must be a real date, like 1 4 2026", "href": "#from-day", "field": "from"}));
-        None
-    });
-    let to = date_of(&q, "to").unwrap_or_else(|()| {
-        summary.push(json!({"message": "The to date must be a real date, like 31 3 2027", "href": "#to-day", "field": "to"}));
-        None
-    });
+    let mut from = None;
+    let mut to = None;
+    // Only a national auditor is offered dates; anyone else's are ignored, as the form
+    // never sends them.
+    if national {
+        from = date_of(&q, "from").unwrap_or_else(|()| {
+            summary.push(json!({"message": "The from date must be a real date, like 1 4 2026", "href": "#from-day", "field": "from"}));
+            None
+        });
+        to = date_of(&q, "to").unwrap_or_else(|()| {
+            summary.push(json!({"message": "The to date must be a real date, like 31 3 2027", "href": "#to-day", "field": "to"}));
+            None
+        });
+    }
+    let today = chrono::Utc::now().date_naive();
+    let dated = from.is_some() || to.is_some();
+    let asked_period = q.get("period").filter(|p| !p.is_empty() && !dated);
     let mut stats = Value::Null;
     if summary.is_empty() {
         let (from, to) = (from.map(|d| d.to_string()), to.map(|d| d.to_string()));
-        let answer = statistics_of(&req, &session, from.as_deref(), to.as_deref(), "json").await?;
+        let answer = statistics_of(
+            &req,
+            &session,
+            asked_period,
+            from.as_deref(),
+            to.as_deref(),
+            "json",
+        )
+        .await?;
         match answer {
             Ok(r) => stats = answered(&req, Ok::<_, ApiError>(r)).await?,
             Err(ApiError::Validation(errors)) => {
                 for e in errors {
-                    let message = if e.code == "after_to" {
-                        "The from date must be the same as or before the to date".to_owned()
-                    } else {
-                        e.message
+                    let (message, href, field) = match e.code.as_str() {
+                        "after_to" => (
+                            "The from date must be the same as or before the to date".to_owned(),
+                            "#from-day",
+                            "from",
+                        ),
+                        "invalid_period" => (
+                            "Choose a period from the list".to_owned(),
+                            "#statistics-period",
+                            "period",
+                        ),
+                        _ => (e.message, "#from-day", "from"),
                     };
-                    summary.push(json!({"message": message, "href": "#from-day", "field": "from"}));
+                    summary.push(json!({"message": message, "href": href, "field": field}));
                 }
+            }
+            Err(ApiError::Unprocessable { detail, .. }) => {
+                summary.push(
+                    json!({"message": detail, "href": "#statistics-period", "field": "period"}),
+                );
             }
             Err(e) => return Err(e.into()),
         }
     }
+    let chosen = stats["period"]
+        .as_str()
+        .or(asked_period)
+        .and_then(|p| p.parse::<Period>().ok())
+        .or((!dated).then(|| Period::year_of(today)));
     let charts: Vec<Value> = if stats.is_null() {
         Vec::new()
     } else {
@@ -1117,21 +1200,35 @@ pub async fn statistics(req: HttpRequest) -> Answer {
             .find(|s| s["field"] == field)
             .map(|s| s["message"].clone())
     };
+    let text = |key: &str| stats[key].as_str().unwrap_or_default().to_owned();
+    // The download asks for the same figures: the period by name, or a range by its days.
+    let csv_href = match stats["period"].as_str() {
+        _ if stats.is_null() => None,
+        Some(p) => Some(format!("/console/statistics.csv?period={p}")),
+        None => Some(format!(
+            "/console/statistics.csv?from={}&to={}",
+            text("from"),
+            text("to")
+        )),
+    };
+    let in_progress = !stats.is_null() && text("to") >= today.to_string();
     let ctx = context(
         &session,
         "Statistics",
         "/console/statistics",
         json!({
             "errors": !summary.is_empty(),
+            "period_error": field_error("period"),
             "from_error": field_error("from"),
             "to_error": field_error("to"),
             "summary": summary,
+            "national": national,
+            "periods": period_options(today, chosen),
             "search": {"from": date_parts(&q, "from"), "to": date_parts(&q, "to")},
             "mental_health": shown_count(&stats["mental_health_or_neurodiversity"]).1,
             "suppression": stats["suppression"],
-            "csv_href": (!stats.is_null()).then(|| {
-                format!("/console/statistics.csv?from={}&to={}", stats["from"].as_str().unwrap_or_default(), stats["to"].as_str().unwrap_or_default())
-            }),
+            "in_progress": in_progress,
+            "csv_href": csv_href,
             "stats": stats,
             "charts": charts,
             "journey": journey,
@@ -1140,34 +1237,43 @@ pub async fn statistics(req: HttpRequest) -> Answer {
     page(StatusCode::OK, "statistics.html", &ctx)
 }
 
-/// `GET /console/statistics.csv?from=…&to=…`: the same figures as a CSV download, from
-/// `GET /v1/stats?format=csv`'s handler (the same suppression, the same audit entry).
-/// Dates it cannot use send the auditor back to the statistics page, which names them.
+/// `GET /console/statistics.csv?period=…` (or `?from=…&to=…`): the same figures as a CSV
+/// download, from `GET /v1/stats?format=csv`'s handler (the same suppression, the same
+/// audit entry). A period or dates it cannot use send the auditor back to the statistics
+/// page, which names the periods.
 pub async fn statistics_csv(req: HttpRequest) -> Answer {
     let session = session::require(&req, &[Role::Auditor]).await?;
     let q = query(&req);
-    let answer = statistics_of(&req, &session, q.get("from"), q.get("to"), "csv").await;
+    let answer = statistics_of(
+        &req,
+        &session,
+        q.get("period"),
+        q.get("from"),
+        q.get("to"),
+        "csv",
+    )
+    .await;
     match answer {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(ApiError::Validation(_))) | Err(ConsoleError::BadRequest(_)) => {
-            Ok(redirect("/console/statistics"))
-        }
+        Ok(Err(ApiError::Validation(_) | ApiError::Unprocessable { .. }))
+        | Err(ConsoleError::BadRequest(_)) => Ok(redirect("/console/statistics")),
         Ok(Err(e)) => Err(e.into()),
         Err(e) => Err(e),
     }
 }
 
-/// `GET /v1/stats`' handler for the signed-in auditor, with `from`, `to` (as given) and
-/// `format`: the page and the CSV download go through it alike.
+/// `GET /v1/stats`' handler for the signed-in auditor, with `period`, `from`, `to` (as
+/// given) and `format`: the page and the CSV download go through it alike.
 async fn statistics_of(
     req: &HttpRequest,
     session: &Session,
+    period: Option<&str>,
     from: Option<&str>,
     to: Option<&str>,
     format: &str,
 ) -> Result<Result<HttpResponse, ApiError>, ConsoleError> {
     let mut s = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in [("from", from), ("to", to)] {
+    for (name, value) in [("period", period), ("from", from), ("to", to)] {
         if let Some(v) = value {
             s.append_pair(name, v);
         }

@@ -440,9 +440,10 @@ pub fn needs_exemption_review(state: State) -> bool {
     state.is_police_only()
 }
 
-/// The states whose cases the official-statistics breakdowns count: every state, so
-/// that a case handed to an investigation stays a referral of its period and no
-/// total ever drops when one is.
+/// The states whose cases the official-statistics breakdowns count: every one. A
+/// referral stays a referral of its period whatever becomes of it, so a total never drops
+/// when a case moves into a police-only state (which would tell a reader that it did);
+/// nothing in the statistics is broken down by state, so nothing shows which it is in.
 pub fn counted_in_statistics() -> Vec<State> {
     State::ALL.to_vec()
 }

@@ -10,6 +10,7 @@ pub mod field;
 pub mod name;
 pub mod panel;
 pub mod pathway;
+pub mod period;
 pub mod referral;
 pub mod retention;
 pub mod rules;

@@ -2,7 +2,9 @@
 //! small-number suppression, and their CSV form.
 //!
 //! Counting fills a [`Tally`] of exact numbers; [`Tally::publish`] turns it into the
-//! [`Statistics`] a reader is shown, each count a [`Count`]: the number, or withheld.
+//! [`Statistics`] a reader is shown, each count a [`Count`]: the number, or withheld. An
+//! area's periods are counted in a [`YearTally`], a year with its quarters, and published
+//! together (see "Across periods").
 //!
 //! # Suppression
 //!
@@ -24,16 +26,54 @@
 //!
 //! The journey's stages are nested (adopted within discussed within referred): a stage is
 //! withheld when it, or the step from the stage before it (referred but not discussed,
-//! discussed but not adopted), is from 1 to `threshold - 1`. The mental-health or
-//! neurodiversity count is withheld when it, or the rest of the total, is that small.
+//! discussed but not adopted), is from 1 to `threshold - 1`; a stage of 0 is shown, like
+//! every 0. A withheld `discussed_at_panel` between a shown `referred` and an equal shown
+//! `adopted` would be pinned between them, so `adopted` is withheld with it. The
+//! mental-health or neurodiversity count is withheld when it (not 0), or the rest of the
+//! total, is that small.
 //!
 //! A national auditor sees every count; everyone else sees the suppressed figures. The
 //! response says which: [`Suppression`].
+//!
+//! # Across periods
+//!
+//! Suppression within one table holds only over a fixed grid of periods: two overlapping
+//! custom ranges, subtracted, give the referrals of the days where they differ, and when
+//! that is one referral its gender, sector, type of concern and needs come out, however
+//! each table was suppressed. So everyone but a national auditor is shown only published
+//! periods ([`Period`]): a financial year or one of its quarters.
+//!
+//! Those nest: for every cell (each category of each breakdown, each stage of the
+//! journey, the needs count, the total) a year's value is the sum of its four quarters'
+//! values, so a year less three shown quarters would give back a cell withheld in the
+//! fourth. So a year and its quarters are published together ([`YearTally::publish`]),
+//! whichever of them is asked: the rules within each table above, and across periods the
+//! rule of a breakdown applied to every cell's four quarterly values as a breakdown of its
+//! yearly value ([`protect`], or the yearly value withheld where that cannot be done, and
+//! then one quarterly value withheld with it), in turn until neither withholds anything
+//! more. Suppression only ever grows, so this ends; it depends on the counts alone, so the
+//! same request gives the same answer for the same data, and the year and each quarter
+//! agree whichever was asked first.
+//!
+//! What is guaranteed: no withheld count of a year or of a quarter can be worked out
+//! exactly from the published year and quarter tables by subtracting along any one
+//! published relation (a breakdown against its table's total, a cell's four quarters
+//! against its year, or a withheld journey stage between shown equal stages either side),
+//! knowing that a withheld count is at least 1.
+//!
+//! What is not: relations combined (several equations solved together, or bounds from one
+//! narrowing another) can narrow a withheld count and sometimes fix it; a period read at
+//! two times gives what changed in between, and a period in progress grows as referrals
+//! arrive, as the journey of any period grows as its cases go to panel, so one new
+//! referral alone between two readings shows in the difference; and nothing here hides
+//! what a reader knows from elsewhere (that someone was referred, and when).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+pub use super::period::Period;
 
 /// The official age bands.
 pub const AGE_BANDS: [&str; 8] = [
@@ -63,12 +103,7 @@ pub fn age_band(age: u32) -> &'static str {
 
 /// The start of the statistical year (1 April) that holds `day`.
 pub fn year_start(day: NaiveDate) -> NaiveDate {
-    let year = if day.month() >= 4 {
-        day.year()
-    } else {
-        day.year() - 1
-    };
-    NaiveDate::from_ymd_opt(year, 4, 1).unwrap_or(day)
+    Period::year_of(day).first_day()
 }
 
 /// How the statistics are suppressed: the `[statistics]` settings.
@@ -192,6 +227,10 @@ pub struct Statistics {
     pub from: NaiveDate,
     /// Last day counted.
     pub to: NaiveDate,
+    /// The published period `from` to `to` is: a financial year (`2026-27`) or a
+    /// quarter of one (`2026-27-Q3`); `null` for a national auditor's other ranges.
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]{4}-[0-9]{2}(-Q[1-4])?$", example = "2026-27-Q3")]
+    pub period: Option<Period>,
     /// The area counted, or `national`.
     pub area: String,
     /// Whether small counts are withheld here, and below what.
@@ -220,6 +259,8 @@ pub struct Tally {
     pub from: NaiveDate,
     /// Last day counted.
     pub to: NaiveDate,
+    /// The published period `from` to `to` is, if it is one.
+    pub period: Option<Period>,
     /// The area counted, or `national`.
     pub area: String,
     /// Referrals received.
@@ -263,11 +304,12 @@ pub struct Counted<'a> {
 }
 
 impl Tally {
-    /// Empty breakdowns for a period, every official band present.
+    /// Empty breakdowns for the days `from` to `to`, every official band present.
     pub fn new(from: NaiveDate, to: NaiveDate, area: String) -> Tally {
         let mut s = Tally {
             from,
             to,
+            period: Period::of_days(from, to),
             area,
             ..Tally::default()
         };
@@ -275,6 +317,11 @@ impl Tally {
             s.by_age_band.insert(band.to_owned(), 0);
         }
         s
+    }
+
+    /// Empty breakdowns for a published period.
+    pub fn of_period(period: Period, area: String) -> Tally {
+        Tally::new(period.first_day(), period.last_day(), area)
     }
 
     /// Counts one referral.
@@ -307,19 +354,46 @@ impl Tally {
         ]
     }
 
-    /// The statistics as a reader is shown them: every count when `suppress` is false
-    /// (a national auditor), otherwise with small counts withheld under `threshold` as
-    /// the module documentation describes.
+    /// The statistics as a reader is shown them, this table alone: every count when
+    /// `suppress` is false (a national auditor), otherwise with small counts withheld
+    /// under `threshold` by the rules within one table (the module documentation's
+    /// "Suppression"). An area's published periods are shown through
+    /// [`YearTally::publish`], which also protects each quarter against its year.
     pub fn publish(&self, threshold: u64, suppress: bool) -> Statistics {
-        let t = if suppress { threshold } else { 0 };
-        let cells: Vec<Vec<u64>> = self
-            .breakdowns()
-            .iter()
-            .map(|b| b.values().copied().collect())
-            .collect();
-        let (total_hidden, hidden) = suppress_breakdowns(self.referred, &cells, t);
-        let show = |n: u64, hide: bool| {
-            if hide {
+        let mut withheld = BTreeSet::new();
+        if suppress {
+            withhold_within(self, threshold, &mut withheld);
+        }
+        self.shown(threshold, suppress, &withheld)
+    }
+
+    /// The exact value of a cell; a category the table does not hold is 0.
+    fn value(&self, cell: &Cell) -> u64 {
+        match cell {
+            Cell::Referred => self.referred,
+            Cell::Discussed => self.discussed_at_panel,
+            Cell::Adopted => self.adopted,
+            Cell::Needs => self.mental_health_or_neurodiversity,
+            Cell::In(b, k) => self.breakdowns()[*b].get(k).copied().unwrap_or(0),
+        }
+    }
+
+    /// Every cell the table holds.
+    fn cell_names(&self) -> impl Iterator<Item = Cell> + '_ {
+        [Cell::Referred, Cell::Discussed, Cell::Adopted, Cell::Needs]
+            .into_iter()
+            .chain(
+                self.breakdowns()
+                    .into_iter()
+                    .enumerate()
+                    .flat_map(|(b, map)| map.keys().map(move |k| Cell::In(b, k.clone()))),
+            )
+    }
+
+    /// The table as published with the cells of `withheld` withheld.
+    fn shown(&self, threshold: u64, applied: bool, withheld: &BTreeSet<Cell>) -> Statistics {
+        let show = |cell: Cell, n: u64| {
+            if withheld.contains(&cell) {
                 Count::SUPPRESSED
             } else {
                 Count::Shown(n)
@@ -329,8 +403,7 @@ impl Tally {
         let published = |b: usize| -> BTreeMap<String, Count> {
             breakdowns[b]
                 .iter()
-                .enumerate()
-                .map(|(i, (k, n))| (k.clone(), show(*n, hidden[b].contains(&i))))
+                .map(|(k, n)| (k.clone(), show(Cell::In(b, k.clone()), *n)))
                 .collect()
         };
         let [
@@ -340,20 +413,16 @@ impl Tally {
             by_gender,
             by_area,
         ] = [0, 1, 2, 3, 4].map(published);
-        let (r, d, a) = (self.referred, self.discussed_at_panel, self.adopted);
-        let mh = self.mental_health_or_neurodiversity;
         Statistics {
             from: self.from,
             to: self.to,
+            period: self.period,
             area: self.area.clone(),
-            suppression: Suppression {
-                applied: suppress,
-                threshold,
-            },
+            suppression: Suppression { applied, threshold },
             journey: Journey {
-                referred: show(r, total_hidden),
-                discussed_at_panel: show(d, small(d, t) || small(r.saturating_sub(d), t)),
-                adopted: show(a, small(a, t) || small(d.saturating_sub(a), t)),
+                referred: show(Cell::Referred, self.referred),
+                discussed_at_panel: show(Cell::Discussed, self.discussed_at_panel),
+                adopted: show(Cell::Adopted, self.adopted),
             },
             by_sector,
             by_type_of_concern,
@@ -361,9 +430,229 @@ impl Tally {
             by_gender,
             by_area,
             mental_health_or_neurodiversity: show(
-                mh,
-                small(mh, t) || small(r.saturating_sub(mh), t),
+                Cell::Needs,
+                self.mental_health_or_neurodiversity,
             ),
+        }
+    }
+}
+
+/// One count of a table, naming what is withheld: a stage of the journey, the needs
+/// count, or a category of a breakdown (by its place in [`Tally::breakdowns`]). The same
+/// name in a year and in its quarters is the same count over different days.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Cell {
+    /// `journey.referred`, the total.
+    Referred,
+    /// `journey.discussed_at_panel`.
+    Discussed,
+    /// `journey.adopted`.
+    Adopted,
+    /// `mental_health_or_neurodiversity`.
+    Needs,
+    /// A category of a breakdown.
+    In(usize, String),
+}
+
+/// Adds to `withheld` what the rules within one table require of `t` beyond it: small
+/// counts, the journey's and the needs count's rules, and each breakdown protected
+/// against the total (or the total withheld) with the cells already withheld counted as
+/// withheld. One pass leaves the table closed under these rules.
+fn withhold_within(t: &Tally, threshold: u64, withheld: &mut BTreeSet<Cell>) {
+    let (r, d, a) = (t.referred, t.discussed_at_panel, t.adopted);
+    let mh = t.mental_health_or_neurodiversity;
+    let (r_d, d_a, r_mh) = (
+        r.saturating_sub(d),
+        d.saturating_sub(a),
+        r.saturating_sub(mh),
+    );
+    // A stage or the needs count of 0 is shown, as every 0 is: a withheld count is
+    // never 0, which every rule here and across periods relies on.
+    for (cell, n, rest) in [
+        (Cell::Discussed, d, r_d),
+        (Cell::Adopted, a, d_a),
+        (Cell::Needs, mh, r_mh),
+    ] {
+        if n > 0 && (small(n, threshold) || small(rest, threshold)) {
+            withheld.insert(cell);
+        }
+    }
+    let breakdowns = t.breakdowns();
+    let cells: Vec<Vec<u64>> = breakdowns
+        .iter()
+        .map(|b| b.values().copied().collect())
+        .collect();
+    let sets: Vec<BTreeSet<usize>> = breakdowns
+        .iter()
+        .enumerate()
+        .map(|(b, map)| {
+            map.keys()
+                .enumerate()
+                .filter(|(_, k)| withheld.contains(&Cell::In(b, (*k).clone())))
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    let (total_hidden, sets) = suppress_breakdowns_from(
+        r,
+        &cells,
+        threshold,
+        withheld.contains(&Cell::Referred),
+        sets,
+    );
+    if total_hidden {
+        withheld.insert(Cell::Referred);
+    }
+    for (b, (map, set)) in breakdowns.iter().zip(sets).enumerate() {
+        for (i, k) in map.keys().enumerate() {
+            if set.contains(&i) {
+                withheld.insert(Cell::In(b, k.clone()));
+            }
+        }
+    }
+    // The stages nest (adopted within discussed within referred): with the stages either
+    // side shown and equal, a withheld `discussed` is pinned between them, so `adopted`
+    // goes with it. It is not 0: it equals the withheld stage, which never is.
+    if withheld.contains(&Cell::Discussed)
+        && !withheld.contains(&Cell::Referred)
+        && !withheld.contains(&Cell::Adopted)
+        && a == r
+    {
+        withheld.insert(Cell::Adopted);
+    }
+}
+
+/// Adds to `withheld` (the year's set first, then each quarter's) what protecting every
+/// cell's four quarterly values as a breakdown of its yearly value requires: with the
+/// year's shown, a withheld quarter takes the next-smallest with it (or the year's value
+/// is withheld when none is left); with the year's withheld, at least one non-zero quarter
+/// is withheld too, so that they do not add up to it.
+fn withhold_across(
+    year: &Tally,
+    quarters: &[Tally; 4],
+    threshold: u64,
+    withheld: &mut [BTreeSet<Cell>; 5],
+) {
+    let names: BTreeSet<Cell> = std::iter::once(year)
+        .chain(quarters)
+        .flat_map(Tally::cell_names)
+        .collect();
+    for cell in names {
+        let values: Vec<u64> = quarters.iter().map(|q| q.value(&cell)).collect();
+        let set: BTreeSet<usize> = (0..4)
+            .filter(|&i| withheld[i + 1].contains(&cell))
+            .collect();
+        let (year_hidden, sets) = suppress_breakdowns_from(
+            year.value(&cell),
+            &[values],
+            threshold,
+            withheld[0].contains(&cell),
+            vec![set],
+        );
+        if year_hidden {
+            withheld[0].insert(cell.clone());
+        }
+        for &i in sets.iter().flatten() {
+            withheld[i + 1].insert(cell.clone());
+        }
+    }
+}
+
+/// The exact counts of a financial year and of each of its quarters, as an area reader's
+/// published periods are counted: every referral of the year in the year and in its
+/// quarter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YearTally {
+    /// The whole year.
+    pub year: Tally,
+    /// April to June, July to September, October to December, January to March.
+    pub quarters: [Tally; 4],
+}
+
+/// A financial year and its quarters, as published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedYear {
+    /// The whole year.
+    pub year: Statistics,
+    /// Its quarters, in order.
+    pub quarters: [Statistics; 4],
+}
+
+impl PublishedYear {
+    /// The figures of `period`, if it is this year or one of its quarters.
+    pub fn of(self, period: Period) -> Option<Statistics> {
+        let [q1, q2, q3, q4] = self.quarters;
+        [self.year, q1, q2, q3, q4]
+            .into_iter()
+            .find(|s| s.period == Some(period))
+    }
+}
+
+impl YearTally {
+    /// Empty tables of the financial year holding `period`, and of its quarters.
+    pub fn new(period: Period, area: &str) -> YearTally {
+        let year = period.financial_year();
+        YearTally {
+            year: Tally::of_period(year, area.to_owned()),
+            quarters: year
+                .quarters()
+                .map(|q| Tally::of_period(q, area.to_owned())),
+        }
+    }
+
+    /// Counts one referral filed `on` that day, in the year and in its quarter; a day
+    /// outside the year is not counted.
+    pub fn count(&mut self, on: NaiveDate, c: &Counted<'_>) {
+        if !(self.year.from..=self.year.to).contains(&on) {
+            return;
+        }
+        self.year.count(c);
+        if let Some(q) = self
+            .quarters
+            .iter_mut()
+            .find(|q| (q.from..=q.to).contains(&on))
+        {
+            q.count(c);
+        }
+    }
+
+    /// The year and its quarters as an area reader is shown them, small counts withheld
+    /// under `threshold`: the rules within each table and across the year and its
+    /// quarters applied in turn until neither withholds anything more (see the module
+    /// documentation's "Across periods"). It depends on the counts alone, so the same
+    /// data always gives the same figures, whichever of the five periods is asked.
+    pub fn publish(&self, threshold: u64) -> PublishedYear {
+        let tables: [&Tally; 5] = [
+            &self.year,
+            &self.quarters[0],
+            &self.quarters[1],
+            &self.quarters[2],
+            &self.quarters[3],
+        ];
+        let mut withheld: [BTreeSet<Cell>; 5] = Default::default();
+        let size = |w: &[BTreeSet<Cell>; 5]| w.iter().map(BTreeSet::len).sum::<usize>();
+        // Each round only adds to the sets, and there are finitely many cells to add, so
+        // a round that adds nothing comes.
+        loop {
+            let before = size(&withheld);
+            for (t, w) in tables.iter().zip(withheld.iter_mut()) {
+                withhold_within(t, threshold, w);
+            }
+            withhold_across(&self.year, &self.quarters, threshold, &mut withheld);
+            if size(&withheld) == before {
+                break;
+            }
+        }
+        let [y, q1, q2, q3, q4] = withheld;
+        let shown = |t: &Tally, w: &BTreeSet<Cell>| t.shown(threshold, true, w);
+        PublishedYear {
+            year: shown(&self.year, &y),
+            quarters: [
+                shown(&self.quarters[0], &q1),
+                shown(&self.quarters[1], &q2),
+                shown(&self.quarters[2], &q3),
+                shown(&self.quarters[3], &q4),
+            ],
         }
     }
 }
@@ -397,9 +686,16 @@ fn next_smallest(cells: &[u64], hidden: &BTreeSet<usize>) -> Option<usize> {
 /// even withholding every non-zero cell would not do (each holds 1): then the total must
 /// be withheld instead.
 pub fn protect(cells: &[u64], threshold: u64) -> Option<BTreeSet<usize>> {
-    let mut hidden: BTreeSet<usize> = (0..cells.len())
-        .filter(|&i| small(cells[i], threshold))
-        .collect();
+    protect_from(cells, threshold, BTreeSet::new())
+}
+
+/// [`protect`], with the cells `hidden` already withheld for another reason.
+fn protect_from(
+    cells: &[u64],
+    threshold: u64,
+    mut hidden: BTreeSet<usize>,
+) -> Option<BTreeSet<usize>> {
+    hidden.extend((0..cells.len()).filter(|&i| small(cells[i], threshold)));
     while disclosed(cells, &hidden) {
         hidden.insert(next_smallest(cells, &hidden)?);
     }
@@ -416,21 +712,34 @@ pub fn suppress_breakdowns(
     breakdowns: &[Vec<u64>],
     threshold: u64,
 ) -> (bool, Vec<BTreeSet<usize>>) {
-    let mut total_hidden = small(total, threshold);
-    let mut hidden = Vec::with_capacity(breakdowns.len());
-    for cells in breakdowns {
-        let primary = || {
-            (0..cells.len())
-                .filter(|&i| small(cells[i], threshold))
-                .collect::<BTreeSet<usize>>()
-        };
-        if total_hidden {
-            hidden.push(primary());
-        } else if let Some(set) = protect(cells, threshold) {
-            hidden.push(set);
-        } else {
-            total_hidden = true;
-            hidden.push(primary());
+    let none = vec![BTreeSet::new(); breakdowns.len()];
+    suppress_breakdowns_from(total, breakdowns, threshold, false, none)
+}
+
+/// [`suppress_breakdowns`], with the total (`total_hidden`) and the cells of `hidden`
+/// already withheld for another reason; the answer holds them and what they require.
+fn suppress_breakdowns_from(
+    total: u64,
+    breakdowns: &[Vec<u64>],
+    threshold: u64,
+    total_hidden: bool,
+    mut hidden: Vec<BTreeSet<usize>>,
+) -> (bool, Vec<BTreeSet<usize>>) {
+    let mut total_hidden = total_hidden || small(total, threshold);
+    for (cells, set) in breakdowns.iter().zip(hidden.iter_mut()) {
+        set.extend((0..cells.len()).filter(|&i| small(cells[i], threshold)));
+    }
+    if !total_hidden {
+        for (cells, set) in breakdowns.iter().zip(hidden.iter_mut()) {
+            match protect_from(cells, threshold, set.clone()) {
+                Some(protected) => *set = protected,
+                None => {
+                    // The breakdowns after this one keep their small cells only: with
+                    // the total withheld, those are enough, as below.
+                    total_hidden = true;
+                    break;
+                }
+            }
         }
     }
     if total_hidden {
@@ -835,6 +1144,262 @@ mod tests {
         assert!(derivable(Count::Shown(10), &[vec![s, s, Count::Shown(8)]]).is_some());
         assert!(derivable(s, &[vec![Count::Shown(10)]]).is_some());
         assert!(derivable(Count::Shown(10), &[vec![s, s, Count::Shown(7)]]).is_none());
+    }
+
+    /// Every count of a published table by (breakdown, category), as [`Statistics::cells`]
+    /// names them.
+    fn by_name(s: &Statistics) -> BTreeMap<(String, String), Count> {
+        s.cells()
+            .into_iter()
+            .map(|(b, c, n)| ((b.to_owned(), c.to_owned()), n))
+            .collect()
+    }
+
+    /// The breakdowns of a published table that divide its total.
+    fn breakdowns_of(s: &Statistics) -> Vec<Vec<Count>> {
+        [
+            &s.by_sector,
+            &s.by_type_of_concern,
+            &s.by_age_band,
+            &s.by_gender,
+            &s.by_area,
+        ]
+        .iter()
+        .map(|m| m.values().copied().collect())
+        .collect()
+    }
+
+    /// Whether any withheld count of a published year or quarter could be worked out
+    /// along one published relation: a breakdown of one table against its total (as
+    /// [`derivable`]), a withheld journey stage between shown equal stages, or a cell's
+    /// four quarters against the year's (a category a table does not list is 0 there).
+    fn derivable_across(p: &PublishedYear) -> Option<String> {
+        let tables: Vec<&Statistics> = std::iter::once(&p.year).chain(&p.quarters).collect();
+        for (i, s) in tables.iter().enumerate() {
+            if let Some(why) = derivable(s.journey.referred, &breakdowns_of(s)) {
+                return Some(format!("table {i}: {why}"));
+            }
+            let j = &s.journey;
+            if let (Some(r), Count::Suppressed(_), Some(a)) =
+                (j.referred.shown(), j.discussed_at_panel, j.adopted.shown())
+                && a == r
+            {
+                return Some(format!("table {i}: discussed is pinned at {r}"));
+            }
+        }
+        let named: Vec<_> = tables.iter().map(|s| by_name(s)).collect();
+        let names: BTreeSet<&(String, String)> = named.iter().flat_map(|m| m.keys()).collect();
+        for name in names {
+            let at = |m: &BTreeMap<(String, String), Count>| {
+                m.get(name).copied().unwrap_or(Count::Shown(0))
+            };
+            let quarters: Vec<Count> = named[1..].iter().map(at).collect();
+            if let Some(why) = derivable(at(&named[0]), &[quarters]) {
+                return Some(format!("{name:?} across the quarters: {why}"));
+            }
+        }
+        None
+    }
+
+    /// A referral of `YearTally`'s tests: its quarter (0 to 3), sector, gender, needs,
+    /// discussed, adopted.
+    type Filed<'a> = (usize, &'a str, &'a str, bool, bool, bool);
+
+    fn year_tally(filed: &[Filed<'_>]) -> YearTally {
+        let year = Period::year(2026).unwrap();
+        let mut y = YearTally::new(year, "E08000035");
+        for (q, sector, gender, needs, discussed, adopted) in filed {
+            y.count(
+                year.quarters()[*q].first_day(),
+                &Counted {
+                    area: "E08000035",
+                    sector,
+                    type_of_concern: Some("no_ideology"),
+                    gender: Some(gender),
+                    age_band: Some("16_17"),
+                    mental_health_or_neurodiversity: *needs,
+                    discussed: *discussed,
+                    adopted: *adopted,
+                },
+            );
+        }
+        y
+    }
+
+    #[test]
+    fn a_quarter_withheld_alone_would_be_the_year_less_the_other_quarters() {
+        // Three quarters of six girls and six boys each, and one girl in the second: each
+        // table suppressed alone shows the year's 19 girls and the three quarters' 6, so
+        // the second quarter's withheld girl is 19 - 18.
+        let mut filed = Vec::new();
+        for q in [0, 2, 3] {
+            for i in 0..12 {
+                let gender = if i % 2 == 0 { "female" } else { "male" };
+                filed.push((q, "education", gender, false, false, false));
+            }
+        }
+        filed.push((1, "health", "female", true, false, false));
+        let y = year_tally(&filed);
+        let alone = PublishedYear {
+            year: y.year.publish(5, true),
+            quarters: y.quarters.clone().map(|q| q.publish(5, true)),
+        };
+        assert_eq!(alone.year.by_gender["female"], Count::Shown(19));
+        assert!(
+            derivable_across(&alone).is_some_and(|why| why.contains("across the quarters")),
+            "{alone:?}"
+        );
+
+        // Published together, the second quarter's girl stays withheld and no relation
+        // gives her back.
+        let together = y.publish(5);
+        assert_eq!(derivable_across(&together), None, "{together:?}");
+        let q2 = &together.quarters[1];
+        assert_eq!(q2.by_gender["female"], Count::SUPPRESSED);
+        assert_eq!(q2.by_sector["health"], Count::SUPPRESSED);
+        assert_eq!(q2.mental_health_or_neurodiversity, Count::SUPPRESSED);
+        assert_eq!(q2.period, Some("2026-27-Q2".parse().unwrap()));
+        // The same data gives the same figures, whichever period is asked.
+        assert_eq!(y.publish(5), together);
+        let q3 = "2026-27-Q3".parse().unwrap();
+        assert_eq!(
+            y.publish(5).of(q3).as_ref(),
+            Some(&together.quarters[2]),
+            "a quarter asked alone is the quarter published with its year"
+        );
+        assert_eq!(y.publish(5).of(Period::year(2025).unwrap()), None);
+        // Threshold 1 withholds nothing, across periods too.
+        let all = y.publish(1);
+        assert!(
+            std::iter::once(&all.year)
+                .chain(&all.quarters)
+                .all(|s| s.cells().iter().all(|(_, _, c)| !c.is_suppressed()))
+        );
+    }
+
+    #[test]
+    fn a_referral_is_counted_in_its_year_and_its_quarter_only() {
+        let year = Period::year(2026).unwrap();
+        let mut y = YearTally::new("2026-27-Q3".parse().unwrap(), "E08000035");
+        assert_eq!(y.year.period, Some(year));
+        let c = Counted {
+            area: "E08000035",
+            sector: "education",
+            type_of_concern: None,
+            gender: None,
+            age_band: None,
+            mental_health_or_neurodiversity: false,
+            discussed: false,
+            adopted: false,
+        };
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        for on in ["2026-04-01", "2026-12-31", "2027-01-01", "2027-03-31"] {
+            y.count(day(on), &c);
+        }
+        y.count(day("2026-03-31"), &c);
+        y.count(day("2027-04-01"), &c);
+        assert_eq!(
+            y.year.referred, 4,
+            "the days either side are another year's"
+        );
+        assert_eq!(y.quarters.each_ref().map(|q| q.referred), [1, 0, 1, 2]);
+    }
+
+    #[test]
+    fn no_withheld_count_of_a_year_or_its_quarters_can_be_derived_over_random_referrals() {
+        let sectors = ["education", "police", "health", "local_authority"];
+        let genders = ["male", "female", "other"];
+        for seed in 0..2000u64 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let threshold = rng.u64(0..9);
+            // Skewed picks, so that big and small cells sit side by side, in some
+            // quarters more than others.
+            let mut pick = |n: usize| -> usize {
+                let r = rng.usize(0..n * n);
+                n - 1 - r.isqrt()
+            };
+            let filed: Vec<Filed<'_>> = (0..[2, 6, 14, 30, 70][seed as usize % 5])
+                .map(|_| {
+                    let discussed = pick(3) == 0;
+                    (
+                        pick(4),
+                        sectors[pick(sectors.len())],
+                        genders[pick(genders.len())],
+                        pick(2) == 0,
+                        discussed,
+                        discussed && pick(2) == 0,
+                    )
+                })
+                .collect();
+            let y = year_tally(&filed);
+            let published = y.publish(threshold);
+            assert_eq!(
+                derivable_across(&published),
+                None,
+                "seed {seed}, threshold {threshold}: {y:?} published as {published:?}"
+            );
+            // Every small count is withheld, every 0 shown, and a shown count is exact.
+            let exact = std::iter::once(&y.year).chain(&y.quarters);
+            let shown = std::iter::once(&published.year).chain(&published.quarters);
+            for (exact, shown) in exact.zip(shown) {
+                let exact = by_name(&exact.publish(threshold, false));
+                for (name, count) in by_name(shown) {
+                    let n = exact[&name].shown().unwrap();
+                    match count {
+                        Count::Shown(m) => {
+                            assert!(m == n && !small(n, threshold), "seed {seed}: {name:?}")
+                        }
+                        Count::Suppressed(_) => assert!(n > 0, "seed {seed}: 0 withheld"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_checker_finds_a_cell_derivable_across_the_quarters_or_between_stages() {
+        // Without protection across periods or between stages, the properties above can
+        // fail.
+        // Six referrals in the third quarter, none in the others.
+        let s = Count::SUPPRESSED;
+        let shown = tally(&[("education", "male", None, true, true, true); 6]).publish(5, false);
+        let none = tally(&[]).publish(5, false);
+        let mut p = PublishedYear {
+            year: shown.clone(),
+            quarters: [none.clone(), none.clone(), shown.clone(), none],
+        };
+        assert_eq!(derivable_across(&p), None, "nothing is withheld");
+        // One quarter's count withheld under the year's: the year less the others.
+        p.quarters[2].mental_health_or_neurodiversity = s;
+        assert!(derivable_across(&p).is_some_and(|w| w.contains("across the quarters")));
+        // The year's withheld over four shown quarters: their sum.
+        p.quarters[2] = shown.clone();
+        p.year.mental_health_or_neurodiversity = s;
+        assert!(derivable_across(&p).is_some_and(|w| w.contains("across the quarters")));
+        // A stage withheld between two shown equal ones.
+        p.year = shown;
+        p.year.journey.discussed_at_panel = s;
+        assert!(derivable_across(&p).is_some_and(|w| w.contains("pinned")));
+    }
+
+    #[test]
+    fn the_period_is_documented_with_the_pattern_it_is_read_by() {
+        let schema = serde_json::to_value(<Statistics as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(
+            schema["properties"]["period"]["pattern"],
+            super::super::period::PERIOD_PATTERN,
+            "{schema}"
+        );
+        let mut t = tally(&[]);
+        let json = serde_json::to_value(t.publish(5, true)).unwrap();
+        assert_eq!(
+            json["period"],
+            serde_json::Value::Null,
+            "a range that is no period"
+        );
+        t.period = Some("2026-27-Q1".parse().unwrap());
+        let json = serde_json::to_value(t.publish(5, true)).unwrap();
+        assert_eq!(json["period"], "2026-27-Q1");
     }
 
     #[test]

@@ -156,6 +156,15 @@ pub enum ApiError {
     /// The request is well-formed but its values are not acceptable.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// The request is well-formed and valid, but asks what this caller may not have
+    /// (statistics of a range that is no published period).
+    #[error("unprocessable: {code}")]
+    Unprocessable {
+        /// Stable code.
+        code: &'static str,
+        /// For a person.
+        detail: String,
+    },
     /// The body is larger than the configured limit.
     #[error("payload too large")]
     PayloadTooLarge {
@@ -272,6 +281,9 @@ impl ApiError {
                 p.errors = errors.clone();
                 p
             }
+            ApiError::Unprocessable { code, detail } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone())
+            }
             ApiError::PayloadTooLarge { limit } => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -329,6 +341,21 @@ impl ApiError {
     }
 }
 
+/// What a refusal of an unpublished period says: the rule, and the periods around the
+/// days asked, by name and by their first and last days.
+fn unpublished_period(near: crate::domain::period::Period) -> String {
+    let named: Vec<String> = std::iter::once(near)
+        .chain(near.quarters())
+        .map(|p| format!("{p} ({} to {})", p.first_day(), p.last_day()))
+        .collect();
+    format!(
+        "An area's statistics are published for financial years (1 April to 31 March) and \
+         their quarters only: ask `period`, or `from` and `to` bounding exactly one of them, \
+         for example {}. Other ranges are for national auditors only.",
+        named.join(", ")
+    )
+}
+
 fn internal_problem() -> Problem {
     Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -380,6 +407,10 @@ impl From<crate::app::AppError> for ApiError {
             },
             crate::app::AppError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             crate::app::AppError::Validation(errors) => ApiError::Validation(errors),
+            crate::app::AppError::UnpublishedPeriod { near } => ApiError::Unprocessable {
+                code: "unpublished_period",
+                detail: unpublished_period(near),
+            },
             crate::app::AppError::Corrupt(e) => ApiError::internal(e),
             crate::app::AppError::Store(e) => e.into(),
         }
@@ -582,6 +613,14 @@ mod tests {
                 "malformed_json",
             ),
             (ApiError::Validation(vec![]), 422, "validation_failed"),
+            (
+                ApiError::Unprocessable {
+                    code: "unpublished_period",
+                    detail: String::new(),
+                },
+                422,
+                "unpublished_period",
+            ),
             (
                 ApiError::Conflict {
                     code: "not_due",

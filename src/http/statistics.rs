@@ -7,10 +7,10 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
 
-use crate::app::statistics as app;
+use crate::app::statistics::{self as app, Asked};
 use crate::domain::Actor;
 use crate::domain::FieldError;
-use crate::domain::statistics::{Statistics, StatisticsPolicy, to_csv, year_start};
+use crate::domain::statistics::{Period, Statistics, StatisticsPolicy, to_csv, year_start};
 use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
@@ -20,7 +20,14 @@ use crate::store::Store;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// First day (default: 1 April of the current statistical year).
+    /// A published period: a financial year, `2026-27` (1 April 2026 to 31 March 2027),
+    /// or a quarter of one, `2026-27-Q1` (April to June) to `2026-27-Q4` (January to
+    /// March 2027). Not with `from` or `to`. Without any of the three: the current
+    /// financial year.
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}(-Q[1-4])?$", example = "2026-27-Q3")]
+    pub period: Option<String>,
+    /// First day (default: 1 April before `to`). Except for a national auditor, `from`
+    /// and `to` must bound exactly a published period.
     pub from: Option<NaiveDate>,
     /// Last day, inclusive (default: today).
     pub to: Option<NaiveDate>,
@@ -28,6 +35,38 @@ pub struct StatsQuery {
     /// parameter wins over `Accept`.
     #[param(inline)]
     pub format: Option<StatsFormat>,
+}
+
+impl StatsQuery {
+    /// The days asked, `today` being today: 422 when `period` is not one or comes with
+    /// dates, or `from` is after `to`.
+    fn asked(&self, today: NaiveDate) -> Result<Asked, ApiError> {
+        let refuse = |field: &str, code: &str, message: &str| {
+            Err(ApiError::Validation(vec![FieldError::query(
+                field, code, message,
+            )]))
+        };
+        match (&self.period, self.from, self.to) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => refuse(
+                "period",
+                "period_with_dates",
+                "give period, or from and to, not both",
+            ),
+            (Some(p), None, None) => match p.parse::<Period>() {
+                Ok(p) => Ok(Asked::Period(p)),
+                Err(e) => refuse("period", "invalid_period", &e.to_string()),
+            },
+            (None, None, None) => Ok(Asked::Period(Period::year_of(today))),
+            (None, from, to) => {
+                let to = to.unwrap_or(today);
+                let from = from.unwrap_or_else(|| year_start(to));
+                if from > to {
+                    return refuse("from", "after_to", "from must not be after to");
+                }
+                Ok(Asked::Days { from, to })
+            }
+        }
+    }
 }
 
 /// The form of the statistics.
@@ -64,16 +103,31 @@ impl StatsFormat {
 }
 
 /// The official-statistics breakdowns: sector, type of concern, age band, gender, area,
-/// and the journey from referral to panel to adoption.
+/// and the journey from referral to panel to adoption, of the referrals filed in a period
+/// (each counted in the period it was filed in, whatever has become of it since: a case
+/// transferred to Pursue too, so that no total drops when one is).
 ///
-/// `from` must not be after `to` (422 `after_to` on `from`): a rule between two
-/// parameters, which their schemas cannot state.
+/// Periods: everyone but a national auditor is shown published periods only, a financial
+/// year (`period=2026-27`, 1 April to 31 March) or a quarter of one (`period=2026-27-Q3`;
+/// Q1 is April to June, Q4 January to March), because two overlapping custom ranges,
+/// subtracted, would give back a withheld count. `from` and `to` are accepted from them
+/// when they bound exactly such a period; any other range is 422 `unpublished_period`,
+/// whose `detail` names the periods around `from`. With no parameters, the current
+/// financial year: a period in progress is shown, and its counts grow as referrals
+/// arrive. A national auditor may ask any range of days with `from` and `to`. `period`
+/// with `from` or `to` is 422 `period_with_dates` on `period`, a `period` that is not one
+/// 422 `invalid_period`; `from` must not be after `to` (422 `after_to` on `from`): rules
+/// between parameters, or between a value and the calendar, which their schemas cannot
+/// state. `period` in the answer names the published period counted (`null` for a
+/// national auditor's other ranges).
 ///
 /// Small counts are withheld from everyone but a national auditor: a count from 1 to
 /// `suppression.threshold - 1` (default 5, so 1 to 4) is `{"suppressed": true}` in JSON
 /// and `[c]` in CSV; 0 is shown. Where a breakdown's total is shown, its next-smallest
 /// cell is withheld as well (secondary suppression), so that no withheld count can be
-/// worked out by subtraction. `suppression` says what applied.
+/// worked out by subtraction. A year is the sum of its quarters, so a year and its four
+/// quarters are suppressed together, whichever is asked: no count withheld in one of them
+/// is the year less the other quarters. `suppression` says what applied.
 ///
 /// `?format=csv` (or `Accept: text/csv`) gives the same figures as CSV (RFC 4180, CRLF
 /// line ends) with the header row `from,to,area,breakdown,category,count,suppression_threshold`
@@ -83,11 +137,11 @@ impl StatsFormat {
         (status = 200, description = "The breakdowns, as JSON or (`format=csv` or `Accept: text/csv`) CSV",
             content(
                 (Statistics = "application/json"),
-                (String = "text/csv", example = "from,to,area,breakdown,category,count,suppression_threshold\r\n2026-04-01,2026-11-23,E08000035,journey,referred,12,5\r\n2026-04-01,2026-11-23,E08000035,by_sector,health,[c],5\r\n")),
+                (String = "text/csv", example = "from,to,area,breakdown,category,count,suppression_threshold\r\n2026-04-01,2027-03-31,E08000035,journey,referred,12,5\r\n2026-04-01,2027-03-31,E08000035,by_sector,health,[c],5\r\n")),
             headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"pathway-statistics-FROM-TO.csv\"`"))),
         (status = 400, description = "`invalid_query`: a parameter is not valid, e.g. `format` other than `json` or `csv`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`role_not_allowed`: not an auditor or Channel chair", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`after_to`: `from` is after `to`", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "`unpublished_period`: not a national auditor, and `from` and `to` bound no published period; `validation_failed`: `from` is after `to` (`after_to`), `period` is not one (`invalid_period`) or comes with dates (`period_with_dates`)", body = Problem, content_type = "application/problem+json")))]
 pub async fn statistics(
     actor: Actor,
     request_id: RequestId,
@@ -97,21 +151,13 @@ pub async fn statistics(
     policy: web::Data<StatisticsPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     let format = StatsFormat::chosen(query.format, &req);
-    let today = Utc::now().date_naive();
-    let to = query.to.unwrap_or(today);
-    let from = query.from.unwrap_or_else(|| year_start(to));
-    if from > to {
-        return Err(ApiError::Validation(vec![FieldError::query(
-            "from",
-            "after_to",
-            "from must not be after to",
-        )]));
-    }
+    let asked = query.asked(Utc::now().date_naive())?;
     let rid = Some(request_id.to_string());
     let policy = **policy;
     let stats = store
-        .run(move |c| app::statistics(c, &actor, rid, policy, from, to))
+        .run(move |c| app::statistics(c, &actor, rid, policy, asked))
         .await?;
+    let (from, to) = (stats.from, stats.to);
     match format {
         StatsFormat::Json => Ok(HttpResponse::Ok()
             .insert_header((header::VARY, "Accept"))

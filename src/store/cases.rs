@@ -838,6 +838,8 @@ pub struct StatisticsRow {
     pub gender: Option<String>,
     /// A mental-health or neurodiversity need was recorded.
     pub needs_recorded: bool,
+    /// When it was filed: the period it is counted in.
+    pub submitted_at: NaiveDateTime,
 }
 
 /// The cases filed in `[from, to)` in `areas` (`None`: every area) that are now in one of
@@ -862,6 +864,7 @@ pub fn for_statistics(
             cases::age_band,
             cases::gender,
             cases::needs_recorded,
+            cases::submitted_at,
         ))
         .into_boxed();
     if let Some(areas) = areas {

@@ -1156,3 +1156,103 @@ async fn auditor_and_records_officer_pages_render_from_the_api() {
         404
     );
 }
+
+#[tokio::test]
+async fn the_statistics_page_offers_the_published_periods_and_a_national_auditor_dates() {
+    let app = spawn_app().await;
+    app.file(&referral_about("Some", "One", "2009-05-01")).await;
+    let auditor = Browser::sign_in(&app, "auditor-1", &["auditor"], AREA).await;
+    let today = chrono::Utc::now().date_naive();
+    let start = chrono::Datelike::year(&today) - i32::from(chrono::Datelike::month(&today) < 4);
+    let this_year = format!("{start}-{:02}", (start + 1) % 100);
+    let four_years_ago = format!("{}-{:02}", start - 4, (start - 3) % 100);
+
+    // An area auditor chooses from the published periods, this year's first and chosen.
+    let (status, html) = auditor.page("/console/statistics").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(r#"<select class="govuk-select" id="statistics-period" name="period""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"<option value="{this_year}" selected>"#)),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"<option value="{four_years_ago}-Q4">"#)),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "{this_year}: April {start} to March {}, in progress",
+            start + 1
+        )),
+        "{html}"
+    );
+    assert!(
+        !html.contains("id=\"from-day\""),
+        "no dates for an area reader: {html}"
+    );
+    assert!(
+        html.contains(&format!(
+            r#"href="/console/statistics.csv?period={this_year}""#
+        )),
+        "{html}"
+    );
+
+    // Another period, its CSV by name; dates from an area reader are not counted.
+    let quarter = format!("{four_years_ago}-Q3");
+    let (status, html) = auditor
+        .page(&format!("/console/statistics?period={quarter}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("{quarter}, from 1 October {}", start - 4)),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"<option value="{quarter}" selected>"#)),
+        "{html}"
+    );
+    let response = auditor
+        .get(&format!("/console/statistics.csv?period={quarter}"))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, html) = auditor
+        .page("/console/statistics?from.day=1&from.month=5&from.year=2025&to.day=2&to.month=5&to.year=2025")
+        .await;
+    assert!(
+        html.contains(&format!("{this_year}, from 1 April {start}")),
+        "{html}"
+    );
+    let response = auditor
+        .get("/console/statistics.csv?from=2025-05-01&to=2025-05-02")
+        .await;
+    assert_eq!(
+        response.status().as_u16(),
+        303,
+        "a range of days sends them back"
+    );
+    // A period that is not one is named in the error summary.
+    let (status, html) = auditor.page("/console/statistics?period=2025-27").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<title>Error: Statistics"), "{html}");
+    assert!(html.contains("href=\"#statistics-period\""), "{html}");
+
+    // A national auditor may give a range of days instead.
+    let national = Browser::sign_in(&app, "auditor-n", &["auditor"], "national").await;
+    let (status, html) = national
+        .page("/console/statistics?period=2024-25&from.day=1&from.month=5&from.year=2025&to.day=2&to.month=5&to.year=2025")
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("id=\"from-day\""), "{html}");
+    assert!(html.contains("From 1 May 2025 to 2 May 2025"), "{html}");
+    assert!(
+        html.contains(r#"href="/console/statistics.csv?from=2025-05-01&amp;to=2025-05-02""#),
+        "{html}"
+    );
+    let response = national
+        .get("/console/statistics.csv?from=2025-05-01&to=2025-05-02")
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+}

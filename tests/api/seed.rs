@@ -118,7 +118,7 @@ async fn seed_fills_every_state_through_the_real_use_cases() {
         "an entry per action: {log}"
     );
 
-    // Statistics count every case, transfers to Pursue too.
+    // Statistics count every case, whatever its state: a transfer to Pursue too.
     let counted = total;
     let adopted: i64 = ["consent_pending", "consent_refused", "support", "exited"]
         .iter()
