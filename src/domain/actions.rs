@@ -108,7 +108,10 @@ pub struct DeconflictionBody {
     pub result: DeconflictionResult,
     /// Police-only note.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 5000))]
     pub note: Option<String>,
 }
@@ -241,7 +244,10 @@ pub struct OnwardOutcomeBody {
     pub outcome: OnwardOutcome,
     /// What the service said.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 5000))]
     pub note: Option<String>,
 }

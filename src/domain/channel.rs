@@ -120,7 +120,10 @@ pub struct FactorBody {
     pub rating: String,
     /// Why.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 5000))]
     pub note: Option<String>,
 }
@@ -403,7 +406,10 @@ pub struct SupportPlanBody {
     pub interventions: Vec<InterventionBody>,
     /// What the plan is for.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 5000))]
     pub summary: Option<String>,
 }
@@ -487,7 +493,10 @@ pub struct ConsentBody {
     pub given_by: ConsentBy,
     /// The parent's or guardian's name, required when it is theirs.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 100))]
     pub given_by_name: Option<String>,
     /// The date of the decision, `YYYY-MM-DD`, not in the future.
@@ -498,7 +507,10 @@ pub struct ConsentBody {
     pub how_sought: HowSought,
     /// Anything else.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 5000))]
     pub note: Option<String>,
 }

@@ -399,12 +399,18 @@ pub struct AddressRequest {
     pub line1: String,
     /// Second line of the address.
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 200))]
     pub line2: Option<String>,
     /// Town or city.
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 200))]
     pub town: Option<String>,
     /// UK postcode; stored in upper case with one space, e.g. `LS1 1AA`.
@@ -497,12 +503,18 @@ pub struct ConcernRequest {
     pub incident_dates: Vec<String>,
     /// Worrying online activity: what, where, under which handles.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 5000))]
     pub online_activity: Option<String>,
     /// Any threats or expressions of intent to harm, as near word for word as possible.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 5000))]
     pub threats_or_intent: Option<String>,
 }
@@ -525,7 +537,10 @@ pub struct VulnerabilitiesRequest {
     pub other_safeguarding: bool,
     /// Anything more about these needs.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 5000))]
     pub notes: Option<String>,
 }

@@ -442,3 +442,59 @@ async fn blank_dates_and_emails_are_refused_not_read_as_absent() {
         .expect("cases");
     assert_eq!(cases["items"], json!([]), "nothing was filed");
 }
+
+/// Schemathesis's pathway walk sent a deconfliction `note` holding a control character,
+/// which the document allowed and the service refused (422 `control_characters`). Every
+/// free-text field of every request body now says in its schema what the service takes.
+#[tokio::test]
+async fn every_free_text_field_of_a_request_body_declares_it_holds_no_control_characters() {
+    let app = spawn_app().await;
+    let document: Value = app
+        .get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .expect("document");
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    let is_text = |p: &Value| {
+        let types: Vec<&str> = match &p["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        types.contains(&"string") && p.get("enum").is_none() && p.get("format").is_none()
+    };
+    let mut unstated = Vec::new();
+    for (name, schema) in schemas.iter().filter(|(n, _)| n.ends_with("Request")) {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            if is_text(property)
+                && property.get("maxLength").is_some()
+                && property.get("pattern").is_none()
+            {
+                unstated.push(format!("{name}.{field}"));
+            }
+        }
+    }
+    assert!(
+        unstated.is_empty(),
+        "free text without a pattern: {unstated:?}"
+    );
+    // And the walk's own request is refused as the document now says.
+    let (id, version) = app.case_in("screening").await;
+    let response = app
+        .act(
+            &app.officer(),
+            &id,
+            "record_deconfliction",
+            version,
+            &json!({"result": "live_investigation", "note": ">l\u{e}\u{1}"}),
+        )
+        .await;
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(
+        problem["errors"][0]["code"], "control_characters",
+        "{problem}"
+    );
+}
