@@ -9,6 +9,7 @@ mod contract;
 mod contract_regressions;
 mod correction;
 mod errors;
+mod hardening;
 mod health;
 mod helpers;
 mod need_to_know;
