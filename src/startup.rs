@@ -191,6 +191,7 @@ pub fn app(
     let limit = shared.body_limit.0;
     App::new()
         .wrap(from_fn(crate::http::params::refuse_undocumented_query))
+        .wrap(from_fn(crate::http::params::refuse_control_characters))
         .wrap(from_fn(body_deadline))
         .wrap(from_fn(crate::http::problem::finalise))
         .wrap(shared.metrics)

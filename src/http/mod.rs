@@ -107,7 +107,8 @@ impl utoipa::Modify for CommonProblems {
                     "400",
                     "Malformed JSON, query or header; `errors` names each bad query \
                      parameter or header (`in`); an unknown query parameter is refused \
-                     (`unknown_parameter`)",
+                     (`unknown_parameter`), and so is any whose name or value holds a \
+                     control character such as NUL (`control_characters`)",
                 );
                 if has_input {
                     add("422", "Invalid values; `errors` names each field");
@@ -140,7 +141,8 @@ service's issuer and audience. A refused token is a 401 problem whose `code` say
 extension is understood), `token_unencoded_payload_unsupported` (`b64` other than true), \
 `token_signature_invalid`, `token_key_unknown`, `token_expired`, `token_not_yet_valid`, \
 `token_audience_invalid`, `token_issuer_invalid`, `token_claim_missing`, \
-`token_claim_invalid`, `token_email_invalid` (the `email` claim is not one bare address), \
+`token_claim_invalid` (a claim is empty, too long or holds a control character), \
+`token_email_invalid` (the `email` claim is not one bare address), \
 `token_roles_missing`.";
 
 impl utoipa::Modify for BearerAuth {

@@ -1,9 +1,11 @@
 //! Hardening: look-alike names of other scripts, control characters in query parameters
 //! and token claims, the security headers, `/metrics` access and meeting dates.
 
+use pathway::http::auth::LocalClaims;
 use serde_json::{Value, json};
 
-use crate::helpers::{referral_about, spawn_app};
+use crate::console::Browser;
+use crate::helpers::{AREA, TestApp, assert_problem, referral_about, referral_body, spawn_app};
 
 /// The ids of the cases `case` is linked to as a repeat referral.
 fn linked(case: &Value) -> Vec<String> {
@@ -71,4 +73,154 @@ async fn a_name_written_in_greek_look_alike_capitals_is_linked_to_the_latin_spel
         .await
         .unwrap();
     assert_eq!(case["repeat_referral"], false, "another name: {case}");
+}
+
+/// Every role of the pathway in one token of [`AREA`], so that each route gets as far as
+/// reading its parameters.
+fn every_role(app: &TestApp) -> String {
+    app.token(
+        "everyone-1",
+        &[
+            "referrer",
+            "prevent_officer",
+            "channel_chair",
+            "panel_member",
+            "auditor",
+            "admin",
+            "records_officer",
+        ],
+        AREA,
+    )
+}
+
+/// The text query parameters of every operation of the served document: method, path
+/// and name.
+async fn string_query_parameters(app: &TestApp) -> Vec<(String, String, String)> {
+    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let mut out = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let mut schema = p["schema"].clone();
+                if let Some(name) = schema["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+                    schema = document["components"]["schemas"][name].clone();
+                }
+                if p["in"] == "query" && schema["type"] == "string" {
+                    let name = p["name"].as_str().unwrap().to_owned();
+                    out.push((method.to_ascii_uppercase(), path.clone(), name));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_control_character_in_any_text_query_parameter_of_any_route_is_a_400_problem() {
+    let app = spawn_app().await;
+    // Something to find, so that each query reaches the database.
+    app.file(&referral_body()).await;
+    let token = every_role(&app);
+    let parameters = string_query_parameters(&app).await;
+    for (path, name) in [("/v1/cases", "reference"), ("/v1/audit", "actor")] {
+        assert!(
+            parameters.iter().any(|(_, p, n)| p == path && n == name),
+            "{path}?{name} is among the parameters generated"
+        );
+    }
+    assert!(parameters.len() >= 12, "{parameters:?}");
+    for (method, path, name) in &parameters {
+        assert_eq!(method, "GET", "{path}: query parameters are read by GETs");
+        for value in ["PRV%00", "x%00y", "%00", "a%1B%5B31mb", "a%0Ab", "a%C2%85b"] {
+            let url = format!("{path}?{name}={value}");
+            let response = app.get(&url, Some(&token)).await;
+            let problem = assert_problem(response, 400, "invalid_query").await;
+            assert_eq!(
+                problem["errors"],
+                json!([{
+                    "field": name,
+                    "pointer": "",
+                    "in": "query",
+                    "code": "control_characters",
+                    "message": format!("{name} must hold no control characters"),
+                }]),
+                "{url}"
+            );
+        }
+    }
+    // Beside a good parameter, and in a route that takes none.
+    let response = app
+        .get("/v1/audit?action=read_case&actor=x%00y", Some(&token))
+        .await;
+    let problem = assert_problem(response, 400, "invalid_query").await;
+    assert_eq!(problem["errors"][0]["field"], "actor", "{problem}");
+    let response = app.get("/v1/me?verbose=x%00y", Some(&token)).await;
+    assert_problem(response, 400, "invalid_query").await;
+}
+
+#[tokio::test]
+async fn a_control_character_in_a_console_query_is_a_400_page() {
+    let app = spawn_app().await;
+    app.file(&referral_body()).await;
+    let browser = Browser::sign_in(&app, "auditor-1", &["auditor", "records_officer"], AREA).await;
+    let pages = [
+        (
+            "/console/audit",
+            &["actor", "action", "cursor", "case_id", "limit"][..],
+        ),
+        ("/console/statistics", &["from", "to"]),
+        ("/console/statistics.csv", &["from", "to"]),
+        ("/console/retention", &["cursor"]),
+    ];
+    for (page, names) in pages {
+        for name in names {
+            let url = format!("{page}?{name}=x%00y");
+            let response = browser.get(&url).await;
+            assert_eq!(response.status().as_u16(), 400, "{url}");
+            assert_eq!(
+                response.headers()["content-type"],
+                "text/html; charset=utf-8",
+                "{url}"
+            );
+            let html = response.text().await.unwrap();
+            assert!(
+                html.contains("There is a problem with your request"),
+                "{url}: {html}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_control_character_in_a_string_claim_is_a_401_problem() {
+    let app = spawn_app().await;
+    type Spoil = fn(&mut LocalClaims, &str);
+    let claims: [(&str, Spoil); 5] = [
+        ("sub", |c, bad| c.sub = format!("officer{bad}1")),
+        ("name", |c, bad| c.name = format!("Oli{bad}Officer")),
+        ("org", |c, bad| c.org = Some(format!("West{bad}Yorkshire"))),
+        ("area", |c, bad| c.area = format!("E0800{bad}0035")),
+        ("roles", |c, bad| c.roles.push(format!("auditor{bad}"))),
+    ];
+    for bad in ["\0", "\u{1b}", "\n", "\u{85}"] {
+        for (claim, spoil) in claims {
+            let mut c = app.claims("officer-1", &["prevent_officer"], AREA);
+            spoil(&mut c, bad);
+            let token = app.sign(&c);
+            for path in ["/v1/me", "/v1/cases", "/v1/audit"] {
+                let response = app.get(path, Some(&token)).await;
+                let what = format!("{claim} holding {bad:?}, at {path}");
+                assert_eq!(response.status().as_u16(), 401, "{what}");
+                let problem = assert_problem(response, 401, "token_claim_invalid").await;
+                assert!(
+                    problem["detail"].as_str().unwrap().contains(claim),
+                    "{what}: {problem}"
+                );
+            }
+        }
+    }
+    let mut c = app.claims("officer-1", &["prevent_officer"], AREA);
+    c.email = "oli\0@police.example".into();
+    let response = app.get("/v1/me", Some(&app.sign(&c))).await;
+    assert_problem(response, 401, "token_email_invalid").await;
 }
