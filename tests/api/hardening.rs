@@ -5,6 +5,8 @@ use pathway::http::auth::LocalClaims;
 use serde_json::{Value, json};
 
 use crate::console::Browser;
+use chrono::Datelike as _;
+
 use crate::helpers::{AREA, TestApp, assert_problem, referral_about, referral_body, spawn_app};
 
 /// The ids of the cases `case` is linked to as a repeat referral.
@@ -223,4 +225,53 @@ async fn a_control_character_in_a_string_claim_is_a_401_problem() {
     c.email = "oli\0@police.example".into();
     let response = app.get("/v1/me", Some(&app.sign(&c))).await;
     assert_problem(response, 401, "token_email_invalid").await;
+}
+
+#[tokio::test]
+async fn a_meeting_is_scheduled_at_most_two_years_ahead() {
+    let app = spawn_app().await;
+    let chair = app.chair();
+    let panel: Value = app
+        .post_json(
+            "/v1/panels",
+            &chair,
+            &json!({"name": "Leeds Channel Panel", "members": [
+                {"name": "Chris Chair", "agency": "local_authority",
+                 "email": "chair-1@example.org", "panel_role": "chair"}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let meetings = format!("/v1/panels/{}/meetings", panel["id"].as_str().unwrap());
+    let today = chrono::Utc::now().date_naive();
+    let in_two_years = today.checked_add_months(chrono::Months::new(24)).unwrap();
+    let at_ten = |day: chrono::NaiveDate| format!("{day}T10:00:00Z");
+    for day in [in_two_years, today + chrono::Duration::days(700)] {
+        let response = app
+            .post_json(&meetings, &chair, &json!({"scheduled_for": at_ten(day)}))
+            .await;
+        assert_eq!(response.status().as_u16(), 201, "{day}");
+    }
+    for when in [
+        at_ten(in_two_years + chrono::Duration::days(1)),
+        at_ten(today.with_year(today.year() + 36).unwrap_or(in_two_years)),
+        "9999-12-31T10:00:00Z".to_owned(),
+    ] {
+        let response = app
+            .post_json(&meetings, &chair, &json!({"scheduled_for": when}))
+            .await;
+        let problem = assert_problem(response, 422, "validation_failed").await;
+        assert_eq!(
+            problem["errors"],
+            json!([{
+                "field": "scheduled_for",
+                "pointer": "/scheduled_for",
+                "in": "body",
+                "code": "date_too_far_ahead",
+                "message": "a meeting is scheduled at most two years ahead",
+            }]),
+            "{when}"
+        );
+    }
 }
