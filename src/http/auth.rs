@@ -61,6 +61,8 @@ pub enum AuthFailure {
     CriticalHeader,
     /// The header has `b64` other than `true`: an unencoded payload (RFC 7797).
     UnencodedPayload,
+    /// `GET /metrics` with a bearer token other than the configured `metrics.token`.
+    MetricsTokenInvalid,
 }
 
 impl AuthFailure {
@@ -83,6 +85,7 @@ impl AuthFailure {
             AuthFailure::EmailInvalid => "token_email_invalid",
             AuthFailure::CriticalHeader => "token_critical_header_unsupported",
             AuthFailure::UnencodedPayload => "token_unencoded_payload_unsupported",
+            AuthFailure::MetricsTokenInvalid => "metrics_token_invalid",
         }
     }
 
@@ -119,6 +122,9 @@ impl AuthFailure {
             }
             AuthFailure::UnencodedPayload => {
                 "The token's header has `b64`: unencoded payloads are refused.".into()
+            }
+            AuthFailure::MetricsTokenInvalid => {
+                "The bearer token is not this service's metrics token.".into()
             }
         }
     }

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use crate::console::Browser;
 use chrono::Datelike as _;
 
-use crate::helpers::{AREA, TestApp, assert_problem, referral_about, referral_body, spawn_app};
+use crate::helpers::{
+    AREA, TestApp, assert_problem, referral_about, referral_body, spawn_app, spawn_app_with,
+};
 
 /// The ids of the cases `case` is linked to as a repeat referral.
 fn linked(case: &Value) -> Vec<String> {
@@ -225,6 +227,54 @@ async fn a_control_character_in_a_string_claim_is_a_401_problem() {
     c.email = "oli\0@police.example".into();
     let response = app.get("/v1/me", Some(&app.sign(&c))).await;
     assert_problem(response, 401, "token_email_invalid").await;
+}
+
+/// The value of header `name`, or `None`.
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn metrics_are_open_locally_and_need_the_token_once_one_is_set() {
+    let open = spawn_app().await;
+    assert_eq!(open.get("/metrics", None).await.status().as_u16(), 200);
+
+    let token = "a-metrics-token-of-at-least-32-characters";
+    let guarded =
+        spawn_app_with(|s| s.metrics.token = Some(secrecy::SecretString::from(token))).await;
+    let scrape = |authorization: Option<String>| {
+        let mut request = guarded.client.get(guarded.url("/metrics"));
+        if let Some(a) = authorization {
+            request = request.header("authorization", a);
+        }
+        request.send()
+    };
+    let response = scrape(None).await.unwrap();
+    assert!(
+        header(&response, "www-authenticate").is_some_and(|h| h.starts_with("Bearer")),
+        "a challenge"
+    );
+    let problem = assert_problem(response, 401, "token_missing").await;
+    assert_eq!(problem["instance"], "/metrics", "{problem}");
+    for wrong in [
+        format!("Bearer {token}x"),
+        format!("Basic {token}"),
+        format!("Bearer {}", guarded.officer()),
+    ] {
+        let response = scrape(Some(wrong.clone())).await.unwrap();
+        let body = assert_problem(response, 401, "metrics_token_invalid").await;
+        assert!(!body.to_string().contains(token), "{wrong}: {body}");
+    }
+    let response = scrape(Some(format!("Bearer {token}"))).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("pathway_db_pool_connections"), "{text}");
+    // The rest of the service is as before.
+    assert_eq!(guarded.get("/healthz", None).await.status().as_u16(), 200);
 }
 
 #[tokio::test]
