@@ -151,6 +151,7 @@ pub struct Shared {
     console: web::Data<crate::console::ConsoleState>,
     metrics: actix_web_prom::PrometheusMetrics,
     metrics_access: web::Data<crate::http::metrics::MetricsAccess>,
+    headers: web::Data<crate::http::headers::HeaderPolicy>,
     oidc: Option<web::Data<crate::console::oidc::OidcSignIn>>,
 }
 
@@ -173,6 +174,9 @@ impl Shared {
             metrics,
             metrics_access: web::Data::new(crate::http::metrics::MetricsAccess::new(
                 settings.metrics.token.as_ref(),
+            )),
+            headers: web::Data::new(crate::http::headers::HeaderPolicy::from_settings(
+                &settings.server,
             )),
             oidc: crate::console::oidc::OidcSignIn::from_settings(settings)?.map(web::Data::new),
         })
@@ -202,8 +206,11 @@ pub fn app(
         .wrap(shared.metrics)
         .wrap(from_fn(crate::http::metrics::require_token))
         .wrap(from_fn(crate::http::problem::finalise))
+        // Outside `finalise`, which rebuilds error answers: every answer gets them.
+        .wrap(from_fn(crate::http::headers::secure))
         .wrap(TracingLogger::<RequestSpan>::new())
         .app_data(shared.metrics_access)
+        .app_data(shared.headers)
         .app_data(shared.store)
         .app_data(shared.body_deadline)
         .app_data(shared.verifier)

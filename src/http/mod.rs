@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cases;
 pub mod contract;
 pub mod deadline;
+pub mod headers;
 pub mod health;
 pub mod json;
 pub mod links;
@@ -180,10 +181,13 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-        // Serves the document at /openapi.json and a page to read it at /docs/.
+        // Serves the document at /openapi.json and a page to read it at /docs/. The
+        // page would otherwise send the document's address to validator.swagger.io
+        // (and its Content-Security-Policy refuses the badge it fetches from there).
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-                .url("/openapi.json", ApiDoc::openapi()),
+                .url("/openapi.json", ApiDoc::openapi())
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
         )
         .service(
             web::scope("/v1")

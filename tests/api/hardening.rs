@@ -239,6 +239,169 @@ fn header(response: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 #[tokio::test]
+async fn every_api_answer_and_console_page_is_marked_not_to_be_stored() {
+    let app = spawn_app().await;
+    let officer = app.officer();
+    let filed = app
+        .client
+        .post(app.url("/v1/referrals"))
+        .bearer_auth(app.referrer())
+        .json(&referral_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filed.status().as_u16(), 201);
+    assert_eq!(header(&filed, "cache-control").as_deref(), Some("no-store"));
+    let id = filed.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unknown = "0196a1c2-7e3b-7c1d-9f00-3c5e8a1b2d4f";
+    let answers = [
+        (format!("/v1/cases/{id}"), Some(officer.clone()), 200),
+        (
+            format!("/v1/cases/{id}/history"),
+            Some(officer.clone()),
+            200,
+        ),
+        ("/v1/cases".to_owned(), Some(officer.clone()), 200),
+        ("/v1/me".to_owned(), Some(officer.clone()), 200),
+        (format!("/v1/cases/{unknown}"), Some(officer.clone()), 404),
+        ("/v1/cases?stat=x".to_owned(), Some(officer.clone()), 400),
+        ("/v1/cases".to_owned(), None, 401),
+        ("/v1/audit".to_owned(), Some(officer.clone()), 403),
+        ("/v1/no-such-thing".to_owned(), None, 404),
+    ];
+    for (path, token, status) in answers {
+        let response = app.get(&path, token.as_deref()).await;
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        assert_eq!(
+            header(&response, "cache-control").as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+        assert_eq!(
+            header(&response, "x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    let browser = Browser::sign_in(&app, "auditor-1", &["auditor"], AREA).await;
+    for page in ["/console/", "/console/audit", "/console/no-such-page"] {
+        let response = browser.get(page).await;
+        assert_eq!(
+            header(&response, "cache-control").as_deref(),
+            Some("no-store"),
+            "{page}"
+        );
+    }
+    // What holds no personal data may be kept.
+    for path in ["/healthz", "/openapi.json", "/docs/swagger-ui.css"] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert_eq!(header(&response, "cache-control"), None, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_the_public_url_is_https_and_only_then() {
+    let local = spawn_app().await;
+    for path in ["/healthz", "/v1/me", "/docs/"] {
+        let response = local.get(path, None).await;
+        assert_eq!(
+            header(&response, "strict-transport-security"),
+            None,
+            "{path} over local http"
+        );
+    }
+    let public =
+        spawn_app_with(|s| s.server.public_url = Some("https://pathway.example".into())).await;
+    let token = public.officer();
+    for (path, token) in [
+        ("/healthz", None),
+        ("/v1/me", Some(token.as_str())),
+        ("/v1/me", None),
+        ("/docs/", None),
+        ("/console/sign-in", None),
+        ("/no-such-thing", None),
+    ] {
+        let response = public.get(path, token).await;
+        assert_eq!(
+            header(&response, "strict-transport-security").as_deref(),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_has_a_content_security_policy_and_cannot_be_framed() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let app = spawn_app().await;
+    for path in [
+        "/docs/",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-initializer.js",
+        "/docs/swagger-ui.css",
+    ] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let csp = header(&response, "content-security-policy").unwrap_or_default();
+        assert_eq!(csp, pathway::http::headers::DOCS_CSP, "{path}");
+        assert_eq!(
+            header(&response, "x-frame-options").as_deref(),
+            Some("DENY"),
+            "{path}"
+        );
+    }
+    let csp = pathway::http::headers::DOCS_CSP;
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self';",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive}");
+    }
+    assert!(!csp.contains("unsafe"), "no unsafe-inline or unsafe-eval");
+
+    // The page's own scripts are files, none inline, and it asks no validator elsewhere.
+    let html = app.get("/docs/", None).await.text().await.unwrap();
+    let scripts = regex::Regex::new(r"<script([^>]*)>").unwrap();
+    assert!(scripts.captures_iter(&html).count() >= 3, "{html}");
+    for tag in scripts.captures_iter(&html) {
+        assert!(
+            tag[1].contains("src=\"./"),
+            "a script of its own: {}",
+            &tag[0]
+        );
+    }
+    let initializer = app
+        .get("/docs/swagger-initializer.js", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        initializer.contains("\"validatorUrl\": \"none\""),
+        "{initializer}"
+    );
+    // The one inline style the policy allows is the one the top bar inserts (its logo's),
+    // by its hash: a new Swagger UI with another style fails here, not silently.
+    let preset = app
+        .get("/docs/swagger-ui-standalone-preset.js", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let logo = ".logo_small_svg__cls-2{fill:#fff}.logo_small_svg__cls-3{fill:#85ea2d}";
+    assert!(preset.contains(logo), "the top bar's logo style");
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(logo));
+    assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+}
+
+#[tokio::test]
 async fn metrics_are_open_locally_and_need_the_token_once_one_is_set() {
     let open = spawn_app().await;
     assert_eq!(open.get("/metrics", None).await.status().as_u16(), 200);
