@@ -26,6 +26,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::http::contract::{ActionOperations, CrossFieldRules};
 use crate::http::links::Links;
+use crate::http::params::TextParameters;
 use crate::http::problem::ApiError;
 
 /// The OpenAPI document; `openapi/openapi.json` is this, committed and checked by a test.
@@ -46,7 +47,10 @@ use crate::http::problem::ApiError;
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, crate::domain::FieldLocation, notifications::NotificationStatus)),
-    modifiers(&BearerAuth, &ActionOperations, &CrossFieldRules, &CommonProblems, &Links),
+    modifiers(
+        &BearerAuth, &ActionOperations, &CrossFieldRules, &CommonProblems, &Links,
+        &TextParameters
+    ),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),

@@ -303,6 +303,47 @@ fn control_characters(query: &str) -> Option<ApiError> {
     })
 }
 
+/// The pattern the document gives every free-text query parameter (a string with no
+/// format, enum or pattern of its own): no control character, as
+/// [`refuse_control_characters`] enforces.
+pub const TEXT_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+
+/// Documents [`refuse_control_characters`]: [`TEXT_PATTERN`] on every free-text query
+/// parameter, so that a client generated from the document never sends what is refused.
+pub struct TextParameters;
+
+impl utoipa::Modify for TextParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        use utoipa::openapi::{RefOr, path::ParameterIn};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            let parameters = operations
+                .into_iter()
+                .flatten()
+                .filter_map(|op| op.parameters.as_mut())
+                .flatten()
+                .filter(|p| p.parameter_in == ParameterIn::Query);
+            for parameter in parameters {
+                if let Some(RefOr::T(Schema::Object(text))) = parameter.schema.as_mut()
+                    && text.schema_type == SchemaType::Type(Type::String)
+                    && text.format.is_none()
+                    && text.enum_values.is_none()
+                    && text.pattern.is_none()
+                {
+                    text.pattern = Some(TEXT_PATTERN.to_owned());
+                }
+            }
+        }
+    }
+}
+
 /// Middleware: every request, to any route (the API, the console, the documents), whose
 /// query holds a control character is refused 400 before any handler reads it (see
 /// [`control_characters`]); one rule, so no route can forget it. The API answers
@@ -528,6 +569,35 @@ mod tests {
             "a=%20",
         ] {
             assert!(refused(fine).is_empty(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn every_free_text_query_parameter_is_documented_without_control_characters() {
+        use utoipa::OpenApi as _;
+        let doc = serde_json::to_value(crate::http::ApiDoc::openapi()).unwrap();
+        let mut free_text = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let schema = &p["schema"];
+                    if p["in"] == "query" && schema["type"] == "string" {
+                        let what = format!("{path}?{}", p["name"]);
+                        assert!(
+                            schema["format"].is_string()
+                                || schema["enum"].is_array()
+                                || schema["pattern"].is_string(),
+                            "{what}: {schema}"
+                        );
+                        if schema["pattern"] == TEXT_PATTERN {
+                            free_text.push(what);
+                        }
+                    }
+                }
+            }
+        }
+        for what in ["/v1/cases?\"reference\"", "/v1/audit?\"actor\""] {
+            assert!(free_text.iter().any(|w| w == what), "{what}: {free_text:?}");
         }
     }
 
