@@ -73,7 +73,24 @@ pub struct Settings {
     /// The web console's sessions.
     #[serde(default)]
     pub console: ConsoleSettings,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
+
+/// Who may read `GET /metrics` (see [`crate::http::metrics`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The bearer token a scrape must send (`Authorization: Bearer <token>`), at least 32
+    /// characters. Unset, `/metrics` is open, which production refuses: the metrics
+    /// name routes, volumes and timings an outsider has no business reading.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+}
+
+/// The shortest metrics token accepted: as long as the HS256 secret must be.
+const METRICS_TOKEN_MIN: usize = 32;
 
 /// Console sign-in with the organisation's identity provider: OpenID Connect, the
 /// authorization code flow with PKCE. The ID token's claims give the roles and area,
@@ -580,6 +597,19 @@ impl Settings {
                 "production needs server.public_url, an https:// address: the links in emails point there".into(),
             ));
         }
+        match self.metrics.token.as_ref().map(|t| t.expose_secret().len()) {
+            Some(n) if n < METRICS_TOKEN_MIN => {
+                return Err(SettingsError::Invalid(format!(
+                    "metrics.token must be at least {METRICS_TOKEN_MIN} characters"
+                )));
+            }
+            None if self.environment == Environment::Production => {
+                return Err(SettingsError::Invalid(
+                    "production needs metrics.token: /metrics must not be open to anyone who can reach the service".into(),
+                ));
+            }
+            _ => {}
+        }
         if let Some(oidc) = &self.oidc {
             oidc.check(&self.server, self.environment == Environment::Production)?;
         }
@@ -655,8 +685,32 @@ mod tests {
         s.server.public_url = Some("http://pathway.council.example".into());
         assert!(s.check().is_err(), "links over plain HTTP");
         s.server.public_url = Some("https://pathway.council.example".into());
+        assert!(
+            s.check().unwrap_err().to_string().contains("metrics.token"),
+            "production keeps /metrics to its operators"
+        );
+        s.metrics.token = Some(SecretString::from("too-short"));
+        assert!(
+            s.check().unwrap_err().to_string().contains("32 characters"),
+            "a token that can be guessed"
+        );
+        s.metrics.token = Some(SecretString::from(
+            "a-metrics-token-of-at-least-32-characters",
+        ));
         assert!(s.check().is_ok());
         assert!(!s.allows_local_tokens());
+    }
+
+    #[test]
+    fn metrics_are_open_locally_unless_a_token_is_set() {
+        let mut s = Settings::load_from(&config_dir(), Environment::Local).unwrap();
+        assert!(
+            s.metrics.token.is_none(),
+            "local use may leave /metrics open"
+        );
+        assert!(s.check().is_ok());
+        s.metrics.token = Some(SecretString::from("short"));
+        assert!(s.check().is_err(), "a short token is refused everywhere");
     }
 
     #[test]

@@ -150,6 +150,8 @@ pub struct Shared {
     statistics_policy: web::Data<crate::domain::statistics::StatisticsPolicy>,
     console: web::Data<crate::console::ConsoleState>,
     metrics: actix_web_prom::PrometheusMetrics,
+    metrics_access: web::Data<crate::http::metrics::MetricsAccess>,
+    headers: web::Data<crate::http::headers::HeaderPolicy>,
     oidc: Option<web::Data<crate::console::oidc::OidcSignIn>>,
 }
 
@@ -170,6 +172,12 @@ impl Shared {
             statistics_policy: web::Data::new(settings.statistics),
             console: web::Data::new(crate::console::ConsoleState::from_settings(settings)),
             metrics,
+            metrics_access: web::Data::new(crate::http::metrics::MetricsAccess::new(
+                settings.metrics.token.as_ref(),
+            )),
+            headers: web::Data::new(crate::http::headers::HeaderPolicy::from_settings(
+                &settings.server,
+            )),
             oidc: crate::console::oidc::OidcSignIn::from_settings(settings)?.map(web::Data::new),
         })
     }
@@ -191,10 +199,18 @@ pub fn app(
     let limit = shared.body_limit.0;
     App::new()
         .wrap(from_fn(crate::http::params::refuse_undocumented_query))
+        .wrap(from_fn(crate::http::params::refuse_control_characters))
         .wrap(from_fn(body_deadline))
-        .wrap(from_fn(crate::http::problem::finalise))
+        // The metrics answer /metrics themselves: the token is checked outside them, and
+        // its refusal is a problem like any other, finalised.
         .wrap(shared.metrics)
+        .wrap(from_fn(crate::http::metrics::require_token))
+        .wrap(from_fn(crate::http::problem::finalise))
+        // Outside `finalise`, which rebuilds error answers: every answer gets them.
+        .wrap(from_fn(crate::http::headers::secure))
         .wrap(TracingLogger::<RequestSpan>::new())
+        .app_data(shared.metrics_access)
+        .app_data(shared.headers)
         .app_data(shared.store)
         .app_data(shared.body_deadline)
         .app_data(shared.verifier)

@@ -3,11 +3,14 @@
 //!
 //! Linking must not be dodged by characters that cannot be seen (U+200B), by full-width or
 //! other compatibility forms (`Ａｍｉｒ`), by case, or by letters of another script that look
-//! the same (Cyrillic `А` for Latin `A`). Comparison therefore uses the confusable skeleton
-//! of Unicode Technical Standard #39 over an NFKC-normalised, case-folded name.
+//! the same (Cyrillic `А` for Latin `A`, Greek `Η` for Latin `H`). Comparison therefore uses
+//! the confusable skeleton of Unicode Technical Standard #39 (the full confusables data, as
+//! `unicode-security` ships it) over an NFKC-normalised, case-folded name, in which the
+//! letters of other scripts that read as basic Latin letters were first read as those.
 
 use icu_properties::props::{
     BidiControl, CanonicalCombiningClass, DefaultIgnorableCodePoint, GeneralCategory, JoiningType,
+    Script,
 };
 use icu_properties::{CodePointMapData, CodePointSetData};
 use unicode_normalization::UnicodeNormalization;
@@ -73,12 +76,16 @@ fn joiner_in_context(chars: &[char], i: usize) -> bool {
 /// `name` in the form compared to link repeat referrals: two names with the same form are
 /// taken to be the same name. Not for display: the form mixes scripts and look-alikes.
 ///
-/// The steps: NFKC (full-width and other compatibility forms become plain letters); invisible
-/// characters dropped; full Unicode case folding; the TR39 skeleton; then spaces,
-/// hyphens, apostrophes, dots and accents dropped, so `O'Neil-Smith`, `oneil smith` and
-/// `Zoë`/`Zoe` agree as they always have.
+/// The steps: letters of other scripts that read as basic Latin letters written as those
+/// (see [`read_as_latin`]); NFKC (full-width and other compatibility forms become plain
+/// letters); invisible characters dropped; full Unicode case folding; the TR39 skeleton;
+/// then spaces, hyphens, apostrophes, dots and accents dropped, so `O'Neil-Smith`,
+/// `oneil smith` and `Zoë`/`Zoe` agree as they always have.
 pub fn match_form(name: &str) -> String {
-    let visible: String = name.nfkc().filter(|&c| !is_invisible(c)).collect();
+    let visible: String = read_as_latin(name)
+        .nfkc()
+        .filter(|&c| !is_invisible(c))
+        .collect();
     let folded = caseless::default_case_fold_str(&visible);
     let skeleton: String = unicode_security::skeleton(&folded)
         .map(small_capital_as_letter)
@@ -89,6 +96,65 @@ pub fn match_form(name: &str) -> String {
         .flat_map(char::to_lowercase)
         .filter(|&c| !c.is_whitespace() && !is_separator(c) && !is_accent(c))
         .collect()
+}
+
+/// `name` with each letter of another script whose TR39 prototype is made of basic Latin
+/// letters written as that prototype: Greek `Η` as `H`, `η` as `n`, `Β` as `B`, Cyrillic
+/// `Ь` as `b`, `р` as `p`.
+///
+/// The skeleton of a case-folded name loses the capitals: Greek `Η` folds to `η`, whose
+/// look-alike is `n`, not `h` (Cyrillic `Н` folds to `н`, a small capital H, which is why
+/// Cyrillic linked and Greek did not). So letters are read before folding. A prototype `l`
+/// of a capital is written `I`, the capital it reads as: TR39 takes `I` and `l` as one,
+/// while case folding keeps `Ian` apart from `lan`.
+///
+/// In a word with a Latin letter, letters are read as written: a Greek `Η` among Latin
+/// letters reads as `H`, a Greek `η` as `n`. In a word with none (a Greek or Cyrillic name,
+/// or one spelled wholly in look-alikes such as `ΗΟΡΕ`), every letter is read as its
+/// capital, so that `ΠΑΠΑΔΟΠΟΥΛΟΣ` and `Παπαδόπουλος`, which differ only in case, still
+/// agree. Both come before NFKC, which would turn some look-alikes into letters that look
+/// like no Latin one (the lunate sigma `ϲ`, a `c`, into `ς`).
+fn read_as_latin(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for word in name.split_inclusive(|c: char| c.is_whitespace() || is_separator(c)) {
+        if word.chars().any(|c| c.is_alphabetic() && is_latin(c)) {
+            word.chars().for_each(|c| read_letter(c, &mut out));
+        } else {
+            word.chars()
+                .flat_map(char::to_uppercase)
+                .for_each(|c| read_letter(c, &mut out));
+        }
+    }
+    out
+}
+
+/// Appends `c`, or the basic Latin letters that `c`, a letter of another script, reads as.
+fn read_letter(c: char, out: &mut String) {
+    if c.is_alphabetic() && !is_latin(c) {
+        let mut buffer = [0; 4];
+        let prototype: String = unicode_security::skeleton(c.encode_utf8(&mut buffer))
+            .map(small_capital_as_letter)
+            .collect();
+        let latin = prototype.chars().any(|p| p.is_ascii_alphabetic())
+            && prototype
+                .chars()
+                .all(|p| p.is_ascii_alphabetic() || is_accent(p));
+        if latin {
+            let capital = c.is_uppercase();
+            out.extend(
+                prototype
+                    .chars()
+                    .map(|p| if capital && p == 'l' { 'I' } else { p }),
+            );
+            return;
+        }
+    }
+    out.push(c);
+}
+
+/// True for a character of the Latin script.
+fn is_latin(c: char) -> bool {
+    CodePointMapData::<Script>::new().get(c) == Script::Latin
 }
 
 /// The skeleton of a folded Cyrillic or Greek letter that looks like a Latin capital is a
@@ -219,6 +285,152 @@ mod tests {
         }
         assert_ne!(match_form("Amit Khan"), amir);
         assert_ne!(match_form("Amira Khan"), amir);
+    }
+
+    /// Every Greek and Cyrillic letter that TR39 says reads as basic Latin, with the Latin
+    /// spellings it reads as, generated from the confusables data: the letter's prototype
+    /// (small capitals read as their letters, accents dropped) against the prototype of
+    /// every Latin string of one or two letters. Where TR39 gives `I` or `l` (one prototype),
+    /// a capital reads as `I` and a small letter as `l`.
+    fn latin_look_alikes() -> Vec<(char, Vec<String>)> {
+        use std::collections::HashMap;
+        let skeleton = |s: &str| unicode_security::skeleton(s).collect::<String>();
+        let letters: Vec<char> = ('A'..='Z').chain('a'..='z').collect();
+        let mut latin: HashMap<String, Vec<String>> = HashMap::new();
+        let strings = letters.iter().map(|a| a.to_string()).chain(
+            letters
+                .iter()
+                .flat_map(|a| letters.iter().map(move |b| format!("{a}{b}"))),
+        );
+        for s in strings {
+            latin.entry(skeleton(&s)).or_default().push(s);
+        }
+        let scripts = CodePointMapData::<Script>::new();
+        (0..=0x10_FFFF)
+            .filter_map(char::from_u32)
+            .filter(|&c| {
+                c.is_alphabetic() && matches!(scripts.get(c), Script::Greek | Script::Cyrillic)
+            })
+            .filter_map(|c| {
+                let prototype: String = skeleton(&c.to_string())
+                    .chars()
+                    .map(small_capital_as_letter)
+                    .filter(|&p| !is_accent(p))
+                    .collect();
+                let other_case = if c.is_uppercase() { 'l' } else { 'I' };
+                let reads_as: Vec<String> = latin
+                    .get(&skeleton(&prototype))?
+                    .iter()
+                    .filter(|s| !s.contains(other_case))
+                    .cloned()
+                    .collect();
+                (!reads_as.is_empty()).then_some((c, reads_as))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_greek_and_cyrillic_letter_that_reads_as_latin_links_to_the_latin_spelling() {
+        let look_alikes = latin_look_alikes();
+        let mut failures = Vec::new();
+        for (c, reads_as) in &look_alikes {
+            for latin in reads_as {
+                let mut pairs = vec![
+                    (format!("{c}arry"), format!("{latin}arry")),
+                    (format!("Ma{c}ry"), format!("Ma{latin}ry")),
+                    (format!("MA{c}RY"), format!("MA{latin}RY")),
+                ];
+                if c.is_uppercase() {
+                    // A word of look-alike capitals alone, as from a Greek keyboard.
+                    pairs.push((format!("{c}{c}"), format!("{latin}{latin}")));
+                }
+                for (spoofed, plain) in pairs {
+                    if match_form(&spoofed) != match_form(&plain) {
+                        failures.push(format!(
+                            "U+{:04X} {spoofed:?} ({:?}) and {plain:?} ({:?})",
+                            u32::from(*c),
+                            match_form(&spoofed),
+                            match_form(&plain)
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        let found: String = look_alikes.iter().map(|(c, _)| *c).collect();
+        for c in "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαιορυνАВЕКМНОРСТХЅІЈаеорсухѕіјвкмнт".chars()
+        {
+            assert!(found.contains(c), "{c} is among the letters generated");
+        }
+        assert!(look_alikes.len() > 100, "{} letters", look_alikes.len());
+    }
+
+    #[test]
+    fn greek_and_cyrillic_names_agree_in_any_case() {
+        for (a, b) in [
+            ("ΠΑΠΑΔΟΠΟΥΛΟΣ", "Παπαδόπουλος"),
+            ("ηλίας", "ΗΛΊΑΣ"),
+            ("Νικόλαος", "ΝΙΚΌΛΑΟΣ"),
+            ("Βασιλική", "ΒΑΣΙΛΙΚΉ"),
+            ("Μυρτώ", "μυρτώ"),
+            ("Бельский", "БЕЛЬСКИЙ"),
+            ("Евгения", "евгения"),
+        ] {
+            assert_eq!(match_form(a), match_form(b), "{a} and {b}");
+        }
+        // Every letter of either script with a capital, in a word of its own script.
+        let scripts = CodePointMapData::<Script>::new();
+        let mut checked = 0;
+        for small in (0..=0x10_FFFF).filter_map(char::from_u32) {
+            let rest = match scripts.get(small) {
+                Script::Greek => "ολα",
+                Script::Cyrillic => "ола",
+                _ => continue,
+            };
+            let capital: String = small.to_uppercase().collect();
+            if !small.is_lowercase() || capital == small.to_string() {
+                continue;
+            }
+            let word = format!("{small}{rest}");
+            let forms = [
+                match_form(&word),
+                match_form(&format!("{capital}{rest}")),
+                match_form(&word.to_uppercase()),
+            ];
+            assert!(
+                forms.iter().all(|f| *f == forms[0]),
+                "U+{:04X} {word}: {forms:?}",
+                u32::from(small)
+            );
+            checked += 1;
+        }
+        assert!(checked > 150, "{checked} letters");
+    }
+
+    #[test]
+    fn look_alikes_link_only_what_they_look_like() {
+        let same = [
+            ("ΗΟΡΕ", "Hope"),
+            ("ΒΕΝ ΜΑΧ", "Ben Max"),
+            ("Ηelen", "HELEN"),
+            ("Βen Μehta", "ben mehta"),
+            ("Ιan", "Ian"),
+            ("Sυe", "sue"),
+            ("Maϲry", "Macry"),
+        ];
+        for (a, b) in same {
+            assert_eq!(match_form(a), match_form(b), "{a} and {b}");
+        }
+        let different = [
+            ("Ian", "lan"),
+            ("Helen", "Nelen"),
+            // A small eta reads as n, whatever its capital reads as.
+            ("ηelen", "Helen"),
+            ("Ben", "ßen"),
+        ];
+        for (a, b) in different {
+            assert_ne!(match_form(a), match_form(b), "{a} and {b}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Panels, their members and meetings, and agencies' notes: request bodies validated on parse.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Months, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -217,12 +217,17 @@ impl PanelBody {
     }
 }
 
+/// How far ahead a meeting may be scheduled: two years. Panels meet monthly or so; a date
+/// further out is a typing slip (2062 for 2026) that would leave a case listed for a
+/// meeting no one will hold, its panel decision never due.
+pub const MEETING_HORIZON_MONTHS: u32 = 24;
+
 /// `POST /v1/panels/{id}/meetings`.
 #[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"scheduled_for": "2099-01-15T10:00:00Z", "location": "Civic Hall, Room 2"}))]
+#[schema(example = json!({"scheduled_for": "2027-06-15T10:00:00Z", "location": "Civic Hall, Room 2"}))]
 pub struct MeetingBody {
-    /// When the panel meets (RFC 3339).
+    /// When the panel meets (RFC 3339): today or later, and at most two years ahead.
     pub scheduled_for: DateTime<Utc>,
     /// Where.
     #[serde(default)]
@@ -232,18 +237,27 @@ pub struct MeetingBody {
 }
 
 impl MeetingBody {
-    /// Validates: not in the past.
+    /// Validates: not in the past, and not more than [`MEETING_HORIZON_MONTHS`] ahead.
     pub fn validate(
         self,
         now: DateTime<Utc>,
     ) -> Result<(DateTime<Utc>, Option<String>), Vec<FieldError>> {
         let declared = rules::declared(&self);
         let mut errors = Vec::new();
-        if self.scheduled_for.date_naive() < now.date_naive() {
+        let day = self.scheduled_for.date_naive();
+        let today = now.date_naive();
+        let latest = today.checked_add_months(Months::new(MEETING_HORIZON_MONTHS));
+        if day < today {
             errors.push(FieldError::new(
                 "scheduled_for",
                 "date_in_past",
                 "a meeting is scheduled for today or later",
+            ));
+        } else if latest.is_none_or(|latest| day > latest) {
+            errors.push(FieldError::new(
+                "scheduled_for",
+                "date_too_far_ahead",
+                "a meeting is scheduled at most two years ahead",
             ));
         }
         let location = self
@@ -303,6 +317,34 @@ mod tests {
         .unwrap()
         .validate()
         .map_err(|e| e.into_iter().map(|e| (e.field, e.code)).collect())
+    }
+
+    #[test]
+    fn a_meeting_is_today_or_later_and_at_most_two_years_ahead() {
+        let now = "2026-12-06T21:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let refusal = |when: &str| {
+            serde_json::from_value::<MeetingBody>(serde_json::json!({"scheduled_for": when}))
+                .unwrap()
+                .validate(now)
+                .err()
+                .map(|e| e.into_iter().map(|e| (e.field, e.code)).collect::<Vec<_>>())
+        };
+        let refused = |code: &str| Some(vec![("scheduled_for".to_owned(), code.to_owned())]);
+        for when in [
+            "2026-12-06T08:00:00Z",
+            "2026-12-07T10:00:00Z",
+            "2028-12-06T23:59:59Z",
+        ] {
+            assert_eq!(refusal(when), None, "{when}");
+        }
+        assert_eq!(refusal("2026-12-05T10:00:00Z"), refused("date_in_past"));
+        for when in [
+            "2028-12-07T00:00:00Z",
+            "2062-12-06T10:00:00Z",
+            "9999-12-31T10:00:00Z",
+        ] {
+            assert_eq!(refusal(when), refused("date_too_far_ahead"), "{when}");
+        }
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub enum AuthFailure {
     CriticalHeader,
     /// The header has `b64` other than `true`: an unencoded payload (RFC 7797).
     UnencodedPayload,
+    /// `GET /metrics` with a bearer token other than the configured `metrics.token`.
+    MetricsTokenInvalid,
 }
 
 impl AuthFailure {
@@ -83,6 +85,7 @@ impl AuthFailure {
             AuthFailure::EmailInvalid => "token_email_invalid",
             AuthFailure::CriticalHeader => "token_critical_header_unsupported",
             AuthFailure::UnencodedPayload => "token_unencoded_payload_unsupported",
+            AuthFailure::MetricsTokenInvalid => "metrics_token_invalid",
         }
     }
 
@@ -119,6 +122,9 @@ impl AuthFailure {
             }
             AuthFailure::UnencodedPayload => {
                 "The token's header has `b64`: unencoded payloads are refused.".into()
+            }
+            AuthFailure::MetricsTokenInvalid => {
+                "The bearer token is not this service's metrics token.".into()
             }
         }
     }
@@ -307,8 +313,18 @@ fn required(value: Option<String>, claim: &str) -> Result<String, AuthFailure> {
         Some(v) if v.is_empty() || v.len() > 320 => {
             Err(AuthFailure::InvalidClaim(claim.to_owned()))
         }
-        Some(v) => Ok(v),
+        Some(v) => without_control_characters(v, claim),
     }
+}
+
+/// `value`, unless it holds a control character (U+0000 to U+001F, U+007F to U+009F).
+/// A claim's text is written to the audit log and the database, and shown on pages: no
+/// identity provider issues a NUL or an escape in one, and PostgreSQL cannot store a NUL.
+fn without_control_characters(value: String, claim: &str) -> Result<String, AuthFailure> {
+    if value.chars().any(char::is_control) {
+        return Err(AuthFailure::InvalidClaim(claim.to_owned()));
+    }
+    Ok(value)
 }
 
 /// The claim rules, the only ones: verified claims become an [`Actor`], or the failure
@@ -325,12 +341,11 @@ pub fn actor_of(c: IdentityClaims) -> Result<Actor, AuthFailure> {
         .into_string();
     let area = Area::parse(&required(c.area, "area")?)
         .map_err(|_| AuthFailure::InvalidClaim("area".into()))?;
-    let roles: BTreeSet<Role> = c
-        .roles
-        .ok_or(AuthFailure::NoRoles)?
-        .iter()
-        .filter_map(|r| Role::parse(r))
-        .collect();
+    let named = c.roles.ok_or(AuthFailure::NoRoles)?;
+    if named.iter().any(|r| r.chars().any(char::is_control)) {
+        return Err(AuthFailure::InvalidClaim("roles".into()));
+    }
+    let roles: BTreeSet<Role> = named.iter().filter_map(|r| Role::parse(r)).collect();
     if roles.is_empty() {
         return Err(AuthFailure::NoRoles);
     }
@@ -338,7 +353,12 @@ pub fn actor_of(c: IdentityClaims) -> Result<Actor, AuthFailure> {
         // Only oversight is national; every other role works within one local authority.
         return Err(AuthFailure::InvalidClaim("area".into()));
     }
-    let org = c.org.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty());
+    let org = c
+        .org
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .map(|o| without_control_characters(o, "org"))
+        .transpose()?;
     Ok(Actor {
         sub,
         name,
@@ -518,6 +538,43 @@ mod tests {
                 crate::http::TOKEN_CODES.contains(&code),
                 "{code} in the OpenAPI document"
             );
+        }
+    }
+
+    #[test]
+    fn a_control_character_in_any_claim_is_refused() {
+        let claims = || IdentityClaims {
+            sub: Some("officer-1".into()),
+            name: Some("Oli Officer".into()),
+            email: Some("oli@police.example".into()),
+            roles: Some(vec!["prevent_officer".into()]),
+            area: Some("E08000035".into()),
+            org: Some("West Yorkshire Police".into()),
+        };
+        assert!(actor_of(claims()).is_ok());
+        for bad in ["x\0y", "x\u{1b}[31my", "x\ny", "x\u{7f}", "x\u{85}y"] {
+            type Spoil = fn(&mut IdentityClaims, String);
+            let cases: [(&str, Spoil); 5] = [
+                ("sub", |c, v| c.sub = Some(v)),
+                ("name", |c, v| c.name = Some(v)),
+                ("area", |c, v| c.area = Some(v)),
+                ("org", |c, v| c.org = Some(v)),
+                ("roles", |c, v| {
+                    c.roles = Some(vec!["prevent_officer".into(), v])
+                }),
+            ];
+            for (claim, set) in cases {
+                let mut c = claims();
+                set(&mut c, bad.to_owned());
+                assert_eq!(
+                    actor_of(c).err(),
+                    Some(AuthFailure::InvalidClaim(claim.into())),
+                    "{claim} = {bad:?}"
+                );
+            }
+            let mut c = claims();
+            c.email = Some(format!("oli{bad}@police.example"));
+            assert_eq!(actor_of(c).err(), Some(AuthFailure::EmailInvalid));
         }
     }
 

@@ -1,11 +1,79 @@
-//! `/metrics`: requests by route and status, a latency histogram, and pool use.
+//! `/metrics`: requests by route and status, a latency histogram, and pool use; behind a
+//! bearer token when `metrics.token` is set (production requires it).
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{ResponseError as _, web};
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
+use crate::http::auth::AuthFailure;
+use crate::http::problem::ApiError;
 use crate::store::{DbPool, counters};
+
+/// The path the metrics are answered at.
+pub const PATH: &str = "/metrics";
+
+/// Who may read `/metrics`: anyone (local use), or a request bearing the configured token.
+#[derive(Clone)]
+pub struct MetricsAccess {
+    /// The SHA-256 of the token; `None`: open.
+    token_digest: Option<[u8; 32]>,
+}
+
+impl MetricsAccess {
+    /// Open when `token` is `None`, else only to `Authorization: Bearer <token>`.
+    pub fn new(token: Option<&SecretString>) -> MetricsAccess {
+        MetricsAccess {
+            token_digest: token.map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
+        }
+    }
+
+    /// `Ok` when the `Authorization` header value `presented` may read the metrics.
+    fn check(&self, presented: Option<&str>) -> Result<(), AuthFailure> {
+        let Some(expected) = &self.token_digest else {
+            return Ok(());
+        };
+        let presented = presented.ok_or(AuthFailure::Missing)?;
+        let (scheme, token) = presented
+            .split_once(' ')
+            .ok_or(AuthFailure::MetricsTokenInvalid)?;
+        // Digests are compared, not the tokens: how long the comparison takes says
+        // nothing about how much of a guess was right.
+        let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        if scheme.eq_ignore_ascii_case("bearer") && digest == *expected {
+            Ok(())
+        } else {
+            Err(AuthFailure::MetricsTokenInvalid)
+        }
+    }
+}
+
+/// Middleware: `/metrics` without the configured token is refused 401 before the metrics
+/// middleware answers it; any other path passes.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.path() == PATH
+        && let Some(access) = req.app_data::<web::Data<MetricsAccess>>()
+    {
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or_default());
+        if let Err(failure) = access.check(presented) {
+            let refusal = ApiError::Unauthenticated(failure).error_response();
+            return Ok(req.into_response(refusal));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
 
 /// Reports the connection pool's state at each scrape.
 struct PoolCollector {
@@ -90,11 +158,45 @@ pub fn middleware(
         transactions,
     }))?;
     PrometheusMetricsBuilder::new("pathway")
-        .endpoint("/metrics")
+        .endpoint(PATH)
         .registry(registry)
         .mask_unmatched_patterns("unmatched")
         .buckets(&[
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ])
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_endpoint_takes_anyone_and_a_guarded_one_only_its_token() {
+        assert_eq!(MetricsAccess::new(None).check(None), Ok(()));
+        let token = SecretString::from("a-metrics-token-of-at-least-32-characters");
+        let access = MetricsAccess::new(Some(&token));
+        assert_eq!(
+            access.check(Some("Bearer a-metrics-token-of-at-least-32-characters")),
+            Ok(())
+        );
+        assert_eq!(
+            access.check(Some("bearer a-metrics-token-of-at-least-32-characters")),
+            Ok(())
+        );
+        assert_eq!(access.check(None), Err(AuthFailure::Missing));
+        for wrong in [
+            "Bearer a-metrics-token-of-at-least-32-character",
+            "Bearer ",
+            "Basic a-metrics-token-of-at-least-32-characters",
+            "a-metrics-token-of-at-least-32-characters",
+            "",
+        ] {
+            assert_eq!(
+                access.check(Some(wrong)),
+                Err(AuthFailure::MetricsTokenInvalid),
+                "{wrong:?}"
+            );
+        }
+    }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cases;
 pub mod contract;
 pub mod deadline;
+pub mod headers;
 pub mod health;
 pub mod json;
 pub mod links;
@@ -25,6 +26,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::http::contract::{ActionOperations, CrossFieldRules};
 use crate::http::links::Links;
+use crate::http::params::TextParameters;
 use crate::http::problem::ApiError;
 
 /// The OpenAPI document; `openapi/openapi.json` is this, committed and checked by a test.
@@ -45,7 +47,10 @@ use crate::http::problem::ApiError;
         audit::list, audit::verify, audit::verification_key,
     ),
     components(schemas(problem::Problem, problem::FieldError, crate::domain::FieldLocation, notifications::NotificationStatus)),
-    modifiers(&BearerAuth, &ActionOperations, &CrossFieldRules, &CommonProblems, &Links),
+    modifiers(
+        &BearerAuth, &ActionOperations, &CrossFieldRules, &CommonProblems, &Links,
+        &TextParameters
+    ),
     tags(
         (name = "operations", description = "Probes"),
         (name = "identity", description = "The caller"),
@@ -107,7 +112,8 @@ impl utoipa::Modify for CommonProblems {
                     "400",
                     "Malformed JSON, query or header; `errors` names each bad query \
                      parameter or header (`in`); an unknown query parameter is refused \
-                     (`unknown_parameter`)",
+                     (`unknown_parameter`), and so is any whose name or value holds a \
+                     control character such as NUL (`control_characters`)",
                 );
                 if has_input {
                     add("422", "Invalid values; `errors` names each field");
@@ -140,7 +146,8 @@ service's issuer and audience. A refused token is a 401 problem whose `code` say
 extension is understood), `token_unencoded_payload_unsupported` (`b64` other than true), \
 `token_signature_invalid`, `token_key_unknown`, `token_expired`, `token_not_yet_valid`, \
 `token_audience_invalid`, `token_issuer_invalid`, `token_claim_missing`, \
-`token_claim_invalid`, `token_email_invalid` (the `email` claim is not one bare address), \
+`token_claim_invalid` (a claim is empty, too long or holds a control character), \
+`token_email_invalid` (the `email` claim is not one bare address), \
 `token_roles_missing`.";
 
 impl utoipa::Modify for BearerAuth {
@@ -178,10 +185,13 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-        // Serves the document at /openapi.json and a page to read it at /docs/.
+        // Serves the document at /openapi.json and a page to read it at /docs/. The
+        // page would otherwise send the document's address to validator.swagger.io
+        // (and its Content-Security-Policy refuses the badge it fetches from there).
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-                .url("/openapi.json", ApiDoc::openapi()),
+                .url("/openapi.json", ApiDoc::openapi())
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
         )
         .service(
             web::scope("/v1")

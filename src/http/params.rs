@@ -273,6 +273,100 @@ pub async fn refuse_undocumented_query(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// The refusal of a query string in which a parameter's name or value holds a control
+/// character (U+0000 to U+001F, U+007F to U+009F, percent-encoded or not); `None` when
+/// none does. No parameter needs one, and PostgreSQL cannot hold a NUL in text, so a
+/// `?reference=PRV%00` that reached the database would fail there as a 500.
+fn control_characters(query: &str) -> Option<ApiError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if !name.chars().chain(value.chars()).any(char::is_control) {
+            continue;
+        }
+        // The name is echoed in the answer: its control characters are shown as U+FFFD.
+        let shown: String = name
+            .chars()
+            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+            .collect();
+        if !errors.iter().any(|e| e.field == shown) {
+            let message = format!("{shown} must hold no control characters");
+            errors.push(FieldError::query(shown, "control_characters", message));
+        }
+    }
+    (!errors.is_empty()).then(|| ApiError::BadParameters {
+        code: "invalid_query",
+        detail: format!(
+            "{} query parameter(s) are not valid; see `errors`.",
+            errors.len()
+        ),
+        errors,
+    })
+}
+
+/// The pattern the document gives every free-text query parameter (a string with no
+/// format, enum or pattern of its own): no control character, as
+/// [`refuse_control_characters`] enforces.
+pub const TEXT_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+
+/// Documents [`refuse_control_characters`]: [`TEXT_PATTERN`] on every free-text query
+/// parameter, so that a client generated from the document never sends what is refused.
+pub struct TextParameters;
+
+impl utoipa::Modify for TextParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        use utoipa::openapi::{RefOr, path::ParameterIn};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            let parameters = operations
+                .into_iter()
+                .flatten()
+                .filter_map(|op| op.parameters.as_mut())
+                .flatten()
+                .filter(|p| p.parameter_in == ParameterIn::Query);
+            for parameter in parameters {
+                if let Some(RefOr::T(Schema::Object(text))) = parameter.schema.as_mut()
+                    && text.schema_type == SchemaType::Type(Type::String)
+                    && text.format.is_none()
+                    && text.enum_values.is_none()
+                    && text.pattern.is_none()
+                {
+                    text.pattern = Some(TEXT_PATTERN.to_owned());
+                }
+            }
+        }
+    }
+}
+
+/// Middleware: every request, to any route (the API, the console, the documents), whose
+/// query holds a control character is refused 400 before any handler reads it (see
+/// [`control_characters`]); one rule, so no route can forget it. The API answers
+/// `invalid_query` naming each parameter; the console, a page, as its other refusals.
+pub async fn refuse_control_characters(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Some(refusal) = control_characters(req.query_string()) {
+        let response = if req.path().starts_with("/console/") {
+            crate::console::ConsoleError::BadRequest(
+                "The web address holds a character that cannot be used. Go back and try again."
+                    .into(),
+            )
+            .error_response()
+        } else {
+            refusal.error_response()
+        };
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Path segments deserialised into `T` (a value, or a tuple in the route's order). A
 /// segment that does not parse (a malformed id) names itself with `in: path`, and is
 /// answered 404: the route exists, but nothing is found at that address.
@@ -445,6 +539,66 @@ mod tests {
             assert!(refused(method, path, "a=1").is_empty(), "{method} {path}");
         }
         assert!(refused("GET", "/v1/me", "").is_empty());
+    }
+
+    #[test]
+    fn control_characters_in_any_parameter_are_refused() {
+        let refused = |query: &str| match control_characters(query) {
+            Some(ApiError::BadParameters { code, errors, .. }) => {
+                assert_eq!(code, "invalid_query");
+                errors.into_iter().map(|e| (e.field, e.code)).collect()
+            }
+            _ => vec![],
+        };
+        let one = |field: &str| vec![(field.to_owned(), "control_characters".to_owned())];
+        assert_eq!(refused("reference=PRV%00"), one("reference"));
+        assert_eq!(refused("actor=x%00y&action=read"), one("actor"));
+        for c in ["%01", "%09", "%0A", "%0D", "%1F", "%7F", "%C2%80", "%C2%9F"] {
+            assert_eq!(refused(&format!("cursor=a{c}b")), one("cursor"), "{c}");
+        }
+        assert_eq!(refused("a%00b=1"), one("a\u{FFFD}b"), "in a name");
+        assert_eq!(
+            refused("from=%00&to=%00&from=%00").len(),
+            2,
+            "each parameter once"
+        );
+        for fine in [
+            "",
+            "reference=PRV-2026-000001",
+            "actor=J%C3%B6rg+M",
+            "a=%20",
+        ] {
+            assert!(refused(fine).is_empty(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn every_free_text_query_parameter_is_documented_without_control_characters() {
+        use utoipa::OpenApi as _;
+        let doc = serde_json::to_value(crate::http::ApiDoc::openapi()).unwrap();
+        let mut free_text = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let schema = &p["schema"];
+                    if p["in"] == "query" && schema["type"] == "string" {
+                        let what = format!("{path}?{}", p["name"]);
+                        assert!(
+                            schema["format"].is_string()
+                                || schema["enum"].is_array()
+                                || schema["pattern"].is_string(),
+                            "{what}: {schema}"
+                        );
+                        if schema["pattern"] == TEXT_PATTERN {
+                            free_text.push(what);
+                        }
+                    }
+                }
+            }
+        }
+        for what in ["/v1/cases?\"reference\"", "/v1/audit?\"actor\""] {
+            assert!(free_text.iter().any(|w| w == what), "{what}: {free_text:?}");
+        }
     }
 
     #[test]

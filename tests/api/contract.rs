@@ -204,7 +204,8 @@ struct Context {
     url: String,
     token: String,
     if_match: Option<i64>,
-    /// Values the example names that must be real here (a meeting, an onward referral).
+    /// Values the example names that must be real here (a meeting, an onward referral, a
+    /// meeting's date).
     ids: serde_json::Map<String, Value>,
 }
 
@@ -243,10 +244,19 @@ async fn context(app: &crate::helpers::TestApp, id: &str) -> Context {
             &format!("/v1/panels/{}/members", panel().await),
             app.chair(),
         ),
-        "create_meeting" => plain(
-            &format!("/v1/panels/{}/meetings", panel().await),
-            app.chair(),
-        ),
+        "create_meeting" => {
+            // The example's date is a fixed day; a meeting is from today to two years ahead.
+            let mut ctx = plain(
+                &format!("/v1/panels/{}/meetings", panel().await),
+                app.chair(),
+            );
+            let next_month = chrono::Utc::now() + chrono::Duration::days(30);
+            ctx.ids.insert(
+                "scheduled_for".into(),
+                next_month.format("%Y-%m-%dT10:00:00Z").to_string().into(),
+            );
+            ctx
+        }
         "add_mailbox" => plain(
             "/v1/directory",
             app.token("admin-1", &["admin"], crate::helpers::AREA),
@@ -511,11 +521,12 @@ async fn send(
     body: &Value,
 ) -> (u16, Value) {
     let mut body = body.clone();
-    // Real ids where the example's stand-ins are (a probe of the id itself is kept).
+    // Real ids and dates where the example's stand-ins are (a probe of the value itself
+    // is kept).
     for (k, v) in &ctx.ids {
-        let stand_in = body[k.as_str()]
-            .as_str()
-            .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok());
+        let stand_in = body[k.as_str()].as_str().is_some_and(|s| {
+            uuid::Uuid::parse_str(s).is_ok() || chrono::DateTime::parse_from_rfc3339(s).is_ok()
+        });
         if stand_in {
             body[k.as_str()] = v.clone();
         }

@@ -10,6 +10,7 @@ mod contract;
 mod contract_regressions;
 mod correction;
 mod errors;
+mod hardening;
 mod health;
 mod helpers;
 mod need_to_know;

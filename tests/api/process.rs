@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::helpers::{AREA, TestAuditFiles, TestDatabase, config_dir, fixture};
 
+/// A `metrics.token` long enough for production.
+pub const METRICS_TOKEN: &str = "a-metrics-token-for-production-tests-0001";
+
 fn pathway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pathway"));
     let mail_dir =
@@ -354,7 +357,8 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
     let db = TestDatabase::fresh();
     let public_key = fixture("keys/rsa-public.pem");
     let public_key = public_key.to_str().unwrap();
-    let cases: [(&[(&str, &str)], &str); 6] = [
+    let metrics = ("PATHWAY__METRICS__TOKEN", METRICS_TOKEN);
+    let cases: [(&[(&str, &str)], &str); 7] = [
         (&[], "auth"),
         (
             &[
@@ -388,6 +392,7 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
             &[
                 ("PATHWAY__AUTH__PUBLIC_KEY_FILE", public_key),
                 ("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1"),
+                metrics,
                 (
                     "PATHWAY__AUDIT__HMAC_KEY_FILE",
                     "/nonexistent/audit-hmac.key",
@@ -399,9 +404,17 @@ fn production_refuses_the_local_secret_and_symmetric_keys() {
             &[
                 ("PATHWAY__AUTH__PUBLIC_KEY_FILE", public_key),
                 ("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1"),
+                metrics,
                 ("PATHWAY__VAULT__MASTER_KEY_FILE", "/nonexistent/vault.key"),
             ],
             "vault master key file /nonexistent/vault.key",
+        ),
+        (
+            &[
+                ("PATHWAY__AUTH__PUBLIC_KEY_FILE", public_key),
+                ("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1"),
+            ],
+            "production needs metrics.token",
         ),
     ];
     for (env, message) in cases {
@@ -439,6 +452,7 @@ fn production_with_a_public_key_starts_and_refuses_to_mint_local_tokens() {
         )
         .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key)
         .env("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1")
+        .env("PATHWAY__METRICS__TOKEN", METRICS_TOKEN)
         .args([
             "token",
             "--role",
@@ -466,6 +480,7 @@ fn production_with_a_public_key_starts_and_refuses_to_mint_local_tokens() {
         )
         .env("PATHWAY__AUTH__PUBLIC_KEY_FILE", &key)
         .env("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1")
+        .env("PATHWAY__METRICS__TOKEN", METRICS_TOKEN)
         .env("PATHWAY__MAIL__WORKER_IN_SERVER", "false");
     let mut server = Server::start(cmd);
     let first: Value = serde_json::from_str(&server.logs()[0]).expect("production logs are JSON");

@@ -174,6 +174,7 @@ fn the_same_seed_gives_the_same_demo_and_production_is_refused() {
             crate::helpers::fixture("keys/rsa-public.pem"),
         )
         .env("PATHWAY__MAIL__SMTP_URL", "smtp://127.0.0.1:1")
+        .env("PATHWAY__METRICS__TOKEN", crate::process::METRICS_TOKEN)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
