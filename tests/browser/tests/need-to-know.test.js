@@ -1,6 +1,7 @@
 // Nothing leaks: police-only material (deconfliction, a transfer to Pursue) never
-// reaches a panel member's or an auditor's page, and a chair of another area is told a
-// case of this area does not exist.
+// reaches a panel member's or an auditor's page (an auditor reads a transfer as a
+// police-led closure), and a chair of another area is told a case of this area does not
+// exist.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -79,28 +80,31 @@ describe('police-only material', () => {
       assert.ok(history.some((r) => /List for panel/.test(r)), 'the shared history is shown');
       assert.ok(history.every((r) => !/deconfliction/i.test(r)), `no deconfliction entry:\n${history.join('\n')}`);
 
-      // The case transferred to Pursue does not exist for them.
-      const hidden = await page.goto(`/console/cases/${pursued.id}`);
-      assert.equal(hidden.status(), 404, 'the Pursue case is answered 404');
-      const hiddenHtml = await page.content();
-      assert.ok(!hiddenHtml.includes(pursued.reference), 'its reference is not shown');
-      assert.doesNotMatch(hiddenHtml, POLICE_ONLY_WORDS);
-
-      // Nor do their lists name it: the member's cases; the auditor's audit search for
-      // it (whose form shows the id searched for) is answered as for a case that does
-      // not exist.
       if (who === 'member') {
+        // The case transferred to Pursue was never on their panel's agenda: it does not
+        // exist for them, nor does any list of theirs name it.
+        const hidden = await page.goto(`/console/cases/${pursued.id}`);
+        assert.equal(hidden.status(), 404, 'the Pursue case is answered 404');
+        const hiddenHtml = await page.content();
+        assert.ok(!hiddenHtml.includes(pursued.reference), 'its reference is not shown');
+        assert.doesNotMatch(hiddenHtml, POLICE_ONLY_WORDS);
         await page.goto('/console/cases');
         const listHtml = await page.content();
         assert.ok(!listHtml.includes(pursued.reference) && !listHtml.includes(pursued.id), 'the cases list does not name the Pursue case');
       } else {
-        const answer = async (id) => {
-          await page.goto(`/console/audit?case_id=${id}`);
-          assert.equal(await page.locator('#entries').count(), 0, 'no entries are listed');
-          return page.locator('.govuk-error-summary__list').innerText();
-        };
-        const none = await answer('00000000-0000-7000-8000-000000000000');
-        assert.equal(await answer(pursued.id), none, 'the Pursue case is answered as one that does not exist');
+        // An auditor saw the case while it was screened: it does not vanish, it reads as
+        // a police-led closure, and nothing on the page or in its audit trail says more.
+        const masked = await page.goto(`/console/cases/${pursued.id}`);
+        assert.equal(masked.status(), 200, 'the case is still there');
+        const maskedHtml = await page.content();
+        assert.doesNotMatch(maskedHtml, POLICE_ONLY_WORDS, 'nothing police-only is named in the page');
+        const rows = await page.locator('#history tbody tr').allInnerTexts();
+        assert.ok(rows.some((r) => /Close/.test(r)), `it reads as closed by police:\n${rows.join('\n')}`);
+        await page.goto(`/console/audit?case_id=${pursued.id}`);
+        assert.ok(await page.locator('#entries').count() > 0, 'its shared audit entries are listed');
+        const trail = await page.content();
+        assert.match(trail, /case\.action\.close/, 'the transfer reads as a police-led closure');
+        assert.doesNotMatch(trail, POLICE_ONLY_WORDS, 'nothing police-only is in its audit trail');
 
         await page.goto(`/console/audit?case_id=${shared.id}`);
         const audit = await page.content();
