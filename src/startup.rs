@@ -216,21 +216,40 @@ pub fn app(
 }
 
 impl Application {
-    /// Opens the database, applies migrations, binds the listener and builds the server.
-    pub fn build(mut settings: Settings) -> Result<Application, StartError> {
+    /// Opens the database, applies migrations, binds `server.listen` and builds the
+    /// server.
+    pub fn build(settings: Settings) -> Result<Application, StartError> {
+        Self::build_with(settings, None)
+    }
+
+    /// Like [`Application::build`], serving on `listener`, already bound: a caller that
+    /// must know the port first (to start something that calls back to it) binds port 0,
+    /// reads the port, and hands the listener over, so no other process can take the
+    /// port in between.
+    pub fn build_on(settings: Settings, listener: TcpListener) -> Result<Application, StartError> {
+        Self::build_with(settings, Some(listener))
+    }
+
+    fn build_with(
+        mut settings: Settings,
+        listener: Option<TcpListener>,
+    ) -> Result<Application, StartError> {
         let trust = store::trust::AuditTrust::load(&settings)?;
         let vault = store::vault::Vault::load(&settings)?;
         let store = open_store(&settings)?.with_audit(trust).with_vault(vault);
-        // Before binding: a token key that cannot be loaded stops the start here.
-        let shared = Shared::new(&settings, store.clone())?;
-        let listener = TcpListener::bind(&settings.server.listen)
-            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(&settings.server.listen)
+                .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?,
+        };
         let bound = listener
             .local_addr()
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
         let port = bound.port();
-        // The address actually bound (port 0 picks one), so that links follow it.
+        // The address actually bound (port 0 picks one), before anything reads it, so that
+        // links in emails and the console's sign-in callback follow it.
         settings.server.listen = bound.to_string();
+        let shared = Shared::new(&settings, store.clone())?;
         spawn_checkpointer(store.clone(), settings.audit.checkpoint_interval_seconds);
         let notifications = if settings.mail.worker_in_server {
             Some(spawn_notifications(&store, &settings)?)

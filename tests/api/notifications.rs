@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AREA, OTHER_AREA, SmtpServer, TestApp, add_mailbox, assert_problem, free_port, referral_body,
+    AREA, OTHER_AREA, SmtpServer, TestApp, add_mailbox, assert_problem, referral_body,
     spawn_app_with, threshold, with_mail,
 };
 
@@ -41,7 +41,7 @@ fn to(mails: &[crate::helpers::Mail]) -> Vec<String> {
 
 #[tokio::test]
 async fn filing_tells_the_prevent_team_and_acknowledges_the_referrer() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     add_mailbox(&app, "prevent_team", "prevent.team@police.example").await;
     let receipt = app.file(&referral_body()).await;
@@ -76,7 +76,7 @@ async fn filing_tells_the_prevent_team_and_acknowledges_the_referrer() {
 
 #[tokio::test]
 async fn the_channel_half_tells_chairs_members_and_the_referring_officer() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     add_mailbox(&app, "channel_chair", "channel.chair@council.example").await;
     let (id, version) = app.case_in("screening").await;
@@ -178,8 +178,9 @@ async fn the_channel_half_tells_chairs_members_and_the_referring_officer() {
 
 #[tokio::test]
 async fn an_action_succeeds_while_smtp_is_down_and_its_mail_follows_once_it_is_back() {
-    let port = free_port();
-    let app = spawn_app_with(|s| with_mail(s, &format!("smtp://127.0.0.1:{port}"))).await;
+    // Its port is held, refusing connections, until the server is let listen.
+    let mut smtp = SmtpServer::held();
+    let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     let receipt = app.file(&referral_body()).await;
     assert_eq!(
         receipt["status"], "received",
@@ -209,7 +210,7 @@ async fn an_action_succeeds_while_smtp_is_down_and_its_mail_follows_once_it_is_b
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let smtp = SmtpServer::start(Some(port));
+    smtp.open();
     let mails = smtp.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(to(&mails), vec!["teacher-1@example.org"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -322,7 +323,7 @@ async fn a_refused_recipient_is_marked_failed_after_the_retries_and_can_be_queue
 
 #[tokio::test]
 async fn a_passed_due_date_is_reminded_once_to_the_team_that_owns_it() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| {
         with_mail(s, &smtp.url());
         s.pathway.screening_working_days = 0;
@@ -378,7 +379,7 @@ fn queue_burst(app: &TestApp, n: usize) {
 
 #[tokio::test]
 async fn two_workers_on_one_database_deliver_a_burst_of_500_exactly_once() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|_| {}).await;
     queue_burst(&app, 500);
     let worker = || {
@@ -514,7 +515,7 @@ async fn admins_keep_the_directory_of_their_area() {
 
 #[tokio::test]
 async fn a_stored_recipient_that_is_not_a_bare_address_is_never_mailed() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     let mut conn = app.db.connect();
     let notice = pathway::notify::Notice {

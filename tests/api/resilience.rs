@@ -24,9 +24,15 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Forwards `port` (or a free one) to 127.0.0.1:5432, listening only after `delay`.
-    pub fn start(port: Option<u16>, delay: Duration) -> Proxy {
-        let port = port.unwrap_or_else(crate::helpers::free_port);
+    /// Forwards a port of its own to 127.0.0.1:5432, listening only after `delay`: the
+    /// port is bound at once (connections are refused until then), so no other process
+    /// can take it meanwhile.
+    pub fn start(delay: Duration) -> Proxy {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).expect("bind the proxy");
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
         let forwarding = Arc::new(AtomicBool::new(true));
         let live = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
         let (on, conns) = (forwarding.clone(), live.clone());
@@ -34,7 +40,8 @@ impl Proxy {
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             std::thread::sleep(delay);
-            let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the proxy");
+            socket.listen(128).expect("the proxy listens");
+            let listener: TcpListener = socket.into();
             let _ = bound_tx.send(());
             for client in listener.incoming().map_while(Result::ok) {
                 if !on.load(Ordering::SeqCst) {
@@ -193,7 +200,7 @@ async fn a_connection_lost_mid_request_is_outcome_unknown_and_its_retry_files_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_the_database_is_down_answers_are_quick_503s_and_it_recovers_without_restart() {
-    let proxy = Proxy::start(None, Duration::ZERO);
+    let proxy = Proxy::start(Duration::ZERO);
     let app = spawn_on_postgres(|s| {
         let url = proxy.url(secrecy::ExposeSecret::expose_secret(&s.database.url));
         s.database.url = SecretString::from(url);
