@@ -14,6 +14,7 @@ use crate::http::auth::TokenVerifier;
 use crate::http::deadline::{BodyDeadline, body_deadline};
 use crate::http::json::BodyLimit;
 use crate::http::problem::{json_error, path_error, query_error};
+use crate::store::trust::KeyGeneration;
 use crate::store::{self, Backend, Store};
 use crate::telemetry::RequestSpan;
 
@@ -117,6 +118,28 @@ pub struct Application {
     port: u16,
     server: Server,
     notifications: Option<Notifications>,
+}
+
+/// Whether missing local key files may be generated over this store's database: only
+/// when it holds nothing made with them (see [`store::holds_records`]).
+pub fn key_generation(store: &Store) -> Result<KeyGeneration, store::StoreError> {
+    let mut conn = store.pool().get()?;
+    Ok(if store::holds_records(&mut conn)? {
+        KeyGeneration::Refused
+    } else {
+        KeyGeneration::Allowed
+    })
+}
+
+/// Opens the store (applying pending migrations), then loads the audit keys, the
+/// witness and the vault's master keys for it: the database is read first, since
+/// whether a missing local key may be generated depends on what it holds.
+pub fn open_keyed_store(settings: &Settings) -> Result<Store, StartError> {
+    let store = open_store(settings)?;
+    let generation = key_generation(&store)?;
+    let trust = store::trust::AuditTrust::load(settings, generation)?;
+    let vault = store::vault::Vault::load(settings, generation)?;
+    Ok(store.with_audit(trust).with_vault(vault))
 }
 
 /// Opens the store and applies pending migrations.
@@ -234,9 +257,7 @@ impl Application {
         mut settings: Settings,
         listener: Option<TcpListener>,
     ) -> Result<Application, StartError> {
-        let trust = store::trust::AuditTrust::load(&settings)?;
-        let vault = store::vault::Vault::load(&settings)?;
-        let store = open_store(&settings)?.with_audit(trust).with_vault(vault);
+        let store = open_keyed_store(&settings)?;
         let listener = match listener {
             Some(listener) => listener,
             None => TcpListener::bind(&settings.server.listen)

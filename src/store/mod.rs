@@ -597,6 +597,24 @@ pub fn check_writable(conn: &mut DbConnection) -> Result<(), StoreError> {
     }
 }
 
+/// True when the database holds anything made with the key files: a case, an audit
+/// entry or checkpoint, or a subject data key. Missing local keys are generated only
+/// when it holds none (see [`trust::KeyGeneration`]): a new key cannot read them.
+pub fn holds_records(conn: &mut DbConnection) -> QueryResult<bool> {
+    use diesel::dsl::exists;
+    use schema::{audit_checkpoints, audit_log, cases, subject_keys};
+    Ok(
+        diesel::select(exists(audit_log::table.select(audit_log::id))).get_result(conn)?
+            || diesel::select(exists(cases::table.select(cases::id))).get_result(conn)?
+            || diesel::select(exists(subject_keys::table.select(subject_keys::id)))
+                .get_result(conn)?
+            || diesel::select(exists(
+                audit_checkpoints::table.select(audit_checkpoints::seq),
+            ))
+            .get_result(conn)?,
+    )
+}
+
 /// Connects once to PostgreSQL, and while the cause is one that waiting may cure
 /// (refused, unreachable, starting up), again with exponential back-off until `wait`
 /// has passed. Each failed attempt is logged at WARN with its cause; a wrong user or

@@ -52,10 +52,11 @@ pub struct AuditTrust {
 }
 
 impl AuditTrust {
-    /// Loads the key files named in the settings (local use generates missing ones under
-    /// their configured paths, mode 0600) and opens the witness directory.
-    pub fn load(settings: &Settings) -> Result<AuditTrust, TrustError> {
-        let generate = settings.environment == Environment::Local;
+    /// Loads the key files named in the settings and opens the witness directory. Local
+    /// use generates missing keys under their configured paths (mode 0600) when
+    /// `generation` allows it, that is over a database that holds nothing made with them.
+    pub fn load(settings: &Settings, generation: KeyGeneration) -> Result<AuditTrust, TrustError> {
+        let rules = KeyRules::new(settings.environment, generation);
         let audit = &settings.audit;
         let hmac = audit
             .hmac_key_file
@@ -65,10 +66,12 @@ impl AuditTrust {
             .signing_key_file
             .as_deref()
             .ok_or(TrustError::NotConfigured("audit.signing_key_file"))?;
+        let entry_key = EntryKey::from_bytes(key_bytes(hmac, rules)?);
+        let checkpoint_key = CheckpointKey::from_seed(key_bytes(signing, rules)?);
         let witness = Witness::open(&audit.witness_dir)?;
         Ok(AuditTrust {
-            entry_key: EntryKey::from_bytes(key_bytes(hmac, generate)?),
-            checkpoint_key: CheckpointKey::from_seed(key_bytes(signing, generate)?),
+            entry_key,
+            checkpoint_key,
             streams: Arc::new(StreamWitness::new(witness.clone())),
             witness,
         })
@@ -80,6 +83,49 @@ impl AuditTrust {
     }
 }
 
+/// Whether key files that are missing may be generated (local use only: production
+/// never generates keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyGeneration {
+    /// The database holds nothing made with the keys: generate missing ones.
+    Allowed,
+    /// The database holds records made with the keys (cases, audit entries, data keys,
+    /// checkpoints): a missing key is an error, since a new one cannot read them.
+    Refused,
+}
+
+/// How key files are read: whether a missing one is generated or why it may not be, and
+/// whether one that group or others may open is refused or only warned about.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRules {
+    generate: bool,
+    missing_is_data_loss: bool,
+    strict: bool,
+}
+
+impl KeyRules {
+    /// The rules of `environment` over a database that `generation` describes: local use
+    /// generates a missing file when allowed and warns about an open one; production
+    /// never generates and refuses an open one.
+    pub fn new(environment: Environment, generation: KeyGeneration) -> KeyRules {
+        let local = environment == Environment::Local;
+        KeyRules {
+            generate: local && generation == KeyGeneration::Allowed,
+            missing_is_data_loss: local && generation == KeyGeneration::Refused,
+            strict: !local,
+        }
+    }
+
+    /// Files that must exist (a key named on the command line, a previous master key).
+    pub fn existing(environment: Environment) -> KeyRules {
+        KeyRules {
+            generate: false,
+            missing_is_data_loss: false,
+            strict: environment != Environment::Local,
+        }
+    }
+}
+
 fn key_error(path: &Path, reason: impl Into<String>) -> TrustError {
     TrustError::KeyFile {
         path: path.to_owned(),
@@ -87,12 +133,14 @@ fn key_error(path: &Path, reason: impl Into<String>) -> TrustError {
     }
 }
 
-/// Reads 32 bytes written as 64 hex digits; when `generate` and the file is missing,
-/// writes fresh random ones first, readable by the owner only.
-pub(crate) fn key_bytes(path: &Path, generate: bool) -> Result<[u8; 32], TrustError> {
+/// Reads 32 bytes written as 64 hex digits. When the file is missing: writes fresh random
+/// ones first, readable by the owner only, if `rules` allow; else fails, saying why a new
+/// key will not do. A file that group or others may open is refused (production) or
+/// warned about (local use).
+pub(crate) fn key_bytes(path: &Path, rules: KeyRules) -> Result<[u8; 32], TrustError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound && generate => {
+        Err(e) if e.kind() == ErrorKind::NotFound && rules.generate => {
             let mut bytes = [0u8; 32];
             getrandom::getrandom(&mut bytes).map_err(|e| key_error(path, e.to_string()))?;
             let text = hex::encode(bytes);
@@ -108,12 +156,41 @@ pub(crate) fn key_bytes(path: &Path, generate: bool) -> Result<[u8; 32], TrustEr
                 Err(e) => return Err(key_error(path, e.to_string())),
             }
         }
+        Err(e) if e.kind() == ErrorKind::NotFound && rules.missing_is_data_loss => {
+            return Err(key_error(
+                path,
+                "missing, and the database already holds records made with it: restore the \
+                 file from a backup (a new key cannot read them); keys are generated only \
+                 for an empty database",
+            ));
+        }
         Err(e) => return Err(key_error(path, e.to_string())),
     };
+    check_private(path, rules)?;
     let bytes = hex::decode(text.trim()).map_err(|_| key_error(path, "not hex digits"))?;
     bytes
         .try_into()
         .map_err(|_| key_error(path, "not 32 bytes (64 hex digits)"))
+}
+
+/// A key file must be the service's alone: group or other permission bits are refused
+/// (production) or logged at WARN (local use).
+fn check_private(path: &Path, rules: KeyRules) -> Result<(), TrustError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| key_error(path, e.to_string()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    let reason = format!("group or others may open it (mode {mode:04o}): chmod 600 it");
+    if rules.strict {
+        return Err(key_error(path, reason));
+    }
+    tracing::warn!(key.file = %path.display(), key.mode = %format!("{mode:04o}"), "a key file is open to group or others: chmod 600 it (production refuses to start)");
+    Ok(())
 }
 
 /// Creates `path` with `data`, never overwriting (`AlreadyExists` if it is there), so
@@ -479,15 +556,53 @@ mod tests {
     #[test]
     fn local_keys_are_generated_once_owner_only_and_then_reused() {
         use std::os::unix::fs::PermissionsExt as _;
+        let generate = KeyRules::new(Environment::Local, KeyGeneration::Allowed);
+        let existing = KeyRules::existing(Environment::Local);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/hmac.key");
-        let first = key_bytes(&path, true).unwrap();
+        let first = key_bytes(&path, generate).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(key_bytes(&path, true).unwrap(), first);
-        assert!(key_bytes(&dir.path().join("absent"), false).is_err());
+        assert_eq!(key_bytes(&path, generate).unwrap(), first);
+        assert!(key_bytes(&dir.path().join("absent"), existing).is_err());
         std::fs::write(dir.path().join("short"), "abcd").unwrap();
-        assert!(key_bytes(&dir.path().join("short"), false).is_err());
+        assert!(key_bytes(&dir.path().join("short"), existing).is_err());
+    }
+
+    #[test]
+    fn a_missing_key_over_a_database_with_records_is_refused_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit-hmac.key");
+        let refused = KeyRules::new(Environment::Local, KeyGeneration::Refused);
+        let e = key_bytes(&path, refused).unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("restore the file"), "{e}");
+        assert!(!path.exists(), "nothing generated");
+        let production = KeyRules::new(Environment::Production, KeyGeneration::Allowed);
+        assert!(
+            key_bytes(&path, production).is_err(),
+            "production never generates"
+        );
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_key_file_open_to_others_is_refused_in_production_and_allowed_locally() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("open.key");
+        std::fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = key_bytes(&path, KeyRules::existing(Environment::Production))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
+        assert_eq!(
+            key_bytes(&path, KeyRules::existing(Environment::Local)).unwrap(),
+            [0xab; 32]
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(key_bytes(&path, KeyRules::existing(Environment::Production)).is_ok());
     }
 
     #[test]

@@ -27,8 +27,8 @@ use sha2::{Digest, Sha256};
 
 use super::DbConnection;
 use super::schema::{case_events, case_notes, cases, onward_referrals, subject_keys};
-use super::trust::{TrustError, key_bytes};
-use crate::config::{Environment, Settings};
+use super::trust::{KeyGeneration, KeyRules, TrustError, key_bytes};
+use crate::config::Settings;
 
 /// The prefix of a sealed value (version 1 of the format).
 const SEALED_V1: &str = "pv1:";
@@ -63,10 +63,10 @@ impl MasterKey {
         }
     }
 
-    /// Reads a master key file (64 hex digits); when `generate` and it is missing,
+    /// Reads a master key file (64 hex digits); when it is missing and `rules` allow,
     /// creates one readable by the owner only.
-    pub fn from_file(path: &std::path::Path, generate: bool) -> Result<MasterKey, VaultError> {
-        match key_bytes(path, generate) {
+    pub fn from_file(path: &std::path::Path, rules: KeyRules) -> Result<MasterKey, VaultError> {
+        match key_bytes(path, rules) {
             Ok(bytes) => Ok(MasterKey::from_bytes(bytes)),
             Err(TrustError::KeyFile { path, reason }) => Err(VaultError::KeyFile { path, reason }),
             Err(other) => Err(VaultError::KeyFile {
@@ -108,9 +108,9 @@ pub enum VaultError {
 
 impl Vault {
     /// Loads the master key files named in the settings; local use generates a missing
-    /// current key (mode 0600), production refuses to start without one.
-    pub fn load(settings: &Settings) -> Result<Vault, VaultError> {
-        let generate = settings.environment == Environment::Local;
+    /// current key (mode 0600) when `generation` allows it (over a database that holds
+    /// no data key), production refuses to start without one.
+    pub fn load(settings: &Settings, generation: KeyGeneration) -> Result<Vault, VaultError> {
         let current = settings
             .vault
             .master_key_file
@@ -120,10 +120,10 @@ impl Vault {
             .vault
             .previous_master_key_files
             .iter()
-            .map(|p| MasterKey::from_file(p, false))
+            .map(|p| MasterKey::from_file(p, KeyRules::existing(settings.environment)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Vault::new(
-            MasterKey::from_file(current, generate)?,
+            MasterKey::from_file(current, KeyRules::new(settings.environment, generation))?,
             previous,
         ))
     }

@@ -13,7 +13,7 @@ use pathway::config::{Environment, Settings};
 use pathway::http::auth::{LocalClaims, mint_local_token};
 use pathway::startup::Application;
 use pathway::store::DbConnection;
-use pathway::store::trust::AuditTrust;
+use pathway::store::trust::{AuditTrust, KeyGeneration};
 use secrecy::SecretString;
 
 static TRACING: Once = Once::new();
@@ -167,7 +167,7 @@ impl TestAuditFiles {
         let mut settings =
             Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
         self.apply(&mut settings);
-        AuditTrust::load(&settings).expect("audit keys")
+        AuditTrust::load(&settings, KeyGeneration::Allowed).expect("audit keys")
     }
 
     /// The vault's master key, generating it the first time.
@@ -175,7 +175,8 @@ impl TestAuditFiles {
         let mut settings =
             Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
         self.apply(&mut settings);
-        pathway::store::vault::Vault::load(&settings).expect("vault master key")
+        pathway::store::vault::Vault::load(&settings, KeyGeneration::Allowed)
+            .expect("vault master key")
     }
 
     /// The same settings as environment variables, for the `pathway` binary.
@@ -272,7 +273,7 @@ impl TestApp {
 
     /// The server's audit keys and witness.
     pub fn trust(&self) -> AuditTrust {
-        AuditTrust::load(&self.settings).expect("audit keys")
+        AuditTrust::load(&self.settings, KeyGeneration::Refused).expect("audit keys")
     }
 
     pub fn url(&self, path: &str) -> String {

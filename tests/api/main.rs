@@ -11,6 +11,7 @@ mod correction;
 mod errors;
 mod health;
 mod helpers;
+mod keys;
 mod need_to_know;
 mod notifications;
 mod oidc;

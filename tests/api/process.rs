@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::helpers::{AREA, TestAuditFiles, TestDatabase, config_dir, fixture};
 
-fn pathway() -> Command {
+pub(crate) fn pathway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pathway"));
     let mail_dir =
         std::env::temp_dir().join(format!("pathway-mail-{}", uuid::Uuid::new_v4().simple()));
@@ -31,14 +31,14 @@ fn pathway() -> Command {
 }
 
 /// A `pathway serve` process whose JSON log lines are collected as they come.
-struct Server {
-    child: Child,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    fn start(mut cmd: Command) -> Server {
+    pub(crate) fn start(mut cmd: Command) -> Server {
         let mut child = cmd
             .env("PATHWAY__LOG__FORMAT", "json")
             .stdout(Stdio::piped())
@@ -90,11 +90,11 @@ impl Server {
         Server { child, port, lines }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -102,7 +102,7 @@ impl Server {
         assert!(status.success());
     }
 
-    fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -116,7 +116,7 @@ impl Server {
         }
     }
 
-    fn logs(&self) -> Vec<String> {
+    pub(crate) fn logs(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
 }
@@ -128,7 +128,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(db: &TestDatabase) -> Command {
+pub(crate) fn serve(db: &TestDatabase) -> Command {
     let mut cmd = pathway();
     cmd.args([
         "serve",
@@ -140,7 +140,7 @@ fn serve(db: &TestDatabase) -> Command {
     cmd
 }
 
-fn cli_token(roles: &[&str], sub: &str, name: &str) -> String {
+pub(crate) fn cli_token(roles: &[&str], sub: &str, name: &str) -> String {
     let mut cmd = pathway();
     cmd.args([
         "token",
