@@ -708,11 +708,23 @@ pub fn bound_listener() -> (std::net::TcpListener, u16) {
 }
 
 /// How an SMTP server of the tests behaves (see `tests/fixtures/smtp/serve.py`).
-enum SmtpBehaviour {
+pub enum SmtpBehaviour<'a> {
     /// Delivers every message.
     Deliver,
     /// Refuses every recipient with 550.
     Reject,
+    /// Stores the first message and answers its end of `DATA` only after `delay`,
+    /// creating `mark` when it has stored it.
+    SlowData {
+        mark: &'a std::path::Path,
+        delay: u32,
+    },
+    /// Accepts messages, and answers the first `QUIT` only after `delay`, creating
+    /// `mark` when it arrives.
+    SlowQuit {
+        mark: &'a std::path::Path,
+        delay: u32,
+    },
 }
 
 impl SmtpServer {
@@ -729,6 +741,11 @@ impl SmtpServer {
     /// Starts a server that refuses every recipient with 550.
     pub fn rejecting() -> SmtpServer {
         SmtpServer::spawn(SmtpBehaviour::Reject, false)
+    }
+
+    /// Starts a server that behaves as `behaviour` says.
+    pub fn with(behaviour: SmtpBehaviour<'_>) -> SmtpServer {
+        SmtpServer::spawn(behaviour, false)
     }
 
     /// Lets a [`SmtpServer::held`] server listen.
@@ -749,7 +766,7 @@ impl SmtpServer {
         }
     }
 
-    fn spawn(behaviour: SmtpBehaviour, hold: bool) -> SmtpServer {
+    fn spawn(behaviour: SmtpBehaviour<'_>, hold: bool) -> SmtpServer {
         use std::io::BufRead;
         ensure_aiosmtpd();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -766,6 +783,16 @@ impl SmtpServer {
             SmtpBehaviour::Deliver => {}
             SmtpBehaviour::Reject => {
                 cmd.arg("--reject");
+            }
+            SmtpBehaviour::SlowData { mark, delay } => {
+                cmd.arg("--slow-data")
+                    .arg(mark)
+                    .args(["--delay", &delay.to_string()]);
+            }
+            SmtpBehaviour::SlowQuit { mark, delay } => {
+                cmd.arg("--slow-quit")
+                    .arg(mark)
+                    .args(["--delay", &delay.to_string()]);
             }
         }
         let mut child = cmd.spawn().expect("start aiosmtpd: pip install aiosmtpd");
