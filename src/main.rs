@@ -8,7 +8,9 @@ use secrecy::SecretString;
 
 use pathway::config::Settings;
 use pathway::http::auth::{LocalClaims, mint_local_token};
-use pathway::startup::{Application, key_generation, open_keyed_store, open_store};
+use pathway::startup::{
+    Application, catch_up_witness, key_generation, open_keyed_store, open_store,
+};
 use pathway::store::trust::{AuditTrust, KeyRules, Witness};
 use pathway::store::vault::{self, MasterKey, Vault};
 use pathway::telemetry::{get_subscriber, init_subscriber};
@@ -322,6 +324,7 @@ fn migrate(settings: &Settings, app_role: Option<&str>) -> Result<(), String> {
 fn worker(settings: Settings) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let store = open_keyed_store(&settings).map_err(|e| e.to_string())?;
+        catch_up_witness(&store);
         let notifications =
             pathway::startup::spawn_notifications(&store, &settings).map_err(|e| e.to_string())?;
         tracing::info!("worker started");

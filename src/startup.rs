@@ -142,6 +142,28 @@ pub fn open_keyed_store(settings: &Settings) -> Result<Store, StartError> {
     Ok(store.with_audit(trust).with_vault(vault))
 }
 
+/// Start-up's witness catch-up: every checkpoint the witness lacks is written, and every
+/// stream no checkpoint has sealed yet is queued for it again. A failure is logged and
+/// left to readiness (`/readyz` answers 503 until the witness takes files again).
+pub fn catch_up_witness(store: &Store) {
+    let Some(trust) = store.audit() else {
+        return;
+    };
+    let caught_up = store
+        .pool()
+        .get()
+        .map_err(store::StoreError::from)
+        .and_then(|mut conn| store::audit::catch_up_witness(&mut conn, trust));
+    match caught_up {
+        Ok(0) => {}
+        Ok(streams) => tracing::info!(
+            streams,
+            "audit streams not yet sealed by a checkpoint queued for the witness again"
+        ),
+        Err(e) => tracing::error!(error = %e, "audit witness catch-up failed"),
+    }
+}
+
 /// Opens the store and applies pending migrations.
 pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
     use secrecy::ExposeSecret;
@@ -258,6 +280,7 @@ impl Application {
         listener: Option<TcpListener>,
     ) -> Result<Application, StartError> {
         let store = open_keyed_store(&settings)?;
+        catch_up_witness(&store);
         let listener = match listener {
             Some(listener) => listener,
             None => TcpListener::bind(&settings.server.listen)

@@ -19,7 +19,7 @@ use secrecy::SecretString;
 static TRACING: Once = Once::new();
 
 /// Logs go nowhere unless `TEST_LOG` is set.
-fn init_tracing() {
+pub fn init_tracing() {
     TRACING.call_once(|| {
         let format = pathway::config::LogFormat::Pretty;
         let subscriber = if std::env::var_os("TEST_LOG").is_some() {

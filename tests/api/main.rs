@@ -30,3 +30,4 @@ mod strict_input;
 mod subject_access;
 mod vault;
 mod visibility;
+mod witness;
