@@ -314,7 +314,7 @@ fn migrate(settings: &Settings, app_role: Option<&str>) -> Result<(), String> {
     let store = open_store(settings).map_err(|e| e.to_string())?;
     println!("migrations applied: the database is current");
     if let Some(role) = app_role {
-        let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+        let mut conn = store.connection().map_err(|e| e.to_string())?;
         pathway::store::grant_app_role(&mut conn, role).map_err(|e| e.to_string())?;
         println!("granted the application privileges to {role}");
     }
@@ -345,7 +345,7 @@ fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
     let store = open_store(settings).map_err(|e| e.to_string())?;
     let generation = key_generation(&store).map_err(|e| e.to_string())?;
     let trust = AuditTrust::load(settings, generation).map_err(|e| e.to_string())?;
-    let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+    let mut conn = store.connection().map_err(|e| e.to_string())?;
     match command {
         AuditCommand::Verify { witness } => {
             let witness = match witness {
@@ -386,7 +386,7 @@ fn keys(settings: &Settings, command: KeysCommand) -> Result<(), String> {
             let generation = key_generation(&store).map_err(|e| e.to_string())?;
             let vault =
                 std::sync::Arc::new(Vault::load(settings, generation).map_err(|e| e.to_string())?);
-            let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+            let mut conn = store.connection().map_err(|e| e.to_string())?;
             let sealed = vault::with_vault(&vault, || vault::seal_existing(&mut conn))
                 .map_err(|e| e.to_string())?;
             println!("{sealed} cases sealed");
@@ -403,7 +403,7 @@ fn keys(settings: &Settings, command: KeysCommand) -> Result<(), String> {
                 KeyRules::existing(settings.environment),
             )
             .map_err(|e| e.to_string())?;
-            let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+            let mut conn = store.connection().map_err(|e| e.to_string())?;
             let report = vault::rotate(&mut conn, &vault, &new).map_err(|e| e.to_string())?;
             println!(
                 "master key {}: {} data keys re-wrapped, {} already under it, {} destroyed",

@@ -123,7 +123,7 @@ pub struct Application {
 /// Whether missing local key files may be generated over this store's database: only
 /// when it holds nothing made with them (see [`store::holds_records`]).
 pub fn key_generation(store: &Store) -> Result<KeyGeneration, store::StoreError> {
-    let mut conn = store.pool().get()?;
+    let mut conn = store.connection()?;
     Ok(if store::holds_records(&mut conn)? {
         KeyGeneration::Refused
     } else {
@@ -150,9 +150,7 @@ pub fn catch_up_witness(store: &Store) {
         return;
     };
     let caught_up = store
-        .pool()
-        .get()
-        .map_err(store::StoreError::from)
+        .connection()
         .and_then(|mut conn| store::audit::catch_up_witness(&mut conn, trust));
     match caught_up {
         Ok(0) => {}
@@ -169,7 +167,9 @@ pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
     use secrecy::ExposeSecret;
     let backend = Backend::of_url(settings.database.url.expose_secret());
     let pool = store::connect(&settings.database)?;
-    let applied = store::run_migrations(&mut *pool.get()?)?;
+    let applied = store::run_migrations(&mut *pool.get_timeout(Duration::from_secs(
+        settings.database.acquire_timeout_seconds,
+    ))?)?;
     if applied > 0 {
         tracing::info!(migrations.applied = applied, "database migrated");
     }
@@ -179,6 +179,7 @@ pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
         .with_outage_policy(
             Duration::from_secs(settings.database.outage_retry_seconds),
             Duration::from_millis(settings.database.probe_timeout_ms),
+            Duration::from_secs(settings.database.acquire_timeout_seconds),
         ))
 }
 
