@@ -26,7 +26,9 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::DbConnection;
-use super::schema::{case_events, case_notes, cases, onward_referrals, subject_keys};
+use super::schema::{
+    case_events, case_notes, cases, notifications, onward_referrals, subject_keys,
+};
 use super::trust::{KeyGeneration, KeyRules, TrustError, key_bytes};
 use crate::config::Settings;
 
@@ -410,8 +412,8 @@ pub fn key_after_correction(
     }
 }
 
-/// Moves every personal value of a case (its row, history, notes and onward
-/// referrals) from its data key to `new_key`, and records the new key on the case.
+/// Moves every personal value of a case (its row, history, notes, onward referrals
+/// and notification recipients) from its data key to `new_key`, and records the new key on the case.
 pub fn rekey_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
     let old = key_of_case(conn, case_id)?;
     if old == new_key {
@@ -528,6 +530,16 @@ fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryRe
             ))
             .execute(conn)?;
     }
+    let recipients: Vec<(String, String)> = notifications::table
+        .filter(notifications::case_id.eq(case_id))
+        .select((notifications::id, notifications::recipient))
+        .load(conn)?;
+    for (id, recipient) in recipients {
+        let recipient = reseal(conn, "notifications", "recipient", &id, Some(&recipient))?;
+        diesel::update(notifications::table.find(&id))
+            .set(notifications::recipient.eq(recipient.unwrap_or_default()))
+            .execute(conn)?;
+    }
     UNIT.with(|u| {
         if let Some(u) = u.borrow_mut().as_mut() {
             u.case_keys.insert(case_id.to_owned(), new_key.to_owned());
@@ -576,6 +588,14 @@ fn cases_with_plain_values(conn: &mut DbConnection) -> QueryResult<Vec<String>> 
             )
             .select(onward_referrals::case_id)
             .load::<String>(conn)?,
+    );
+    ids.extend(
+        notifications::table
+            .filter(notifications::recipient.not_like(&sealed))
+            .select(notifications::case_id)
+            .load::<Option<String>>(conn)?
+            .into_iter()
+            .flatten(),
     );
     ids.sort();
     ids.dedup();
