@@ -542,6 +542,9 @@ struct Queue {
     pending: Vec<StreamRecord>,
     /// Records whose batch could not be written, to be tried again.
     failed: Vec<StreamRecord>,
+    /// Of those, how many the writer has taken and is trying now: they are not written
+    /// until its write succeeds.
+    retrying: usize,
     /// Records ever queued, and ever settled (tried once: written, or failed and kept).
     queued: u64,
     settled: u64,
@@ -613,7 +616,8 @@ impl StreamWitness {
 
     /// Records whose batch could not be written and that wait for another try.
     pub fn unwitnessed(&self) -> u64 {
-        self.shared.queue().failed.len() as u64
+        let queue = self.shared.queue();
+        (queue.failed.len() + queue.retrying) as u64
     }
 
     /// Makes the writer try the records it could not write now, rather than at its next
@@ -695,6 +699,7 @@ impl Shared {
             // Older records first, so that a retry is not pushed out by new ones.
             let mut batch = std::mem::take(&mut queue.failed);
             let retried = batch.len();
+            queue.retrying = retried;
             let room = MAX_BATCH.saturating_sub(batch.len());
             let take = queue.pending.len().min(room);
             batch.extend(queue.pending.drain(..take));
@@ -710,6 +715,7 @@ impl Shared {
                 );
             }
             queue = self.queue();
+            queue.retrying = 0;
             queue.settled += fresh;
             if written.is_err() {
                 queue.failed = batch;
