@@ -298,7 +298,8 @@ pub struct MailSettings {
     pub file_dir: PathBuf,
     /// The templates' directory.
     pub templates_dir: PathBuf,
-    /// SMTP timeout.
+    /// SMTP timeout of each command; a message's whole delivery may take two, and a
+    /// worker's claim on it lasts that and 5 s more (see `notify::worker::claim_duration`).
     pub timeout_seconds: u64,
     /// Attempts before a notification is marked failed.
     pub max_attempts: u32,
@@ -308,7 +309,7 @@ pub struct MailSettings {
     pub backoff_max_seconds: u64,
     /// How often an idle worker looks for work.
     pub poll_interval_ms: u64,
-    /// Notifications claimed at once.
+    /// Notifications a worker sends, claiming each in turn, before it polls again.
     pub batch_size: i64,
     /// Whether `serve` runs the worker and the reminder scheduler itself.
     pub worker_in_server: bool,

@@ -8,8 +8,10 @@ use secrecy::SecretString;
 
 use pathway::config::Settings;
 use pathway::http::auth::{LocalClaims, mint_local_token};
-use pathway::startup::{Application, open_store};
-use pathway::store::trust::{AuditTrust, Witness};
+use pathway::startup::{
+    Application, catch_up_witness, key_generation, open_keyed_store, open_store,
+};
+use pathway::store::trust::{AuditTrust, KeyRules, Witness};
 use pathway::store::vault::{self, MasterKey, Vault};
 use pathway::telemetry::{get_subscriber, init_subscriber};
 
@@ -312,7 +314,7 @@ fn migrate(settings: &Settings, app_role: Option<&str>) -> Result<(), String> {
     let store = open_store(settings).map_err(|e| e.to_string())?;
     println!("migrations applied: the database is current");
     if let Some(role) = app_role {
-        let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+        let mut conn = store.connection().map_err(|e| e.to_string())?;
         pathway::store::grant_app_role(&mut conn, role).map_err(|e| e.to_string())?;
         println!("granted the application privileges to {role}");
     }
@@ -321,12 +323,8 @@ fn migrate(settings: &Settings, app_role: Option<&str>) -> Result<(), String> {
 
 fn worker(settings: Settings) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
-        let trust = AuditTrust::load(&settings).map_err(|e| e.to_string())?;
-        let vault = Vault::load(&settings).map_err(|e| e.to_string())?;
-        let store = open_store(&settings)
-            .map_err(|e| e.to_string())?
-            .with_audit(trust)
-            .with_vault(vault);
+        let store = open_keyed_store(&settings).map_err(|e| e.to_string())?;
+        catch_up_witness(&store);
         let notifications =
             pathway::startup::spawn_notifications(&store, &settings).map_err(|e| e.to_string())?;
         tracing::info!("worker started");
@@ -344,9 +342,10 @@ fn worker(settings: Settings) -> Result<(), String> {
 }
 
 fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
-    let trust = AuditTrust::load(settings).map_err(|e| e.to_string())?;
     let store = open_store(settings).map_err(|e| e.to_string())?;
-    let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+    let generation = key_generation(&store).map_err(|e| e.to_string())?;
+    let trust = AuditTrust::load(settings, generation).map_err(|e| e.to_string())?;
+    let mut conn = store.connection().map_err(|e| e.to_string())?;
     match command {
         AuditCommand::Verify { witness } => {
             let witness = match witness {
@@ -383,9 +382,11 @@ fn audit(settings: &Settings, command: AuditCommand) -> Result<(), String> {
 fn keys(settings: &Settings, command: KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Seal => {
-            let vault = std::sync::Arc::new(Vault::load(settings).map_err(|e| e.to_string())?);
             let store = open_store(settings).map_err(|e| e.to_string())?;
-            let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+            let generation = key_generation(&store).map_err(|e| e.to_string())?;
+            let vault =
+                std::sync::Arc::new(Vault::load(settings, generation).map_err(|e| e.to_string())?);
+            let mut conn = store.connection().map_err(|e| e.to_string())?;
             let sealed = vault::with_vault(&vault, || vault::seal_existing(&mut conn))
                 .map_err(|e| e.to_string())?;
             println!("{sealed} cases sealed");
@@ -394,11 +395,15 @@ fn keys(settings: &Settings, command: KeysCommand) -> Result<(), String> {
         KeysCommand::Rotate {
             new_master_key_file,
         } => {
-            let vault = Vault::load(settings).map_err(|e| e.to_string())?;
-            let new =
-                MasterKey::from_file(&new_master_key_file, false).map_err(|e| e.to_string())?;
             let store = open_store(settings).map_err(|e| e.to_string())?;
-            let mut conn = store.pool().get().map_err(|e| e.to_string())?;
+            let generation = key_generation(&store).map_err(|e| e.to_string())?;
+            let vault = Vault::load(settings, generation).map_err(|e| e.to_string())?;
+            let new = MasterKey::from_file(
+                &new_master_key_file,
+                KeyRules::existing(settings.environment),
+            )
+            .map_err(|e| e.to_string())?;
+            let mut conn = store.connection().map_err(|e| e.to_string())?;
             let report = vault::rotate(&mut conn, &vault, &new).map_err(|e| e.to_string())?;
             println!(
                 "master key {}: {} data keys re-wrapped, {} already under it, {} destroyed",

@@ -492,15 +492,18 @@ pub async fn seed(settings: &Settings, options: &SeedOptions) -> Result<Seeded, 
     if !settings.allows_local_tokens() {
         return Err(SeedError::NotLocal);
     }
-    let trust =
-        store::trust::AuditTrust::load(settings).map_err(crate::startup::StartError::from)?;
-    let vault = store::vault::Vault::load(settings).map_err(crate::startup::StartError::from)?;
-    let bulk_trust = trust.clone();
-    let store = open_store(settings)?.with_audit(trust).with_vault(vault);
+    let store = open_store(settings)?;
     let existing = store.run(count_cases).await?;
     if existing > 0 {
         return Err(SeedError::NotEmpty(existing));
     }
+    let generation = crate::startup::key_generation(&store)?;
+    let trust = store::trust::AuditTrust::load(settings, generation)
+        .map_err(crate::startup::StartError::from)?;
+    let vault = store::vault::Vault::load(settings, generation)
+        .map_err(crate::startup::StartError::from)?;
+    let bulk_trust = trust.clone();
+    let store = store.with_audit(trust).with_vault(vault);
     let bulk_store = store.clone();
     let service = actix_web::test::init_service(app(Shared::new(settings, store)?)).await;
 

@@ -14,6 +14,7 @@ use crate::http::auth::TokenVerifier;
 use crate::http::deadline::{BodyDeadline, body_deadline};
 use crate::http::json::BodyLimit;
 use crate::http::problem::{json_error, path_error, query_error};
+use crate::store::trust::KeyGeneration;
 use crate::store::{self, Backend, Store};
 use crate::telemetry::RequestSpan;
 
@@ -119,12 +120,56 @@ pub struct Application {
     notifications: Option<Notifications>,
 }
 
+/// Whether missing local key files may be generated over this store's database: only
+/// when it holds nothing made with them (see [`store::holds_records`]).
+pub fn key_generation(store: &Store) -> Result<KeyGeneration, store::StoreError> {
+    let mut conn = store.connection()?;
+    Ok(if store::holds_records(&mut conn)? {
+        KeyGeneration::Refused
+    } else {
+        KeyGeneration::Allowed
+    })
+}
+
+/// Opens the store (applying pending migrations), then loads the audit keys, the
+/// witness and the vault's master keys for it: the database is read first, since
+/// whether a missing local key may be generated depends on what it holds.
+pub fn open_keyed_store(settings: &Settings) -> Result<Store, StartError> {
+    let store = open_store(settings)?;
+    let generation = key_generation(&store)?;
+    let trust = store::trust::AuditTrust::load(settings, generation)?;
+    let vault = store::vault::Vault::load(settings, generation)?;
+    Ok(store.with_audit(trust).with_vault(vault))
+}
+
+/// Start-up's witness catch-up: every checkpoint the witness lacks is written, and every
+/// stream no checkpoint has sealed yet is queued for it again. A failure is logged and
+/// left to readiness (`/readyz` answers 503 until the witness takes files again).
+pub fn catch_up_witness(store: &Store) {
+    let Some(trust) = store.audit() else {
+        return;
+    };
+    let caught_up = store
+        .connection()
+        .and_then(|mut conn| store::audit::catch_up_witness(&mut conn, trust));
+    match caught_up {
+        Ok(0) => {}
+        Ok(streams) => tracing::info!(
+            streams,
+            "audit streams not yet sealed by a checkpoint queued for the witness again"
+        ),
+        Err(e) => tracing::error!(error = %e, "audit witness catch-up failed"),
+    }
+}
+
 /// Opens the store and applies pending migrations.
 pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
     use secrecy::ExposeSecret;
     let backend = Backend::of_url(settings.database.url.expose_secret());
     let pool = store::connect(&settings.database)?;
-    let applied = store::run_migrations(&mut *pool.get()?)?;
+    let applied = store::run_migrations(&mut *pool.get_timeout(Duration::from_secs(
+        settings.database.acquire_timeout_seconds,
+    ))?)?;
     if applied > 0 {
         tracing::info!(migrations.applied = applied, "database migrated");
     }
@@ -134,6 +179,7 @@ pub fn open_store(settings: &Settings) -> Result<Store, store::StoreError> {
         .with_outage_policy(
             Duration::from_secs(settings.database.outage_retry_seconds),
             Duration::from_millis(settings.database.probe_timeout_ms),
+            Duration::from_secs(settings.database.acquire_timeout_seconds),
         ))
 }
 
@@ -232,21 +278,39 @@ pub fn app(
 }
 
 impl Application {
-    /// Opens the database, applies migrations, binds the listener and builds the server.
-    pub fn build(mut settings: Settings) -> Result<Application, StartError> {
-        let trust = store::trust::AuditTrust::load(&settings)?;
-        let vault = store::vault::Vault::load(&settings)?;
-        let store = open_store(&settings)?.with_audit(trust).with_vault(vault);
-        // Before binding: a token key that cannot be loaded stops the start here.
-        let shared = Shared::new(&settings, store.clone())?;
-        let listener = TcpListener::bind(&settings.server.listen)
-            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+    /// Opens the database, applies migrations, binds `server.listen` and builds the
+    /// server.
+    pub fn build(settings: Settings) -> Result<Application, StartError> {
+        Self::build_with(settings, None)
+    }
+
+    /// Like [`Application::build`], serving on `listener`, already bound: a caller that
+    /// must know the port first (to start something that calls back to it) binds port 0,
+    /// reads the port, and hands the listener over, so no other process can take the
+    /// port in between.
+    pub fn build_on(settings: Settings, listener: TcpListener) -> Result<Application, StartError> {
+        Self::build_with(settings, Some(listener))
+    }
+
+    fn build_with(
+        mut settings: Settings,
+        listener: Option<TcpListener>,
+    ) -> Result<Application, StartError> {
+        let store = open_keyed_store(&settings)?;
+        catch_up_witness(&store);
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(&settings.server.listen)
+                .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?,
+        };
         let bound = listener
             .local_addr()
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
         let port = bound.port();
-        // The address actually bound (port 0 picks one), so that links follow it.
+        // The address actually bound (port 0 picks one), before anything reads it, so that
+        // links in emails and the console's sign-in callback follow it.
         settings.server.listen = bound.to_string();
+        let shared = Shared::new(&settings, store.clone())?;
         spawn_checkpointer(store.clone(), settings.audit.checkpoint_interval_seconds);
         let notifications = if settings.mail.worker_in_server {
             Some(spawn_notifications(&store, &settings)?)

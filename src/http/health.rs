@@ -20,19 +20,22 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The database takes a write (without growing) and every migration is applied.
-/// It waits at most `database.probe_timeout_ms` for a connection.
+/// The database takes a write (without growing), every migration is applied, and the
+/// audit witness takes files with nothing left unwritten. It waits at most
+/// `database.probe_timeout_ms` for a connection.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, description = "Ready to serve", body = Health),
     (status = 503, description = "The database is unreachable or cannot take a write (`detail` \
-        says which: disk full, read-only, ...), or migrations are pending; `Retry-After` says \
-        when to ask again", body = crate::http::problem::Problem,
+        says which: disk full, read-only, ...), migrations are pending, or the audit witness \
+        cannot be written; `Retry-After` says when to ask again", body = crate::http::problem::Problem,
         content_type = "application/problem+json")))]
 pub async fn readyz(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
-    let current = store
-        .probe(|conn| {
+    let trust = store.audit().cloned();
+    let (current, witness) = store
+        .probe(move |conn| {
             check_writable(conn)?;
-            migrations_current(conn)
+            let current = migrations_current(conn)?;
+            Ok::<_, StoreError>((current, trust.and_then(|t| t.witness_problem())))
         })
         .await
         .map_err(|e: StoreError| match ApiError::from(e) {
@@ -51,6 +54,9 @@ pub async fn readyz(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
         return Err(ApiError::Unavailable(
             "database migrations are pending".into(),
         ));
+    }
+    if let Some(problem) = witness {
+        return Err(ApiError::Unavailable(problem));
     }
     Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }

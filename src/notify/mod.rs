@@ -2,10 +2,13 @@
 //!
 //! Use cases queue [`Notice`]s in the same transaction as the action they report, so a
 //! notification exists exactly when its action committed. The worker ([`worker`]) renders
-//! each with the templates on disk and sends it through lettre, retrying with back-off.
+//! each with the templates on disk and sends it through lettre, retrying with back-off:
+//! at least once, with the same `Message-ID` on every attempt (see [`smtp`] for the one
+//! window in which a crash sends it twice).
 //! Email is not a secure channel: a notice carries the case reference, what is needed and
 //! a link, never the subject's personal details. Templates only ever see [`Notice::context`].
 
+pub mod smtp;
 pub mod worker;
 
 use std::path::Path;

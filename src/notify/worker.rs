@@ -1,16 +1,21 @@
-//! The mail worker: claims due notifications, renders them, sends them, and records
-//! the outcome, retrying with exponential back-off and jitter.
+//! The mail worker: claims due notifications one at a time, renders them, sends them,
+//! and records the outcome, retrying with exponential back-off and jitter.
+//!
+//! Delivery is at least once, with a stable `Message-ID` (derived from the outbox row's
+//! id) on every attempt. A message is marked sent as soon as the relay accepts it, before
+//! the session is closed; a claim lasts one message's delivery, so a worker that stops
+//! mid-send leaves its message to another within that time.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::Address;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::Templates;
+use super::smtp::{Relay, Session};
 use crate::audit::now;
 use crate::config::MailSettings;
 use crate::store::notifications::{self as store, NotificationRow};
@@ -20,7 +25,7 @@ use crate::store::{Store, StoreError};
 #[derive(Clone)]
 pub enum Mailer {
     /// A relay (STARTTLS, TLS and authentication from the URL).
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Relay),
     /// Files in a directory.
     File(AsyncFileTransport<Tokio1Executor>),
 }
@@ -29,6 +34,17 @@ pub enum Mailer {
 #[derive(Debug, thiserror::Error)]
 #[error("mail: {0}")]
 pub struct MailerError(String);
+
+/// A message the relay has accepted, on a session still to be closed.
+struct Accepted(Option<Session>);
+
+impl Accepted {
+    async fn close(self) {
+        if let Some(session) = self.0 {
+            session.close().await;
+        }
+    }
+}
 
 impl Mailer {
     /// SMTP when `mail.smtp_url` is set (e.g. `smtp://user:pass@relay:587?tls=required`),
@@ -40,13 +56,9 @@ impl Mailer {
             .map(|u| u.expose_secret().to_owned())
             .filter(|u| !u.is_empty())
         {
-            Some(url) => {
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
-                    .map_err(|e| MailerError(e.to_string()))?
-                    .timeout(Some(Duration::from_secs(mail.timeout_seconds)))
-                    .build();
-                Ok(Mailer::Smtp(transport))
-            }
+            Some(url) => Relay::from_url(&url, Duration::from_secs(mail.timeout_seconds))
+                .map(Mailer::Smtp)
+                .map_err(|e| MailerError(e.to_string())),
             None => {
                 std::fs::create_dir_all(&mail.file_dir)
                     .map_err(|e| MailerError(format!("{}: {e}", mail.file_dir.display())))?;
@@ -55,14 +67,19 @@ impl Mailer {
         }
     }
 
-    async fn send(&self, message: Message) -> Result<(), String> {
+    /// Sends `message`; `Ok` once the relay (or the file) has it.
+    async fn send(&self, message: Message) -> Result<Accepted, String> {
         match self {
-            Mailer::Smtp(t) => t
+            Mailer::Smtp(relay) => relay
+                .send(message.envelope(), &message.formatted())
+                .await
+                .map(|session| Accepted(Some(session)))
+                .map_err(|e| smtp_error(&e)),
+            Mailer::File(t) => t
                 .send(message)
                 .await
-                .map(|_| ())
-                .map_err(|e| smtp_error(&e)),
-            Mailer::File(t) => t.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+                .map(|_| Accepted(None))
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -85,6 +102,23 @@ pub fn backoff(attempts: i64, base_seconds: u64, max_seconds: u64) -> Duration {
         .min(max_seconds);
     let jitter = 0.75 + fastrand::f64() * 0.5;
     Duration::from_secs_f64(raw as f64 * jitter)
+}
+
+/// How long recording a delivery may take after the relay accepted it, within the claim.
+const MARK_ALLOWANCE: Duration = Duration::from_secs(5);
+
+/// The longest one message's delivery may take, connecting to the relay's last answer:
+/// two SMTP timeouts (each command has one).
+pub fn send_deadline(mail: &MailSettings) -> Duration {
+    Duration::from_secs(mail.timeout_seconds.saturating_mul(2).max(1))
+}
+
+/// How long a worker's claim on one message lasts: its delivery and the recording of it.
+/// A claim never outlives the send it covers (the send is cut off at its deadline), so
+/// two workers never send a message at once; a worker that stops leaves its message to
+/// another this long after the claim.
+pub fn claim_duration(mail: &MailSettings) -> Duration {
+    send_deadline(mail) + MARK_ALLOWANCE
 }
 
 /// Sends notifications until the process stops.
@@ -116,13 +150,13 @@ impl Worker {
     }
 
     /// Polls for due notifications and sends them, forever.
-    /// Sends until `stop` turns true, then returns between batches: a send is never cut
+    /// Sends until `stop` turns true, then returns between messages: a send is never cut
     /// off between the relay accepting it and its row being marked sent.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         while !*stop.borrow() {
             let idle = match self.tick().await {
-                Ok(claimed) => claimed == 0,
+                Ok(sent) => sent == 0,
                 Err(e) => {
                     tracing::error!(error = %e, "notification worker: claim failed");
                     true
@@ -138,21 +172,24 @@ impl Worker {
         tracing::info!("notification worker stopped");
     }
 
-    /// Claims one batch and sends it; the number claimed.
+    /// Claims and sends up to `mail.batch_size` due notifications, one claim each so that
+    /// every claim covers only its own message; the number claimed.
     pub async fn tick(&self) -> Result<usize, StoreError> {
-        let at = now();
-        let lease = at
-            + chrono::Duration::seconds(
-                i64::try_from(self.settings.timeout_seconds * 3 + 30).unwrap_or(60),
-            );
-        let limit = self.settings.batch_size;
-        let batch = self
-            .store
-            .run(move |c| store::claim(c, at, lease, limit).map_err(StoreError::from))
-            .await?;
-        let claimed = batch.len();
-        for row in batch {
-            self.deliver(row).await?;
+        let claim = claim_duration(&self.settings);
+        let mut claimed = 0;
+        while claimed < usize::try_from(self.settings.batch_size).unwrap_or(1) {
+            let started = Instant::now();
+            let at = now();
+            let lease = at + chrono::Duration::from_std(claim).unwrap_or_default();
+            let mut batch = self
+                .store
+                .run(move |c| store::claim(c, at, lease, 1).map_err(StoreError::from))
+                .await?;
+            let Some(row) = batch.pop() else {
+                break;
+            };
+            claimed += 1;
+            self.deliver(row, started + claim).await?;
         }
         Ok(claimed)
     }
@@ -188,20 +225,24 @@ impl Worker {
             .map_err(|e| e.to_string())
     }
 
-    async fn deliver(&self, row: NotificationRow) -> Result<(), StoreError> {
+    /// Sends one claimed row and records the outcome before the claim ends at `claim_ends`.
+    async fn deliver(&self, row: NotificationRow, claim_ends: Instant) -> Result<(), StoreError> {
+        let deadline = send_deadline(&self.settings);
         let result = match self.message(&row) {
-            Ok(message) => self.mailer.send(message).await,
+            Ok(message) => tokio::time::timeout(deadline, self.mailer.send(message))
+                .await
+                .unwrap_or_else(|_| Err("smtp timeout".into())),
             Err(e) => Err(e),
         };
-        let id = row.id.clone();
         match result {
-            Ok(()) => {
-                self.store
-                    .run(move |c| store::mark_sent(c, &id, now()).map_err(StoreError::from))
-                    .await?;
-                tracing::info!(notification.id = %row.id, notification.kind = %row.kind, "notification sent");
+            Ok(accepted) => {
+                // Recorded before QUIT: a crash from here on loses nothing and sends
+                // nothing twice.
+                self.mark_sent(&row, claim_ends).await;
+                accepted.close().await;
             }
             Err(error) => {
+                let id = row.id.clone();
                 let retry = (row.attempts < i64::from(self.settings.max_attempts)).then(|| {
                     let delay = backoff(
                         row.attempts,
@@ -222,6 +263,34 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Records an accepted message as sent, trying again while the claim lasts: until it
+    /// is recorded, the message would be sent again once the claim ends.
+    async fn mark_sent(&self, row: &NotificationRow, claim_ends: Instant) {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let id = row.id.clone();
+            let marked = self
+                .store
+                .run(move |c| store::mark_sent(c, &id, now()).map_err(StoreError::from))
+                .await;
+            match marked {
+                Ok(_) => {
+                    tracing::info!(notification.id = %row.id, notification.kind = %row.kind, "notification sent");
+                    return;
+                }
+                Err(e) if Instant::now() + pause + Duration::from_secs(1) < claim_ends => {
+                    tracing::warn!(notification.id = %row.id, error = %e, "notification sent but not yet recorded; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    tracing::error!(notification.id = %row.id, error = %e, "notification sent but not recorded: it will be sent again, with the same Message-ID");
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -442,12 +442,13 @@ pub fn append(
 
 /// Seals the heads of every stream that moved since the last checkpoint into a new
 /// signed checkpoint, in its own transaction, then writes it to the witness (first
-/// catching up any earlier checkpoint the witness lacks). `None` when nothing moved.
+/// catching up any of the recent checkpoints the witness lacks). `None` when nothing
+/// moved.
 pub fn checkpoint(
     conn: &mut DbConnection,
     trust: &AuditTrust,
 ) -> Result<Option<CheckpointRow>, StoreError> {
-    witness_pending(conn, &trust.witness, &trust.public_key())?;
+    witness_pending(conn, &trust.witness, &trust.public_key(), CatchUp::Recent)?;
     let sealed = write_transaction(conn, |conn| -> QueryResult<Option<CheckpointRow>> {
         let moved = audit_chains::table
             .filter(audit_chains::head_seq.gt(audit_chains::checkpointed_seq))
@@ -552,39 +553,112 @@ fn mark_checkpointed(conn: &mut DbConnection, sealed: &[(String, i64, String)]) 
     Ok(())
 }
 
-/// Checkpoints looked at, newest first, when catching the witness up.
+/// Checkpoints looked at, newest first, when a checkpoint catches the witness up.
 const WITNESS_CATCH_UP: i64 = 100;
 
-/// Writes to the witness the newest checkpoints it lacks (after a crash or a failed
-/// write between commit and witnessing), looking back from the newest until one is
-/// there. Only checkpoints signed with our key are written: a forged row is left for the
-/// verifier to report. Costs one file lookup when the witness is up to date.
+/// How far back [`witness_pending`] looks for checkpoints the witness lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CatchUp {
+    /// The newest [`WITNESS_CATCH_UP`] (each checkpoint: a file lookup each).
+    Recent,
+    /// Every checkpoint (start-up: one listing of the directory).
+    All,
+}
+
+/// Writes to the witness every checkpoint it lacks among those `scope` looks at, below
+/// the newest file as well as above it: an instance that died between its commit and its
+/// witness write leaves a gap that another instance's later checkpoint does not fill.
+/// Only checkpoints signed with our key are written: a forged row is left for the
+/// verifier to report. When none is left missing, the witness is recorded as caught up.
 fn witness_pending(
     conn: &mut DbConnection,
     witness: &Witness,
     public: &PublicKey,
+    scope: CatchUp,
 ) -> Result<(), StoreError> {
-    let newest: Vec<CheckpointRow> = audit_checkpoints::table
+    let mut seqs = audit_checkpoints::table
         .order(audit_checkpoints::seq.desc())
-        .limit(WITNESS_CATCH_UP)
-        .select(CheckpointRow::as_select())
-        .load(conn)?;
-    let missing: Vec<CheckpointRecord> = newest
-        .into_iter()
-        .take_while(|row| !witness.has(row.seq))
-        .map(CheckpointRecord::from)
-        .collect();
-    for record in missing.into_iter().rev() {
-        if !public.verifies(&record.hash, &record.signature) {
-            break;
+        .select(audit_checkpoints::seq)
+        .into_boxed();
+    if scope == CatchUp::Recent {
+        seqs = seqs.limit(WITNESS_CATCH_UP);
+    }
+    let seqs: Vec<i64> = seqs.load(conn)?;
+    let missing: Vec<i64> = match scope {
+        CatchUp::Recent => seqs.into_iter().filter(|seq| !witness.has(*seq)).collect(),
+        CatchUp::All => {
+            let present = witness.checkpoint_seqs()?;
+            seqs.into_iter()
+                .filter(|seq| !present.contains(seq))
+                .collect()
         }
-        witness.record(&record)?;
-        tracing::warn!(
-            checkpoint.seq = record.seq,
-            "audit checkpoint witnessed late"
+    };
+    for chunk in missing.chunks(500) {
+        let mut rows: Vec<CheckpointRow> = audit_checkpoints::table
+            .filter(audit_checkpoints::seq.eq_any(chunk.to_vec()))
+            .select(CheckpointRow::as_select())
+            .load(conn)?;
+        rows.sort_by_key(|r| r.seq);
+        for record in rows.into_iter().map(CheckpointRecord::from) {
+            if !public.verifies(&record.hash, &record.signature) {
+                tracing::warn!(
+                    checkpoint.seq = record.seq,
+                    "a checkpoint the witness lacks is not signed with our key: not witnessed"
+                );
+                continue;
+            }
+            witness.record(&record)?;
+            tracing::warn!(
+                checkpoint.seq = record.seq,
+                "audit checkpoint witnessed late"
+            );
+        }
+    }
+    witness.caught_up();
+    Ok(())
+}
+
+/// Start-up's catch-up: writes every checkpoint the witness lacks, and queues again the
+/// record of every stream no checkpoint has sealed yet (its first witness file may have
+/// been lost with a crash or a failed write; a stream written twice is no harm). The
+/// number of stream records queued.
+pub fn catch_up_witness(conn: &mut DbConnection, trust: &AuditTrust) -> Result<usize, StoreError> {
+    let streams = unsealed_streams(conn)?;
+    let queued = streams.len();
+    trust.streams.queue(streams);
+    witness_pending(conn, &trust.witness, &trust.public_key(), CatchUp::All)?;
+    Ok(queued)
+}
+
+/// The witness records of every stream whose head no checkpoint has sealed yet, that is
+/// every stream created since the last checkpoint (more when checkpoints are off).
+pub fn unsealed_streams(conn: &mut DbConnection) -> QueryResult<Vec<StreamRecord>> {
+    let keys: Vec<String> = audit_chains::table
+        .filter(audit_chains::checkpointed_seq.eq(0_i64))
+        .select(audit_chains::chain_key)
+        .load(conn)?;
+    let mut records = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let firsts: Vec<(String, String, NaiveDateTime)> = audit_log::table
+            .filter(audit_log::chain_key.eq_any(chunk.to_vec()))
+            .filter(audit_log::seq.eq(1_i64))
+            .select((
+                audit_log::chain_key,
+                audit_log::hash,
+                audit_log::occurred_at,
+            ))
+            .load(conn)?;
+        records.extend(
+            firsts
+                .into_iter()
+                .map(|(chain_key, first_hash, created_at)| StreamRecord {
+                    chain_key,
+                    first_hash,
+                    created_at,
+                }),
         );
     }
-    Ok(())
+    Ok(records)
 }
 
 /// Entries read per query while verifying.

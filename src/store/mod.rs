@@ -412,10 +412,27 @@ pub fn connect(settings: &DatabaseSettings) -> Result<DbPool, StoreError> {
     };
     let pool = Pool::builder()
         .max_size(size)
-        .connection_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
+        .connection_timeout(2 * RECONNECT_PAUSE)
         .connection_customizer(Box::new(SqlitePragmas))
-        .build(ConnectionManager::<DbConnection>::new(url))?;
+        .build_unchecked(ConnectionManager::<DbConnection>::new(url));
+    first_connection(&pool, settings)?;
     Ok(pool)
+}
+
+/// The longest a pool waits between attempts to connect to a database that went away.
+/// r2d2 backs off up to half of its own connection timeout, so pools are built with
+/// twice this and every caller waits with a timeout of its own ([`Store::connection`],
+/// the circuit's probes). With the acquire timeout (5 s) there, a pool tried every
+/// 2.5 s, and with the circuit's window on top serving resumed up to 4.5 s after
+/// PostgreSQL came back, not within the 2 s retry that 503s announce.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
+
+/// Waits for a new pool's first connection (the rest are made in the background), so a
+/// database that cannot be opened fails the start with its cause.
+fn first_connection(pool: &DbPool, settings: &DatabaseSettings) -> Result<(), StoreError> {
+    pool.get_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
+        .map(drop)
+        .map_err(StoreError::from)
 }
 
 /// SQLite: a pool of read-only connections beside the single writer, so that reads
@@ -429,9 +446,10 @@ pub fn connect_readers(settings: &DatabaseSettings) -> Result<Option<DbPool>, St
     }
     let pool = Pool::builder()
         .max_size(settings.pool_size.clamp(1, 4))
-        .connection_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
+        .connection_timeout(2 * RECONNECT_PAUSE)
         .connection_customizer(Box::new(SqliteReader))
-        .build(ConnectionManager::<DbConnection>::new(sqlite_path(url)))?;
+        .build_unchecked(ConnectionManager::<DbConnection>::new(sqlite_path(url)));
+    first_connection(&pool, settings)?;
     Ok(Some(pool))
 }
 
@@ -597,6 +615,24 @@ pub fn check_writable(conn: &mut DbConnection) -> Result<(), StoreError> {
     }
 }
 
+/// True when the database holds anything made with the key files: a case, an audit
+/// entry or checkpoint, or a subject data key. Missing local keys are generated only
+/// when it holds none (see [`trust::KeyGeneration`]): a new key cannot read them.
+pub fn holds_records(conn: &mut DbConnection) -> QueryResult<bool> {
+    use diesel::dsl::exists;
+    use schema::{audit_checkpoints, audit_log, cases, subject_keys};
+    Ok(
+        diesel::select(exists(audit_log::table.select(audit_log::id))).get_result(conn)?
+            || diesel::select(exists(cases::table.select(cases::id))).get_result(conn)?
+            || diesel::select(exists(subject_keys::table.select(subject_keys::id)))
+                .get_result(conn)?
+            || diesel::select(exists(
+                audit_checkpoints::table.select(audit_checkpoints::seq),
+            ))
+            .get_result(conn)?,
+    )
+}
+
 /// Connects once to PostgreSQL, and while the cause is one that waiting may cure
 /// (refused, unreachable, starting up), again with exponential back-off until `wait`
 /// has passed. Each failed attempt is logged at WARN with its cause; a wrong user or
@@ -714,17 +750,32 @@ impl Store {
             circuit: std::sync::Arc::new(Circuit::new(
                 Duration::from_secs(2),
                 Duration::from_millis(500),
+                Duration::from_secs(5),
             )),
         }
     }
 
-    /// The same store, failing fast for `open_for` after the database was found
-    /// unreachable, and probing it with connections that wait at most `probe_timeout`.
-    pub fn with_outage_policy(self, open_for: Duration, probe_timeout: Duration) -> Store {
+    /// The same store, waiting at most `acquire_timeout` for a connection, failing fast
+    /// for `open_for` after the database was found unreachable, and probing it with
+    /// connections that wait at most `probe_timeout`.
+    pub fn with_outage_policy(
+        self,
+        open_for: Duration,
+        probe_timeout: Duration,
+        acquire_timeout: Duration,
+    ) -> Store {
         Store {
-            circuit: std::sync::Arc::new(Circuit::new(open_for, probe_timeout)),
+            circuit: std::sync::Arc::new(Circuit::new(open_for, probe_timeout, acquire_timeout)),
             ..self
         }
+    }
+
+    /// A connection from the pool, for work outside a request (start-up, the command
+    /// line), waiting at most the acquire timeout.
+    pub fn connection(&self) -> Result<PooledDb, StoreError> {
+        self.pool
+            .get_timeout(self.circuit.acquire_timeout)
+            .map_err(StoreError::from)
     }
 
     /// Runs `f` like [`Store::run`], but as a probe: it waits at most the probe timeout
@@ -871,22 +922,25 @@ where
 
 /// A circuit breaker over the pool. Once a connection could not be had, every call
 /// fails at once with [`StoreError::CircuitOpen`] for `open_for`, instead of each
-/// waiting the pool's whole acquire timeout; then one call at a time probes the
-/// database with a short timeout, and the first that gets a connection closes it.
+/// waiting the pool's whole acquire timeout; then, or as soon as the pool has
+/// reconnected, one call at a time probes the database with a short timeout, and the
+/// first that gets a connection closes it.
 struct Circuit {
     open_until: std::sync::Mutex<Option<std::time::Instant>>,
     probing: std::sync::atomic::AtomicBool,
     open_for: Duration,
     probe_timeout: Duration,
+    acquire_timeout: Duration,
 }
 
 impl Circuit {
-    fn new(open_for: Duration, probe_timeout: Duration) -> Circuit {
+    fn new(open_for: Duration, probe_timeout: Duration, acquire_timeout: Duration) -> Circuit {
         Circuit {
             open_until: std::sync::Mutex::new(None),
             probing: std::sync::atomic::AtomicBool::new(false),
             open_for,
             probe_timeout,
+            acquire_timeout,
         }
     }
 
@@ -904,7 +958,10 @@ impl Circuit {
         let now = std::time::Instant::now();
         let half_open = match *self.open_until() {
             None => false,
-            Some(until) if now < until => {
+            // The pool keeps reconnecting (every RECONNECT_PAUSE at most): once it holds a
+            // connection again the database is back, and waiting out the window would only
+            // delay serving by up to `open_for`.
+            Some(until) if now < until && pool.state().idle_connections == 0 => {
                 return Err(StoreError::CircuitOpen {
                     retry_after_seconds: (until - now).as_secs_f64().ceil().max(1.0) as u64,
                 });
@@ -919,7 +976,7 @@ impl Circuit {
         let got = if probe || half_open {
             pool.get_timeout(self.probe_timeout)
         } else {
-            pool.get()
+            pool.get_timeout(self.acquire_timeout)
         };
         let mut open_until = self.open_until();
         match &got {

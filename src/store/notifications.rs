@@ -1,4 +1,11 @@
 //! The notification outbox and the directory of team mailboxes.
+//!
+//! The recipient of a notification about a case (the referrer, the referring officer, a
+//! panel member) is sealed under the case's data key, like every personal column of the
+//! case (see [`super::vault`]): when erasure destroys the key, no copy of the address
+//! left in free pages, the write-ahead log or dead tuples can be read. Notifications
+//! about no case go to panel members and team mailboxes, whose addresses the panels and
+//! the directory hold as they are.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -6,6 +13,11 @@ use diesel::sql_types::{BigInt, Timestamp};
 
 use super::DbConnection;
 use super::schema::{directory, notifications};
+use super::vault;
+
+/// The table and column a recipient is sealed for.
+const TABLE: &str = "notifications";
+const RECIPIENT: &str = "recipient";
 
 /// A notification waiting, sending, sent or failed.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
@@ -18,7 +30,7 @@ pub struct NotificationRow {
     pub kind: String,
     /// The case it is about.
     pub case_id: Option<String>,
-    /// The address it goes to.
+    /// The address it goes to (in the database, sealed when it is about a case).
     pub recipient: String,
     /// The template's values: reference, link, dates; never personal data.
     pub context: String,
@@ -61,17 +73,43 @@ pub struct DirectoryRow {
     pub created_at: NaiveDateTime,
 }
 
+/// The row as stored: its recipient sealed under its case's data key.
+fn sealed(conn: &mut DbConnection, row: &NotificationRow) -> QueryResult<NotificationRow> {
+    let mut row = row.clone();
+    if let Some(case_id) = &row.case_id {
+        let key = vault::key_of_case(conn, case_id)?;
+        row.recipient = vault::seal(conn, &key, TABLE, RECIPIENT, &row.id, &row.recipient)?;
+    }
+    Ok(row)
+}
+
+/// The row as read: its recipient opened (empty once the case's data key is destroyed).
+fn opened(conn: &mut DbConnection, mut row: NotificationRow) -> QueryResult<NotificationRow> {
+    if row.case_id.is_some() {
+        row.recipient = vault::open_or_empty(conn, TABLE, RECIPIENT, &row.id, &row.recipient)?;
+    }
+    Ok(row)
+}
+
+fn all_opened(
+    conn: &mut DbConnection,
+    rows: Vec<NotificationRow>,
+) -> QueryResult<Vec<NotificationRow>> {
+    rows.into_iter().map(|r| opened(conn, r)).collect()
+}
+
 /// Queues notifications; a duplicate `dedupe_key` is skipped. Returns how many were queued.
 pub fn enqueue(conn: &mut DbConnection, rows: &[NotificationRow]) -> QueryResult<usize> {
     let mut queued = 0;
     for row in rows {
+        let row = sealed(conn, row)?;
         queued += match conn {
             DbConnection::Postgres(pg) => diesel::insert_into(notifications::table)
-                .values(row)
+                .values(&row)
                 .on_conflict_do_nothing()
                 .execute(pg)?,
             DbConnection::Sqlite(lite) => diesel::insert_or_ignore_into(notifications::table)
-                .values(row)
+                .values(&row)
                 .execute(lite)?,
         };
     }
@@ -100,17 +138,20 @@ pub fn claim(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<NotificationRow>> {
-    super::write_transaction(conn, |c| match c {
-        DbConnection::Postgres(pg) => diesel::sql_query(CLAIM_POSTGRES)
-            .bind::<Timestamp, _>(lease_until)
-            .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(limit)
-            .load(pg),
-        DbConnection::Sqlite(lite) => diesel::sql_query(CLAIM_SQLITE)
-            .bind::<Timestamp, _>(lease_until)
-            .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(limit)
-            .load(lite),
+    super::write_transaction(conn, |c| {
+        let rows = match c {
+            DbConnection::Postgres(pg) => diesel::sql_query(CLAIM_POSTGRES)
+                .bind::<Timestamp, _>(lease_until)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load(pg)?,
+            DbConnection::Sqlite(lite) => diesel::sql_query(CLAIM_SQLITE)
+                .bind::<Timestamp, _>(lease_until)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load(lite)?,
+        };
+        all_opened(c, rows)
     })
 }
 
@@ -176,7 +217,8 @@ pub fn list(
     if let Some(a) = after {
         q = q.filter(notifications::id.gt(a.to_owned()));
     }
-    q.load(conn)
+    let rows = q.load(conn)?;
+    all_opened(conn, rows)
 }
 
 /// Puts a failed notification of `area` back in the queue now; rows changed.
@@ -245,9 +287,10 @@ pub fn remove_directory_entry(conn: &mut DbConnection, id: &str, area: &str) -> 
 
 /// The notifications about a case, oldest first.
 pub fn for_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<NotificationRow>> {
-    notifications::table
+    let rows = notifications::table
         .filter(notifications::case_id.eq(case_id))
         .order((notifications::created_at, notifications::id))
         .select(NotificationRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    all_opened(conn, rows)
 }

@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::audit::{CheckpointKey, CheckpointRecord, EntryKey, PublicKey, StreamRecord};
@@ -52,10 +53,11 @@ pub struct AuditTrust {
 }
 
 impl AuditTrust {
-    /// Loads the key files named in the settings (local use generates missing ones under
-    /// their configured paths, mode 0600) and opens the witness directory.
-    pub fn load(settings: &Settings) -> Result<AuditTrust, TrustError> {
-        let generate = settings.environment == Environment::Local;
+    /// Loads the key files named in the settings and opens the witness directory. Local
+    /// use generates missing keys under their configured paths (mode 0600) when
+    /// `generation` allows it, that is over a database that holds nothing made with them.
+    pub fn load(settings: &Settings, generation: KeyGeneration) -> Result<AuditTrust, TrustError> {
+        let rules = KeyRules::new(settings.environment, generation);
         let audit = &settings.audit;
         let hmac = audit
             .hmac_key_file
@@ -65,10 +67,12 @@ impl AuditTrust {
             .signing_key_file
             .as_deref()
             .ok_or(TrustError::NotConfigured("audit.signing_key_file"))?;
+        let entry_key = EntryKey::from_bytes(key_bytes(hmac, rules)?);
+        let checkpoint_key = CheckpointKey::from_seed(key_bytes(signing, rules)?);
         let witness = Witness::open(&audit.witness_dir)?;
         Ok(AuditTrust {
-            entry_key: EntryKey::from_bytes(key_bytes(hmac, generate)?),
-            checkpoint_key: CheckpointKey::from_seed(key_bytes(signing, generate)?),
+            entry_key,
+            checkpoint_key,
             streams: Arc::new(StreamWitness::new(witness.clone())),
             witness,
         })
@@ -77,6 +81,70 @@ impl AuditTrust {
     /// The public key that verifies checkpoint signatures.
     pub fn public_key(&self) -> PublicKey {
         self.checkpoint_key.public()
+    }
+
+    /// Why the witness cannot be written now, if it cannot: stream records waiting to be
+    /// written again, a checkpoint not yet written, or a test write refused. Blocks for
+    /// one small file's creation and removal (no fsync): call it off the async threads.
+    pub fn witness_problem(&self) -> Option<String> {
+        let waiting = self.streams.unwitnessed();
+        if let Err(e) = self.witness.probe() {
+            return Some(format!("the audit witness cannot be written: {e}"));
+        }
+        if waiting > 0 {
+            // Written, the directory takes files again: write them now, not at the next
+            // retry.
+            self.streams.retry_now();
+            return Some(format!(
+                "the audit witness has {waiting} stream records not yet written"
+            ));
+        }
+        self.witness
+            .checkpoint_behind()
+            .then(|| "the audit witness lacks a sealed checkpoint".to_owned())
+    }
+}
+
+/// Whether key files that are missing may be generated (local use only: production
+/// never generates keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyGeneration {
+    /// The database holds nothing made with the keys: generate missing ones.
+    Allowed,
+    /// The database holds records made with the keys (cases, audit entries, data keys,
+    /// checkpoints): a missing key is an error, since a new one cannot read them.
+    Refused,
+}
+
+/// How key files are read: whether a missing one is generated or why it may not be, and
+/// whether one that group or others may open is refused or only warned about.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRules {
+    generate: bool,
+    missing_is_data_loss: bool,
+    strict: bool,
+}
+
+impl KeyRules {
+    /// The rules of `environment` over a database that `generation` describes: local use
+    /// generates a missing file when allowed and warns about an open one; production
+    /// never generates and refuses an open one.
+    pub fn new(environment: Environment, generation: KeyGeneration) -> KeyRules {
+        let local = environment == Environment::Local;
+        KeyRules {
+            generate: local && generation == KeyGeneration::Allowed,
+            missing_is_data_loss: local && generation == KeyGeneration::Refused,
+            strict: !local,
+        }
+    }
+
+    /// Files that must exist (a key named on the command line, a previous master key).
+    pub fn existing(environment: Environment) -> KeyRules {
+        KeyRules {
+            generate: false,
+            missing_is_data_loss: false,
+            strict: environment != Environment::Local,
+        }
     }
 }
 
@@ -87,12 +155,14 @@ fn key_error(path: &Path, reason: impl Into<String>) -> TrustError {
     }
 }
 
-/// Reads 32 bytes written as 64 hex digits; when `generate` and the file is missing,
-/// writes fresh random ones first, readable by the owner only.
-pub(crate) fn key_bytes(path: &Path, generate: bool) -> Result<[u8; 32], TrustError> {
+/// Reads 32 bytes written as 64 hex digits. When the file is missing: writes fresh random
+/// ones first, readable by the owner only, if `rules` allow; else fails, saying why a new
+/// key will not do. A file that group or others may open is refused (production) or
+/// warned about (local use).
+pub(crate) fn key_bytes(path: &Path, rules: KeyRules) -> Result<[u8; 32], TrustError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound && generate => {
+        Err(e) if e.kind() == ErrorKind::NotFound && rules.generate => {
             let mut bytes = [0u8; 32];
             getrandom::getrandom(&mut bytes).map_err(|e| key_error(path, e.to_string()))?;
             let text = hex::encode(bytes);
@@ -108,12 +178,41 @@ pub(crate) fn key_bytes(path: &Path, generate: bool) -> Result<[u8; 32], TrustEr
                 Err(e) => return Err(key_error(path, e.to_string())),
             }
         }
+        Err(e) if e.kind() == ErrorKind::NotFound && rules.missing_is_data_loss => {
+            return Err(key_error(
+                path,
+                "missing, and the database already holds records made with it: restore the \
+                 file from a backup (a new key cannot read them); keys are generated only \
+                 for an empty database",
+            ));
+        }
         Err(e) => return Err(key_error(path, e.to_string())),
     };
+    check_private(path, rules)?;
     let bytes = hex::decode(text.trim()).map_err(|_| key_error(path, "not hex digits"))?;
     bytes
         .try_into()
         .map_err(|_| key_error(path, "not 32 bytes (64 hex digits)"))
+}
+
+/// A key file must be the service's alone: group or other permission bits are refused
+/// (production) or logged at WARN (local use).
+fn check_private(path: &Path, rules: KeyRules) -> Result<(), TrustError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| key_error(path, e.to_string()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    let reason = format!("group or others may open it (mode {mode:04o}): chmod 600 it");
+    if rules.strict {
+        return Err(key_error(path, reason));
+    }
+    tracing::warn!(key.file = %path.display(), key.mode = %format!("{mode:04o}"), "a key file is open to group or others: chmod 600 it (production refuses to start)");
+    Ok(())
 }
 
 /// Creates `path` with `data`, never overwriting (`AlreadyExists` if it is there), so
@@ -125,7 +224,10 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = dir.join(format!(
+        "{TEMPORARY_PREFIX}{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -149,18 +251,35 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
 #[derive(Debug, Clone)]
 pub struct Witness {
     dir: PathBuf,
+    /// True from a checkpoint write that failed until a catch-up finds none missing.
+    behind: Arc<AtomicBool>,
 }
 
+/// How old a leftover temporary file must be before start-up removes it: a live writer
+/// (another instance sharing the directory) links its own within milliseconds.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Witness {
-    /// Opens (creating if needed) the witness directory.
+    /// Opens (creating if needed) the witness directory, and removes the temporary files
+    /// a crash left in it. A path that is not a directory is refused, saying so.
     pub fn open(dir: &Path) -> Result<Witness, TrustError> {
-        std::fs::create_dir_all(dir).map_err(|source| TrustError::Witness {
+        let witness_err = |source| TrustError::Witness {
             path: dir.to_owned(),
             source,
-        })?;
-        Ok(Witness {
+        };
+        if dir.exists() && !dir.is_dir() {
+            return Err(witness_err(std::io::Error::new(
+                ErrorKind::NotADirectory,
+                "is a file, not a directory: audit.witness_dir must name a directory",
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(witness_err)?;
+        let witness = Witness {
             dir: dir.to_owned(),
-        })
+            behind: Arc::default(),
+        };
+        witness.remove_stale_temporaries().map_err(witness_err)?;
+        Ok(witness)
     }
 
     /// Opens an existing witness directory (for verifying: a mistyped path must not
@@ -174,7 +293,59 @@ impl Witness {
         }
         Ok(Witness {
             dir: dir.to_owned(),
+            behind: Arc::default(),
         })
+    }
+
+    /// Removes `.tmp-*` files older than [`STALE_TEMPORARY`]: each is a write a crash cut
+    /// short before its file was linked under its name, so it witnesses nothing.
+    fn remove_stale_temporaries(&self) -> std::io::Result<()> {
+        let now = std::time::SystemTime::now();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let temporary = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(TEMPORARY_PREFIX));
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= STALE_TEMPORARY);
+            if temporary && stale {
+                std::fs::remove_file(entry.path())?;
+                tracing::warn!(witness.file = %entry.path().display(), "removed a temporary witness file a crash left");
+            }
+        }
+        Ok(())
+    }
+
+    /// Proves the directory takes a file: creates a small one and removes it (not synced,
+    /// so it costs no disk flush).
+    pub fn probe(&self) -> std::io::Result<()> {
+        let path = self.dir.join(format!(
+            "{TEMPORARY_PREFIX}probe-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"probe\n"));
+        let removed = std::fs::remove_file(&path);
+        written?;
+        removed
+    }
+
+    /// True while a sealed checkpoint's file could not be written and no catch-up has
+    /// written it since (see [`Witness::caught_up`]).
+    pub fn checkpoint_behind(&self) -> bool {
+        self.behind.load(Ordering::SeqCst)
+    }
+
+    /// Records that a catch-up found no checkpoint missing.
+    pub fn caught_up(&self) {
+        self.behind.store(false, Ordering::SeqCst);
     }
 
     /// The directory.
@@ -190,7 +361,11 @@ impl Witness {
     /// same record again (two processes catching up at once) is not an error; a
     /// different one is.
     pub fn record(&self, c: &CheckpointRecord) -> Result<(), TrustError> {
-        self.write_once(&self.path_of(c.seq), c)
+        let written = self.write_once(&self.path_of(c.seq), c);
+        if written.is_err() {
+            self.behind.store(true, Ordering::SeqCst);
+        }
+        written
     }
 
     /// Writes the records of new streams as one file, `streams-<UUID v7>.json` (a JSON
@@ -236,6 +411,25 @@ impl Witness {
     /// True when the witness holds checkpoint `seq`.
     pub fn has(&self, seq: i64) -> bool {
         self.path_of(seq).exists()
+    }
+
+    /// The positions of every checkpoint file, read from the names alone.
+    pub fn checkpoint_seqs(&self) -> Result<std::collections::BTreeSet<i64>, TrustError> {
+        let io = |source| TrustError::Witness {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut seqs = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            let seq = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(CHECKPOINT_PREFIX))
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<i64>().ok());
+            seqs.extend(seq);
+        }
+        Ok(seqs)
     }
 
     /// Every checkpoint file, in order.
@@ -301,6 +495,8 @@ impl Witness {
 }
 
 const CHECKPOINT_PREFIX: &str = "checkpoint-";
+/// A file being written, linked to its name once whole (see [`write_new`]).
+const TEMPORARY_PREFIX: &str = ".tmp-";
 /// A batch of stream records: many, written by one caller (see [`StreamWitness`]).
 const STREAM_BATCH_PREFIX: &str = "streams-";
 /// One stream's record, as older deployments wrote them. Note that "streams-" does not
@@ -317,10 +513,15 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &[u8]) -> Result<T, 
 /// thread takes everything queued, writes it as one file, and repeats while records
 /// keep coming (so under load a file holds many), then stops after a short idle spell.
 ///
-/// What this gives up is only the window between a commit and its batch reaching the
-/// disk (milliseconds): a crash then leaves those streams to the next checkpoint, as a
-/// failed write always did. [`settle_all`] waits for everything queued in this process;
-/// reading the witness's streams and exiting the process both call it.
+/// A batch that cannot be written (a full disk, a directory gone) is logged, counted by
+/// [`StreamWitness::unwitnessed`] (readiness reports it) and kept: the writer tries it
+/// again with the next records, and on its own every [`RETRY_INTERVAL`], until it is
+/// written. What this gives up is only the window between a commit and its batch
+/// reaching the disk (milliseconds, or the length of a witness outage): a crash then
+/// loses the queued records from memory, and start-up writes again, from the database,
+/// every stream no checkpoint has sealed yet (see `store::audit::unsealed_streams`).
+/// [`settle_all`] waits for every record queued in this process to be tried; reading the
+/// witness's streams and exiting the process both call it.
 #[derive(Debug)]
 pub struct StreamWitness {
     shared: Arc<Shared>,
@@ -339,23 +540,34 @@ struct Shared {
 struct Queue {
     /// Records not yet taken by the writer.
     pending: Vec<StreamRecord>,
-    /// Records ever queued, and ever settled (written, or failed and logged).
+    /// Records whose batch could not be written, to be tried again.
+    failed: Vec<StreamRecord>,
+    /// Of those, how many the writer has taken and is trying now: they are not written
+    /// until its write succeeds.
+    retrying: usize,
+    /// Records ever queued, and ever settled (tried once: written, or failed and kept).
     queued: u64,
     settled: u64,
-    /// Records whose batch could not be written.
-    unwitnessed: u64,
     /// True while a writer thread runs.
     writing: bool,
+    /// Set to make the writer try the failed records now.
+    retry_now: bool,
 }
 
 /// How long the writer waits for more records before its thread ends.
 const WRITER_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// How often the writer tries again records it could not write.
+pub const RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The most records one batch file holds (start-up's catch-up can queue many).
+const MAX_BATCH: usize = 10_000;
+
 /// Every stream witness of this process, for [`settle_all`].
 static STREAM_WITNESSES: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
 
-/// Waits until every record queued in this process so far is written (or has failed
-/// and been logged).
+/// Waits until every record queued in this process so far is written (or has failed,
+/// been logged and kept for another try).
 pub fn settle_all() {
     let live: Vec<Arc<Shared>> = {
         let mut all = STREAM_WITNESSES
@@ -393,32 +605,30 @@ impl StreamWitness {
         let mut queue = self.shared.queue();
         queue.queued += records.len() as u64;
         queue.pending.extend(records);
-        if queue.writing {
-            drop(queue);
-            self.shared.changed.notify_all();
-            return;
-        }
-        queue.writing = true;
-        drop(queue);
-        let shared = self.shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("audit-witness".into())
-            .spawn(move || shared.write_while_queued());
-        if spawned.is_err() {
-            // No thread to be had: write here rather than not at all.
-            self.shared.write_while_queued();
-        }
+        self.shared.start_writer(queue);
     }
 
-    /// Waits until every record queued so far is written (or has failed and been
-    /// logged).
+    /// Waits until every record queued so far is written (or has failed, been logged and
+    /// kept for another try).
     pub fn settle(&self) {
         self.shared.settle();
     }
 
-    /// Records whose batch could not be written (each also logged).
+    /// Records whose batch could not be written and that wait for another try.
     pub fn unwitnessed(&self) -> u64 {
-        self.shared.queue().unwitnessed
+        let queue = self.shared.queue();
+        (queue.failed.len() + queue.retrying) as u64
+    }
+
+    /// Makes the writer try the records it could not write now, rather than at its next
+    /// retry.
+    pub fn retry_now(&self) {
+        let mut queue = self.shared.queue();
+        if queue.failed.is_empty() {
+            return;
+        }
+        queue.retry_now = true;
+        self.shared.start_writer(queue);
     }
 }
 
@@ -426,6 +636,25 @@ impl Shared {
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         // Every change under this lock is whole before it is released.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the writer, or starts one if none runs.
+    fn start_writer(self: &Arc<Self>, mut queue: std::sync::MutexGuard<'_, Queue>) {
+        if queue.writing {
+            drop(queue);
+            self.changed.notify_all();
+            return;
+        }
+        queue.writing = true;
+        drop(queue);
+        let shared = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("audit-witness".into())
+            .spawn(move || shared.write_while_queued());
+        if spawned.is_err() {
+            // No thread to be had: write here rather than not at all.
+            self.write_while_queued();
+        }
     }
 
     fn settle(&self) {
@@ -439,33 +668,57 @@ impl Shared {
         }
     }
 
-    /// The writer: takes everything queued, writes it as one batch, and again, until
-    /// nothing has come for [`WRITER_LINGER`].
+    /// The writer: takes everything queued (and what failed before), writes it as one
+    /// batch, and again, until nothing has come for [`WRITER_LINGER`] and nothing failed
+    /// is left; failed records are tried again every [`RETRY_INTERVAL`].
     fn write_while_queued(&self) {
         let mut queue = self.queue();
         loop {
-            if queue.pending.is_empty() {
+            let retry_due = !queue.failed.is_empty() && queue.retry_now;
+            if queue.pending.is_empty() && !retry_due {
+                let wait = if queue.failed.is_empty() {
+                    WRITER_LINGER
+                } else {
+                    RETRY_INTERVAL
+                };
                 let (q, waited) = self
                     .changed
-                    .wait_timeout(queue, WRITER_LINGER)
+                    .wait_timeout(queue, wait)
                     .unwrap_or_else(PoisonError::into_inner);
                 queue = q;
                 if queue.pending.is_empty() && waited.timed_out() {
-                    queue.writing = false;
-                    return;
+                    if queue.failed.is_empty() {
+                        queue.writing = false;
+                        return;
+                    }
+                    queue.retry_now = true;
                 }
                 continue;
             }
-            let batch = std::mem::take(&mut queue.pending);
+            queue.retry_now = false;
+            // Older records first, so that a retry is not pushed out by new ones.
+            let mut batch = std::mem::take(&mut queue.failed);
+            let retried = batch.len();
+            queue.retrying = retried;
+            let room = MAX_BATCH.saturating_sub(batch.len());
+            let take = queue.pending.len().min(room);
+            batch.extend(queue.pending.drain(..take));
+            let fresh = (batch.len() - retried) as u64;
             drop(queue);
             let written = self.witness.record_streams(&batch);
             if let Err(e) = &written {
-                tracing::error!(error = %e, streams = batch.len(), "audit streams not witnessed");
+                tracing::error!(error = %e, streams = batch.len(), "audit streams not witnessed; will retry");
+            } else if retried > 0 {
+                tracing::info!(
+                    streams = retried,
+                    "audit streams witnessed after a failed write"
+                );
             }
             queue = self.queue();
-            queue.settled += batch.len() as u64;
+            queue.retrying = 0;
+            queue.settled += fresh;
             if written.is_err() {
-                queue.unwitnessed += batch.len() as u64;
+                queue.failed = batch;
             }
             self.changed.notify_all();
         }
@@ -479,15 +732,53 @@ mod tests {
     #[test]
     fn local_keys_are_generated_once_owner_only_and_then_reused() {
         use std::os::unix::fs::PermissionsExt as _;
+        let generate = KeyRules::new(Environment::Local, KeyGeneration::Allowed);
+        let existing = KeyRules::existing(Environment::Local);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/hmac.key");
-        let first = key_bytes(&path, true).unwrap();
+        let first = key_bytes(&path, generate).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(key_bytes(&path, true).unwrap(), first);
-        assert!(key_bytes(&dir.path().join("absent"), false).is_err());
+        assert_eq!(key_bytes(&path, generate).unwrap(), first);
+        assert!(key_bytes(&dir.path().join("absent"), existing).is_err());
         std::fs::write(dir.path().join("short"), "abcd").unwrap();
-        assert!(key_bytes(&dir.path().join("short"), false).is_err());
+        assert!(key_bytes(&dir.path().join("short"), existing).is_err());
+    }
+
+    #[test]
+    fn a_missing_key_over_a_database_with_records_is_refused_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit-hmac.key");
+        let refused = KeyRules::new(Environment::Local, KeyGeneration::Refused);
+        let e = key_bytes(&path, refused).unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("restore the file"), "{e}");
+        assert!(!path.exists(), "nothing generated");
+        let production = KeyRules::new(Environment::Production, KeyGeneration::Allowed);
+        assert!(
+            key_bytes(&path, production).is_err(),
+            "production never generates"
+        );
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_key_file_open_to_others_is_refused_in_production_and_allowed_locally() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("open.key");
+        std::fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = key_bytes(&path, KeyRules::existing(Environment::Production))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
+        assert_eq!(
+            key_bytes(&path, KeyRules::existing(Environment::Local)).unwrap(),
+            [0xab; 32]
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(key_bytes(&path, KeyRules::existing(Environment::Production)).is_ok());
     }
 
     #[test]
@@ -669,28 +960,109 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_that_cannot_be_written_is_counted_and_the_next_one_is_written() {
+    fn a_batch_that_cannot_be_written_is_kept_and_written_once_the_directory_takes_files() {
         let dir = tempfile::tempdir().unwrap();
         // A directory under a regular file cannot be created or written, even by root.
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
         let streams = StreamWitness::new(Witness {
             dir: file.join("witness"),
+            behind: Arc::default(),
         });
         hold(&streams);
         streams.queue(vec![stream(1), stream(2)]);
         release(&streams);
         streams.queue(vec![stream(3)]);
         streams.settle();
-        assert_eq!(streams.unwitnessed(), 3, "one failed batch of three");
-        // Once the directory can be written, the next batch is, and only its record.
+        assert_eq!(streams.unwitnessed(), 3, "one failed batch of three, kept");
+        // Once the directory can be written, the kept records are written with the next.
         std::fs::remove_file(&file).unwrap();
         std::fs::create_dir_all(file.join("witness")).unwrap();
         streams.queue(vec![stream(4)]);
         streams.settle();
-        assert_eq!(streams.unwitnessed(), 3);
         let w = Witness::existing(&file.join("witness")).unwrap();
-        assert_eq!(w.read_streams().unwrap(), vec![stream(4)]);
+        let deadline = std::time::Instant::now() + 3 * RETRY_INTERVAL;
+        while streams.unwitnessed() > 0 {
+            assert!(std::time::Instant::now() < deadline, "retried");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(
+            sorted(w.read_streams().unwrap()),
+            sorted(vec![stream(1), stream(2), stream(3), stream(4)])
+        );
+    }
+
+    #[test]
+    fn kept_records_are_retried_on_their_own_and_at_once_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("witness");
+        std::fs::write(&path, "").unwrap();
+        let streams = StreamWitness::new(Witness {
+            dir: path.clone(),
+            behind: Arc::default(),
+        });
+        streams.queue(vec![stream(1)]);
+        streams.settle();
+        assert_eq!(streams.unwitnessed(), 1);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        // No new record comes: the writer tries again by itself.
+        let deadline = std::time::Instant::now() + 3 * RETRY_INTERVAL;
+        while streams.unwitnessed() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "retried within its interval"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(batch_records(&path), vec![stream(1)]);
+
+        // Asked, it tries at once.
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::write(&path, "").unwrap();
+        streams.queue(vec![stream(2)]);
+        streams.settle();
+        assert_eq!(streams.unwitnessed(), 1);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let asked = std::time::Instant::now();
+        streams.retry_now();
+        while streams.unwitnessed() > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            asked.elapsed() < RETRY_INTERVAL / 2,
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+
+    #[test]
+    fn opening_refuses_a_file_and_removes_only_stale_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("witness-file");
+        std::fs::write(&file, "").unwrap();
+        let refused = Witness::open(&file).unwrap_err().to_string();
+        assert!(refused.contains("not a directory"), "{refused}");
+
+        let w = dir.path().join("witness");
+        std::fs::create_dir(&w).unwrap();
+        let stale = w.join(".tmp-0123");
+        let live = w.join(".tmp-4567");
+        for path in [&stale, &live] {
+            std::fs::write(path, "half").unwrap();
+        }
+        let old = std::time::SystemTime::now() - 2 * STALE_TEMPORARY;
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let opened = Witness::open(&w).unwrap();
+        assert_eq!(names(&w), vec![".tmp-4567"], "a live writer's file stays");
+        opened.probe().unwrap();
+        assert_eq!(names(&w), vec![".tmp-4567"], "the probe leaves nothing");
     }
 
     #[test]

@@ -26,9 +26,11 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::DbConnection;
-use super::schema::{case_events, case_notes, cases, onward_referrals, subject_keys};
-use super::trust::{TrustError, key_bytes};
-use crate::config::{Environment, Settings};
+use super::schema::{
+    case_events, case_notes, cases, notifications, onward_referrals, subject_keys,
+};
+use super::trust::{KeyGeneration, KeyRules, TrustError, key_bytes};
+use crate::config::Settings;
 
 /// The prefix of a sealed value (version 1 of the format).
 const SEALED_V1: &str = "pv1:";
@@ -63,10 +65,10 @@ impl MasterKey {
         }
     }
 
-    /// Reads a master key file (64 hex digits); when `generate` and it is missing,
+    /// Reads a master key file (64 hex digits); when it is missing and `rules` allow,
     /// creates one readable by the owner only.
-    pub fn from_file(path: &std::path::Path, generate: bool) -> Result<MasterKey, VaultError> {
-        match key_bytes(path, generate) {
+    pub fn from_file(path: &std::path::Path, rules: KeyRules) -> Result<MasterKey, VaultError> {
+        match key_bytes(path, rules) {
             Ok(bytes) => Ok(MasterKey::from_bytes(bytes)),
             Err(TrustError::KeyFile { path, reason }) => Err(VaultError::KeyFile { path, reason }),
             Err(other) => Err(VaultError::KeyFile {
@@ -108,9 +110,9 @@ pub enum VaultError {
 
 impl Vault {
     /// Loads the master key files named in the settings; local use generates a missing
-    /// current key (mode 0600), production refuses to start without one.
-    pub fn load(settings: &Settings) -> Result<Vault, VaultError> {
-        let generate = settings.environment == Environment::Local;
+    /// current key (mode 0600) when `generation` allows it (over a database that holds
+    /// no data key), production refuses to start without one.
+    pub fn load(settings: &Settings, generation: KeyGeneration) -> Result<Vault, VaultError> {
         let current = settings
             .vault
             .master_key_file
@@ -120,10 +122,10 @@ impl Vault {
             .vault
             .previous_master_key_files
             .iter()
-            .map(|p| MasterKey::from_file(p, false))
+            .map(|p| MasterKey::from_file(p, KeyRules::existing(settings.environment)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Vault::new(
-            MasterKey::from_file(current, generate)?,
+            MasterKey::from_file(current, KeyRules::new(settings.environment, generation))?,
             previous,
         ))
     }
@@ -410,8 +412,8 @@ pub fn key_after_correction(
     }
 }
 
-/// Moves every personal value of a case (its row, history, notes and onward
-/// referrals) from its data key to `new_key`, and records the new key on the case.
+/// Moves every personal value of a case (its row, history, notes, onward referrals
+/// and notification recipients) from its data key to `new_key`, and records the new key on the case.
 pub fn rekey_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
     let old = key_of_case(conn, case_id)?;
     if old == new_key {
@@ -528,6 +530,16 @@ fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryRe
             ))
             .execute(conn)?;
     }
+    let recipients: Vec<(String, String)> = notifications::table
+        .filter(notifications::case_id.eq(case_id))
+        .select((notifications::id, notifications::recipient))
+        .load(conn)?;
+    for (id, recipient) in recipients {
+        let recipient = reseal(conn, "notifications", "recipient", &id, Some(&recipient))?;
+        diesel::update(notifications::table.find(&id))
+            .set(notifications::recipient.eq(recipient.unwrap_or_default()))
+            .execute(conn)?;
+    }
     UNIT.with(|u| {
         if let Some(u) = u.borrow_mut().as_mut() {
             u.case_keys.insert(case_id.to_owned(), new_key.to_owned());
@@ -576,6 +588,14 @@ fn cases_with_plain_values(conn: &mut DbConnection) -> QueryResult<Vec<String>> 
             )
             .select(onward_referrals::case_id)
             .load::<String>(conn)?,
+    );
+    ids.extend(
+        notifications::table
+            .filter(notifications::recipient.not_like(&sealed))
+            .select(notifications::case_id)
+            .load::<Option<String>>(conn)?
+            .into_iter()
+            .flatten(),
     );
     ids.sort();
     ids.dedup();

@@ -456,7 +456,7 @@ async fn critical_and_unencoded_payload_headers_are_refused() {
 
 #[tokio::test]
 async fn a_refused_token_files_nothing_and_mails_no_one() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     let mut forged: Vec<(String, &str)> = BAD_EMAILS
         .iter()

@@ -285,8 +285,9 @@ async fn over_https_the_cookie_is_secure_and_host_prefixed() {
 async fn the_development_sign_in_is_refused_in_production() {
     let app = spawn_app_with(|s| {
         // Production never generates keys: make them while the settings are local.
-        pathway::store::trust::AuditTrust::load(s).expect("audit keys");
-        pathway::store::vault::Vault::load(s).expect("vault key");
+        let fresh = pathway::store::trust::KeyGeneration::Allowed;
+        pathway::store::trust::AuditTrust::load(s, fresh).expect("audit keys");
+        pathway::store::vault::Vault::load(s, fresh).expect("vault key");
         s.environment = pathway::config::Environment::Production;
     })
     .await;

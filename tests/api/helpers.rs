@@ -13,13 +13,13 @@ use pathway::config::{Environment, Settings};
 use pathway::http::auth::{LocalClaims, mint_local_token};
 use pathway::startup::Application;
 use pathway::store::DbConnection;
-use pathway::store::trust::AuditTrust;
+use pathway::store::trust::{AuditTrust, KeyGeneration};
 use secrecy::SecretString;
 
 static TRACING: Once = Once::new();
 
 /// Logs go nowhere unless `TEST_LOG` is set.
-fn init_tracing() {
+pub fn init_tracing() {
     TRACING.call_once(|| {
         let format = pathway::config::LogFormat::Pretty;
         let subscriber = if std::env::var_os("TEST_LOG").is_some() {
@@ -167,7 +167,7 @@ impl TestAuditFiles {
         let mut settings =
             Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
         self.apply(&mut settings);
-        AuditTrust::load(&settings).expect("audit keys")
+        AuditTrust::load(&settings, KeyGeneration::Allowed).expect("audit keys")
     }
 
     /// The vault's master key, generating it the first time.
@@ -175,7 +175,8 @@ impl TestAuditFiles {
         let mut settings =
             Settings::load_from(&config_dir(), Environment::Local).expect("local settings");
         self.apply(&mut settings);
-        pathway::store::vault::Vault::load(&settings).expect("vault master key")
+        pathway::store::vault::Vault::load(&settings, KeyGeneration::Allowed)
+            .expect("vault master key")
     }
 
     /// The same settings as environment variables, for the `pathway` binary.
@@ -220,12 +221,21 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns a server whose settings `adjust` may change first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(bound_listener().0, adjust).await
+}
+
+/// Spawns a server on `listener` (see [`bound_listener`]), whose settings `adjust` may
+/// change first.
+pub async fn spawn_app_on(
+    listener: std::net::TcpListener,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     init_tracing();
     let db = TestDatabase::fresh();
     let audit = TestAuditFiles::new();
     let mut settings = test_settings(&db, &audit);
     adjust(&mut settings);
-    let app = Application::build(settings.clone()).expect("build the application");
+    let app = Application::build_on(settings.clone(), listener).expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
@@ -263,7 +273,7 @@ impl TestApp {
 
     /// The server's audit keys and witness.
     pub fn trust(&self) -> AuditTrust {
-        AuditTrust::load(&self.settings).expect("audit keys")
+        AuditTrust::load(&self.settings, KeyGeneration::Refused).expect("audit keys")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -586,11 +596,14 @@ impl TestApp {
     }
 }
 
-/// A real SMTP server on loopback (aiosmtpd), delivering into a Maildir the test reads.
+/// A real SMTP server on loopback (aiosmtpd, `tests/fixtures/smtp/serve.py`), delivering
+/// into a Maildir the test reads. It binds its port itself and says which.
 pub struct SmtpServer {
-    child: Option<std::process::Child>,
+    child: std::process::Child,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Held open: a line on it lets a `held` server listen; closing it ends nothing.
+    stdin: Option<std::process::ChildStdin>,
 }
 
 /// A delivered message.
@@ -660,67 +673,164 @@ fn ensure_aiosmtpd() {
     });
 }
 
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// A port that refuses connections for as long as this lives: bound, never listening,
+/// so no other process can take it (a port picked free and released could be).
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        socket.bind(&any.into()).expect("bind");
+        let port = socket
+            .local_addr()
+            .expect("addr")
+            .as_socket()
+            .expect("an IP address")
+            .port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+}
+
+/// A listener on a port of its own, for `Application::build_on`: its port is known
+/// before the server starts, and no other process can take it meanwhile.
+pub fn bound_listener() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    (listener, port)
+}
+
+/// How an SMTP server of the tests behaves (see `tests/fixtures/smtp/serve.py`).
+pub enum SmtpBehaviour<'a> {
+    /// Delivers every message.
+    Deliver,
+    /// Refuses every recipient with 550.
+    Reject,
+    /// Stores the first message and answers its end of `DATA` only after `delay`,
+    /// creating `mark` when it has stored it.
+    SlowData {
+        mark: &'a std::path::Path,
+        delay: u32,
+    },
+    /// Accepts messages, and answers the first `QUIT` only after `delay`, creating
+    /// `mark` when it arrives.
+    SlowQuit {
+        mark: &'a std::path::Path,
+        delay: u32,
+    },
 }
 
 impl SmtpServer {
-    /// Starts aiosmtpd delivering to a Maildir, on `port` (or a free one).
-    pub fn start(port: Option<u16>) -> SmtpServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut server = SmtpServer {
-            child: None,
-            port: port.unwrap_or_else(free_port),
-            dir,
-        };
-        server.spawn(&["-c", "aiosmtpd.handlers.Mailbox"], true);
-        server
+    /// Starts aiosmtpd delivering to a Maildir, listening at once.
+    pub fn start() -> SmtpServer {
+        SmtpServer::spawn(SmtpBehaviour::Deliver, false)
+    }
+
+    /// Starts a server whose port refuses connections until [`SmtpServer::open`].
+    pub fn held() -> SmtpServer {
+        SmtpServer::spawn(SmtpBehaviour::Deliver, true)
     }
 
     /// Starts a server that refuses every recipient with 550.
     pub fn rejecting() -> SmtpServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut server = SmtpServer {
-            child: None,
-            port: free_port(),
-            dir,
-        };
-        server.spawn(&["-c", "reject_all.RejectAll"], false);
-        server
+        SmtpServer::spawn(SmtpBehaviour::Reject, false)
     }
 
-    fn spawn(&mut self, handler: &[&str], maildir: bool) {
-        ensure_aiosmtpd();
-        let mailbox = self.dir.path().join("maildir");
-        let mut cmd = std::process::Command::new("python3");
-        cmd.args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{}", self.port),
-        ])
-        .args(handler)
-        .env("PYTHONPATH", fixture("smtp"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-        if maildir {
-            cmd.arg(&mailbox);
-        }
-        self.child = Some(cmd.spawn().expect("start aiosmtpd: pip install aiosmtpd"));
+    /// Starts a server that behaves as `behaviour` says.
+    pub fn with(behaviour: SmtpBehaviour<'_>) -> SmtpServer {
+        SmtpServer::spawn(behaviour, false)
+    }
+
+    /// Lets a [`SmtpServer::held`] server listen.
+    pub fn open(&mut self) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("the server's stdin");
+        stdin
+            .write_all(b"listen\n")
+            .expect("tell the server to listen");
+        stdin.flush().expect("flush");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
-                "aiosmtpd did not start"
+                "aiosmtpd did not listen"
             );
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    fn spawn(behaviour: SmtpBehaviour<'_>, hold: bool) -> SmtpServer {
+        use std::io::BufRead;
+        ensure_aiosmtpd();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(fixture("smtp/serve.py"))
+            .arg(dir.path().join("maildir"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        if hold {
+            cmd.arg("--hold");
+        }
+        match behaviour {
+            SmtpBehaviour::Deliver => {}
+            SmtpBehaviour::Reject => {
+                cmd.arg("--reject");
+            }
+            SmtpBehaviour::SlowData { mark, delay } => {
+                cmd.arg("--slow-data")
+                    .arg(mark)
+                    .args(["--delay", &delay.to_string()]);
+            }
+            SmtpBehaviour::SlowQuit { mark, delay } => {
+                cmd.arg("--slow-quit")
+                    .arg(mark)
+                    .args(["--delay", &delay.to_string()]);
+            }
+        }
+        let mut child = cmd.spawn().expect("start aiosmtpd: pip install aiosmtpd");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let mut reader = std::io::BufReader::new(stdout);
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_default();
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("aiosmtpd did not start: {line:?}"));
+        let server = SmtpServer {
+            child,
+            port,
+            dir,
+            stdin,
+        };
+        if !hold {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "aiosmtpd did not listen"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        server
     }
 
     /// The SMTP URL of this server.
@@ -769,10 +879,8 @@ impl SmtpServer {
 
 impl Drop for SmtpServer {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

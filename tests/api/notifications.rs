@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AREA, OTHER_AREA, SmtpServer, TestApp, add_mailbox, assert_problem, free_port, referral_body,
-    spawn_app_with, threshold, with_mail,
+    AREA, OTHER_AREA, SmtpBehaviour, SmtpServer, TestApp, add_mailbox, assert_problem,
+    referral_body, spawn_app_with, threshold, with_mail,
 };
 
 /// Personal data of the contract example's subject that no email may carry.
@@ -41,7 +41,7 @@ fn to(mails: &[crate::helpers::Mail]) -> Vec<String> {
 
 #[tokio::test]
 async fn filing_tells_the_prevent_team_and_acknowledges_the_referrer() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     add_mailbox(&app, "prevent_team", "prevent.team@police.example").await;
     let receipt = app.file(&referral_body()).await;
@@ -76,7 +76,7 @@ async fn filing_tells_the_prevent_team_and_acknowledges_the_referrer() {
 
 #[tokio::test]
 async fn the_channel_half_tells_chairs_members_and_the_referring_officer() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     add_mailbox(&app, "channel_chair", "channel.chair@council.example").await;
     let (id, version) = app.case_in("screening").await;
@@ -178,8 +178,9 @@ async fn the_channel_half_tells_chairs_members_and_the_referring_officer() {
 
 #[tokio::test]
 async fn an_action_succeeds_while_smtp_is_down_and_its_mail_follows_once_it_is_back() {
-    let port = free_port();
-    let app = spawn_app_with(|s| with_mail(s, &format!("smtp://127.0.0.1:{port}"))).await;
+    // Its port is held, refusing connections, until the server is let listen.
+    let mut smtp = SmtpServer::held();
+    let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     let receipt = app.file(&referral_body()).await;
     assert_eq!(
         receipt["status"], "received",
@@ -209,7 +210,7 @@ async fn an_action_succeeds_while_smtp_is_down_and_its_mail_follows_once_it_is_b
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let smtp = SmtpServer::start(Some(port));
+    smtp.open();
     let mails = smtp.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(to(&mails), vec!["teacher-1@example.org"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -322,7 +323,7 @@ async fn a_refused_recipient_is_marked_failed_after_the_retries_and_can_be_queue
 
 #[tokio::test]
 async fn a_passed_due_date_is_reminded_once_to_the_team_that_owns_it() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| {
         with_mail(s, &smtp.url());
         s.pathway.screening_working_days = 0;
@@ -378,7 +379,7 @@ fn queue_burst(app: &TestApp, n: usize) {
 
 #[tokio::test]
 async fn two_workers_on_one_database_deliver_a_burst_of_500_exactly_once() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|_| {}).await;
     queue_burst(&app, 500);
     let worker = || {
@@ -514,7 +515,7 @@ async fn admins_keep_the_directory_of_their_area() {
 
 #[tokio::test]
 async fn a_stored_recipient_that_is_not_a_bare_address_is_never_mailed() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| with_mail(s, &smtp.url())).await;
     let mut conn = app.db.connect();
     let notice = pathway::notify::Notice {
@@ -552,4 +553,152 @@ async fn a_stored_recipient_that_is_not_a_bare_address_is_never_mailed() {
     );
     let sent = smtp.wait_for(1, Duration::from_secs(1)).await;
     assert!(sent.is_empty(), "nothing delivered: {sent:?}");
+}
+
+/// A worker process, killed when dropped (a test that fails leaves none running).
+struct WorkerProcess(std::process::Child);
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `pathway worker` process on the app's database, sending through `smtp`, with a
+/// 2 s SMTP timeout: a claim lasts 2 × 2 s + 5 s.
+fn worker_process(app: &TestApp, smtp: &SmtpServer) -> WorkerProcess {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .args(["worker", "--database-url", &app.db.url])
+        .env("PATHWAY_CONFIG_DIR", crate::helpers::config_dir())
+        .envs(app.audit.env())
+        .env("PATHWAY__MAIL__SMTP_URL", smtp.url())
+        .env("PATHWAY__MAIL__POLL_INTERVAL_MS", "20")
+        .env("PATHWAY__MAIL__TIMEOUT_SECONDS", "2")
+        .env("PATHWAY__MAIL__REMINDER_INTERVAL_SECONDS", "0")
+        .env("PATHWAY__LOG__FILTER", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start pathway worker");
+    WorkerProcess(child)
+}
+
+/// How long a claim of [`worker_process`] lasts.
+const CLAIM: Duration = Duration::from_secs(2 * 2 + 5);
+
+/// The one notification in the outbox: (id, status, Message-ID, attempts).
+fn the_notification(app: &TestApp) -> (String, String, String, i64) {
+    use diesel::{QueryDsl, RunQueryDsl};
+    use pathway::store::schema::notifications as n;
+    let mut rows: Vec<(String, String, String, i64)> = n::table
+        .select((n::id, n::status, n::message_id, n::attempts))
+        .load(&mut app.db.connect())
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows.remove(0)
+}
+
+async fn wait_for_file(path: &std::path::Path, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn sigkill(worker: &mut WorkerProcess) {
+    worker.0.kill().unwrap();
+    worker.0.wait().unwrap();
+}
+
+fn sigterm(worker: &mut WorkerProcess) {
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &worker.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let _ = worker.0.wait();
+}
+
+#[tokio::test]
+async fn a_worker_killed_after_the_relay_accepted_has_marked_the_message_sent_before_quit() {
+    let marks = tempfile::tempdir().unwrap();
+    let quit = marks.path().join("quit-arrived");
+    let smtp = SmtpServer::with(SmtpBehaviour::SlowQuit {
+        mark: &quit,
+        delay: 60,
+    });
+    let app = spawn_app_with(|_| {}).await;
+    // One notification: the referrer's acknowledgement.
+    app.file(&referral_body()).await;
+    let mut first = worker_process(&app, &smtp);
+
+    // The relay has accepted the message and waits to answer QUIT: the worker dies.
+    wait_for_file(&quit, Duration::from_secs(20)).await;
+    sigkill(&mut first);
+
+    let (id, status, message_id, _) = the_notification(&app);
+    assert_eq!(status, "sent", "recorded before QUIT");
+    assert_eq!(
+        message_id,
+        format!("<{id}@pathway>"),
+        "derived from the row"
+    );
+    let mut second = worker_process(&app, &smtp);
+    tokio::time::sleep(CLAIM + Duration::from_secs(2)).await;
+    sigterm(&mut second);
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "sent once: {mails:?}");
+    assert_eq!(mails[0].message_id, message_id);
+}
+
+#[tokio::test]
+async fn a_worker_killed_before_the_relays_answer_arrived_sends_again_with_the_same_message_id() {
+    let marks = tempfile::tempdir().unwrap();
+    let stored = marks.path().join("message-stored");
+    let smtp = SmtpServer::with(SmtpBehaviour::SlowData {
+        mark: &stored,
+        delay: 60,
+    });
+    let app = spawn_app_with(|_| {}).await;
+    app.file(&referral_body()).await;
+    let mut first = worker_process(&app, &smtp);
+
+    // The relay has stored the message; its 250 has not reached the worker, which dies.
+    wait_for_file(&stored, Duration::from_secs(20)).await;
+    sigkill(&mut first);
+    let (id, status, message_id, _) = the_notification(&app);
+    assert_eq!(
+        status, "sending",
+        "the worker never heard the relay accept it"
+    );
+
+    // Another worker takes it once the claim has passed, and sends it again.
+    let started = std::time::Instant::now();
+    let mut second = worker_process(&app, &smtp);
+    let deadline = started + CLAIM + Duration::from_secs(6);
+    let attempts = loop {
+        let (_, status, _, attempts) = the_notification(&app);
+        if status == "sent" {
+            break attempts;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sent again within the claim ({CLAIM:?}): {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    sigterm(&mut second);
+    assert_eq!(attempts, 2);
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 2, "a copy, never a loss: {mails:?}");
+    assert!(
+        mails.iter().all(|m| m.message_id == message_id),
+        "the copy has the same Message-ID, for the receiver to drop: {mails:?}"
+    );
+    assert_eq!(message_id, format!("<{id}@pathway>"));
 }

@@ -16,7 +16,9 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use url::Url;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{
+    ClosedPort, TestApp, bound_listener, spawn_app, spawn_app_on, spawn_app_with,
+};
 
 const CLIENT_ID: &str = "pathway-console";
 const CLIENT_SECRET: &str = "pathway-console-test-secret";
@@ -170,13 +172,6 @@ fn start_provider(redirect_uri: &str) -> Provider {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn oidc_settings(issuer: &str) -> OidcSettings {
     OidcSettings {
         issuer_url: issuer.to_owned(),
@@ -197,15 +192,13 @@ fn oidc_settings(issuer: &str) -> OidcSettings {
 /// A provider and a server that signs in with it, on the port the provider sends
 /// browsers back to.
 async fn spawn_with_provider(adjust: impl FnOnce(&mut OidcSettings)) -> (TestApp, Provider) {
-    let port = free_port();
+    // The service's port is bound first and kept: the provider is told it, and no other
+    // process can take it before the service serves on it.
+    let (listener, port) = bound_listener();
     let provider = start_provider(&format!("http://127.0.0.1:{port}{CALLBACK_PATH}"));
     let mut oidc = oidc_settings(&provider.issuer);
     adjust(&mut oidc);
-    let app = spawn_app_with(|s| {
-        s.server.listen = format!("127.0.0.1:{port}");
-        s.oidc = Some(oidc);
-    })
-    .await;
+    let app = spawn_app_on(listener, |s| s.oidc = Some(oidc)).await;
     (app, provider)
 }
 
@@ -622,9 +615,9 @@ async fn a_sign_in_that_takes_too_long_is_refused() {
 #[tokio::test]
 async fn a_provider_that_cannot_be_reached_gives_a_page_quickly() {
     // Nothing listens on the issuer's port.
-    let closed = free_port();
+    let closed = ClosedPort::new();
     let app = spawn_app_with(|s| {
-        s.oidc = Some(oidc_settings(&format!("http://127.0.0.1:{closed}")));
+        s.oidc = Some(oidc_settings(&format!("http://127.0.0.1:{}", closed.port)));
     })
     .await;
     let began = Instant::now();

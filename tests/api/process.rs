@@ -14,7 +14,7 @@ use crate::helpers::{AREA, TestAuditFiles, TestDatabase, config_dir, fixture};
 /// A `metrics.token` long enough for production.
 pub const METRICS_TOKEN: &str = "a-metrics-token-for-production-tests-0001";
 
-fn pathway() -> Command {
+pub(crate) fn pathway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pathway"));
     let mail_dir =
         std::env::temp_dir().join(format!("pathway-mail-{}", uuid::Uuid::new_v4().simple()));
@@ -34,14 +34,14 @@ fn pathway() -> Command {
 }
 
 /// A `pathway serve` process whose JSON log lines are collected as they come.
-struct Server {
-    child: Child,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    fn start(mut cmd: Command) -> Server {
+    pub(crate) fn start(mut cmd: Command) -> Server {
         let mut child = cmd
             .env("PATHWAY__LOG__FORMAT", "json")
             .stdout(Stdio::piped())
@@ -93,11 +93,11 @@ impl Server {
         Server { child, port, lines }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -105,7 +105,7 @@ impl Server {
         assert!(status.success());
     }
 
-    fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -119,7 +119,7 @@ impl Server {
         }
     }
 
-    fn logs(&self) -> Vec<String> {
+    pub(crate) fn logs(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
 }
@@ -131,7 +131,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(db: &TestDatabase) -> Command {
+pub(crate) fn serve(db: &TestDatabase) -> Command {
     let mut cmd = pathway();
     cmd.args([
         "serve",
@@ -143,7 +143,7 @@ fn serve(db: &TestDatabase) -> Command {
     cmd
 }
 
-fn cli_token(roles: &[&str], sub: &str, name: &str) -> String {
+pub(crate) fn cli_token(roles: &[&str], sub: &str, name: &str) -> String {
     let mut cmd = pathway();
     cmd.args([
         "token",
@@ -530,15 +530,17 @@ async fn file_one(server: &Server) {
 #[tokio::test]
 async fn serve_listen_moves_the_links_in_emails_unless_public_url_is_set() {
     let db = TestDatabase::fresh();
-    let port = crate::helpers::free_port();
     let mail = tempfile::tempdir().unwrap();
     let mut cmd = pathway();
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    // Port 0: the server binds a port of its own (not the configured 8080) and says
+    // which; the links follow the address actually bound.
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(["--database-url", &db.url])
         .env("PATHWAY__MAIL__FILE_DIR", mail.path())
         .env("PATHWAY__MAIL__POLL_INTERVAL_MS", "50");
     let mut server = Server::start(cmd);
-    assert_eq!(server.port, port);
+    let port = server.port;
+    assert_ne!(port, 8080);
     file_one(&server).await;
     let links = links_in_mail(mail.path(), Duration::from_secs(20));
     assert!(
@@ -683,7 +685,8 @@ fn migrate_creates_a_missing_database_serve_says_how_and_a_wrong_user_is_named()
 
 #[test]
 fn an_unreachable_postgres_port_is_named() {
-    let port = crate::helpers::free_port();
+    let closed = crate::helpers::ClosedPort::new();
+    let port = closed.port;
     let url = format!("postgres://postgres@127.0.0.1:{port}/pathway");
     for command in ["migrate", "serve"] {
         let (ok, _, err) = run(&[command, "--database-url", &url]);
@@ -831,13 +834,9 @@ async fn a_full_disk_is_a_503_readiness_says_so_nothing_is_half_written_and_no_f
 #[test]
 fn serve_waits_with_back_off_for_a_postgres_that_comes_up() {
     let db = TestDatabase::fresh_for(crate::helpers::TestBackend::Postgres);
-    let port = crate::helpers::free_port();
-    let _proxy = crate::resilience::Proxy::start(Some(port), Duration::from_secs(2));
-    let url = {
-        let mut u = url::Url::parse(&db.url).unwrap();
-        u.set_port(Some(port)).unwrap();
-        u.to_string()
-    };
+    let proxy = crate::resilience::Proxy::start(Duration::from_secs(2));
+    let port = proxy.port;
+    let url = proxy.url(&db.url);
     let mut cmd = pathway();
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
         .env("PATHWAY__DATABASE__STARTUP_WAIT_SECONDS", "20")
@@ -888,7 +887,8 @@ fn serve_waits_with_back_off_for_a_postgres_that_comes_up() {
 
 #[test]
 fn startup_gives_up_after_its_wait_naming_the_cause_and_never_retries_a_wrong_user() {
-    let port = crate::helpers::free_port();
+    let closed = crate::helpers::ClosedPort::new();
+    let port = closed.port;
     let url = format!("postgres://postgres@127.0.0.1:{port}/pathway");
     for command in ["serve", "migrate"] {
         let started = Instant::now();

@@ -525,7 +525,7 @@ async fn a_person_with_linked_cases_is_erased_whole_or_not_at_all() {
 
 #[tokio::test]
 async fn a_passed_review_date_is_reminded_once_to_the_records_officer() {
-    let smtp = SmtpServer::start(None);
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| {
         with_mail(s, &smtp.url());
         s.retention.no_further_action_years = 0;

@@ -2,13 +2,14 @@
 //! readable across a rotation of the master key.
 
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Text};
 use pathway::startup::Application;
 use pathway::store::schema::{cases, subject_keys};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    OFFICER, TestApp, TestBackend, backend, config_dir, referral_about, signpost_body, spawn_app,
-    spawn_app_with, threshold,
+    AREA, OFFICER, TestApp, TestBackend, backend, config_dir, referral_about, signpost_body,
+    spawn_app, spawn_app_with, threshold,
 };
 
 /// Names that appear nowhere but in this test's referral.
@@ -339,4 +340,133 @@ async fn cases_stored_before_sealing_are_read_as_they_are_and_sealed_by_the_cli(
     let after = case_as_officer(&app, &id).await;
     assert_eq!(after["referral"], before["referral"]);
     assert_eq!(after["onward_referrals"][0]["organisation"], ORGANISATION);
+}
+
+/// Every byte the database keeps, live or not: the SQLite file and its write-ahead log
+/// (free pages and old frames included), or every page of every table, TOAST table and
+/// index of the PostgreSQL database, read raw (dead tuples included).
+fn raw_database_bytes(app: &TestApp) -> Vec<u8> {
+    match backend() {
+        TestBackend::Sqlite => database_bytes(app),
+        TestBackend::Postgres => {
+            use diesel::connection::SimpleConnection;
+            #[derive(QueryableByName)]
+            struct Relation {
+                #[diesel(sql_type = Text)]
+                name: String,
+                #[diesel(sql_type = BigInt)]
+                pages: i64,
+            }
+            #[derive(QueryableByName)]
+            struct Page {
+                #[diesel(sql_type = Binary)]
+                page: Vec<u8>,
+            }
+            let mut conn = app.db.connect();
+            conn.batch_execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+                .expect("pageinspect (PostgreSQL contrib)");
+            let relations: Vec<Relation> = diesel::sql_query(
+                "SELECT c.oid::regclass::text AS name, \
+                        pg_relation_size(c.oid) / current_setting('block_size')::bigint AS pages \
+                 FROM pg_class c \
+                 WHERE c.relkind IN ('r', 't', 'i') AND (c.relnamespace = 'public'::regnamespace \
+                    OR c.oid IN (SELECT reltoastrelid FROM pg_class \
+                                 WHERE relnamespace = 'public'::regnamespace))",
+            )
+            .load(&mut conn)
+            .unwrap();
+            assert!(relations.iter().any(|r| r.name == "notifications"));
+            let mut bytes = Vec::new();
+            for relation in relations {
+                for block in 0..relation.pages {
+                    let page: Page = diesel::sql_query("SELECT get_raw_page($1, $2) AS page")
+                        .bind::<Text, _>(&relation.name)
+                        .bind::<BigInt, _>(block)
+                        .get_result(&mut conn)
+                        .unwrap();
+                    bytes.extend(page.page);
+                }
+            }
+            bytes
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_byte_of_the_database_holds_the_referrers_address_before_or_after_erasure() {
+    const EMAIL: &str = "perpetua.fanshawe@academy.example";
+    let app = spawn_app().await;
+    // The acknowledgement goes to the address in the referrer's token.
+    let mut claims = app.claims(crate::helpers::REFERRER, &["referrer"], AREA);
+    claims.email = EMAIL.into();
+    let mut body = distinctive_referral();
+    body["referrer"]["email"] = EMAIL.into();
+    let filed = app
+        .post_json("/v1/referrals", &app.sign(&claims), &body)
+        .await;
+    assert_eq!(filed.status().as_u16(), 201);
+    let id = filed.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Read back through the vault: the outbox for its area's admins, the export for the
+    // records officer.
+    let admin = app.token("admin-1", &["admin"], AREA);
+    let outbox: Value = app
+        .get("/v1/notifications", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outbox["items"][0]["recipient"], EMAIL, "{outbox}");
+    let records = app.token("records-1", &["records_officer"], AREA);
+    let export: Value = app
+        .post_json("/v1/subject-access", &records, &json!({"case_id": id}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        export["cases"][0]["notifications"][0]["recipient"], EMAIL,
+        "{export}"
+    );
+    assert!(
+        !contains(&raw_database_bytes(&app), EMAIL),
+        "sealed at rest"
+    );
+
+    // Closed, due for review and erased: the outbox rows are deleted, and the key that
+    // sealed them destroyed.
+    let officer = app.officer();
+    app.act_ok(&officer, &id, "begin_screening", 1, &json!({}))
+        .await;
+    app.act_ok(
+        &officer,
+        &id,
+        "close_no_further_action",
+        2,
+        &threshold("no_prevent_concern"),
+    )
+    .await;
+    let yesterday = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
+    diesel::update(cases::table.find(&id))
+        .set(cases::review_due_at.eq(Some(yesterday)))
+        .execute(&mut app.db.connect())
+        .unwrap();
+    let erased = app
+        .post_json(
+            &format!("/v1/cases/{id}/retention"),
+            &records,
+            &json!({"decision": "erase"}),
+        )
+        .await;
+    assert_eq!(erased.status().as_u16(), 200);
+
+    let bytes = raw_database_bytes(&app);
+    assert!(
+        !contains(&bytes, EMAIL),
+        "the address is readable after erasure"
+    );
+    assert!(!contains(&bytes, "perpetua"), "nor any part of it");
 }
