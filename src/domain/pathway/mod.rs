@@ -1,5 +1,8 @@
 //! The pathway: every state, every action, who may take it, what it needs, and where
 //! it leads. One table, [`PATHWAY`]; everything else about transitions reads from it.
+//! What each action decides, given its command, is a pure function in the module of its
+//! stage (`screening`, `panel`, `consent`, `support`, `exit`, `onward`, `correction`),
+//! reached through [`decide`].
 
 use std::fmt;
 
@@ -9,8 +12,21 @@ use super::Role;
 use Action::*;
 use State::*;
 
+mod consent;
+mod correction;
+mod decision;
+mod exit;
+mod onward;
+mod panel;
+mod screening;
+mod support;
 mod table;
 
+pub use consent::SubjectAge;
+pub use decision::{
+    Case, Changes, Decision, DeconflictionRecord, Details, Facts, Meeting, NewOnward, Notify,
+    Onward, Rejection, Write, decide,
+};
 pub use table::PATHWAY;
 
 /// Where a case is.
