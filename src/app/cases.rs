@@ -240,86 +240,17 @@ fn file_once(
     referral: &Referral,
     policy: &DuePolicy,
 ) -> Result<Filed, AppError> {
-    if let Some(idem) = idempotency
-        && let Some(stored) = store::find_idempotency(conn, &actor.sub, &idem.key)?
-    {
-        if stored.request_hash != idem.body_hash {
-            return Err(AppError::IdempotencyKeyReused);
-        }
-        let receipt: Receipt =
-            serde_json::from_str(&stored.response).map_err(|e| AppError::Corrupt(e.to_string()))?;
-        return Ok(Filed {
-            receipt,
-            replayed: true,
-        });
+    if let Some(filed) = replayed(conn, actor, idempotency)? {
+        return Ok(filed);
     }
     let at = now();
-    let area = referral
-        .area()
-        .map_or_else(|| actor.area.to_string(), ToString::to_string);
-    let number = store::next_reference_number(conn, i64::from(at.year()))?;
-    let id = uuid::Uuid::now_v7();
-    let due = policy.on_entering(State::Submitted, at, None);
-    let key = subject_key(referral);
-    let stored = serde_json::to_value(referral).map_err(|e| AppError::Corrupt(e.to_string()))?;
-    let counted = super::statistics::counted_facts(&stored, at.date());
-    let row = CaseRow {
-        id: id.to_string(),
-        reference: format!("PRV-{}-{number:06}", at.year()),
-        area,
-        state: State::Submitted.as_str().to_owned(),
-        version: 1,
-        referrer_sub: actor.sub.clone(),
-        submitted_at: at,
-        updated_at: at,
-        due_kind: due.map(|(k, _)| k.as_str().to_owned()),
-        due_at: due.map(|(_, t)| t),
-        outcome: None,
-        referred_to_channel_at: None,
-        subject_key: key.clone(),
-        referral: stored.to_string(),
-        deconfliction: None,
-        immediate_risk: referral.immediate_risk(),
-        sector: referral.referrer_sector().as_str().to_owned(),
-        type_of_concern: referral.type_of_concern().map(|t| t.as_str().to_owned()),
-        support_plan: None,
-        consent: None,
-        exited_at: None,
-        officer_email: None,
-        shared_version: 1,
-        age_band: counted.age_band,
-        gender: counted.gender,
-        needs_recorded: counted.needs_recorded,
-        review_due_at: None,
-        legal_hold: false,
-        erased_at: None,
-        shared_updated_at: at,
-        police_only_since: None,
-    };
-    let earlier_cases = match &key {
+    let row = new_case(conn, actor, referral, policy, at)?;
+    let earlier = match &row.subject_key {
         Some(k) => store::cases_with_subject(conn, k)?,
         None => Vec::new(),
     };
-    let earlier: Vec<&str> = earlier_cases.iter().map(|(id, _)| id.as_str()).collect();
     store::insert_case(conn, &row)?;
-    let mut audit = vec![case_event(
-        &row,
-        "case.submit",
-        Outcome::Ok,
-        json!({"reference": row.reference, "repeat_of": earlier}),
-    )];
-    for (other, other_area) in &earlier_cases {
-        store::link_cases(conn, &row.id, other, "subject_match", at)?;
-        // The entry belongs to the earlier case, so it carries that case's area: the
-        // new case's area would show its auditors an id they may not see.
-        audit.push(AuditEvent::about_case(
-            other,
-            other_area,
-            "case.link",
-            Outcome::Ok,
-            json!({"linked_case_id": row.id, "reason": "subject_match"}),
-        ));
-    }
+    let audit = link_earlier(conn, &row, &earlier, at)?;
     store::insert_event(
         conn,
         &EventRow {
@@ -349,47 +280,162 @@ fn file_once(
         advice: row.immediate_risk.then(|| IMMEDIATE_RISK_ADVICE.to_owned()),
     };
     if let Some(idem) = idempotency {
-        store::insert_idempotency(
-            conn,
-            &IdempotencyRow {
-                actor_sub: actor.sub.clone(),
-                key: idem.key.clone(),
-                request_hash: idem.body_hash.clone(),
-                case_id: row.id.clone(),
-                response: serde_json::to_string(&receipt)
-                    .map_err(|e| AppError::Corrupt(e.to_string()))?,
-                created_at: at,
-            },
-        )?;
+        keep_receipt(conn, actor, idem, &receipt, at)?;
     }
     audit_store::append(conn, ctx, &audit)?;
-    let extra = json!({"immediate_risk": row.immediate_risk, "screening_days": policy.screening_working_days});
-    let mut notices: Vec<Notice> = notify_store::mailboxes(conn, &row.area, "prevent_team")?
-        .iter()
-        .map(|m| {
-            Notice::about_case(
-                Kind::ReferralReceived,
-                m,
-                &row.area,
-                &row.id,
-                &row.reference,
-                extra.clone(),
-            )
-        })
-        .collect();
-    notices.push(Notice::about_case(
-        Kind::ReferralAcknowledged,
-        &actor.email,
-        &row.area,
-        &row.id,
-        &row.reference,
-        extra,
-    ));
+    let notices = filing_notices(conn, actor, &row, policy)?;
     notify::queue(conn, notices, at)?;
     Ok(Filed {
         receipt,
         replayed: false,
     })
+}
+
+/// The receipt stored under the idempotency key, when this is a retry with the same
+/// key and body; a retry with another body is refused.
+fn replayed(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    idempotency: Option<&Idempotency>,
+) -> Result<Option<Filed>, AppError> {
+    let Some(idem) = idempotency else {
+        return Ok(None);
+    };
+    let Some(stored) = store::find_idempotency(conn, &actor.sub, &idem.key)? else {
+        return Ok(None);
+    };
+    if stored.request_hash != idem.body_hash {
+        return Err(AppError::IdempotencyKeyReused);
+    }
+    let receipt: Receipt =
+        serde_json::from_str(&stored.response).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    Ok(Some(Filed {
+        receipt,
+        replayed: true,
+    }))
+}
+
+/// The row of a case filed now: its reference allocated, its screening due, and the
+/// facts statistics count kept beside the referral.
+fn new_case(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    referral: &Referral,
+    policy: &DuePolicy,
+    at: NaiveDateTime,
+) -> Result<CaseRow, AppError> {
+    let area = referral
+        .area()
+        .map_or_else(|| actor.area.to_string(), ToString::to_string);
+    let number = store::next_reference_number(conn, i64::from(at.year()))?;
+    let due = policy.on_entering(State::Submitted, at, None);
+    let stored = serde_json::to_value(referral).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    let counted = super::statistics::counted_facts(&stored, at.date());
+    Ok(CaseRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        reference: format!("PRV-{}-{number:06}", at.year()),
+        area,
+        state: State::Submitted.as_str().to_owned(),
+        version: 1,
+        referrer_sub: actor.sub.clone(),
+        submitted_at: at,
+        updated_at: at,
+        due_kind: due.map(|(k, _)| k.as_str().to_owned()),
+        due_at: due.map(|(_, t)| t),
+        outcome: None,
+        referred_to_channel_at: None,
+        subject_key: subject_key(referral),
+        referral: stored.to_string(),
+        deconfliction: None,
+        immediate_risk: referral.immediate_risk(),
+        sector: referral.referrer_sector().as_str().to_owned(),
+        type_of_concern: referral.type_of_concern().map(|t| t.as_str().to_owned()),
+        support_plan: None,
+        consent: None,
+        exited_at: None,
+        officer_email: None,
+        shared_version: 1,
+        age_band: counted.age_band,
+        gender: counted.gender,
+        needs_recorded: counted.needs_recorded,
+        review_due_at: None,
+        legal_hold: false,
+        erased_at: None,
+        shared_updated_at: at,
+        police_only_since: None,
+    })
+}
+
+/// Links the new case to the earlier cases about the same person; the audit entries of
+/// its submission and of each link.
+fn link_earlier(
+    conn: &mut DbConnection,
+    row: &CaseRow,
+    earlier: &[(String, String)],
+    at: NaiveDateTime,
+) -> Result<Vec<AuditEvent>, AppError> {
+    let repeat_of: Vec<&str> = earlier.iter().map(|(id, _)| id.as_str()).collect();
+    let mut audit = vec![case_event(
+        row,
+        "case.submit",
+        Outcome::Ok,
+        json!({"reference": row.reference, "repeat_of": repeat_of}),
+    )];
+    for (other, other_area) in earlier {
+        store::link_cases(conn, &row.id, other, "subject_match", at)?;
+        // The entry belongs to the earlier case, so it carries that case's area: the
+        // new case's area would show its auditors an id they may not see.
+        audit.push(AuditEvent::about_case(
+            other,
+            other_area,
+            "case.link",
+            Outcome::Ok,
+            json!({"linked_case_id": row.id, "reason": "subject_match"}),
+        ));
+    }
+    Ok(audit)
+}
+
+/// Keeps the receipt under the idempotency key, for a retry to be told again.
+fn keep_receipt(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    idem: &Idempotency,
+    receipt: &Receipt,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    let response = serde_json::to_string(receipt).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    store::insert_idempotency(
+        conn,
+        &IdempotencyRow {
+            actor_sub: actor.sub.clone(),
+            key: idem.key.clone(),
+            request_hash: idem.body_hash.clone(),
+            case_id: receipt.id.clone(),
+            response,
+            created_at: at,
+        },
+    )?;
+    Ok(())
+}
+
+/// Who is told of a filing: the area's Prevent team, and the referrer, acknowledged.
+fn filing_notices(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    row: &CaseRow,
+    policy: &DuePolicy,
+) -> Result<Vec<Notice>, AppError> {
+    let extra = json!({"immediate_risk": row.immediate_risk, "screening_days": policy.screening_working_days});
+    let notice = |kind, to: &str| {
+        Notice::about_case(kind, to, &row.area, &row.id, &row.reference, extra.clone())
+    };
+    let mut notices: Vec<Notice> = notify_store::mailboxes(conn, &row.area, "prevent_team")?
+        .iter()
+        .map(|m| notice(Kind::ReferralReceived, m))
+        .collect();
+    notices.push(notice(Kind::ReferralAcknowledged, &actor.email));
+    Ok(notices)
 }
 
 /// A case as the actor may see it.
