@@ -10,10 +10,13 @@ use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
 use crate::domain::access::{CaseAccess, StatusFilter, View, acting_roles, view_of};
 use crate::domain::actions::Command;
 use crate::domain::due::{DueKind, DuePolicy};
-use crate::domain::pathway::{self, Action, Refusal, State, Transition};
+use crate::domain::pathway::{
+    self, Action, Decision, Facts, Meeting, NewOnward, Notify, Refusal, Rejection, State,
+    Transition, Write,
+};
 use crate::domain::referral::Referral;
 use crate::domain::retention::RetentionPolicy;
-use crate::domain::{Actor, FieldError, Role};
+use crate::domain::{Actor, Role};
 use crate::notify::{self, Kind, Notice};
 use crate::store::cases::{
     self as store, CaseChange, CaseFilter, CaseRow, EventRow, IdempotencyRow, OnwardRow,
@@ -237,86 +240,17 @@ fn file_once(
     referral: &Referral,
     policy: &DuePolicy,
 ) -> Result<Filed, AppError> {
-    if let Some(idem) = idempotency
-        && let Some(stored) = store::find_idempotency(conn, &actor.sub, &idem.key)?
-    {
-        if stored.request_hash != idem.body_hash {
-            return Err(AppError::IdempotencyKeyReused);
-        }
-        let receipt: Receipt =
-            serde_json::from_str(&stored.response).map_err(|e| AppError::Corrupt(e.to_string()))?;
-        return Ok(Filed {
-            receipt,
-            replayed: true,
-        });
+    if let Some(filed) = replayed(conn, actor, idempotency)? {
+        return Ok(filed);
     }
     let at = now();
-    let area = referral
-        .area()
-        .map_or_else(|| actor.area.to_string(), ToString::to_string);
-    let number = store::next_reference_number(conn, i64::from(at.year()))?;
-    let id = uuid::Uuid::now_v7();
-    let due = policy.on_entering(State::Submitted, at, None);
-    let key = subject_key(referral);
-    let stored = serde_json::to_value(referral).map_err(|e| AppError::Corrupt(e.to_string()))?;
-    let counted = super::statistics::counted_facts(&stored, at.date());
-    let row = CaseRow {
-        id: id.to_string(),
-        reference: format!("PRV-{}-{number:06}", at.year()),
-        area,
-        state: State::Submitted.as_str().to_owned(),
-        version: 1,
-        referrer_sub: actor.sub.clone(),
-        submitted_at: at,
-        updated_at: at,
-        due_kind: due.map(|(k, _)| k.as_str().to_owned()),
-        due_at: due.map(|(_, t)| t),
-        outcome: None,
-        referred_to_channel_at: None,
-        subject_key: key.clone(),
-        referral: stored.to_string(),
-        deconfliction: None,
-        immediate_risk: referral.immediate_risk(),
-        sector: referral.referrer_sector().as_str().to_owned(),
-        type_of_concern: referral.type_of_concern().map(|t| t.as_str().to_owned()),
-        support_plan: None,
-        consent: None,
-        exited_at: None,
-        officer_email: None,
-        shared_version: 1,
-        age_band: counted.age_band,
-        gender: counted.gender,
-        needs_recorded: counted.needs_recorded,
-        review_due_at: None,
-        legal_hold: false,
-        erased_at: None,
-        shared_updated_at: at,
-        police_only_since: None,
-    };
-    let earlier_cases = match &key {
+    let row = new_case(conn, actor, referral, policy, at)?;
+    let earlier = match &row.subject_key {
         Some(k) => store::cases_with_subject(conn, k)?,
         None => Vec::new(),
     };
-    let earlier: Vec<&str> = earlier_cases.iter().map(|(id, _)| id.as_str()).collect();
     store::insert_case(conn, &row)?;
-    let mut audit = vec![case_event(
-        &row,
-        "case.submit",
-        Outcome::Ok,
-        json!({"reference": row.reference, "repeat_of": earlier}),
-    )];
-    for (other, other_area) in &earlier_cases {
-        store::link_cases(conn, &row.id, other, "subject_match", at)?;
-        // The entry belongs to the earlier case, so it carries that case's area: the
-        // new case's area would show its auditors an id they may not see.
-        audit.push(AuditEvent::about_case(
-            other,
-            other_area,
-            "case.link",
-            Outcome::Ok,
-            json!({"linked_case_id": row.id, "reason": "subject_match"}),
-        ));
-    }
+    let audit = link_earlier(conn, &row, &earlier, at)?;
     store::insert_event(
         conn,
         &EventRow {
@@ -346,47 +280,162 @@ fn file_once(
         advice: row.immediate_risk.then(|| IMMEDIATE_RISK_ADVICE.to_owned()),
     };
     if let Some(idem) = idempotency {
-        store::insert_idempotency(
-            conn,
-            &IdempotencyRow {
-                actor_sub: actor.sub.clone(),
-                key: idem.key.clone(),
-                request_hash: idem.body_hash.clone(),
-                case_id: row.id.clone(),
-                response: serde_json::to_string(&receipt)
-                    .map_err(|e| AppError::Corrupt(e.to_string()))?,
-                created_at: at,
-            },
-        )?;
+        keep_receipt(conn, actor, idem, &receipt, at)?;
     }
     audit_store::append(conn, ctx, &audit)?;
-    let extra = json!({"immediate_risk": row.immediate_risk, "screening_days": policy.screening_working_days});
-    let mut notices: Vec<Notice> = notify_store::mailboxes(conn, &row.area, "prevent_team")?
-        .iter()
-        .map(|m| {
-            Notice::about_case(
-                Kind::ReferralReceived,
-                m,
-                &row.area,
-                &row.id,
-                &row.reference,
-                extra.clone(),
-            )
-        })
-        .collect();
-    notices.push(Notice::about_case(
-        Kind::ReferralAcknowledged,
-        &actor.email,
-        &row.area,
-        &row.id,
-        &row.reference,
-        extra,
-    ));
+    let notices = filing_notices(conn, actor, &row, policy)?;
     notify::queue(conn, notices, at)?;
     Ok(Filed {
         receipt,
         replayed: false,
     })
+}
+
+/// The receipt stored under the idempotency key, when this is a retry with the same
+/// key and body; a retry with another body is refused.
+fn replayed(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    idempotency: Option<&Idempotency>,
+) -> Result<Option<Filed>, AppError> {
+    let Some(idem) = idempotency else {
+        return Ok(None);
+    };
+    let Some(stored) = store::find_idempotency(conn, &actor.sub, &idem.key)? else {
+        return Ok(None);
+    };
+    if stored.request_hash != idem.body_hash {
+        return Err(AppError::IdempotencyKeyReused);
+    }
+    let receipt: Receipt =
+        serde_json::from_str(&stored.response).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    Ok(Some(Filed {
+        receipt,
+        replayed: true,
+    }))
+}
+
+/// The row of a case filed now: its reference allocated, its screening due, and the
+/// facts statistics count kept beside the referral.
+fn new_case(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    referral: &Referral,
+    policy: &DuePolicy,
+    at: NaiveDateTime,
+) -> Result<CaseRow, AppError> {
+    let area = referral
+        .area()
+        .map_or_else(|| actor.area.to_string(), ToString::to_string);
+    let number = store::next_reference_number(conn, i64::from(at.year()))?;
+    let due = policy.on_entering(State::Submitted, at, None);
+    let stored = serde_json::to_value(referral).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    let counted = super::statistics::counted_facts(&stored, at.date());
+    Ok(CaseRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        reference: format!("PRV-{}-{number:06}", at.year()),
+        area,
+        state: State::Submitted.as_str().to_owned(),
+        version: 1,
+        referrer_sub: actor.sub.clone(),
+        submitted_at: at,
+        updated_at: at,
+        due_kind: due.map(|(k, _)| k.as_str().to_owned()),
+        due_at: due.map(|(_, t)| t),
+        outcome: None,
+        referred_to_channel_at: None,
+        subject_key: subject_key(referral),
+        referral: stored.to_string(),
+        deconfliction: None,
+        immediate_risk: referral.immediate_risk(),
+        sector: referral.referrer_sector().as_str().to_owned(),
+        type_of_concern: referral.type_of_concern().map(|t| t.as_str().to_owned()),
+        support_plan: None,
+        consent: None,
+        exited_at: None,
+        officer_email: None,
+        shared_version: 1,
+        age_band: counted.age_band,
+        gender: counted.gender,
+        needs_recorded: counted.needs_recorded,
+        review_due_at: None,
+        legal_hold: false,
+        erased_at: None,
+        shared_updated_at: at,
+        police_only_since: None,
+    })
+}
+
+/// Links the new case to the earlier cases about the same person; the audit entries of
+/// its submission and of each link.
+fn link_earlier(
+    conn: &mut DbConnection,
+    row: &CaseRow,
+    earlier: &[(String, String)],
+    at: NaiveDateTime,
+) -> Result<Vec<AuditEvent>, AppError> {
+    let repeat_of: Vec<&str> = earlier.iter().map(|(id, _)| id.as_str()).collect();
+    let mut audit = vec![case_event(
+        row,
+        "case.submit",
+        Outcome::Ok,
+        json!({"reference": row.reference, "repeat_of": repeat_of}),
+    )];
+    for (other, other_area) in earlier {
+        store::link_cases(conn, &row.id, other, "subject_match", at)?;
+        // The entry belongs to the earlier case, so it carries that case's area: the
+        // new case's area would show its auditors an id they may not see.
+        audit.push(AuditEvent::about_case(
+            other,
+            other_area,
+            "case.link",
+            Outcome::Ok,
+            json!({"linked_case_id": row.id, "reason": "subject_match"}),
+        ));
+    }
+    Ok(audit)
+}
+
+/// Keeps the receipt under the idempotency key, for a retry to be told again.
+fn keep_receipt(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    idem: &Idempotency,
+    receipt: &Receipt,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    let response = serde_json::to_string(receipt).map_err(|e| AppError::Corrupt(e.to_string()))?;
+    store::insert_idempotency(
+        conn,
+        &IdempotencyRow {
+            actor_sub: actor.sub.clone(),
+            key: idem.key.clone(),
+            request_hash: idem.body_hash.clone(),
+            case_id: receipt.id.clone(),
+            response,
+            created_at: at,
+        },
+    )?;
+    Ok(())
+}
+
+/// Who is told of a filing: the area's Prevent team, and the referrer, acknowledged.
+fn filing_notices(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    row: &CaseRow,
+    policy: &DuePolicy,
+) -> Result<Vec<Notice>, AppError> {
+    let extra = json!({"immediate_risk": row.immediate_risk, "screening_days": policy.screening_working_days});
+    let notice = |kind, to: &str| {
+        Notice::about_case(kind, to, &row.area, &row.id, &row.reference, extra.clone())
+    };
+    let mut notices: Vec<Notice> = notify_store::mailboxes(conn, &row.area, "prevent_team")?
+        .iter()
+        .map(|m| notice(Kind::ReferralReceived, m))
+        .collect();
+    notices.push(notice(Kind::ReferralAcknowledged, &actor.email));
+    Ok(notices)
 }
 
 /// A case as the actor may see it.
@@ -658,6 +707,7 @@ pub fn check_action(
 
 /// Performs `action` on the case at `version`. The body was parsed before the case was
 /// read; its errors are answered only once the state, role and version allow the action.
+/// The steps: load, authorise, load the facts, decide, store, audit, notify.
 #[expect(
     clippy::too_many_arguments,
     reason = "one use case, one call site: a struct would only rename them"
@@ -674,182 +724,422 @@ pub fn perform_action(
     retention: &RetentionPolicy,
 ) -> Result<CaseDetail, AppError> {
     let ctx = audit_context(actor, request_id);
-    let audit_action = format!("case.action.{action}");
+    let asked = Asked {
+        actor,
+        ctx: &ctx,
+        action,
+        audit_action: format!("case.action.{action}"),
+        version,
+    };
     write_transaction(conn, |c| -> Committed<CaseDetail> {
-        let (row, state, view) = match load_visible(c, actor, &ctx, id, &audit_action, true)? {
+        let (row, state, view) = match load_visible(c, actor, &ctx, id, &asked.audit_action, true)?
+        {
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        // Role before version: the version is only for those who may act on the case.
-        let checked = if row.erased_at.is_some() {
-            // An erased case keeps only its skeleton: nothing more is done to it.
-            Err(AppError::InvalidTransition {
-                state,
-                allowed: Vec::new(),
-            })
-        } else {
-            check_action(state, action, &acting_roles(actor, Some(view)))
-        }
-        .map_err(|refusal| match refusal {
-            // The state is named as this reader is shown it.
-            AppError::InvalidTransition { state, allowed } => AppError::InvalidTransition {
-                state: view.state_shown(state),
-                allowed,
-            },
-            other => other,
-        });
-        let shown = view.version(row.version, row.shared_version);
-        let transition = match checked {
-            Ok(t) if shown == Some(version) => t,
-            Ok(_) | Err(AppError::InvalidTransition { .. }) if shown != Some(version) => {
-                return Ok(Err(AppError::VersionMismatch {
-                    current: shown.unwrap_or_default(),
-                }));
-            }
-            Ok(t) => t,
-            Err(refusal) => {
-                let details = json!({"from": state.as_str(), "refused": refusal.code()});
-                audit_store::append(
-                    c,
-                    &ctx,
-                    &[case_event(&row, &audit_action, Outcome::Denied, details)],
-                )?;
-                return Ok(Err(refusal));
-            }
+        let loaded = Loaded { row, state, view };
+        let transition = match authorise(c, &asked, &loaded)? {
+            Ok(transition) => transition,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let command = match command {
             Ok(command) => command,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let mut applied = match apply(c, actor, &row, state, transition, &command, policy)? {
-            Ok(applied) => applied,
-            Err(refusal) => return Ok(Err(refusal)),
+        let at = now();
+        let facts = load_facts(c, actor, &loaded.row, &command)?;
+        let case = case_of(&loaded);
+        let decision = match pathway::decide(transition, &case, &facts, &command, at, policy) {
+            Ok(decision) => decision,
+            Err(Rejection::Invalid(errors)) => return Ok(Err(AppError::Validation(errors))),
+            Err(Rejection::Inconsistent(why)) => return Err(AppError::Corrupt(why)),
         };
-        let change = &mut applied.change;
-        if let Some(next) = State::parse(&change.state) {
-            change.review_due_at = retention.review_date(
-                next,
-                change.outcome.as_deref(),
-                change.exited_at,
-                change.updated_at,
-            );
-        }
-        if store::update_case(c, &row.id, row.version, &applied.change)? == 0 {
+        let others = write_beside(c, actor, &loaded.row, &decision.writes, at)?;
+        let change = change_of(&asked, &loaded.row, &decision, at, retention)?;
+        if store::update_case(c, &loaded.row.id, loaded.row.version, &change)? == 0 {
             // Cannot happen under the row lock; answered as a stale version all the same.
             return Ok(Err(AppError::VersionMismatch {
-                current: shown.unwrap_or_default(),
+                current: shown_version(&loaded),
             }));
         }
-        let seq = store::next_event_seq(c, &row.id)?;
-        store::insert_event(
-            c,
-            &EventRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                case_id: row.id.clone(),
-                seq,
-                action: action.as_str().to_owned(),
-                from_state: Some(state.as_str().to_owned()),
-                to_state: applied.change.state.clone(),
-                actor_sub: actor.sub.clone(),
-                actor_roles: actor.roles_list(),
-                occurred_at: applied.change.updated_at,
-                request_id: ctx.request_id.clone(),
-                reason_code: applied.reason_code.map(str::to_owned),
-                rationale: applied.rationale.clone(),
-                details: applied.details.to_string(),
-                police_only: action.is_police_only(),
-            },
-        )?;
-        let details = json!({
-            "from": state.as_str(),
-            "to": applied.change.state,
-            "version": applied.change.version,
-            "shared_version": applied.change.shared_version,
-            "reason_code": applied.reason_code,
-        });
-        let mut entries = vec![case_event(&row, &audit_action, Outcome::Ok, details)];
-        entries.extend(applied.others);
-        audit_store::append(c, &ctx, &entries)?;
-        let updated = store::find_case(c, &row.id, false)?.ok_or(AppError::NotFound)?;
-        let notices = notices_for_action(c, &updated, action, &applied.details, policy)?;
-        notify::queue(c, notices, applied.change.updated_at)?;
+        record(c, &asked, &loaded, &decision, &change, others)?;
+        let updated = store::find_case(c, &loaded.row.id, false)?.ok_or(AppError::NotFound)?;
+        let notices = notices_of(c, &updated, &decision.notices, policy)?;
+        notify::queue(c, notices, at)?;
         let agenda = on_agenda(c, actor, &updated.id)?;
-        let view = view_of(actor, &access(&updated, state_of(&updated)?, agenda)).unwrap_or(view);
-        Ok(Ok(detail(c, actor, updated, view)?))
+        let view = view_of(actor, &access(&updated, state_of(&updated)?, agenda));
+        Ok(Ok(detail(c, actor, updated, view.unwrap_or(loaded.view))?))
     })?
 }
 
-/// Who is told of an action, and what: the area's chairs of a referral to Channel, the
-/// panel's members of a listing, and the members and the referring officer of the
-/// panel's decision, consent and exit.
-fn notices_for_action(
-    conn: &mut DbConnection,
-    case: &CaseRow,
+/// An action asked of a case, as the steps of [`perform_action`] share it.
+struct Asked<'a> {
+    actor: &'a Actor,
+    ctx: &'a AuditContext,
     action: Action,
-    details: &serde_json::Value,
-    policy: &DuePolicy,
-) -> Result<Vec<Notice>, AppError> {
-    let notice = |kind, to: &str, extra| {
-        Notice::about_case(kind, to, &case.area, &case.id, &case.reference, extra)
-    };
-    let state = case.state.replace('_', " ");
-    let update = |event: &str| json!({"event": event, "state": state});
-    let notices = match action {
-        Action::ReferToChannel => notify_store::mailboxes(conn, &case.area, "channel_chair")?
-            .iter()
-            .map(|m| {
-                notice(
-                    Kind::ReferredToChannel,
-                    m,
-                    json!({"listing_days": policy.panel_listing_days}),
-                )
-            })
-            .collect(),
-        Action::ListForPanel => {
-            let meeting_id = details["meeting_id"].as_str().unwrap_or_default();
-            let Some((meeting, panel)) = panels_store::find_meeting(conn, meeting_id)? else {
-                return Ok(Vec::new());
-            };
-            let date = meeting
-                .scheduled_for
-                .format("%Y-%m-%d %H:%M UTC")
-                .to_string();
-            panels_store::members(conn, &panel.id)?
-                .iter()
-                .map(|m| {
-                    notice(
-                        Kind::ListedForPanel,
-                        &m.email,
-                        json!({"meeting_date": date}),
-                    )
-                })
-                .collect()
-        }
-        Action::RecordPanelDecision | Action::RecordConsent | Action::Exit => {
-            let event = match action {
-                Action::RecordPanelDecision => "the panel recorded its decision",
-                Action::RecordConsent => "consent was recorded",
-                _ => "the person left Channel",
-            };
-            let mut to = panels_store::member_emails_for_case(conn, &case.id)?;
-            to.extend(case.officer_email.clone());
-            to.iter()
-                .map(|m| notice(Kind::CaseUpdate, m, update(event)))
-                .collect()
-        }
-        _ => Vec::new(),
-    };
-    Ok(notices)
+    /// Its audit entries' action: `case.action.<action>`.
+    audit_action: String,
+    /// The version the actor holds.
+    version: i64,
 }
 
-/// What applying a command changes.
-struct Applied {
-    change: CaseChange,
-    reason_code: Option<&'static str>,
-    rationale: Option<String>,
-    details: serde_json::Value,
-    /// Audit entries of other cases the action touched (links made or removed).
+/// A case loaded for an action, locked, and the actor's view of it.
+struct Loaded {
+    row: CaseRow,
+    state: State,
+    view: View,
+}
+
+/// The version the actor is shown (its `ETag`).
+fn shown_version(loaded: &Loaded) -> i64 {
+    let row = &loaded.row;
+    loaded
+        .view
+        .version(row.version, row.shared_version)
+        .unwrap_or_default()
+}
+
+/// The row that lets the actor take the action now, by role and state, then by version
+/// (the version is only for those who may act on the case). A refusal of role or state
+/// is audited.
+fn authorise(
+    conn: &mut DbConnection,
+    asked: &Asked,
+    loaded: &Loaded,
+) -> Committed<&'static Transition> {
+    let (row, state, view) = (&loaded.row, loaded.state, loaded.view);
+    let checked = if row.erased_at.is_some() {
+        // An erased case keeps only its skeleton: nothing more is done to it.
+        Err(AppError::InvalidTransition {
+            state,
+            allowed: Vec::new(),
+        })
+    } else {
+        check_action(state, asked.action, &acting_roles(asked.actor, Some(view)))
+    }
+    .map_err(|refusal| match refusal {
+        // The state is named as this reader is shown it.
+        AppError::InvalidTransition { state, allowed } => AppError::InvalidTransition {
+            state: view.state_shown(state),
+            allowed,
+        },
+        other => other,
+    });
+    let current = view.version(row.version, row.shared_version) == Some(asked.version);
+    match checked {
+        Ok(_) | Err(AppError::InvalidTransition { .. }) if !current => {
+            Ok(Err(AppError::VersionMismatch {
+                current: shown_version(loaded),
+            }))
+        }
+        Ok(transition) => Ok(Ok(transition)),
+        Err(refusal) => {
+            let details = json!({"from": state.as_str(), "refused": refusal.code()});
+            let entry = case_event(row, &asked.audit_action, Outcome::Denied, details);
+            audit_store::append(conn, asked.ctx, &[entry])?;
+            Ok(Err(refusal))
+        }
+    }
+}
+
+/// What the command's rules need to know beyond the case, read under the case's lock.
+fn load_facts(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    row: &CaseRow,
+    command: &Command,
+) -> Result<Facts, AppError> {
+    let mut facts = Facts {
+        actor_email: actor.email.clone(),
+        ..Facts::default()
+    };
+    match command {
+        Command::Listing { meeting_id } => facts.meeting = meeting_facts(conn, row, meeting_id)?,
+        Command::OnwardOutcome { .. } => {
+            facts.pending_onward = store::onward_for_case(conn, &row.id)?
+                .into_iter()
+                .filter(|o| o.status == "pending")
+                .map(|o| o.id)
+                .collect();
+        }
+        Command::Consent(_) => {
+            // An unreadable referral leaves the age unknown, which is read as a child's.
+            if let Ok(referral) = serde_json::from_str(&row.referral) {
+                facts.subject_age = super::subject_age(&referral, row.submitted_at.date());
+            }
+        }
+        Command::Correction(_) => facts.referral = serde_json::from_str(&row.referral).ok(),
+        _ => {}
+    }
+    Ok(facts)
+}
+
+/// The meeting a listing names, with its panel's area, and whether the case is on its
+/// agenda already.
+fn meeting_facts(
+    conn: &mut DbConnection,
+    row: &CaseRow,
+    meeting_id: &uuid::Uuid,
+) -> Result<Option<Meeting>, AppError> {
+    let Some((meeting, panel)) = panels_store::find_meeting(conn, &meeting_id.to_string())? else {
+        return Ok(None);
+    };
+    let lists_case = panels_store::agenda(conn, &meeting.id)?
+        .iter()
+        .any(|a| a.case_id == row.id);
+    Ok(Some(Meeting {
+        id: meeting.id,
+        panel_id: panel.id,
+        panel_area: panel.area,
+        scheduled_for: meeting.scheduled_for,
+        lists_case,
+    }))
+}
+
+/// What the case is waiting for, and by when.
+fn due_of(row: &CaseRow) -> Option<(DueKind, NaiveDateTime)> {
+    row.due_kind
+        .as_deref()
+        .and_then(DueKind::parse)
+        .zip(row.due_at)
+}
+
+/// The case as the pathway's rules read it.
+fn case_of(loaded: &Loaded) -> pathway::Case {
+    let row = &loaded.row;
+    pathway::Case {
+        area: row.area.clone(),
+        state: loaded.state,
+        due: due_of(row),
+        has_support_plan: row.support_plan.is_some(),
+        exited_at: row.exited_at,
+    }
+}
+
+/// A record as stored: JSON text made through a `Value`, whose keys are sorted, as every
+/// record has always been written.
+fn stored<T: Serialize>(record: &T) -> Result<String, AppError> {
+    serde_json::to_value(record)
+        .map(|v| v.to_string())
+        .map_err(|e| AppError::Corrupt(e.to_string()))
+}
+
+/// A field as the decision leaves it: its new record, else what it held.
+fn changed<T: Serialize>(
+    record: Option<&T>,
+    held: &Option<String>,
+) -> Result<Option<String>, AppError> {
+    Ok(match record {
+        Some(record) => Some(stored(record)?),
+        None => held.clone(),
+    })
+}
+
+/// The case row as the decision leaves it: the fields it changes, and what every action
+/// moves (the versions, the first referral to Channel, the retention review, the day it
+/// became police-only).
+fn change_of(
+    asked: &Asked,
+    row: &CaseRow,
+    decision: &Decision,
+    at: NaiveDateTime,
+    retention: &RetentionPolicy,
+) -> Result<CaseChange, AppError> {
+    let changes = &decision.changes;
+    let next = decision.next;
+    let outcome = decision
+        .outcome
+        .map(str::to_owned)
+        .or_else(|| row.outcome.clone());
+    let exited_at = changes.exited_at.or(row.exited_at);
+    // Moves what readers outside police are shown when they are shown the action, as
+    // itself or as its cover.
+    let shown_outside = asked.action.shared_as().is_some();
+    let referred = match (row.referred_to_channel_at, next) {
+        (None, State::AwaitingPanel) => Some(at),
+        (kept, _) => kept,
+    };
+    Ok(CaseChange {
+        state: next.as_str().to_owned(),
+        version: row.version + 1,
+        updated_at: at,
+        due_kind: decision.due.map(|(k, _)| k.as_str().to_owned()),
+        due_at: decision.due.map(|(_, t)| t),
+        review_due_at: retention.review_date(next, outcome.as_deref(), exited_at, at),
+        outcome,
+        referred_to_channel_at: referred,
+        deconfliction: changed(changes.deconfliction.as_ref(), &row.deconfliction)?,
+        support_plan: changed(changes.support_plan.as_ref(), &row.support_plan)?,
+        consent: changed(changes.consent.as_ref(), &row.consent)?,
+        exited_at,
+        officer_email: changes
+            .officer_email
+            .clone()
+            .or_else(|| row.officer_email.clone()),
+        shared_version: row.shared_version + i64::from(shown_outside),
+        shared_updated_at: if shown_outside {
+            at
+        } else {
+            row.shared_updated_at
+        },
+        police_only_since: row
+            .police_only_since
+            .or(next.is_police_only().then_some(at)),
+    })
+}
+
+/// Makes the writes a decision asks for beside the case row, before the row changes (a
+/// correction may move the case to another data key, which the row's sealed fields then
+/// use). The audit entries of other cases they touch.
+fn write_beside(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    row: &CaseRow,
+    writes: &[Write],
+    at: NaiveDateTime,
+) -> Result<Vec<AuditEvent>, AppError> {
+    let mut others = Vec::new();
+    for write in writes {
+        match write {
+            Write::ListOnAgenda { meeting_id } => {
+                panels_store::list_on_agenda(conn, meeting_id, &row.id, &actor.sub, at)?;
+            }
+            Write::InsertOnward(new) => insert_onward(conn, &row.id, new, at)?,
+            Write::ResolveOnward { id, outcome, note } => {
+                let (id, status) = (id.to_string(), outcome.as_str());
+                if store::resolve_onward(conn, &id, &row.id, status, note.as_deref(), at)? == 0 {
+                    // It was read as pending under the case's lock.
+                    return Err(AppError::Corrupt(format!(
+                        "onward referral {id} was pending and is not"
+                    )));
+                }
+            }
+            Write::CorrectReferral(referral) => {
+                others.extend(correct_referral(conn, row, referral, at)?);
+            }
+        }
+    }
+    Ok(others)
+}
+
+fn insert_onward(
+    conn: &mut DbConnection,
+    case_id: &str,
+    new: &[NewOnward],
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    for n in new {
+        store::insert_onward(
+            conn,
+            &OnwardRow {
+                id: n.id.clone(),
+                case_id: case_id.to_owned(),
+                service_type: n.referral.service_type.as_str().to_owned(),
+                organisation: n.referral.organisation.clone(),
+                reason: n.referral.reason.clone(),
+                status: "pending".into(),
+                note: None,
+                created_at: at,
+                resolved_at: None,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The action's entry in the case's history, and its audit entries: the case's, then
+/// those of the other cases it touched.
+fn record(
+    conn: &mut DbConnection,
+    asked: &Asked,
+    loaded: &Loaded,
+    decision: &Decision,
+    change: &CaseChange,
     others: Vec<AuditEvent>,
+) -> Result<(), AppError> {
+    let (row, action) = (&loaded.row, asked.action);
+    let seq = store::next_event_seq(conn, &row.id)?;
+    store::insert_event(
+        conn,
+        &EventRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: row.id.clone(),
+            seq,
+            action: action.as_str().to_owned(),
+            from_state: Some(loaded.state.as_str().to_owned()),
+            to_state: change.state.clone(),
+            actor_sub: asked.actor.sub.clone(),
+            actor_roles: asked.actor.roles_list(),
+            occurred_at: change.updated_at,
+            request_id: asked.ctx.request_id.clone(),
+            reason_code: decision.reason_code.map(str::to_owned),
+            rationale: decision.rationale.clone(),
+            details: stored(&decision.details)?,
+            police_only: action.is_police_only(),
+        },
+    )?;
+    let details = json!({
+        "from": loaded.state.as_str(),
+        "to": change.state,
+        "version": change.version,
+        "shared_version": change.shared_version,
+        "reason_code": decision.reason_code,
+    });
+    let mut entries = vec![case_event(row, &asked.audit_action, Outcome::Ok, details)];
+    entries.extend(others);
+    audit_store::append(conn, asked.ctx, &entries)?;
+    Ok(())
+}
+
+/// The notices a decision asks for, addressed: the area's chairs of a referral to
+/// Channel, a panel's members of a listing, and the members and the referring officer
+/// of the panel's decision, consent and exit. `case` is the case as it is now.
+fn notices_of(
+    conn: &mut DbConnection,
+    case: &CaseRow,
+    asked_for: &[Notify],
+    policy: &DuePolicy,
+) -> Result<Vec<Notice>, AppError> {
+    let notice = |kind, to: &str, extra: &serde_json::Value| {
+        Notice::about_case(
+            kind,
+            to,
+            &case.area,
+            &case.id,
+            &case.reference,
+            extra.clone(),
+        )
+    };
+    let mut notices = Vec::new();
+    for n in asked_for {
+        match n {
+            Notify::Chairs => {
+                let extra = json!({"listing_days": policy.panel_listing_days});
+                for m in notify_store::mailboxes(conn, &case.area, "channel_chair")? {
+                    notices.push(notice(Kind::ReferredToChannel, &m, &extra));
+                }
+            }
+            Notify::PanelMembers {
+                panel_id,
+                meeting_at,
+            } => {
+                let date = meeting_at.format("%Y-%m-%d %H:%M UTC").to_string();
+                let extra = json!({"meeting_date": date});
+                for m in panels_store::members(conn, panel_id)? {
+                    notices.push(notice(Kind::ListedForPanel, &m.email, &extra));
+                }
+            }
+            Notify::MembersAndOfficer { event } => {
+                let extra = json!({"event": event, "state": case.state.replace('_', " ")});
+                let mut to = panels_store::member_emails_for_case(conn, &case.id)?;
+                to.extend(case.officer_email.clone());
+                for m in &to {
+                    notices.push(notice(Kind::CaseUpdate, m, &extra));
+                }
+            }
+        }
+    }
+    Ok(notices)
 }
 
 /// Replaces the case's referral with `referral` and recomputes its repeat-referral
@@ -904,372 +1194,4 @@ fn correct_referral(
         others.push(entry(&facts.id, &facts.area, "case.unlink"));
     }
     Ok(others)
-}
-
-/// The closed outcome recorded when an action closes a case.
-fn closing_outcome(action: Action) -> &'static str {
-    match action {
-        Action::CloseNoFurtherAction => "no_further_action",
-        Action::Close => pathway::POLICE_CLOSED,
-        Action::RecordOnwardOutcome => "signposted",
-        Action::RecordPanelDecision => "not_adopted",
-        Action::Reassess => "closed_after_reassessment",
-        Action::RecordPostExitReview => "exited_channel",
-        _ => "closed",
-    }
-}
-
-fn refuse<T>(field: &str, code: &str, message: &str) -> Committed<T> {
-    Ok(Err(AppError::Validation(vec![FieldError::new(
-        field, code, message,
-    )])))
-}
-
-fn day_end(d: chrono::NaiveDate) -> NaiveDateTime {
-    d.and_hms_opt(23, 59, 59).unwrap_or_default()
-}
-
-fn insert_onward(
-    conn: &mut DbConnection,
-    case_id: &str,
-    referrals: &[crate::domain::actions::OnwardReferral],
-    at: NaiveDateTime,
-) -> Result<serde_json::Value, AppError> {
-    let mut ids = Vec::new();
-    for r in referrals {
-        let id = uuid::Uuid::now_v7().to_string();
-        store::insert_onward(
-            conn,
-            &OnwardRow {
-                id: id.clone(),
-                case_id: case_id.to_owned(),
-                service_type: r.service_type.as_str().to_owned(),
-                organisation: r.organisation.clone(),
-                reason: r.reason.clone(),
-                status: "pending".into(),
-                note: None,
-                created_at: at,
-                resolved_at: None,
-            },
-        )?;
-        ids.push(json!({"id": id, "service_type": r.service_type}));
-    }
-    Ok(json!(ids))
-}
-
-/// Works out the next state, its due date and side effects. Refusals that depend on
-/// the case (a meeting of another area, a child's own consent, no support plan) are
-/// answered without writing anything.
-fn apply(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    row: &CaseRow,
-    state: State,
-    transition: &Transition,
-    command: &Command,
-    policy: &DuePolicy,
-) -> Committed<Applied> {
-    use crate::domain::channel::{
-        ConsentDecision, Decision, NextStep, PostExitReview, ReassessOutcome,
-    };
-    let at = now();
-    let action = transition.action;
-    let mut reason_code = None;
-    let mut rationale = None;
-    let mut details = json!({});
-    let mut deconfliction = row.deconfliction.clone();
-    let mut support_plan = row.support_plan.clone();
-    let mut consent = row.consent.clone();
-    let mut exited_at = row.exited_at;
-    // A due date the command sets itself, overriding the policy's default.
-    let mut due_override: Option<Option<(DueKind, NaiveDateTime)>> = None;
-    let mut others = Vec::new();
-    let single_target = transition.to.first().copied().unwrap_or(state);
-    let next = match command {
-        Command::Nothing => single_target,
-        Command::Threshold(t) => {
-            reason_code = Some(t.reason_code);
-            rationale = Some(t.rationale.clone());
-            if action == Action::Exit {
-                exited_at = Some(at);
-            }
-            single_target
-        }
-        Command::Deconfliction { result, note } => {
-            let record = json!({"result": result, "note": note, "recorded_at": at.and_utc()});
-            deconfliction = Some(record.to_string());
-            details = json!({"result": result});
-            rationale = note.clone();
-            single_target
-        }
-        Command::Signpost {
-            threshold,
-            referrals,
-        } => {
-            reason_code = Some(threshold.reason_code);
-            rationale = Some(threshold.rationale.clone());
-            details = json!({"onward_referrals": insert_onward(conn, &row.id, referrals, at)?});
-            single_target
-        }
-        Command::OnwardOutcome { id, outcome, note } => {
-            let changed = store::resolve_onward(
-                conn,
-                &id.to_string(),
-                &row.id,
-                outcome.as_str(),
-                note.as_deref(),
-                at,
-            )?;
-            if changed == 0 {
-                return refuse(
-                    "onward_referral_id",
-                    "not_pending",
-                    "No pending onward referral of this case has that id.",
-                );
-            }
-            details = json!({"onward_referral_id": id, "outcome": outcome});
-            rationale = note.clone();
-            let pending = store::onward_for_case(conn, &row.id)?
-                .iter()
-                .any(|o| o.status == "pending");
-            if pending {
-                State::OnwardReferral
-            } else {
-                State::Closed
-            }
-        }
-        Command::Listing { meeting_id } => {
-            let Some((meeting, panel)) = panels_store::find_meeting(conn, &meeting_id.to_string())?
-            else {
-                return refuse(
-                    "meeting_id",
-                    "unknown_meeting",
-                    "No meeting of a panel of this case's area has that id.",
-                );
-            };
-            if panel.area != row.area {
-                return refuse(
-                    "meeting_id",
-                    "unknown_meeting",
-                    "No meeting of a panel of this case's area has that id.",
-                );
-            }
-            if meeting.scheduled_for.date() < at.date() {
-                return refuse(
-                    "meeting_id",
-                    "meeting_in_past",
-                    "That meeting has already taken place.",
-                );
-            }
-            if panels_store::agenda(conn, &meeting.id)?
-                .iter()
-                .any(|a| a.case_id == row.id)
-            {
-                return refuse(
-                    "meeting_id",
-                    "already_listed",
-                    "The case is already on that meeting's agenda.",
-                );
-            }
-            panels_store::list_on_agenda(conn, &meeting.id, &row.id, &actor.sub, at)?;
-            details = json!({"meeting_id": meeting.id, "panel_id": panel.id});
-            due_override = Some(Some((DueKind::PanelDecision, meeting.scheduled_for)));
-            single_target
-        }
-        Command::PanelDecision(d) => {
-            reason_code = Some(d.threshold.reason_code);
-            rationale = Some(d.threshold.rationale.clone());
-            let mut record = json!({
-                "decision": d.decision, "how_reached": d.how_reached, "next_step": d.next_step,
-                "assessment": d.assessment,
-            });
-            let next = match (d.decision, d.next_step) {
-                (Decision::Adopt, _) => State::ConsentPending,
-                (Decision::Defer, _) => State::AwaitingPanel,
-                (Decision::NotAdopt, Some(NextStep::OnwardReferral)) => {
-                    record["onward_referrals"] = insert_onward(conn, &row.id, &d.onward, at)?;
-                    State::OnwardReferral
-                }
-                (Decision::NotAdopt, Some(NextStep::PoliceManaged)) => State::PoliceManaged,
-                (Decision::NotAdopt, _) => State::Closed,
-            };
-            details = record;
-            next
-        }
-        Command::SupportPlan(plan) => {
-            support_plan = Some(plan.to_string());
-            details =
-                json!({"interventions": plan["interventions"].as_array().map_or(0, Vec::len)});
-            if state == State::Support {
-                due_override = Some(
-                    row.due_kind
-                        .as_deref()
-                        .and_then(DueKind::parse)
-                        .zip(row.due_at),
-                );
-            }
-            single_target
-        }
-        Command::Consent(c) => {
-            if let Some(problem) = crate::domain::channel::consent_problem(
-                c,
-                serde_json::from_str(&row.referral)
-                    .ok()
-                    .and_then(|r| super::subject_age_on(&r, row.submitted_at.date(), c.decided_on)),
-            ) {
-                return Ok(Err(AppError::Validation(vec![problem])));
-            }
-            if c.decision == ConsentDecision::Given && row.support_plan.is_none() {
-                return refuse(
-                    "decision",
-                    "support_plan_required",
-                    "Record the support plan (record_support_plan) before consent to it.",
-                );
-            }
-            consent = Some(c.record.to_string());
-            details = json!({"decision": c.decision, "given_by": c.given_by});
-            match c.decision {
-                ConsentDecision::Given => State::Support,
-                ConsentDecision::Refused => State::ConsentRefused,
-            }
-        }
-        Command::Reassessment { outcome, threshold } => {
-            reason_code = Some(threshold.reason_code);
-            rationale = Some(threshold.rationale.clone());
-            details = json!({"outcome": outcome});
-            match outcome {
-                ReassessOutcome::SeekConsent => State::ConsentPending,
-                ReassessOutcome::PoliceManaged => State::PoliceManaged,
-                ReassessOutcome::Closed => State::Closed,
-            }
-        }
-        Command::Review {
-            summary,
-            next_review_on,
-        } => {
-            rationale = Some(summary.clone());
-            if let Some(d) = next_review_on {
-                due_override = Some(Some((DueKind::SupportReview, day_end(*d))));
-            }
-            details = json!({"next_review_on": next_review_on});
-            State::Support
-        }
-        Command::Withdrawal {
-            rationale: why,
-            reassess_by,
-        } => {
-            rationale = Some(why.clone());
-            if let Some(d) = reassess_by {
-                due_override = Some(Some((DueKind::Reassessment, day_end(*d))));
-            }
-            details = json!({"reassess_by": reassess_by});
-            State::ConsentRefused
-        }
-        Command::Correction(c) => {
-            let Ok(stored) = serde_json::from_str::<serde_json::Value>(&row.referral) else {
-                return refuse(
-                    "subject",
-                    "not_held",
-                    "The case holds no details to correct.",
-                );
-            };
-            let (referral, changed) = match crate::domain::correction::apply(&stored, c, at.date())
-            {
-                Ok(done) => done,
-                Err(errors) => return Ok(Err(AppError::Validation(errors))),
-            };
-            others = correct_referral(conn, row, &referral, at)?;
-            rationale = Some(c.reason.clone());
-            // Which fields, never their values.
-            details = json!({"fields": changed});
-            due_override = Some(
-                row.due_kind
-                    .as_deref()
-                    .and_then(DueKind::parse)
-                    .zip(row.due_at),
-            );
-            state
-        }
-        Command::PostExitReview {
-            review,
-            new_concern,
-            rationale: found,
-        } => {
-            rationale = Some(found.clone());
-            details = json!({"review": review, "new_concern": new_concern});
-            let due_kind = row.due_kind.as_deref().and_then(DueKind::parse);
-            let expected = match review {
-                PostExitReview::SixMonth => DueKind::PostExitSixMonth,
-                PostExitReview::TwelveMonth => DueKind::PostExitTwelveMonth,
-            };
-            if due_kind != Some(expected) {
-                return refuse(
-                    "review",
-                    "out_of_order",
-                    "The six-month review comes first, and each is recorded once.",
-                );
-            }
-            match (new_concern, review) {
-                (true, _) => State::AwaitingPanel,
-                (false, PostExitReview::SixMonth) => {
-                    let exit = row.exited_at.unwrap_or(at);
-                    let when = policy.post_exit(exit, policy.post_exit_second_review_months);
-                    due_override = Some(Some((DueKind::PostExitTwelveMonth, when)));
-                    State::Exited
-                }
-                (false, PostExitReview::TwelveMonth) => State::Closed,
-            }
-        }
-    };
-    if !transition.to.contains(&next) {
-        return Err(AppError::Corrupt(format!("{action} cannot lead to {next}")));
-    }
-    let keep = row
-        .due_kind
-        .as_deref()
-        .and_then(DueKind::parse)
-        .zip(row.due_at);
-    let due = due_override.unwrap_or_else(|| policy.on_entering(next, at, keep));
-    let outcome = (next == State::Closed).then(|| closing_outcome(action).to_owned());
-    // Moves what readers outside police are shown when they are shown the action, as
-    // itself or as its cover.
-    let shown_outside = action.shared_as().is_some();
-    let referred = match (row.referred_to_channel_at, next) {
-        (None, State::AwaitingPanel) => Some(at),
-        (kept, _) => kept,
-    };
-    Ok(Ok(Applied {
-        change: CaseChange {
-            state: next.as_str().to_owned(),
-            version: row.version + 1,
-            updated_at: at,
-            due_kind: due.map(|(k, _)| k.as_str().to_owned()),
-            due_at: due.map(|(_, t)| t),
-            outcome: outcome.or_else(|| row.outcome.clone()),
-            referred_to_channel_at: referred,
-            deconfliction,
-            support_plan,
-            consent,
-            exited_at,
-            officer_email: if action == Action::ReferToChannel {
-                Some(actor.email.clone())
-            } else {
-                row.officer_email.clone()
-            },
-            shared_version: row.shared_version + i64::from(shown_outside),
-            shared_updated_at: if shown_outside {
-                at
-            } else {
-                row.shared_updated_at
-            },
-            police_only_since: row
-                .police_only_since
-                .or(next.is_police_only().then_some(at)),
-            review_due_at: row.review_due_at,
-        },
-        reason_code,
-        rationale,
-        details,
-        others,
-    }))
 }

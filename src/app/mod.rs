@@ -10,6 +10,7 @@ pub mod subject_access;
 
 use crate::audit::AuditContext;
 use crate::domain::Actor;
+use crate::domain::pathway::SubjectAge;
 
 /// The stored form of a repeat-referral match key: its SHA-256, hex.
 pub fn subject_hash(match_key: &str) -> String {
@@ -26,22 +27,28 @@ pub fn audit_context(actor: &Actor, request_id: Option<String>) -> AuditContext 
     }
 }
 
-/// The subject's age on `on`, from a stored referral: from the date of birth, else the
-/// approximate age given when it was filed (`filed_on`) plus the years since.
+/// The subject's age on `on`, from a stored referral: see [`SubjectAge::on`].
 pub fn subject_age_on(
     referral: &serde_json::Value,
     filed_on: chrono::NaiveDate,
     on: chrono::NaiveDate,
 ) -> Option<u32> {
+    subject_age(referral, filed_on).on(on)
+}
+
+/// What a stored referral, filed on `filed_on`, says the subject's age is worked out
+/// from: its date of birth, else the approximate age given.
+pub fn subject_age(referral: &serde_json::Value, filed_on: chrono::NaiveDate) -> SubjectAge {
     let subject = &referral["subject"];
-    let dob = subject["date_of_birth"]
-        .as_str()
-        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-    if let Some(dob) = dob {
-        return on.years_since(dob);
+    SubjectAge {
+        date_of_birth: subject["date_of_birth"]
+            .as_str()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
+        approximate_age: subject["approximate_age"]
+            .as_u64()
+            .and_then(|a| u32::try_from(a).ok()),
+        filed_on,
     }
-    let approximate = u32::try_from(subject["approximate_age"].as_u64()?).ok()?;
-    Some(approximate + on.years_since(filed_on).unwrap_or(0))
 }
 
 /// Why a use case refused or failed, independent of HTTP.

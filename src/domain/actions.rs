@@ -1,8 +1,13 @@
-//! The bodies of actions, validated on parse into commands the use cases apply.
-//! Only the screening half's bodies are here; the Channel half's arrive with panels.
+//! The bodies of actions, validated on parse into commands the use cases apply. The
+//! screening half's bodies are here, the Channel half's in `channel` and a correction's
+//! in `correction`; each says with [`ActionBody`] what it lists and what it asks for.
 
+use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
 use validator::Validate;
 
 use super::FieldError;
@@ -526,7 +531,8 @@ pub struct FieldSpec {
     pub values: Vec<&'static str>,
 }
 
-fn field(
+/// A field of a body's listing.
+pub(crate) fn field(
     name: &'static str,
     kind: &'static str,
     required: bool,
@@ -540,104 +546,147 @@ fn field(
     }
 }
 
+/// The fields of a threshold decision for `action`: its reason codes and a rationale.
+pub(crate) fn threshold_fields(action: Action) -> [FieldSpec; 2] {
+    [
+        field("reason_code", "enum", true, reason_codes(action)),
+        field("rationale", "text", true, &[]),
+    ]
+}
+
+/// A schema and the schemas it refers to, as the document's components take them.
+pub type SchemaWithDependencies = (RefOr<Schema>, Vec<(String, RefOr<Schema>)>);
+
+/// The body of the actions of one payload: what it is parsed into, which fields it
+/// lists, and the schema it is documented with. Each body type says all three once.
+pub trait ActionBody: DeserializeOwned + ToSchema {
+    /// The fields `GET /v1/cases/{id}/actions` lists for `action`'s body.
+    fn fields(action: Action) -> Vec<FieldSpec>;
+
+    /// The command the body asks `action` for, validated; `today` bounds its dates.
+    fn into_command(self, action: Action, today: NaiveDate) -> Result<Command, Vec<FieldError>>;
+
+    /// The schema the body's derive gives, and the schemas it refers to.
+    fn body_schema() -> SchemaWithDependencies {
+        let mut dependencies = Vec::new();
+        <Self as ToSchema>::schemas(&mut dependencies);
+        (<Self as utoipa::PartialSchema>::schema(), dependencies)
+    }
+}
+
+/// Something done with the body type of a payload, whichever it is ([`with_body`]).
+pub trait WithBody {
+    /// What it gives.
+    type Output;
+    /// Does it with the body type `B`.
+    fn with<B: ActionBody>(self) -> Self::Output;
+}
+
+/// Does `f` with the body type of `payload`: the one place a payload names its body.
+pub fn with_body<F: WithBody>(payload: Payload, f: F) -> F::Output {
+    use super::channel::{
+        ConsentBody, ListingBody, PanelDecisionBody, PostExitReviewBody, ReassessmentBody,
+        ReviewBody, SupportPlanBody, WithdrawalBody,
+    };
+    use super::correction::CorrectionBody;
+    match payload {
+        Payload::Nothing => f.with::<EmptyBody>(),
+        Payload::Threshold | Payload::Exit => f.with::<ThresholdBody>(),
+        Payload::Deconfliction => f.with::<DeconflictionBody>(),
+        Payload::Signpost => f.with::<SignpostBody>(),
+        Payload::OnwardOutcome => f.with::<OnwardOutcomeBody>(),
+        Payload::Listing => f.with::<ListingBody>(),
+        Payload::PanelDecision => f.with::<PanelDecisionBody>(),
+        Payload::SupportPlan => f.with::<SupportPlanBody>(),
+        Payload::Consent => f.with::<ConsentBody>(),
+        Payload::Reassessment => f.with::<ReassessmentBody>(),
+        Payload::Review => f.with::<ReviewBody>(),
+        Payload::Withdrawal => f.with::<WithdrawalBody>(),
+        Payload::Correction => f.with::<CorrectionBody>(),
+        Payload::PostExitReview => f.with::<PostExitReviewBody>(),
+    }
+}
+
 /// What the body of `action` (with payload `payload`) must carry.
 pub fn fields_of(action: Action, payload: Payload) -> Vec<FieldSpec> {
-    let threshold = || {
+    struct Fields(Action);
+    impl WithBody for Fields {
+        type Output = Vec<FieldSpec>;
+        fn with<B: ActionBody>(self) -> Vec<FieldSpec> {
+            B::fields(self.0)
+        }
+    }
+    with_body(payload, Fields(action))
+}
+
+/// The schema of the body of payload `payload`, as its derive gives it.
+pub fn schema_of(payload: Payload) -> SchemaWithDependencies {
+    struct Derived;
+    impl WithBody for Derived {
+        type Output = SchemaWithDependencies;
+        fn with<B: ActionBody>(self) -> SchemaWithDependencies {
+            B::body_schema()
+        }
+    }
+    with_body(payload, Derived)
+}
+
+impl ActionBody for EmptyBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![]
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        Ok(Command::Nothing)
+    }
+}
+
+impl ActionBody for ThresholdBody {
+    fn fields(action: Action) -> Vec<FieldSpec> {
+        threshold_fields(action).into()
+    }
+
+    fn into_command(self, action: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate(action)
+    }
+}
+
+impl ActionBody for DeconflictionBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
         vec![
-            field("reason_code", "enum", true, reason_codes(action)),
-            field("rationale", "text", true, &[]),
-        ]
-    };
-    match payload {
-        Payload::Nothing => vec![],
-        Payload::Threshold | Payload::Exit => threshold(),
-        Payload::Deconfliction => vec![
             field("result", "enum", true, &["clear", "live_investigation"]),
             field("note", "text", false, &[]),
-        ],
-        Payload::Signpost => {
-            let mut f = threshold();
-            f.push(field("onward_referrals", "array", true, &[]));
-            f
-        }
-        Payload::OnwardOutcome => vec![
+        ]
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate()
+    }
+}
+
+impl ActionBody for SignpostBody {
+    fn fields(action: Action) -> Vec<FieldSpec> {
+        let mut fields = Vec::from(threshold_fields(action));
+        fields.push(field("onward_referrals", "array", true, &[]));
+        fields
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate()
+    }
+}
+
+impl ActionBody for OnwardOutcomeBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![
             field("onward_referral_id", "uuid", true, &[]),
             field("outcome", "enum", true, &["acknowledged", "declined"]),
             field("note", "text", false, &[]),
-        ],
-        Payload::Listing => vec![field("meeting_id", "uuid", true, &[])],
-        Payload::PanelDecision => {
-            let mut f = vec![field(
-                "decision",
-                "enum",
-                true,
-                &["adopt", "not_adopt", "defer"],
-            )];
-            f.extend(threshold());
-            f.extend([
-                field(
-                    "how_reached",
-                    "enum",
-                    true,
-                    &["unanimous", "majority", "chairs_decision"],
-                ),
-                field("health_or_social_care_considered", "boolean", false, &[]),
-                field(
-                    "next_step",
-                    "enum",
-                    false,
-                    &["onward_referral", "police_managed", "closed"],
-                ),
-                field("onward_referrals", "array", false, &[]),
-                field("assessment", "object", false, &[]),
-            ]);
-            f
-        }
-        Payload::SupportPlan => vec![
-            field("interventions", "array", true, &[]),
-            field("summary", "text", false, &[]),
-        ],
-        Payload::Consent => vec![
-            field("decision", "enum", true, &["given", "refused"]),
-            field("given_by", "enum", true, &["subject", "parent_or_guardian"]),
-            field("given_by_name", "string", false, &[]),
-            field("decided_on", "date", true, &[]),
-            field(
-                "how_sought",
-                "enum",
-                true,
-                &["in_person", "phone", "video", "letter", "other"],
-            ),
-            field("note", "text", false, &[]),
-        ],
-        Payload::Reassessment => {
-            let mut f = vec![field(
-                "outcome",
-                "enum",
-                true,
-                &["seek_consent", "police_managed", "closed"],
-            )];
-            f.extend(threshold());
-            f
-        }
-        Payload::Review => vec![
-            field("summary", "text", true, &[]),
-            field("next_review_on", "date", false, &[]),
-        ],
-        Payload::Withdrawal => vec![
-            field("rationale", "text", true, &[]),
-            field("reassess_by", "date", false, &[]),
-        ],
-        Payload::Correction => vec![
-            field("reason", "text", true, &[]),
-            field("subject", "object", false, &[]),
-            field("referrer", "object", false, &[]),
-        ],
-        Payload::PostExitReview => vec![
-            field("review", "enum", true, &["six_month", "twelve_month"]),
-            field("new_concern", "boolean", true, &[]),
-            field("rationale", "text", true, &[]),
-        ],
+        ]
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate()
     }
 }
 

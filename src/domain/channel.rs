@@ -9,7 +9,8 @@ use validator::{Validate, ValidationError};
 
 use super::FieldError;
 use super::actions::{
-    OnwardReferral, OnwardReferralBody, Threshold, onward_referrals, optional_text, text, threshold,
+    ActionBody, Command, FieldSpec, OnwardReferral, OnwardReferralBody, Threshold, field,
+    onward_referrals, optional_text, text, threshold, threshold_fields,
 };
 use super::pathway::Action;
 use super::rules;
@@ -46,6 +47,18 @@ fn finish<T>(
 pub struct ListingBody {
     /// The meeting whose agenda the case joins (a meeting of a panel of the case's area).
     pub meeting_id: uuid::Uuid,
+}
+
+impl ActionBody for ListingBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![field("meeting_id", "uuid", true, &[])]
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        Ok(Command::Listing {
+            meeting_id: self.meeting_id,
+        })
+    }
 }
 
 /// The panel's decision.
@@ -336,6 +349,40 @@ impl PanelDecisionBody {
     }
 }
 
+impl ActionBody for PanelDecisionBody {
+    fn fields(action: Action) -> Vec<FieldSpec> {
+        let mut fields = vec![field(
+            "decision",
+            "enum",
+            true,
+            &["adopt", "not_adopt", "defer"],
+        )];
+        fields.extend(threshold_fields(action));
+        fields.extend([
+            field(
+                "how_reached",
+                "enum",
+                true,
+                &["unanimous", "majority", "chairs_decision"],
+            ),
+            field("health_or_social_care_considered", "boolean", false, &[]),
+            field(
+                "next_step",
+                "enum",
+                false,
+                &["onward_referral", "police_managed", "closed"],
+            ),
+            field("onward_referrals", "array", false, &[]),
+            field("assessment", "object", false, &[]),
+        ]);
+        fields
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate().map(Command::PanelDecision)
+    }
+}
+
 /// The kind of support an intervention gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -439,6 +486,19 @@ impl SupportPlanBody {
             errors,
             declared,
         )
+    }
+}
+
+impl ActionBody for SupportPlanBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![
+            field("interventions", "array", true, &[]),
+            field("summary", "text", false, &[]),
+        ]
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate().map(Command::SupportPlan)
     }
 }
 
@@ -560,6 +620,28 @@ impl ConsentBody {
     }
 }
 
+impl ActionBody for ConsentBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![
+            field("decision", "enum", true, &["given", "refused"]),
+            field("given_by", "enum", true, &["subject", "parent_or_guardian"]),
+            field("given_by_name", "string", false, &[]),
+            field("decided_on", "date", true, &[]),
+            field(
+                "how_sought",
+                "enum",
+                true,
+                &["in_person", "phone", "video", "letter", "other"],
+            ),
+            field("note", "text", false, &[]),
+        ]
+    }
+
+    fn into_command(self, _: Action, today: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate(today).map(Command::Consent)
+    }
+}
+
 /// A parent's or guardian's consent names them.
 fn guardian_named(body: &ConsentBody) -> Result<(), ValidationError> {
     let named = body
@@ -641,6 +723,24 @@ impl ReassessmentBody {
     }
 }
 
+impl ActionBody for ReassessmentBody {
+    fn fields(action: Action) -> Vec<FieldSpec> {
+        let mut fields = vec![field(
+            "outcome",
+            "enum",
+            true,
+            &["seek_consent", "police_managed", "closed"],
+        )];
+        fields.extend(threshold_fields(action));
+        fields
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate()
+            .map(|(outcome, threshold)| Command::Reassessment { outcome, threshold })
+    }
+}
+
 /// `record_review`.
 #[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
@@ -683,6 +783,23 @@ impl ReviewBody {
             ));
         }
         finish((summary, next), errors, declared)
+    }
+}
+
+impl ActionBody for ReviewBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![
+            field("summary", "text", true, &[]),
+            field("next_review_on", "date", false, &[]),
+        ]
+    }
+
+    fn into_command(self, _: Action, today: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate(today)
+            .map(|(summary, next_review_on)| Command::Review {
+                summary,
+                next_review_on,
+            })
     }
 }
 
@@ -731,6 +848,23 @@ impl WithdrawalBody {
     }
 }
 
+impl ActionBody for WithdrawalBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![
+            field("rationale", "text", true, &[]),
+            field("reassess_by", "date", false, &[]),
+        ]
+    }
+
+    fn into_command(self, _: Action, today: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate(today)
+            .map(|(rationale, reassess_by)| Command::Withdrawal {
+                rationale,
+                reassess_by,
+            })
+    }
+}
+
 /// Which post-exit review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -769,6 +903,25 @@ impl PostExitReviewBody {
         let mut errors = Vec::new();
         let rationale = text("rationale", &self.rationale, &mut errors);
         finish((self.review, self.new_concern, rationale), errors, declared)
+    }
+}
+
+impl ActionBody for PostExitReviewBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![
+            field("review", "enum", true, &["six_month", "twelve_month"]),
+            field("new_concern", "boolean", true, &[]),
+            field("rationale", "text", true, &[]),
+        ]
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate()
+            .map(|(review, new_concern, rationale)| Command::PostExitReview {
+                review,
+                new_concern,
+                rationale,
+            })
     }
 }
 

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::FieldError;
-use super::actions::text;
+use super::actions::{ActionBody, Command, FieldSpec, field, text};
+use super::pathway::Action;
 use super::referral::{Referral, ReferralRequest, ReferrerRequest, SubjectRequest};
 use super::rules;
 
@@ -105,6 +106,20 @@ impl CorrectionBody {
         } else {
             Err(errors)
         }
+    }
+}
+
+impl ActionBody for CorrectionBody {
+    fn fields(_: Action) -> Vec<FieldSpec> {
+        vec![
+            field("reason", "text", true, &[]),
+            field("subject", "object", false, &[]),
+            field("referrer", "object", false, &[]),
+        ]
+    }
+
+    fn into_command(self, _: Action, _: NaiveDate) -> Result<Command, Vec<FieldError>> {
+        self.validate().map(Command::Correction)
     }
 }
 

@@ -12,15 +12,7 @@ use crate::app::AppError;
 use crate::app::cases::{self as cases_app, CaseDetail, Idempotency, Receipt};
 use crate::audit::canonical_json;
 use crate::domain::access::{Face, StatusFilter, View};
-use crate::domain::actions::{
-    Command, DeconflictionBody, EmptyBody, FieldSpec, OnwardOutcomeBody, SignpostBody,
-    ThresholdBody, fields_of,
-};
-use crate::domain::channel::{
-    ConsentBody, ListingBody, PanelDecisionBody, PostExitReviewBody, ReassessmentBody, ReviewBody,
-    SupportPlanBody, WithdrawalBody,
-};
-use crate::domain::correction::CorrectionBody;
+use crate::domain::actions::{ActionBody, Command, FieldSpec, WithBody, fields_of, with_body};
 use crate::domain::due::DuePolicy;
 use crate::domain::pathway::{Action, Payload, ReferrerStatus, State, Transition};
 use crate::domain::referral::ReferralRequest;
@@ -749,11 +741,22 @@ fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
 
 /// Parses the body for `action`; refusals are decided after the state and role checks.
 pub(crate) fn command_of(action: Action, body: serde_json::Value) -> Result<Command, AppError> {
+    /// Parses into the body type of the action's payload, then validates.
+    struct Parse {
+        action: Action,
+        body: serde_json::Value,
+    }
+    impl WithBody for Parse {
+        type Output = Result<Result<Command, Vec<FieldError>>, ApiError>;
+        fn with<B: ActionBody>(self) -> Self::Output {
+            let today = Utc::now().date_naive();
+            from_value::<B>(self.body).map(|b| b.into_command(self.action, today))
+        }
+    }
     let payload = crate::domain::pathway::PATHWAY
         .iter()
         .find(|t| t.action == action)
         .map_or(Payload::Nothing, |t| t.payload);
-    let today = Utc::now().date_naive();
     let invalid = |e: ApiError| match e {
         ApiError::Validation(errors) => AppError::Validation(errors),
         other => AppError::Validation(vec![FieldError::new(
@@ -762,62 +765,9 @@ pub(crate) fn command_of(action: Action, body: serde_json::Value) -> Result<Comm
             other.to_string(),
         )]),
     };
-    let validated = match payload {
-        Payload::Nothing => from_value::<EmptyBody>(body).map(|_| Ok(Command::Nothing)),
-        Payload::Threshold => from_value::<ThresholdBody>(body).map(|b| b.validate(action)),
-        Payload::Deconfliction => {
-            from_value::<DeconflictionBody>(body).map(DeconflictionBody::validate)
-        }
-        Payload::Signpost => from_value::<SignpostBody>(body).map(SignpostBody::validate),
-        Payload::OnwardOutcome => {
-            from_value::<OnwardOutcomeBody>(body).map(OnwardOutcomeBody::validate)
-        }
-        Payload::Exit => from_value::<ThresholdBody>(body).map(|b| b.validate(action)),
-        Payload::Listing => from_value::<ListingBody>(body).map(|b| {
-            Ok(Command::Listing {
-                meeting_id: b.meeting_id,
-            })
-        }),
-        Payload::PanelDecision => {
-            from_value::<PanelDecisionBody>(body).map(|b| b.validate().map(Command::PanelDecision))
-        }
-        Payload::SupportPlan => {
-            from_value::<SupportPlanBody>(body).map(|b| b.validate().map(Command::SupportPlan))
-        }
-        Payload::Consent => {
-            from_value::<ConsentBody>(body).map(|b| b.validate(today).map(Command::Consent))
-        }
-        Payload::Reassessment => from_value::<ReassessmentBody>(body).map(|b| {
-            b.validate()
-                .map(|(outcome, threshold)| Command::Reassessment { outcome, threshold })
-        }),
-        Payload::Review => from_value::<ReviewBody>(body).map(|b| {
-            b.validate(today)
-                .map(|(summary, next_review_on)| Command::Review {
-                    summary,
-                    next_review_on,
-                })
-        }),
-        Payload::Withdrawal => from_value::<WithdrawalBody>(body).map(|b| {
-            b.validate(today)
-                .map(|(rationale, reassess_by)| Command::Withdrawal {
-                    rationale,
-                    reassess_by,
-                })
-        }),
-        Payload::Correction => {
-            from_value::<CorrectionBody>(body).map(|b| b.validate().map(Command::Correction))
-        }
-        Payload::PostExitReview => from_value::<PostExitReviewBody>(body).map(|b| {
-            b.validate()
-                .map(|(review, new_concern, rationale)| Command::PostExitReview {
-                    review,
-                    new_concern,
-                    rationale,
-                })
-        }),
-    };
-    validated.map_err(invalid)?.map_err(AppError::Validation)
+    with_body(payload, Parse { action, body })
+        .map_err(invalid)?
+        .map_err(AppError::Validation)
 }
 
 /// Performs an action on a case.

@@ -5,21 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use utoipa::ToSchema;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{ContentBuilder, HttpMethod, OpenApi, Ref, RefOr, Required, ResponseBuilder};
 
 use crate::domain::Role;
-use crate::domain::actions::{
-    DeconflictionBody, EmptyBody, OnwardOutcomeBody, SignpostBody, ThresholdBody, reason_codes,
-};
-use crate::domain::channel::{
-    ConsentBody, ListingBody, PanelDecisionBody, PostExitReviewBody, ReassessmentBody, ReviewBody,
-    SupportPlanBody, WithdrawalBody,
-};
-use crate::domain::correction::CorrectionBody;
+use crate::domain::actions::reason_codes;
 use crate::domain::pathway::{Action, PATHWAY, Payload};
 use crate::http::problem::PROBLEM_JSON;
 
@@ -90,31 +82,10 @@ pub fn roles_of(action: Action) -> Vec<Role> {
 
 type Schemas = Vec<(String, RefOr<Schema>)>;
 
-fn derived<T: ToSchema>() -> (RefOr<Schema>, Schemas) {
-    let mut dependencies = Vec::new();
-    T::schemas(&mut dependencies);
-    (T::schema(), dependencies)
-}
-
 /// The body schema a payload derives (utoipa's derive on the body type), and the
 /// schemas it refers to.
 pub fn payload_schema(payload: Payload) -> (RefOr<Schema>, Schemas) {
-    match payload {
-        Payload::Nothing => derived::<EmptyBody>(),
-        Payload::Threshold | Payload::Exit => derived::<ThresholdBody>(),
-        Payload::Deconfliction => derived::<DeconflictionBody>(),
-        Payload::Signpost => derived::<SignpostBody>(),
-        Payload::OnwardOutcome => derived::<OnwardOutcomeBody>(),
-        Payload::Listing => derived::<ListingBody>(),
-        Payload::PanelDecision => derived::<PanelDecisionBody>(),
-        Payload::SupportPlan => derived::<SupportPlanBody>(),
-        Payload::Consent => derived::<ConsentBody>(),
-        Payload::Reassessment => derived::<ReassessmentBody>(),
-        Payload::Review => derived::<ReviewBody>(),
-        Payload::Withdrawal => derived::<WithdrawalBody>(),
-        Payload::Correction => derived::<CorrectionBody>(),
-        Payload::PostExitReview => derived::<PostExitReviewBody>(),
-    }
+    crate::domain::actions::schema_of(payload)
 }
 
 /// `action`'s request schema: its payload's, with what differs per action patched in
