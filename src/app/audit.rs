@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 
-use super::{AppError, Committed, Sight, audit_context};
+use super::{AppError, Committed, Sight, audit_context, deny};
 use crate::audit::{AuditEvent, ChainKey, Outcome, VerifyReport, canonical_json};
 use crate::domain::access::{
     View, audit_actions_shown_as, hidden_audit_actions, made_in_police_compartment,
@@ -96,17 +96,17 @@ pub fn read_log(
                 .and_then(|f| sight.view(f))
                 .is_some_and(View::sees_case_detail)
             {
-                if let Some(f) = case {
-                    let refused = AuditEvent::about_case(
-                        &f.id,
-                        &f.area,
-                        "audit.read",
-                        Outcome::Denied,
-                        json!({}),
-                    );
-                    audit_store::append(c, &ctx, &[refused])?;
-                }
-                return Ok(Err(AppError::NotFound));
+                let Some(f) = case else {
+                    return Ok(Err(AppError::NotFound));
+                };
+                let entry = AuditEvent::about_case(
+                    &f.id,
+                    &f.area,
+                    "audit.read",
+                    Outcome::Denied,
+                    json!({}),
+                );
+                return deny(c, &ctx, entry, AppError::NotFound);
             }
         }
         // The action asked for is the action as shown: outside police, a cover is

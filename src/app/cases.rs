@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDateTime};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AppError, Committed, Sight, audit_context};
+use super::{AppError, Committed, Sight, audit_context, deny};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
 use crate::domain::access::{CaseAccess, StatusFilter, View, acting_roles, view_of};
 use crate::domain::actions::Command;
@@ -142,14 +142,12 @@ fn load_visible(
     let agenda = on_agenda(conn, actor, &row.id)?;
     match view_of(actor, &access(&row, state, agenda)) {
         Some(view) => Ok(Ok((row, state, view))),
-        None => {
-            audit_store::append(
-                conn,
-                ctx,
-                &[case_event(&row, audit_action, Outcome::Denied, json!({}))],
-            )?;
-            Ok(Err(AppError::NotFound))
-        }
+        None => deny(
+            conn,
+            ctx,
+            case_event(&row, audit_action, Outcome::Denied, json!({})),
+            AppError::NotFound,
+        ),
     }
 }
 
@@ -516,17 +514,8 @@ pub fn case_history(
             Err(refusal) => return Ok(Err(refusal)),
         };
         if !view.sees_case_detail() {
-            audit_store::append(
-                c,
-                &ctx,
-                &[case_event(
-                    &row,
-                    "case.history.read",
-                    Outcome::Denied,
-                    json!({}),
-                )],
-            )?;
-            return Ok(Err(AppError::RoleNotAllowed));
+            let entry = case_event(&row, "case.history.read", Outcome::Denied, json!({}));
+            return deny(c, &ctx, entry, AppError::RoleNotAllowed);
         }
         let events = shown_events(view, store::events(c, &row.id)?);
         audit_store::append(
@@ -591,17 +580,8 @@ pub fn available_actions(
                     Err(refusal) => return Ok(Err(refusal)),
                 };
             if !view.sees_case_detail() {
-                audit_store::append(
-                    c,
-                    &ctx,
-                    &[case_event(
-                        &row,
-                        "case.actions.read",
-                        Outcome::Denied,
-                        json!({}),
-                    )],
-                )?;
-                return Ok(Err(AppError::RoleNotAllowed));
+                let entry = case_event(&row, "case.actions.read", Outcome::Denied, json!({}));
+                return deny(c, &ctx, entry, AppError::RoleNotAllowed);
             }
             // An erased case keeps only its skeleton: nothing more is done to it.
             let roles = if row.erased_at.is_some() {
@@ -657,17 +637,8 @@ pub fn add_note(
             Vec::new()
         };
         let Some(agency) = agencies.into_iter().next() else {
-            audit_store::append(
-                c,
-                &ctx,
-                &[case_event(
-                    &row,
-                    "case.note.add",
-                    Outcome::Denied,
-                    json!({}),
-                )],
-            )?;
-            return Ok(Err(AppError::RoleNotAllowed));
+            let entry = case_event(&row, "case.note.add", Outcome::Denied, json!({}));
+            return deny(c, &ctx, entry, AppError::RoleNotAllowed);
         };
         // Read only now: one who may not add notes learns nothing from the body.
         let body = match body {
@@ -836,8 +807,7 @@ fn authorise(
         Err(refusal) => {
             let details = json!({"from": state.as_str(), "refused": refusal.code()});
             let entry = case_event(row, &asked.audit_action, Outcome::Denied, details);
-            audit_store::append(conn, asked.ctx, &[entry])?;
-            Ok(Err(refusal))
+            deny(conn, asked.ctx, entry, refusal)
         }
     }
 }

@@ -200,3 +200,16 @@ impl<'a> Sight<'a> {
         )
     }
 }
+
+/// Answers `refusal`, with `entry` recorded as a denied attempt in the transaction
+/// `conn` is in: the refusal commits (its entry is kept) while the use case says no.
+pub(crate) fn deny<T>(
+    conn: &mut crate::store::DbConnection,
+    ctx: &AuditContext,
+    mut entry: crate::audit::AuditEvent,
+    refusal: AppError,
+) -> Committed<T> {
+    entry.outcome = crate::audit::Outcome::Denied;
+    crate::store::audit::append(conn, ctx, &[entry])?;
+    Ok(Err(refusal))
+}

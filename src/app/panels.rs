@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{AppError, audit_context};
+use super::{AppError, audit_context, deny};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, audit_time, now};
 use crate::domain::panel::NewMember;
 use crate::domain::pathway::State;
@@ -244,11 +244,8 @@ pub fn read_meeting(
             && store::membership(c, &panel.id, &actor.email)?.is_some();
         if !manager && !member {
             // Answered as missing, and kept (committed) in the panel's audit chain.
-            let mut refused =
-                panel_event(&panel, "meeting.read", json!({"meeting_id": meeting.id}));
-            refused.outcome = Outcome::Denied;
-            audit_store::append(c, &ctx, &[refused])?;
-            return Ok(Err(AppError::NotFound));
+            let entry = panel_event(&panel, "meeting.read", json!({"meeting_id": meeting.id}));
+            return deny(c, &ctx, entry, AppError::NotFound);
         }
         let mut agenda = store::agenda(c, &meeting.id)?;
         // Nobody who reads an agenda here reads the police compartment: each case is

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{AppError, Committed, audit_context};
+use super::{AppError, Committed, audit_context, deny};
 use crate::audit::{AuditContext, AuditEvent, ChainKey, Outcome, now};
 use crate::domain::Actor;
 use crate::domain::access::{View, decides_retention, reads_retention, retention_scope};
@@ -76,10 +76,6 @@ pub struct Decided {
     pub erased: Vec<String>,
 }
 
-fn conflict<T>(code: &'static str, detail: &'static str) -> Committed<T> {
-    Ok(Err(AppError::Conflict { code, detail }))
-}
-
 /// Records one retention decision on case `id`. Only the records officer of the case's
 /// area may; anyone else who may see the case is refused (403), anyone else is answered
 /// as if it did not exist. The body was parsed before the case was read; its errors are
@@ -101,47 +97,48 @@ pub fn decide(
             let sees = super::Sight::of(c, actor)?
                 .view(&cases_store::AccessRow::of(&row))
                 .is_some();
-            audit_store::append(c, &ctx, &[case_event(&row, Outcome::Denied, json!({}))])?;
-            return Ok(Err(if sees {
+            let refusal = if sees {
                 AppError::RoleNotAllowed
             } else {
                 AppError::NotFound
-            }));
+            };
+            return deny(
+                c,
+                &ctx,
+                case_event(&row, Outcome::Denied, json!({})),
+                refusal,
+            );
         }
         let command = match command {
             Ok(command) => command,
             Err(refusal) => return Ok(Err(refusal)),
         };
         let at = now();
-        let refused = |code: &'static str| {
-            case_event(
-                &row,
-                Outcome::Denied,
-                json!({"decision": command.as_str(), "refused": code}),
-            )
+        let refused = |c: &mut DbConnection, code: &'static str, detail: &'static str| {
+            let details = json!({"decision": command.as_str(), "refused": code});
+            let entry = case_event(&row, Outcome::Denied, details);
+            deny(c, &ctx, entry, AppError::Conflict { code, detail })
         };
         if row.erased_at.is_some() {
-            audit_store::append(c, &ctx, &[refused("already_erased")])?;
-            return conflict(
+            return refused(
+                c,
                 "already_erased",
                 "The case's personal data has already been erased.",
             );
         }
         if command.needs_due() && !is_due(row.review_due_at, at) {
-            audit_store::append(c, &ctx, &[refused("not_due")])?;
-            return conflict(
+            return refused(
+                c,
                 "not_due",
                 "The case is not due for a retention review: only a hold or its release may be recorded now.",
             );
         }
         match &command {
             RetentionCommand::Hold(_) if row.legal_hold => {
-                audit_store::append(c, &ctx, &[refused("already_held")])?;
-                return conflict("already_held", "The case is already under a legal hold.");
+                return refused(c, "already_held", "The case is already under a legal hold.");
             }
             RetentionCommand::Release(_) if !row.legal_hold => {
-                audit_store::append(c, &ctx, &[refused("not_held")])?;
-                return conflict("not_held", "The case is not under a legal hold.");
+                return refused(c, "not_held", "The case is not under a legal hold.");
             }
             // Retaining a held case is allowed: the hold stays.
             _ => {}
@@ -298,8 +295,8 @@ fn erase(
                 ),
             };
             let details = json!({"decision": "erase", "refused": code});
-            audit_store::append(conn, ctx, &[case_event(row, Outcome::Denied, details)])?;
-            return conflict(code, detail);
+            let entry = case_event(row, Outcome::Denied, details);
+            return deny(conn, ctx, entry, AppError::Conflict { code, detail });
         }
     };
     let mut rows = vec![row.clone()];

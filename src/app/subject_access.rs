@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{AppError, Committed, Sight, audit_context, subject_hash};
+use super::{AppError, Committed, Sight, audit_context, deny, subject_hash};
 use crate::audit::{AuditEvent, ChainKey, Outcome, now};
 use crate::domain::Actor;
 use crate::domain::access::{
@@ -383,8 +383,7 @@ pub fn export(
                 ),
                 None => own(Outcome::Denied, json!({"matched_by": query.kind()})),
             };
-            audit_store::append(c, &ctx, &[denied])?;
-            return Ok(Err(AppError::NotFound));
+            return deny(c, &ctx, denied, AppError::NotFound);
         }
         let ids: Vec<String> = rows.iter().map(|(r, _)| r.id.clone()).collect();
         let mut entries: Vec<AuditEvent> = rows

@@ -199,7 +199,7 @@ pub const COMPARTMENT_ROLES: [Role; 2] = [Role::PreventOfficer, Role::RecordsOff
 /// the moment of the action that made it so, whose own entry reads as its cover).
 /// What is done with a case handed to an investigation is police material, and would
 /// otherwise show a closed case still being worked. The audit store states the same
-/// rule in SQL (`crate::store::audit::visible_entries`).
+/// rule in SQL (the audit store's `visible_entries`).
 pub fn made_in_police_compartment(
     police_only_since: Option<NaiveDateTime>,
     occurred_at: NaiveDateTime,
@@ -235,26 +235,141 @@ fn same_area(actor: &Actor, area: &str) -> bool {
     actor.area.as_str() == area
 }
 
-/// The richest view `actor` has of the case, or `None` (answered as 404).
-/// Who may see a case does not depend on its state: a case in a police-only state is
-/// shown to everyone but police as its shared face ([`View::face`]), so that a case
-/// someone could see never vanishes from their sight.
+/// Who a grant is given to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grantee {
+    /// Holders of this role.
+    Role(Role),
+    /// Every signed-in user.
+    Anyone,
+}
+
+/// Which cases a grant covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cases {
+    /// Every case of the actor's area.
+    OwnArea,
+    /// The actor's area's cases once referred to Channel.
+    OwnAreaOnceReferredToChannel,
+    /// The actor's area's cases, or every case when the actor is national.
+    OwnAreaOrEveryWhenNational,
+    /// Cases on an agenda of a panel the actor sits on, in the actor's area (a case is
+    /// listed only by a panel of its area).
+    OnOwnAgendaInOwnArea,
+    /// The cases the actor filed.
+    FiledByThem,
+}
+
+/// One row of a grant table: holders of `.0` see the cases `.1` with view `.2`.
+pub type Grant = (Grantee, Cases, View);
+
+use Cases::*;
+use Grantee::Anyone;
+
+/// Who sees which cases through the case routes, richest view first: a case is seen
+/// with the view of the first row that grants it. Who may see a case does not depend
+/// on its state: a case in a police-only state is shown to everyone but police as its
+/// shared face ([`View::face`]), so that a case someone could see never vanishes from
+/// their sight.
+pub const CASE_GRANTS: [Grant; 5] = [
+    (Grantee::Role(Role::PreventOfficer), OwnArea, View::Police),
+    (
+        Grantee::Role(Role::ChannelChair),
+        OwnAreaOnceReferredToChannel,
+        View::Channel,
+    ),
+    (
+        Grantee::Role(Role::Auditor),
+        OwnAreaOrEveryWhenNational,
+        View::Auditor,
+    ),
+    (
+        Grantee::Role(Role::PanelMember),
+        OnOwnAgendaInOwnArea,
+        View::Panel,
+    ),
+    (Anyone, FiledByThem, View::Referrer),
+];
+
+/// Who sees which cases in the retention review list (before the review dates are
+/// considered): a records officer those of their area, police-only ones included (each
+/// marked for exemption review, see [`needs_exemption_review`]); an auditor those of
+/// their area, or of every area when national, each as its shared face.
+pub const RETENTION_GRANTS: [Grant; 2] = [
+    (Grantee::Role(Role::RecordsOfficer), OwnArea, View::Records),
+    (
+        Grantee::Role(Role::Auditor),
+        OwnAreaOrEveryWhenNational,
+        View::Auditor,
+    ),
+];
+
+/// The rows of `grants` given to `actor`.
+fn granted<'g>(actor: &'g Actor, grants: &'g [Grant]) -> impl Iterator<Item = (Cases, View)> + 'g {
+    grants
+        .iter()
+        .filter_map(move |(grantee, cases, view)| match grantee {
+            Grantee::Role(role) if !actor.has(*role) => None,
+            _ => Some((*cases, *view)),
+        })
+}
+
+impl Cases {
+    /// Whether the case described by `case` is one of these for `actor`.
+    fn hold(self, actor: &Actor, case: &CaseAccess<'_>) -> bool {
+        match self {
+            OwnArea => same_area(actor, case.area),
+            OwnAreaOnceReferredToChannel => same_area(actor, case.area) && case.referred_to_channel,
+            OwnAreaOrEveryWhenNational => actor.area.is_national() || same_area(actor, case.area),
+            OnOwnAgendaInOwnArea => case.on_actors_agenda && same_area(actor, case.area),
+            FiledByThem => actor.sub == case.referrer_sub,
+        }
+    }
+
+    /// These cases as a set the store turns into SQL; `agenda_cases` are those on the
+    /// agendas of the actor's panels, already of the actor's area. `None` when empty.
+    fn set(self, actor: &Actor, agenda_cases: &[String]) -> Option<CaseSet> {
+        let area = || vec![actor.area.to_string()];
+        Some(match self {
+            OwnArea => CaseSet::Areas(area()),
+            OwnAreaOnceReferredToChannel => CaseSet::ReferredToChannelIn(area()),
+            OwnAreaOrEveryWhenNational if actor.area.is_national() => CaseSet::EveryArea,
+            OwnAreaOrEveryWhenNational => CaseSet::Areas(area()),
+            OnOwnAgendaInOwnArea if agenda_cases.is_empty() => return None,
+            OnOwnAgendaInOwnArea => CaseSet::Ids(agenda_cases.to_vec()),
+            FiledByThem => CaseSet::FiledBy(actor.sub.clone()),
+        })
+    }
+}
+
+/// The richest view `actor` has of the case, or `None` (answered as 404): the first
+/// row of [`CASE_GRANTS`] that grants it.
 pub fn view_of(actor: &Actor, case: &CaseAccess<'_>) -> Option<View> {
-    if actor.has(Role::PreventOfficer) && same_area(actor, case.area) {
-        return Some(View::Police);
-    }
-    if actor.has(Role::ChannelChair) && same_area(actor, case.area) && case.referred_to_channel {
-        return Some(View::Channel);
-    }
-    if actor.has(Role::Auditor) && (actor.area.is_national() || same_area(actor, case.area)) {
-        return Some(View::Auditor);
-    }
-    // A member sees their panel's agenda only within their own area: the panel's, as a
-    // case is listed only by a panel of its area.
-    if actor.has(Role::PanelMember) && case.on_actors_agenda && same_area(actor, case.area) {
-        return Some(View::Panel);
-    }
-    (actor.sub == case.referrer_sub).then_some(View::Referrer)
+    granted(actor, &CASE_GRANTS).find_map(|(cases, view)| cases.hold(actor, case).then_some(view))
+}
+
+/// The scope `grants` give `actor`, each part admitting the states `filter` admits as
+/// its view shows them.
+fn scope_of(
+    actor: &Actor,
+    grants: &[Grant],
+    filter: Option<StatusFilter>,
+    agenda_cases: &[String],
+) -> ListScope {
+    let branches = granted(actor, grants)
+        .filter_map(|(cases, view)| {
+            Some(ScopeBranch {
+                states: State::ALL
+                    .into_iter()
+                    .filter(|s| filter.is_none_or(|f| f.admits(view, *s)))
+                    .collect(),
+                cases: cases.set(actor, agenda_cases)?,
+                view,
+            })
+        })
+        .filter(|b| !b.states.is_empty())
+        .collect();
+    ListScope { branches }
 }
 
 /// The roles `actor` may act in on a case seen with `view`: acting needs both the role
@@ -352,38 +467,7 @@ impl ListScope {
     /// The scope of `actor`, narrowed by `filter`; `agenda_cases` are the cases on the
     /// agendas of the panels the actor sits on (read by the caller from the store).
     pub fn of(actor: &Actor, filter: Option<StatusFilter>, agenda_cases: Vec<String>) -> ListScope {
-        let area = || vec![actor.area.to_string()];
-        let mut parts = vec![(CaseSet::FiledBy(actor.sub.clone()), View::Referrer)];
-        if actor.has(Role::PreventOfficer) {
-            parts.push((CaseSet::Areas(area()), View::Police));
-        }
-        if actor.has(Role::ChannelChair) {
-            parts.push((CaseSet::ReferredToChannelIn(area()), View::Channel));
-        }
-        if actor.has(Role::Auditor) {
-            let set = if actor.area.is_national() {
-                CaseSet::EveryArea
-            } else {
-                CaseSet::Areas(area())
-            };
-            parts.push((set, View::Auditor));
-        }
-        if actor.has(Role::PanelMember) && !agenda_cases.is_empty() {
-            parts.push((CaseSet::Ids(agenda_cases), View::Panel));
-        }
-        let branches = parts
-            .into_iter()
-            .map(|(cases, view)| ScopeBranch {
-                states: State::ALL
-                    .into_iter()
-                    .filter(|s| filter.is_none_or(|f| f.admits(view, *s)))
-                    .collect(),
-                cases,
-                view,
-            })
-            .filter(|b| !b.states.is_empty())
-            .collect();
-        ListScope { branches }
+        scope_of(actor, &CASE_GRANTS, filter, &agenda_cases)
     }
 
     /// Only the parts that show a case's working detail (its history and audit trail).
@@ -393,39 +477,15 @@ impl ListScope {
     }
 }
 
-/// The cases `actor` is shown in the retention review list (before the review dates
-/// are considered): a records officer those of their area, police-only ones included
-/// (each marked for exemption review, see [`needs_exemption_review`]); an auditor those
-/// of their area, or of every area when national, each as its shared face (the
-/// answer shapes it with [`View::face`]'s rules). Other roles: none.
+/// The cases `actor` is shown in the retention review list: [`RETENTION_GRANTS`], every
+/// state (the answer shapes a shared face with [`View::face`]'s rules).
 pub fn retention_scope(actor: &Actor) -> ListScope {
-    let area = || vec![actor.area.to_string()];
-    let mut parts = Vec::new();
-    if actor.has(Role::RecordsOfficer) {
-        parts.push((CaseSet::Areas(area()), View::Records));
-    }
-    if actor.has(Role::Auditor) {
-        let set = if actor.area.is_national() {
-            CaseSet::EveryArea
-        } else {
-            CaseSet::Areas(area())
-        };
-        parts.push((set, View::Auditor));
-    }
-    let branches = parts
-        .into_iter()
-        .map(|(cases, view)| ScopeBranch {
-            states: State::ALL.to_vec(),
-            cases,
-            view,
-        })
-        .collect();
-    ListScope { branches }
+    scope_of(actor, &RETENTION_GRANTS, None, &[])
 }
 
 /// Whether `actor` may read the retention review list at all.
 pub fn reads_retention(actor: &Actor) -> bool {
-    actor.has(Role::RecordsOfficer) || actor.has(Role::Auditor)
+    granted(actor, &RETENTION_GRANTS).next().is_some()
 }
 
 /// Whether `actor` may record retention decisions (retain, hold, release, erase) on a
@@ -607,6 +667,83 @@ mod tests {
     fn on_agenda(mut c: CaseAccess<'static>) -> CaseAccess<'static> {
         c.on_actors_agenda = true;
         c
+    }
+
+    /// Whether `set`, as the store's SQL reads it, holds the case `c` with id "c".
+    fn set_holds(set: &CaseSet, c: &CaseAccess<'_>) -> bool {
+        match set {
+            CaseSet::FiledBy(sub) => sub == c.referrer_sub,
+            CaseSet::Areas(areas) => areas.iter().any(|a| a == c.area),
+            CaseSet::ReferredToChannelIn(areas) => {
+                c.referred_to_channel && areas.iter().any(|a| a == c.area)
+            }
+            CaseSet::EveryArea => true,
+            CaseSet::Ids(ids) => ids.iter().any(|id| id == "c"),
+        }
+    }
+
+    /// The view of the first row of `grants` that, read in its own words, grants `c`.
+    fn by_table(grants: &[Grant], a: &Actor, c: &CaseAccess<'_>) -> Option<View> {
+        let here = a.area.as_str() == c.area;
+        grants.iter().find_map(|(grantee, cases, view)| {
+            let holder = match grantee {
+                Grantee::Role(role) => a.roles.contains(role),
+                Grantee::Anyone => true,
+            };
+            let covered = match cases {
+                Cases::OwnArea => here,
+                Cases::OwnAreaOnceReferredToChannel => here && c.referred_to_channel,
+                Cases::OwnAreaOrEveryWhenNational => here || a.area.is_national(),
+                Cases::OnOwnAgendaInOwnArea => here && c.on_actors_agenda,
+                Cases::FiledByThem => c.referrer_sub == a.sub,
+            };
+            (holder && covered).then_some(*view)
+        })
+    }
+
+    #[test]
+    fn the_case_check_the_list_scope_and_the_retention_scope_follow_the_grant_tables() {
+        let areas = ["E08000035", "E08000025", "national"];
+        for mask in 0..(1u32 << Role::ALL.len()) {
+            let roles: Vec<Role> = (0..Role::ALL.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| Role::ALL[i])
+                .collect();
+            for area in areas {
+                let a = actor(&roles, area);
+                for bits in 0..8u8 {
+                    for state in State::ALL {
+                        let mut c =
+                            case(state, bits & 1 != 0, if bits & 2 != 0 { "me" } else { "x" });
+                        // The store lists only agendas of the actor's own area.
+                        c.on_actors_agenda = bits & 4 != 0 && area == c.area;
+                        let agenda: Vec<String> = c
+                            .on_actors_agenda
+                            .then(|| "c".to_owned())
+                            .into_iter()
+                            .collect();
+                        let expected = by_table(&CASE_GRANTS, &a, &c);
+                        assert_eq!(view_of(&a, &c), expected, "{roles:?} {area} {c:?}");
+                        let listed = ListScope::of(&a, None, agenda)
+                            .branches
+                            .into_iter()
+                            .find(|b| b.states.contains(&state) && set_holds(&b.cases, &c))
+                            .map(|b| b.view);
+                        assert_eq!(listed, expected, "list: {roles:?} {area} {c:?}");
+                        let retained = retention_scope(&a)
+                            .branches
+                            .into_iter()
+                            .find(|b| b.states.contains(&state) && set_holds(&b.cases, &c))
+                            .map(|b| b.view);
+                        assert_eq!(
+                            retained,
+                            by_table(&RETENTION_GRANTS, &a, &c),
+                            "retention: {roles:?} {area} {c:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
