@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{AppError, Committed, Sight, audit_context, deny};
 use crate::audit::{AuditEvent, ChainKey, Outcome, VerifyReport, canonical_json};
 use crate::domain::access::{
-    View, audit_actions_shown_as, hidden_audit_actions, made_in_police_compartment,
+    View, audit_actions_shown_as, hidden_audit_actions, ids_named_in, made_in_police_compartment,
     shape_audit_entry,
 };
 use crate::domain::{Actor, Role};
@@ -16,15 +16,14 @@ use crate::store::cases::{self as cases_store, AccessRow};
 use crate::store::trust::AuditTrust;
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
-fn event(actor: &Actor, action: &str, outcome: Outcome, details: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        chain: ChainKey::actor(&actor.sub),
-        action: action.to_owned(),
-        case_id: None,
-        area: actor.area.to_string(),
-        outcome,
-        details,
-    }
+fn event(
+    actor: &Actor,
+    action: &str,
+    outcome: Outcome,
+    details: impl serde::Serialize,
+) -> AuditEvent {
+    let chain = ChainKey::actor(&actor.sub);
+    AuditEvent::new(chain, action, actor.area.as_str(), outcome, details)
 }
 
 /// Records a refused attempt in its own transaction, then reports the refusal.
@@ -55,15 +54,122 @@ pub struct ShownEntry {
     pub place_shown: bool,
 }
 
-/// Every string in `details` that is a UUID (case ids among them).
-fn uuids_in(details: &serde_json::Value, found: &mut BTreeSet<String>) {
-    match details {
-        serde_json::Value::String(s) if uuid::Uuid::parse_str(s).is_ok() => {
-            found.insert(s.clone());
+/// Refuses, as not found and audited in its stream, a `case_id` filter naming a case
+/// whose working detail the caller may not see.
+fn deny_unseen_case(
+    conn: &mut DbConnection,
+    ctx: &crate::audit::AuditContext,
+    sight: &Sight<'_>,
+    case_id: &str,
+) -> Committed<()> {
+    let facts = cases_store::access_facts(conn, &[case_id.to_owned()])?;
+    let case = facts.first();
+    if case
+        .and_then(|f| sight.view(f))
+        .is_some_and(View::sees_case_detail)
+    {
+        return Ok(Ok(()));
+    }
+    let Some(f) = case else {
+        return Ok(Err(AppError::NotFound));
+    };
+    let entry = AuditEvent::about_case(&f.id, &f.area, "audit.read", Outcome::Denied, json!({}));
+    deny(conn, ctx, entry, AppError::NotFound)
+}
+
+/// The stored actions an entry shown as `asked` may have: itself, and those it covers.
+fn stored_actions(asked: &str) -> Vec<String> {
+    let mut stored = audit_actions_shown_as(asked);
+    stored.push(asked.to_owned());
+    stored.sort();
+    stored.dedup();
+    stored
+}
+
+/// What the caller may see of the cases one batch of entries names.
+struct BatchSight {
+    facts: HashMap<String, AccessRow>,
+    views: HashMap<String, Option<View>>,
+}
+
+impl BatchSight {
+    /// Reads the cases `batch` names, in its entries' case ids and details.
+    fn of(
+        conn: &mut DbConnection,
+        sight: &Sight<'_>,
+        batch: &[AuditEntryRow],
+    ) -> Result<BatchSight, AppError> {
+        let mut named = BTreeSet::new();
+        for row in batch {
+            named.extend(row.case_id.clone());
+            if let Ok(details) = serde_json::from_str(&row.details) {
+                ids_named_in(&details, &mut named);
+            }
         }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| uuids_in(v, found)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| uuids_in(v, found)),
-        _ => {}
+        let named: Vec<String> = named.into_iter().collect();
+        let facts: HashMap<String, AccessRow> = cases_store::access_facts(conn, &named)?
+            .into_iter()
+            .map(|f| (f.id.clone(), f))
+            .collect();
+        let views = facts
+            .iter()
+            .map(|(id, f)| (id.clone(), sight.view(f)))
+            .collect();
+        Ok(BatchSight { facts, views })
+    }
+
+    /// Whether `id` names a case whose working detail the caller may not see.
+    fn hidden(&self, id: &str) -> bool {
+        self.views
+            .get(id)
+            .is_some_and(|v| !v.is_some_and(View::sees_case_detail))
+    }
+
+    /// The entry `row` as `actor` may see it, or `None`; with `asked`, only when it is
+    /// shown as that action.
+    fn shown(
+        &self,
+        actor: &Actor,
+        mut row: AuditEntryRow,
+        asked: Option<&str>,
+    ) -> Option<ShownEntry> {
+        let (view, compartment) = match &row.case_id {
+            Some(case_id) => match (self.views.get(case_id.as_str()), self.facts.get(case_id)) {
+                (Some(Some(view)), Some(f)) if view.sees_case_detail() => (
+                    Some(*view),
+                    made_in_police_compartment(
+                        f.police_only_since,
+                        row.occurred_at,
+                        &row.actor_roles,
+                        (&row.action, &row.outcome),
+                    ),
+                ),
+                _ => return None,
+            },
+            // An entry about no case is of its area only: a local auditor who also
+            // sits on a panel sees cases of other areas through the panel (so the
+            // SQL scan is not narrowed to the area), but nothing else of them.
+            None if !actor.area.is_national() && row.area != actor.area.as_str() => {
+                return None;
+            }
+            None if actor.has(Role::PreventOfficer) && row.area == actor.area.as_str() => {
+                (Some(View::Police), false)
+            }
+            None => (None, false),
+        };
+        let mut details = serde_json::from_str(&row.details).ok()?;
+        let hidden = |id: &str| self.hidden(id);
+        let action = shape_audit_entry(view, &row.action, &mut details, compartment, &hidden)?;
+        if asked.is_some_and(|a| a != action) {
+            return None;
+        }
+        let police = view.is_some_and(View::in_police_compartment);
+        row.action = action;
+        row.details = canonical_json(&details);
+        Some(ShownEntry {
+            place_shown: police || row.case_id.is_none(),
+            row,
+        })
     }
 }
 
@@ -89,25 +195,10 @@ pub fn read_log(
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| -> Committed<_> {
         let sight = Sight::of(c, actor)?;
-        if let Some(case_id) = &filter.case_id {
-            let facts = cases_store::access_facts(c, std::slice::from_ref(case_id))?;
-            let case = facts.first();
-            if !case
-                .and_then(|f| sight.view(f))
-                .is_some_and(View::sees_case_detail)
-            {
-                let Some(f) = case else {
-                    return Ok(Err(AppError::NotFound));
-                };
-                let entry = AuditEvent::about_case(
-                    &f.id,
-                    &f.area,
-                    "audit.read",
-                    Outcome::Denied,
-                    json!({}),
-                );
-                return deny(c, &ctx, entry, AppError::NotFound);
-            }
+        if let Some(case_id) = &filter.case_id
+            && let Err(refusal) = deny_unseen_case(c, &ctx, &sight, case_id)?
+        {
+            return Ok(Err(refusal));
         }
         // The action asked for is the action as shown: outside police, a cover is
         // found under the name it reads as, and a police-only name finds nothing.
@@ -116,81 +207,18 @@ pub fn read_log(
         let mut scan = filter.clone();
         scan.seen_by = Some(sight.scope(None));
         if let Some(asked) = &asked {
-            let mut stored = audit_actions_shown_as(asked);
-            stored.push(asked.clone());
-            stored.sort();
-            stored.dedup();
-            scan.actions = Some(stored);
+            scan.actions = Some(stored_actions(asked));
         }
         'scan: loop {
             let batch = audit_store::list(c, &scan, limit)?;
             let complete = (batch.len() as i64) < limit;
-            let mut named = BTreeSet::new();
-            for row in &batch {
-                named.extend(row.case_id.clone());
-                if let Ok(details) = serde_json::from_str(&row.details) {
-                    uuids_in(&details, &mut named);
-                }
-            }
-            let named: Vec<String> = named.into_iter().collect();
-            let facts: HashMap<String, AccessRow> = cases_store::access_facts(c, &named)?
-                .into_iter()
-                .map(|f| (f.id.clone(), f))
-                .collect();
-            let views: HashMap<&str, Option<View>> = facts
-                .iter()
-                .map(|(id, f)| (id.as_str(), sight.view(f)))
-                .collect();
-            let hidden = |id: &str| {
-                views
-                    .get(id)
-                    .is_some_and(|v| !v.is_some_and(View::sees_case_detail))
-            };
-            for mut row in batch {
+            let seen = BatchSight::of(c, &sight, &batch)?;
+            for row in batch {
                 scan.after = Some((row.occurred_at, row.id.clone()));
-                let (view, compartment) = match &row.case_id {
-                    Some(case_id) => match (views.get(case_id.as_str()), facts.get(case_id)) {
-                        (Some(Some(view)), Some(f)) if view.sees_case_detail() => (
-                            Some(*view),
-                            made_in_police_compartment(
-                                f.police_only_since,
-                                row.occurred_at,
-                                &row.actor_roles,
-                                (&row.action, &row.outcome),
-                            ),
-                        ),
-                        _ => continue,
-                    },
-                    // An entry about no case is of its area only: a local auditor who also
-                    // sits on a panel sees cases of other areas through the panel (so the
-                    // SQL scan is not narrowed to the area), but nothing else of them.
-                    None if !actor.area.is_national() && row.area != actor.area.as_str() => {
-                        continue;
-                    }
-                    None if actor.has(Role::PreventOfficer) && row.area == actor.area.as_str() => {
-                        (Some(View::Police), false)
-                    }
-                    None => (None, false),
-                };
-                let Ok(mut details) = serde_json::from_str::<serde_json::Value>(&row.details)
-                else {
+                let Some(entry) = seen.shown(actor, row, asked.as_deref()) else {
                     continue;
                 };
-                let Some(action) =
-                    shape_audit_entry(view, &row.action, &mut details, compartment, &hidden)
-                else {
-                    continue;
-                };
-                if asked.as_ref().is_some_and(|a| *a != action) {
-                    continue;
-                }
-                let police = view.is_some_and(View::in_police_compartment);
-                row.action = action;
-                row.details = canonical_json(&details);
-                shown.push(ShownEntry {
-                    place_shown: police || row.case_id.is_none(),
-                    row,
-                });
+                shown.push(entry);
                 if shown.len() as i64 >= limit {
                     break 'scan;
                 }

@@ -14,6 +14,7 @@ use crate::domain::pathway::{
     self, Action, Decision, Facts, Meeting, NewOnward, Notify, Refusal, Rejection, State,
     Transition, Write,
 };
+use crate::domain::record::StoredReferral;
 use crate::domain::referral::Referral;
 use crate::domain::retention::RetentionPolicy;
 use crate::domain::{Actor, Role};
@@ -120,7 +121,7 @@ fn case_event(
     row: &CaseRow,
     action: &str,
     outcome: Outcome,
-    details: serde_json::Value,
+    details: impl Serialize,
 ) -> AuditEvent {
     AuditEvent::about_case(&row.id, &row.area, action, outcome, details)
 }
@@ -327,8 +328,7 @@ fn new_case(
         .map_or_else(|| actor.area.to_string(), ToString::to_string);
     let number = store::next_reference_number(conn, i64::from(at.year()))?;
     let due = policy.on_entering(State::Submitted, at, None);
-    let stored = serde_json::to_value(referral).map_err(|e| AppError::Corrupt(e.to_string()))?;
-    let counted = super::statistics::counted_facts(&stored, at.date());
+    let counted = super::statistics::counted_facts(referral, at.date());
     Ok(CaseRow {
         id: uuid::Uuid::now_v7().to_string(),
         reference: format!("PRV-{}-{number:06}", at.year()),
@@ -343,7 +343,7 @@ fn new_case(
         outcome: None,
         referred_to_channel_at: None,
         subject_key: subject_key(referral),
-        referral: stored.to_string(),
+        referral: stored(referral)?,
         deconfliction: None,
         immediate_risk: referral.immediate_risk(),
         sector: referral.referrer_sector().as_str().to_owned(),
@@ -425,9 +425,8 @@ fn filing_notices(
     policy: &DuePolicy,
 ) -> Result<Vec<Notice>, AppError> {
     let extra = json!({"immediate_risk": row.immediate_risk, "screening_days": policy.screening_working_days});
-    let notice = |kind, to: &str| {
-        Notice::about_case(kind, to, &row.area, &row.id, &row.reference, extra.clone())
-    };
+    let notice =
+        |kind, to: &str| Notice::about_case(kind, to, &row.area, &row.id, &row.reference, &extra);
     let mut notices: Vec<Notice> = notify_store::mailboxes(conn, &row.area, "prevent_team")?
         .iter()
         .map(|m| notice(Kind::ReferralReceived, m))
@@ -834,8 +833,11 @@ fn load_facts(
         }
         Command::Consent(_) => {
             // An unreadable referral leaves the age unknown, which is read as a child's.
-            if let Ok(referral) = serde_json::from_str(&row.referral) {
-                facts.subject_age = super::subject_age(&referral, row.submitted_at.date());
+            match StoredReferral::parse(&row.referral) {
+                Ok(referral) => facts.subject_age = referral.subject_age(row.submitted_at.date()),
+                Err(e) => {
+                    tracing::error!(case_id = %row.id, error = %e, "stored referral unreadable")
+                }
             }
         }
         Command::Correction(_) => facts.referral = serde_json::from_str(&row.referral).ok(),
@@ -886,7 +888,7 @@ fn case_of(loaded: &Loaded) -> pathway::Case {
     }
 }
 
-/// A record as stored: JSON text made through a `Value`, whose keys are sorted, as every
+/// A record as stored: JSON text with its keys sorted (made through a JSON tree), as every
 /// record has always been written.
 fn stored<T: Serialize>(record: &T) -> Result<String, AppError> {
     serde_json::to_value(record)
@@ -1070,15 +1072,8 @@ fn notices_of(
     asked_for: &[Notify],
     policy: &DuePolicy,
 ) -> Result<Vec<Notice>, AppError> {
-    let notice = |kind, to: &str, extra: &serde_json::Value| {
-        Notice::about_case(
-            kind,
-            to,
-            &case.area,
-            &case.id,
-            &case.reference,
-            extra.clone(),
-        )
+    let notice = |kind, to: &str, extra| {
+        Notice::about_case(kind, to, &case.area, &case.id, &case.reference, extra)
     };
     let mut notices = Vec::new();
     for n in asked_for {
@@ -1086,7 +1081,7 @@ fn notices_of(
             Notify::Chairs => {
                 let extra = json!({"listing_days": policy.panel_listing_days});
                 for m in notify_store::mailboxes(conn, &case.area, "channel_chair")? {
-                    notices.push(notice(Kind::ReferredToChannel, &m, &extra));
+                    notices.push(notice(Kind::ReferredToChannel, &m, extra.clone()));
                 }
             }
             Notify::PanelMembers {
@@ -1096,7 +1091,7 @@ fn notices_of(
                 let date = meeting_at.format("%Y-%m-%d %H:%M UTC").to_string();
                 let extra = json!({"meeting_date": date});
                 for m in panels_store::members(conn, panel_id)? {
-                    notices.push(notice(Kind::ListedForPanel, &m.email, &extra));
+                    notices.push(notice(Kind::ListedForPanel, &m.email, extra.clone()));
                 }
             }
             Notify::MembersAndOfficer { event } => {
@@ -1104,7 +1099,7 @@ fn notices_of(
                 let mut to = panels_store::member_emails_for_case(conn, &case.id)?;
                 to.extend(case.officer_email.clone());
                 for m in &to {
-                    notices.push(notice(Kind::CaseUpdate, m, &extra));
+                    notices.push(notice(Kind::CaseUpdate, m, extra.clone()));
                 }
             }
         }

@@ -10,7 +10,6 @@ pub mod subject_access;
 
 use crate::audit::AuditContext;
 use crate::domain::Actor;
-use crate::domain::pathway::SubjectAge;
 
 /// The stored form of a repeat-referral match key: its SHA-256, hex.
 pub fn subject_hash(match_key: &str) -> String {
@@ -24,30 +23,6 @@ pub fn audit_context(actor: &Actor, request_id: Option<String>) -> AuditContext 
         actor_sub: actor.sub.clone(),
         actor_roles: actor.roles_list(),
         request_id,
-    }
-}
-
-/// The subject's age on `on`, from a stored referral: see [`SubjectAge::on`].
-pub fn subject_age_on(
-    referral: &serde_json::Value,
-    filed_on: chrono::NaiveDate,
-    on: chrono::NaiveDate,
-) -> Option<u32> {
-    subject_age(referral, filed_on).on(on)
-}
-
-/// What a stored referral, filed on `filed_on`, says the subject's age is worked out
-/// from: its date of birth, else the approximate age given.
-pub fn subject_age(referral: &serde_json::Value, filed_on: chrono::NaiveDate) -> SubjectAge {
-    let subject = &referral["subject"];
-    SubjectAge {
-        date_of_birth: subject["date_of_birth"]
-            .as_str()
-            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
-        approximate_age: subject["approximate_age"]
-            .as_u64()
-            .and_then(|a| u32::try_from(a).ok()),
-        filed_on,
     }
 }
 
@@ -85,7 +60,7 @@ pub enum AppError {
     /// The idempotency key was used before with another body.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
-    /// Values that are well-formed but not acceptable.
+    /// Input that is well-formed but not acceptable.
     #[error("validation failed")]
     Validation(Vec<crate::domain::FieldError>),
     /// Statistics asked of days that are no published period, by a reader who may ask

@@ -19,15 +19,9 @@ fn admin_only(actor: &Actor) -> Result<(), AppError> {
     }
 }
 
-fn event(actor: &Actor, action: &str, details: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        chain: ChainKey::actor(&actor.sub),
-        action: action.to_owned(),
-        case_id: None,
-        area: actor.area.to_string(),
-        outcome: Outcome::Ok,
-        details,
-    }
+fn event(actor: &Actor, action: &str, details: impl serde::Serialize) -> AuditEvent {
+    let chain = ChainKey::actor(&actor.sub);
+    AuditEvent::new(chain, action, actor.area.as_str(), Outcome::Ok, details)
 }
 
 /// The admin's area's directory.

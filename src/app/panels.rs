@@ -17,15 +17,9 @@ fn manages_panels(actor: &Actor) -> bool {
     actor.has(Role::ChannelChair) || actor.has(Role::Admin)
 }
 
-fn panel_event(panel: &PanelRow, action: &str, details: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        chain: ChainKey::panel(uuid::Uuid::parse_str(&panel.id).unwrap_or_default()),
-        action: action.to_owned(),
-        case_id: None,
-        area: panel.area.clone(),
-        outcome: Outcome::Ok,
-        details,
-    }
+fn panel_event(panel: &PanelRow, action: &str, details: impl serde::Serialize) -> AuditEvent {
+    let chain = ChainKey::panel(uuid::Uuid::parse_str(&panel.id).unwrap_or_default());
+    AuditEvent::new(chain, action, &panel.area, Outcome::Ok, details)
 }
 
 fn member_row(panel_id: &str, m: &NewMember, at: NaiveDateTime) -> MemberRow {

@@ -16,7 +16,7 @@ use crate::store::cases::{self as cases_store, CaseRow, EventRow};
 use crate::store::retention::{self as store, DecisionRow, RetentionChange};
 use crate::store::{DbConnection, audit as audit_store, write_transaction};
 
-fn case_event(row: &CaseRow, outcome: Outcome, details: serde_json::Value) -> AuditEvent {
+fn case_event(row: &CaseRow, outcome: Outcome, details: impl serde::Serialize) -> AuditEvent {
     AuditEvent::about_case(&row.id, &row.area, "case.retention", outcome, details)
 }
 
@@ -114,34 +114,10 @@ pub fn decide(
             Err(refusal) => return Ok(Err(refusal)),
         };
         let at = now();
-        let refused = |c: &mut DbConnection, code: &'static str, detail: &'static str| {
+        if let Some((code, detail)) = conflict_of(&row, &command, at) {
             let details = json!({"decision": command.as_str(), "refused": code});
             let entry = case_event(&row, Outcome::Denied, details);
-            deny(c, &ctx, entry, AppError::Conflict { code, detail })
-        };
-        if row.erased_at.is_some() {
-            return refused(
-                c,
-                "already_erased",
-                "The case's personal data has already been erased.",
-            );
-        }
-        if command.needs_due() && !is_due(row.review_due_at, at) {
-            return refused(
-                c,
-                "not_due",
-                "The case is not due for a retention review: only a hold or its release may be recorded now.",
-            );
-        }
-        match &command {
-            RetentionCommand::Hold(_) if row.legal_hold => {
-                return refused(c, "already_held", "The case is already under a legal hold.");
-            }
-            RetentionCommand::Release(_) if !row.legal_hold => {
-                return refused(c, "not_held", "The case is not under a legal hold.");
-            }
-            // Retaining a held case is allowed: the hold stays.
-            _ => {}
+            return deny(c, &ctx, entry, AppError::Conflict { code, detail });
         }
         if let RetentionCommand::Erase(named) = &command {
             return erase(c, actor, &ctx, &row, named, at);
@@ -154,24 +130,106 @@ pub fn decide(
             _ => (false, row.review_due_at),
         };
         record(c, actor, &ctx, &row, state, &command, at)?;
-        let change = RetentionChange {
-            review_due_at,
-            legal_hold,
-            version: row.version + 1,
-            shared_version: row.shared_version + i64::from(!state.is_police_only()),
-        };
-        if store::update_retention(c, &row.id, row.version, &change)? == 0 {
-            return Err(AppError::Corrupt(format!(
-                "case {} changed under its lock",
-                row.id
-            )));
-        }
+        update(c, &row, state, legal_hold, review_due_at)?;
         let case = cases_store::find_case(c, &row.id, false)?.ok_or(AppError::NotFound)?;
         Ok(Ok(Decided {
             case,
             erased: Vec::new(),
         }))
     })?
+}
+
+/// Why `command` may not be recorded on the case `row` at `at`, as a stable code and a
+/// sentence for a person; `None` when it may.
+fn conflict_of(
+    row: &CaseRow,
+    command: &RetentionCommand,
+    at: NaiveDateTime,
+) -> Option<(&'static str, &'static str)> {
+    if row.erased_at.is_some() {
+        return Some((
+            "already_erased",
+            "The case's personal data has already been erased.",
+        ));
+    }
+    if command.needs_due() && !is_due(row.review_due_at, at) {
+        return Some((
+            "not_due",
+            "The case is not due for a retention review: only a hold or its release may be recorded now.",
+        ));
+    }
+    match command {
+        RetentionCommand::Hold(_) if row.legal_hold => {
+            Some(("already_held", "The case is already under a legal hold."))
+        }
+        RetentionCommand::Release(_) if !row.legal_hold => {
+            Some(("not_held", "The case is not under a legal hold."))
+        }
+        // Retaining a held case is allowed: the hold stays.
+        _ => None,
+    }
+}
+
+/// Stores the case's new hold and review date under the lock taken when it was read,
+/// counting the decision in its versions (in the shared one unless it is police-only).
+fn update(
+    conn: &mut DbConnection,
+    row: &CaseRow,
+    state: State,
+    legal_hold: bool,
+    review_due_at: Option<NaiveDateTime>,
+) -> Result<(), AppError> {
+    let change = RetentionChange {
+        review_due_at,
+        legal_hold,
+        version: row.version + 1,
+        shared_version: row.shared_version + i64::from(!state.is_police_only()),
+    };
+    if store::update_retention(conn, &row.id, row.version, &change)? == 0 {
+        return Err(AppError::Corrupt(format!(
+            "case {} changed under its lock",
+            row.id
+        )));
+    }
+    Ok(())
+}
+
+/// The code and sentence answering an erasure the rule refuses.
+fn erasure_conflict(refusal: ErasureRefusal) -> (&'static str, &'static str) {
+    match refusal {
+        ErasureRefusal::NotDue => ("not_due", "The case is not due for a retention review."),
+        ErasureRefusal::LegalHold => (
+            "legal_hold",
+            "A legal hold blocks the erasure: release it first.",
+        ),
+        ErasureRefusal::LinkedCasesNotDue => (
+            "linked_cases_not_due",
+            "Other cases about the same person are not yet due for review: name every linked case in `case_ids` to erase them together.",
+        ),
+        ErasureRefusal::NotLinked => (
+            "not_linked",
+            "`case_ids` names a case that is not a linked case of this one that you may decide on.",
+        ),
+    }
+}
+
+/// The cases linked to `row` that `actor` may decide on, locked like the case itself so
+/// that no action or decision changes them meanwhile.
+fn lock_linked(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    row: &CaseRow,
+) -> Result<Vec<CaseRow>, AppError> {
+    let linked_ids: Vec<String> = cases_store::linked_cases(conn, &row.id)?
+        .into_iter()
+        .filter(|l| decides_retention(actor, &l.area))
+        .map(|l| l.id)
+        .collect();
+    let mut linked_rows = Vec::with_capacity(linked_ids.len());
+    for id in &linked_ids {
+        linked_rows.extend(cases_store::find_case(conn, id, true)?);
+    }
+    Ok(linked_rows)
 }
 
 /// Stores the decision, its history entry (police-only when the case is) and its audit
@@ -254,16 +312,7 @@ fn erase(
     named: &std::collections::BTreeSet<String>,
     at: NaiveDateTime,
 ) -> Committed<Decided> {
-    let linked_ids: Vec<String> = cases_store::linked_cases(conn, &row.id)?
-        .into_iter()
-        .filter(|l| decides_retention(actor, &l.area))
-        .map(|l| l.id)
-        .collect();
-    // Locked like the case itself, so that no action or decision changes them meanwhile.
-    let mut linked_rows = Vec::with_capacity(linked_ids.len());
-    for id in &linked_ids {
-        linked_rows.extend(cases_store::find_case(conn, id, true)?);
-    }
+    let linked_rows = lock_linked(conn, actor, row)?;
     let candidate = |r: &CaseRow| ErasureCandidate {
         id: r.id.clone(),
         due: is_due(r.review_due_at, at),
@@ -277,23 +326,7 @@ fn erase(
     let ids = match erasure_set(&candidate(row), &linked, named) {
         Ok(ids) => ids,
         Err(refusal) => {
-            let (code, detail) = match refusal {
-                ErasureRefusal::NotDue => {
-                    ("not_due", "The case is not due for a retention review.")
-                }
-                ErasureRefusal::LegalHold => (
-                    "legal_hold",
-                    "A legal hold blocks the erasure: release it first.",
-                ),
-                ErasureRefusal::LinkedCasesNotDue => (
-                    "linked_cases_not_due",
-                    "Other cases about the same person are not yet due for review: name every linked case in `case_ids` to erase them together.",
-                ),
-                ErasureRefusal::NotLinked => (
-                    "not_linked",
-                    "`case_ids` names a case that is not a linked case of this one that you may decide on.",
-                ),
-            };
+            let (code, detail) = erasure_conflict(refusal);
             let details = json!({"decision": "erase", "refused": code});
             let entry = case_event(row, Outcome::Denied, details);
             return deny(conn, ctx, entry, AppError::Conflict { code, detail });
@@ -312,18 +345,7 @@ fn erase(
             &RetentionCommand::Erase(Default::default()),
             at,
         )?;
-        let change = RetentionChange {
-            review_due_at: None,
-            legal_hold: false,
-            version: r.version + 1,
-            shared_version: r.shared_version + i64::from(!state.is_police_only()),
-        };
-        if store::update_retention(conn, &r.id, r.version, &change)? == 0 {
-            return Err(AppError::Corrupt(format!(
-                "case {} changed under its lock",
-                r.id
-            )));
-        }
+        update(conn, r, state, false, None)?;
     }
     store::erase(conn, &ids, at)?;
     let events: Vec<AuditEvent> = rows

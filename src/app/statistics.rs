@@ -3,10 +3,12 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{AppError, audit_context};
 use crate::audit::{AuditEvent, ChainKey, Outcome};
+use crate::domain::record::subject_age;
+use crate::domain::referral::Referral;
 use crate::domain::statistics::{Counted, Period, Statistics, StatisticsPolicy, Tally, YearTally};
 use crate::domain::{Actor, Role};
 use crate::store::{DbConnection, audit as audit_store, cases as store, write_transaction};
@@ -24,13 +26,19 @@ pub struct CountedFacts {
 }
 
 /// The facts counted of a stored `referral` filed on `filed_on`.
-pub fn counted_facts(referral: &Value, filed_on: NaiveDate) -> CountedFacts {
-    let needs = &referral["vulnerabilities"];
+pub fn counted_facts(referral: &Referral, filed_on: NaiveDate) -> CountedFacts {
+    let needs = referral.vulnerabilities();
     CountedFacts {
-        age_band: super::subject_age_on(referral, filed_on, filed_on)
+        age_band: subject_age(referral, filed_on)
+            .on(filed_on)
             .map(|age| crate::domain::statistics::age_band(age).to_owned()),
-        gender: referral["subject"]["gender"].as_str().map(str::to_owned),
-        needs_recorded: needs["mental_health"] == true || needs["neurodiversity"] == true,
+        // Its code as stored, `not_known` and the like.
+        gender: referral.subject().gender().and_then(|g| {
+            serde_json::to_string(&g)
+                .ok()
+                .map(|code| code.trim_matches('"').to_owned())
+        }),
+        needs_recorded: needs.mental_health() || needs.neurodiversity(),
     }
 }
 
@@ -83,23 +91,11 @@ pub fn statistics(
             });
         }
     };
+    let threshold = policy.suppression_threshold;
     let area = actor.area.to_string();
     let ctx = audit_context(actor, request_id);
     write_transaction(conn, |c| {
-        // An area's period is published with its whole year, so the year's days are read.
-        let (first, last) = match published {
-            None => (from, to),
-            Some(p) => (
-                p.financial_year().first_day(),
-                p.financial_year().last_day(),
-            ),
-        };
-        let start = first.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let end = last
-            .succ_opt()
-            .unwrap_or(last)
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default();
+        let (start, end) = days_read(published, from, to);
         let areas = published.is_some().then(|| vec![area.clone()]);
         let counted = crate::domain::access::counted_in_statistics();
         let rows = store::for_statistics(c, areas.as_deref(), &counted, start, end)?;
@@ -110,24 +106,18 @@ pub fn statistics(
             discussed.into_iter().collect(),
             adopted.into_iter().collect(),
         );
-        let counted = |row| counted_of(row, &discussed, &adopted);
+        let counted: Vec<_> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.submitted_at.date(),
+                    counted_of(row, &discussed, &adopted),
+                )
+            })
+            .collect();
         let stats = match published {
-            None => {
-                let mut tally = Tally::new(from, to, "national".to_owned());
-                for row in &rows {
-                    tally.count(&counted(row));
-                }
-                tally.publish(policy.suppression_threshold, false)
-            }
-            Some(p) => {
-                let mut year = YearTally::new(p, &area);
-                for row in &rows {
-                    year.count(row.submitted_at.date(), &counted(row));
-                }
-                year.publish(policy.suppression_threshold)
-                    .of(p)
-                    .ok_or_else(|| AppError::Corrupt(format!("{p} is not of its year")))?
-            }
+            None => national_figures(&counted, from, to, threshold),
+            Some(p) => area_figures(&counted, p, &area, threshold)?,
         };
         let event = AuditEvent {
             chain: ChainKey::actor(&actor.sub),
@@ -142,12 +132,65 @@ pub fn statistics(
                 // As published: the audit log is read in the area, so it must not hold
                 // the exact figure that was withheld.
                 "referrals": stats.journey.referred,
-                "suppression_threshold": stats.suppression.applied.then_some(policy.suppression_threshold),
+                "suppression_threshold": stats.suppression.applied.then_some(threshold),
             }),
         };
         audit_store::append(c, &ctx, &[event])?;
         Ok(stats)
     })
+}
+
+/// The first moment read and the moment after the last: an area's period is published
+/// with its whole year, so the year's days are read.
+fn days_read(
+    published: Option<Period>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> (chrono::NaiveDateTime, chrono::NaiveDateTime) {
+    let (first, last) = match published {
+        None => (from, to),
+        Some(p) => (
+            p.financial_year().first_day(),
+            p.financial_year().last_day(),
+        ),
+    };
+    let start = first.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let end = last
+        .succ_opt()
+        .unwrap_or(last)
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default();
+    (start, end)
+}
+
+/// The national figures of the days `from` to `to`.
+fn national_figures(
+    counted: &[(NaiveDate, Counted<'_>)],
+    from: NaiveDate,
+    to: NaiveDate,
+    threshold: u64,
+) -> Statistics {
+    let mut tally = Tally::new(from, to, "national".to_owned());
+    for (_, facts) in counted {
+        tally.count(facts);
+    }
+    tally.publish(threshold, false)
+}
+
+/// The figures of `area` for the published period `p`, counted over its whole year.
+fn area_figures(
+    counted: &[(NaiveDate, Counted<'_>)],
+    p: Period,
+    area: &str,
+    threshold: u64,
+) -> Result<Statistics, AppError> {
+    let mut year = YearTally::new(p, area);
+    for (filed_on, facts) in counted {
+        year.count(*filed_on, facts);
+    }
+    year.publish(threshold)
+        .of(p)
+        .ok_or_else(|| AppError::Corrupt(format!("{p} is not of its year")))
 }
 
 /// The facts of `row` that are counted; `discussed` and `adopted` are the ids of the

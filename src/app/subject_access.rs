@@ -175,8 +175,15 @@ pub struct ExportedAccess {
     pub exemption_review: bool,
 }
 
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
+/// A stored record of case `case_id` as exported: `null` when nothing is held (erased,
+/// or its data key destroyed, which leaves it empty); a record that is held but cannot
+/// be read is an internal error, never shown as if nothing were held.
+fn json_of(case_id: &str, what: &str, text: &str) -> Result<Value, AppError> {
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(text)
+        .map_err(|e| AppError::Corrupt(format!("case {case_id}: stored {what} unreadable: {e}")))
 }
 
 /// The cases about the person, each with the view it is exported with: the seed
@@ -231,82 +238,11 @@ fn export_case(
         .compartments()
         .map(|c| view.face(&c))
         .ok_or_else(|| AppError::Corrupt(format!("case {} has unknown state", row.id)))?;
-    let history = super::cases::shown_events(view, store::events(conn, &row.id)?)
-        .into_iter()
-        .map(|e| ExportedEvent {
-            exemption_review: marked && (e.police_only || needs_exemption_review(&e.action)),
-            seq: e.seq,
-            action: e.action,
-            from_state: e.from_state,
-            to_state: e.to_state,
-            actor_sub: e.actor_sub,
-            occurred_at: e.occurred_at.and_utc(),
-            reason_code: e.reason_code,
-            rationale: e.rationale,
-            details: json_of(&e.details),
-        })
-        .collect();
-    let notes = panels_store::notes(conn, &row.id)?
-        .into_iter()
-        .map(|n| ExportedNote {
-            agency: n.agency,
-            author_sub: n.author_sub,
-            body: n.body,
-            created_at: n.created_at.and_utc(),
-        })
-        .collect();
-    let onward_referrals = store::onward_for_case(conn, &row.id)?
-        .into_iter()
-        .map(|o| ExportedOnward {
-            service_type: o.service_type,
-            organisation: o.organisation,
-            reason: o.reason,
-            status: o.status,
-            note: o.note,
-            created_at: o.created_at.and_utc(),
-        })
-        .collect();
-    let notifications = notify_store::for_case(conn, &row.id)?
-        .into_iter()
-        .map(|n| ExportedNotification {
-            kind: n.kind,
-            recipient: n.recipient,
-            status: n.status,
-            created_at: n.created_at.and_utc(),
-            sent_at: n.sent_at.map(|t| t.and_utc()),
-        })
-        .collect();
-    let filter = AuditFilter {
-        case_id: Some(row.id.clone()),
-        ..AuditFilter::default()
-    };
-    let police_actions = police_only_audit_actions();
-    let entries = audit_store::list(conn, &filter, ACCESS_LOG_LIMIT)?;
-    // An entry's details are not exported, so no other case is named through them.
-    let hidden = |_: &str| false;
-    let mut access_log = Vec::new();
-    for a in entries {
-        let compartment = made_in_police_compartment(
-            row.police_only_since,
-            a.occurred_at,
-            &a.actor_roles,
-            (&a.action, &a.outcome),
-        );
-        let mut details = json_of(&a.details);
-        let Some(action) =
-            shape_audit_entry(Some(view), &a.action, &mut details, compartment, &hidden)
-        else {
-            continue;
-        };
-        access_log.push(ExportedAccess {
-            exemption_review: marked && (compartment || police_actions.contains(&a.action)),
-            occurred_at: a.occurred_at.and_utc(),
-            actor_sub: a.actor_sub,
-            actor_roles: a.actor_roles,
-            action,
-            outcome: a.outcome,
-        });
-    }
+    let history = exported_history(conn, &row.id, view)?;
+    let notes = exported_notes(conn, &row.id)?;
+    let onward_referrals = exported_onward(conn, &row.id)?;
+    let notifications = exported_notifications(conn, &row.id)?;
+    let access_log = exported_access_log(conn, &row, view)?;
     // Only the linked cases this caller may export themselves are named.
     let mut linked_case_ids = Vec::new();
     for link in store::linked_cases(conn, &row.id)? {
@@ -316,14 +252,22 @@ fn export_case(
     }
     Ok(ExportedCase {
         exemption_review: marked && state_needs_exemption_review(&row.state),
-        referral: json_of(&row.referral),
+        referral: json_of(&row.id, "referral", &row.referral)?,
         deconfliction: row
             .deconfliction
             .as_deref()
             .filter(|_| police)
-            .map(|d| json!({"exemption_review": marked, "record": json_of(d)})),
-        support_plan: row.support_plan.as_deref().map(json_of),
-        consent: row.consent.as_deref().map(json_of),
+            .map(|d| {
+                json_of(&row.id, "deconfliction", d)
+                    .map(|record| json!({"exemption_review": marked, "record": record}))
+            })
+            .transpose()?,
+        support_plan: (row.support_plan.as_deref())
+            .map(|p| json_of(&row.id, "support plan", p))
+            .transpose()?,
+        consent: (row.consent.as_deref())
+            .map(|c| json_of(&row.id, "consent", c))
+            .transpose()?,
         submitted_at: row.submitted_at.and_utc(),
         updated_at: face.updated_at.and_utc(),
         id: row.id,
@@ -338,6 +282,120 @@ fn export_case(
         notifications,
         access_log,
     })
+}
+
+/// The case's history as `view` is shown it.
+fn exported_history(
+    conn: &mut DbConnection,
+    case_id: &str,
+    view: View,
+) -> Result<Vec<ExportedEvent>, AppError> {
+    let marked = view == View::Records;
+    let mut history = Vec::new();
+    for e in super::cases::shown_events(view, store::events(conn, case_id)?) {
+        history.push(ExportedEvent {
+            exemption_review: marked && (e.police_only || needs_exemption_review(&e.action)),
+            details: json_of(case_id, "history details", &e.details)?,
+            seq: e.seq,
+            action: e.action,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            actor_sub: e.actor_sub,
+            occurred_at: e.occurred_at.and_utc(),
+            reason_code: e.reason_code,
+            rationale: e.rationale,
+        });
+    }
+    Ok(history)
+}
+
+/// The panel members' notes on the case.
+fn exported_notes(conn: &mut DbConnection, case_id: &str) -> Result<Vec<ExportedNote>, AppError> {
+    Ok(panels_store::notes(conn, case_id)?
+        .into_iter()
+        .map(|n| ExportedNote {
+            agency: n.agency,
+            author_sub: n.author_sub,
+            body: n.body,
+            created_at: n.created_at.and_utc(),
+        })
+        .collect())
+}
+
+/// The case's onward referrals.
+fn exported_onward(
+    conn: &mut DbConnection,
+    case_id: &str,
+) -> Result<Vec<ExportedOnward>, AppError> {
+    Ok(store::onward_for_case(conn, case_id)?
+        .into_iter()
+        .map(|o| ExportedOnward {
+            service_type: o.service_type,
+            organisation: o.organisation,
+            reason: o.reason,
+            status: o.status,
+            note: o.note,
+            created_at: o.created_at.and_utc(),
+        })
+        .collect())
+}
+
+/// The notifications sent about the case.
+fn exported_notifications(
+    conn: &mut DbConnection,
+    case_id: &str,
+) -> Result<Vec<ExportedNotification>, AppError> {
+    Ok(notify_store::for_case(conn, case_id)?
+        .into_iter()
+        .map(|n| ExportedNotification {
+            kind: n.kind,
+            recipient: n.recipient,
+            status: n.status,
+            created_at: n.created_at.and_utc(),
+            sent_at: n.sent_at.map(|t| t.and_utc()),
+        })
+        .collect())
+}
+
+/// Who accessed the case, as the audit log shows `view`: without the entries' details,
+/// so that no other case is named through them.
+fn exported_access_log(
+    conn: &mut DbConnection,
+    row: &CaseRow,
+    view: View,
+) -> Result<Vec<ExportedAccess>, AppError> {
+    let marked = view == View::Records;
+    let filter = AuditFilter {
+        case_id: Some(row.id.clone()),
+        ..AuditFilter::default()
+    };
+    let police_actions = police_only_audit_actions();
+    let entries = audit_store::list(conn, &filter, ACCESS_LOG_LIMIT)?;
+    let hidden = |_: &str| false;
+    let mut access_log = Vec::new();
+    for a in entries {
+        let compartment = made_in_police_compartment(
+            row.police_only_since,
+            a.occurred_at,
+            &a.actor_roles,
+            (&a.action, &a.outcome),
+        );
+        let mut details = json_of(&row.id, "audit details", &a.details)?;
+        let Some(action) =
+            shape_audit_entry(Some(view), &a.action, &mut details, compartment, &hidden)
+        else {
+            continue;
+        };
+        access_log.push(ExportedAccess {
+            exemption_review: marked && (compartment || police_actions.contains(&a.action)),
+            occurred_at: a.occurred_at.and_utc(),
+            actor_sub: a.actor_sub,
+            actor_roles: a.actor_roles,
+            action,
+            outcome: a.outcome,
+        });
+    }
+    Ok(access_log)
 }
 
 /// Exports everything held on the person `query` names, in one transaction that also

@@ -233,13 +233,31 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// An event about no case in the stream `chain`, of `area`.
+    pub fn new(
+        chain: ChainKey,
+        action: &str,
+        area: &str,
+        outcome: Outcome,
+        details: impl serde::Serialize,
+    ) -> AuditEvent {
+        AuditEvent {
+            chain,
+            action: action.to_owned(),
+            case_id: None,
+            area: area.to_owned(),
+            outcome,
+            details: recorded_details(details),
+        }
+    }
+
     /// An event in the stream of the case `case_id`, which is in `area`.
     pub fn about_case(
         case_id: &str,
         area: &str,
         action: &str,
         outcome: Outcome,
-        details: Value,
+        details: impl serde::Serialize,
     ) -> AuditEvent {
         let id = uuid::Uuid::parse_str(case_id).ok();
         AuditEvent {
@@ -248,9 +266,19 @@ impl AuditEvent {
             case_id: id,
             area: area.to_owned(),
             outcome,
-            details,
+            details: recorded_details(details),
         }
     }
+}
+
+/// `details` as an entry records them. Details are codes and identifiers in structs and
+/// maps keyed by name, which always serialise; were one not to, the entry is still
+/// written (the action happened), with empty details, and the failure is logged.
+fn recorded_details(details: impl serde::Serialize) -> Value {
+    serde_json::to_value(details).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "audit details could not be serialised");
+        Value::Object(Default::default())
+    })
 }
 
 /// The fields of an entry that its hash covers.

@@ -608,6 +608,19 @@ fn names_police_material(s: &str) -> bool {
         || police_only_audit_actions().iter().any(|a| a == s)
 }
 
+/// Every string in an audit entry's `details` that is a UUID (the ids of the cases it
+/// names among them), for the caller to learn whether each may be shown.
+pub fn ids_named_in(details: &Value, found: &mut std::collections::BTreeSet<String>) {
+    match details {
+        Value::String(s) if uuid::Uuid::parse_str(s).is_ok() => {
+            found.insert(s.clone());
+        }
+        Value::Array(items) => items.iter().for_each(|v| ids_named_in(v, found)),
+        Value::Object(map) => map.values().for_each(|v| ids_named_in(v, found)),
+        _ => {}
+    }
+}
+
 /// Shapes an audit entry's details for a caller: ids of cases the caller may not see
 /// (`hidden_case`) are withheld, and outside the police view so are the names of
 /// police-only states and actions and case versions (which count police-only actions).

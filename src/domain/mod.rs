@@ -11,6 +11,7 @@ pub mod name;
 pub mod panel;
 pub mod pathway;
 pub mod period;
+pub mod record;
 pub mod referral;
 pub mod retention;
 pub mod rules;

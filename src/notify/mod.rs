@@ -90,9 +90,14 @@ impl Notice {
         area: &str,
         case_id: &str,
         reference: &str,
-        extra: Value,
+        extra: impl serde::Serialize,
     ) -> Notice {
         let mut context = json!({"reference": reference, "path": format!("/v1/cases/{case_id}")});
+        // The extra fields are codes and dates under names, which always serialise.
+        let extra = serde_json::to_value(extra).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "notice fields could not be serialised");
+            Value::Null
+        });
         if let (Some(c), Some(e)) = (context.as_object_mut(), extra.as_object()) {
             c.extend(e.clone());
         }

@@ -682,24 +682,8 @@ pub fn verify(
             diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(pg)?;
         }
-        let heads: BTreeMap<String, SealedHead> = audit_chains::table
-            .select((
-                audit_chains::chain_key,
-                audit_chains::head_seq,
-                audit_chains::head_hash,
-            ))
-            .load::<(String, i64, String)>(conn)?
-            .into_iter()
-            .map(|(k, seq, hash)| (k, SealedHead { seq, hash }))
-            .collect();
-        let mut verifier = Verifier::new(heads, entry_key.clone(), *public);
-        let checkpoints: Vec<CheckpointRecord> = audit_checkpoints::table
-            .order(audit_checkpoints::seq)
-            .select(CheckpointRow::as_select())
-            .load(conn)?
-            .into_iter()
-            .map(CheckpointRecord::from)
-            .collect();
+        let mut verifier = Verifier::new(sealed_heads(conn)?, entry_key.clone(), *public);
+        let checkpoints = checkpoint_records(conn)?;
         verifier.checkpoints(&checkpoints, witnessed.as_deref());
         verifier.expect_streams(stream_owners(conn)?);
         if let Some(streams) = &witnessed_streams {
@@ -724,22 +708,7 @@ pub fn verify(
             });
             let mut after: Option<(String, i64)> = None;
             let read = loop {
-                let mut query = audit_log::table
-                    .select(AuditEntryRow::as_select())
-                    .order((audit_log::chain_key, audit_log::seq))
-                    .limit(VERIFY_BATCH)
-                    .into_boxed();
-                if let Some((key, seq)) = &after {
-                    // The first bound lets the (chain_key, seq) index seek to the position.
-                    query = query.filter(
-                        audit_log::chain_key.ge(key.clone()).and(
-                            audit_log::chain_key
-                                .gt(key.clone())
-                                .or(audit_log::seq.gt(*seq)),
-                        ),
-                    );
-                }
-                let batch: Vec<AuditEntryRow> = match query.load(conn) {
+                let batch = match entries_after(conn, after.as_ref()) {
                     Ok(batch) => batch,
                     Err(e) => break Err(e),
                 };
@@ -758,6 +727,54 @@ pub fn verify(
         .map(Verifier::finish)
     })?;
     Ok(report)
+}
+
+/// The sealed head of every stream, by stream key.
+fn sealed_heads(conn: &mut DbConnection) -> QueryResult<BTreeMap<String, SealedHead>> {
+    Ok(audit_chains::table
+        .select((
+            audit_chains::chain_key,
+            audit_chains::head_seq,
+            audit_chains::head_hash,
+        ))
+        .load::<(String, i64, String)>(conn)?
+        .into_iter()
+        .map(|(k, seq, hash)| (k, SealedHead { seq, hash }))
+        .collect())
+}
+
+/// Every checkpoint, oldest first.
+fn checkpoint_records(conn: &mut DbConnection) -> QueryResult<Vec<CheckpointRecord>> {
+    Ok(audit_checkpoints::table
+        .order(audit_checkpoints::seq)
+        .select(CheckpointRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(CheckpointRecord::from)
+        .collect())
+}
+
+/// The next batch of entries in (stream, position) order, after `after` when given.
+fn entries_after(
+    conn: &mut DbConnection,
+    after: Option<&(String, i64)>,
+) -> QueryResult<Vec<AuditEntryRow>> {
+    let mut query = audit_log::table
+        .select(AuditEntryRow::as_select())
+        .order((audit_log::chain_key, audit_log::seq))
+        .limit(VERIFY_BATCH)
+        .into_boxed();
+    if let Some((key, seq)) = after {
+        // The first bound lets the (chain_key, seq) index seek to the position.
+        query = query.filter(
+            audit_log::chain_key.ge(key.clone()).and(
+                audit_log::chain_key
+                    .gt(key.clone())
+                    .or(audit_log::seq.gt(*seq)),
+            ),
+        );
+    }
+    query.load(conn)
 }
 
 /// The streams that must exist: each case's and each panel's, whose first entry is

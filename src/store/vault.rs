@@ -431,16 +431,42 @@ pub fn rekey_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> Quer
     Ok(())
 }
 
+/// Opens a personal value of `table.column` of row `id` (sealed or, from before
+/// sealing, plain) and seals it again under `new_key`.
+fn reseal(
+    conn: &mut DbConnection,
+    new_key: &str,
+    (table, column): (&str, &str),
+    id: &str,
+    value: Option<&str>,
+) -> QueryResult<Option<String>> {
+    match value {
+        Some(v) => {
+            let plain = open_or_empty(conn, table, column, id, v)?;
+            seal(conn, new_key, table, column, id, &plain).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
 /// Opens every personal value of a case (sealed or, from before sealing, plain) and
 /// seals it again under `new_key`, which becomes the case's key.
 fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
-    let reseal = |conn: &mut DbConnection, t: &str, c: &str, id: &str, v: Option<&str>| match v {
-        Some(v) => {
-            let plain = open_or_empty(conn, t, c, id, v)?;
-            seal(conn, new_key, t, c, id, &plain).map(Some)
+    reseal_case_row(conn, case_id, new_key)?;
+    reseal_events(conn, case_id, new_key)?;
+    reseal_notes(conn, case_id, new_key)?;
+    reseal_onward(conn, case_id, new_key)?;
+    reseal_recipients(conn, case_id, new_key)?;
+    UNIT.with(|u| {
+        if let Some(u) = u.borrow_mut().as_mut() {
+            u.case_keys.insert(case_id.to_owned(), new_key.to_owned());
         }
-        None => Ok(None),
-    };
+    });
+    Ok(())
+}
+
+/// The case row's own personal values, and its key.
+fn reseal_case_row(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
     type CaseCols = (
         String,
         Option<String>,
@@ -458,17 +484,13 @@ fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryRe
             cases::officer_email,
         ))
         .first(conn)?;
-    let referral = reseal(conn, "cases", "referral", case_id, Some(&referral))?;
-    let deconfliction = reseal(
-        conn,
-        "cases",
-        "deconfliction",
-        case_id,
-        deconfliction.as_deref(),
-    )?;
-    let plan = reseal(conn, "cases", "support_plan", case_id, plan.as_deref())?;
-    let consent = reseal(conn, "cases", "consent", case_id, consent.as_deref())?;
-    let email = reseal(conn, "cases", "officer_email", case_id, email.as_deref())?;
+    let mut reseal =
+        |column, value: Option<&str>| reseal(conn, new_key, ("cases", column), case_id, value);
+    let referral = reseal("referral", Some(&referral))?;
+    let deconfliction = reseal("deconfliction", deconfliction.as_deref())?;
+    let plan = reseal("support_plan", plan.as_deref())?;
+    let consent = reseal("consent", consent.as_deref())?;
+    let email = reseal("officer_email", email.as_deref())?;
     diesel::update(cases::table.find(case_id))
         .set((
             cases::referral.eq(referral.unwrap_or_default()),
@@ -479,6 +501,11 @@ fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryRe
             cases::subject_key_id.eq(Some(new_key)),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// The rationale and details of each of the case's history entries.
+fn reseal_events(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
     let events: Vec<(String, Option<String>, String)> = case_events::table
         .filter(case_events::case_id.eq(case_id))
         .select((
@@ -488,8 +515,9 @@ fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryRe
         ))
         .load(conn)?;
     for (id, rationale, details) in events {
-        let rationale = reseal(conn, "case_events", "rationale", &id, rationale.as_deref())?;
-        let details = reseal(conn, "case_events", "details", &id, Some(&details))?;
+        let t = "case_events";
+        let rationale = reseal(conn, new_key, (t, "rationale"), &id, rationale.as_deref())?;
+        let details = reseal(conn, new_key, (t, "details"), &id, Some(&details))?;
         diesel::update(case_events::table.find(&id))
             .set((
                 case_events::rationale.eq(rationale),
@@ -497,16 +525,26 @@ fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryRe
             ))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// The body of each of the case's notes.
+fn reseal_notes(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
     let notes: Vec<(String, String)> = case_notes::table
         .filter(case_notes::case_id.eq(case_id))
         .select((case_notes::id, case_notes::body))
         .load(conn)?;
     for (id, body) in notes {
-        let body = reseal(conn, "case_notes", "body", &id, Some(&body))?;
+        let body = reseal(conn, new_key, ("case_notes", "body"), &id, Some(&body))?;
         diesel::update(case_notes::table.find(&id))
             .set(case_notes::body.eq(body.unwrap_or_default()))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// The organisation, reason and note of each of the case's onward referrals.
+fn reseal_onward(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
     type OnwardCols = (String, String, String, Option<String>);
     let onward: Vec<OnwardCols> = onward_referrals::table
         .filter(onward_referrals::case_id.eq(case_id))
@@ -519,9 +557,9 @@ fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryRe
         .load(conn)?;
     for (id, organisation, reason, note) in onward {
         let t = "onward_referrals";
-        let organisation = reseal(conn, t, "organisation", &id, Some(&organisation))?;
-        let reason = reseal(conn, t, "reason", &id, Some(&reason))?;
-        let note = reseal(conn, t, "note", &id, note.as_deref())?;
+        let organisation = reseal(conn, new_key, (t, "organisation"), &id, Some(&organisation))?;
+        let reason = reseal(conn, new_key, (t, "reason"), &id, Some(&reason))?;
+        let note = reseal(conn, new_key, (t, "note"), &id, note.as_deref())?;
         diesel::update(onward_referrals::table.find(&id))
             .set((
                 onward_referrals::organisation.eq(organisation.unwrap_or_default()),
@@ -530,21 +568,22 @@ fn reseal_case(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryRe
             ))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// The recipient of each notification about the case.
+fn reseal_recipients(conn: &mut DbConnection, case_id: &str, new_key: &str) -> QueryResult<()> {
     let recipients: Vec<(String, String)> = notifications::table
         .filter(notifications::case_id.eq(case_id))
         .select((notifications::id, notifications::recipient))
         .load(conn)?;
     for (id, recipient) in recipients {
-        let recipient = reseal(conn, "notifications", "recipient", &id, Some(&recipient))?;
+        let t = ("notifications", "recipient");
+        let recipient = reseal(conn, new_key, t, &id, Some(&recipient))?;
         diesel::update(notifications::table.find(&id))
             .set(notifications::recipient.eq(recipient.unwrap_or_default()))
             .execute(conn)?;
     }
-    UNIT.with(|u| {
-        if let Some(u) = u.borrow_mut().as_mut() {
-            u.case_keys.insert(case_id.to_owned(), new_key.to_owned());
-        }
-    });
     Ok(())
 }
 
