@@ -1007,7 +1007,7 @@ pub fn count(conn: &mut DbConnection, f: &AuditFilter) -> QueryResult<(i64, i64)
 
 /// Lists entries in `f.order`, up to `limit`, reading only the entries the filter
 /// admits (the indexes of migration 000030 match these shapes). Who may see each
-/// entry is still decided by the caller ([`crate::app::audit::read_log`]).
+/// entry is still decided by the caller (the audit log use case).
 pub fn list(
     conn: &mut DbConnection,
     f: &AuditFilter,

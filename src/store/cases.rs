@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::DbConnection;
+use super::conn::{DbConnection, MultiBackend};
 use super::schema::{
     case_events, case_links, cases, idempotency_keys, onward_referrals, reference_counters,
 };
@@ -735,9 +735,8 @@ pub struct CaseFilter {
 }
 
 /// A condition on `cases` that holds for exactly the cases of `scope`.
-pub type CaseCondition = Box<
-    dyn BoxableExpression<cases::table, super::MultiBackend, SqlType = diesel::sql_types::Bool>,
->;
+pub type CaseCondition =
+    Box<dyn BoxableExpression<cases::table, MultiBackend, SqlType = diesel::sql_types::Bool>>;
 
 /// The SQL form of a scope: the union of its branches, each its set of cases in the
 /// states it admits. An empty scope matches nothing.

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod conn;
 pub mod counters;
 pub mod notifications;
 pub mod panels;
@@ -29,20 +30,13 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
 
+pub use conn::{DbConnection, MultiBackend};
+
 use crate::config::DatabaseSettings;
 use counters::SqliteTransaction;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-
-/// A connection to either backend.
-#[derive(diesel::MultiConnection)]
-pub enum DbConnection {
-    /// Production and CI.
-    Postgres(PgConnection),
-    /// The embedded default.
-    Sqlite(SqliteConnection),
-}
 
 /// A pool of connections to the configured backend.
 pub type DbPool = Pool<ConnectionManager<DbConnection>>;

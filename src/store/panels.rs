@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::DbConnection;
+use super::conn::DbConnection;
 use super::schema::{agenda_items, case_notes, cases, meetings, panel_members, panels};
 
 /// A panel.

@@ -5,11 +5,12 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::cases::{CaseRow, visible_cases};
+use super::conn::DbConnection;
 use super::schema::{
     case_events, case_links, case_notes, cases, idempotency_keys, notifications, onward_referrals,
     retention_decisions,
 };
-use super::{DbConnection, vault};
+use super::vault;
 use crate::domain::access::ListScope;
 
 /// One retention decision as stored.

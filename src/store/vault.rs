@@ -25,7 +25,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::DbConnection;
+use super::conn::DbConnection;
 use super::schema::{
     case_events, case_notes, cases, notifications, onward_referrals, subject_keys,
 };
