@@ -32,6 +32,21 @@ fn date(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<NaiveD
     parsed
 }
 
+/// An optional date that must be after `today` (the next review, a re-assessment):
+/// `not_in_future` with `message` when it is not.
+fn later_date(
+    (field, value): (&str, Option<&str>),
+    today: NaiveDate,
+    message: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<NaiveDate> {
+    let day = value.and_then(|d| date(field, d, errors));
+    if day.is_some_and(|d| d <= today) {
+        errors.push(FieldError::new(field, "not_in_future", message));
+    }
+    day
+}
+
 fn finish<T>(
     value: T,
     parsed: Vec<FieldError>,
@@ -662,17 +677,12 @@ impl ReviewBody {
         let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let summary = text("summary", &self.summary, &mut errors);
-        let next = self
-            .next_review_on
-            .as_deref()
-            .and_then(|d| date("next_review_on", d, &mut errors));
-        if next.is_some_and(|d| d <= today) {
-            errors.push(FieldError::new(
-                "next_review_on",
-                "not_in_future",
-                "the next review must be after today",
-            ));
-        }
+        let next = later_date(
+            ("next_review_on", self.next_review_on.as_deref()),
+            today,
+            "the next review must be after today",
+            &mut errors,
+        );
         finish((summary, next), errors, declared)
     }
 }
@@ -724,17 +734,12 @@ impl WithdrawalBody {
         let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let rationale = text("rationale", &self.rationale, &mut errors);
-        let by = self
-            .reassess_by
-            .as_deref()
-            .and_then(|d| date("reassess_by", d, &mut errors));
-        if by.is_some_and(|d| d <= today) {
-            errors.push(FieldError::new(
-                "reassess_by",
-                "not_in_future",
-                "the re-assessment must be after today",
-            ));
-        }
+        let by = later_date(
+            ("reassess_by", self.reassess_by.as_deref()),
+            today,
+            "the re-assessment must be after today",
+            &mut errors,
+        );
         finish((rationale, by), errors, declared)
     }
 }

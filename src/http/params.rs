@@ -123,14 +123,19 @@ pub fn parse_query<T: DeserializeOwned + IntoParams>(query: &str) -> Result<T, A
             break;
         }
     }
-    Err(ApiError::BadParameters {
+    Err(invalid_query(errors))
+}
+
+/// The refusal of a query string naming each bad parameter.
+fn invalid_query(errors: Vec<FieldError>) -> ApiError {
+    ApiError::BadParameters {
         code: "invalid_query",
         detail: format!(
             "{} query parameter(s) are not valid; see `errors`.",
             errors.len()
         ),
         errors,
-    })
+    }
 }
 
 fn listed(values: &[Value]) -> String {
@@ -250,14 +255,7 @@ fn undocumented_parameters(method: &str, path: &str, query: &str) -> Option<ApiE
             errors.push(query_error(&[], &name, "unknown_field"));
         }
     }
-    (!errors.is_empty()).then(|| ApiError::BadParameters {
-        code: "invalid_query",
-        detail: format!(
-            "{} query parameter(s) are not valid; see `errors`.",
-            errors.len()
-        ),
-        errors,
-    })
+    (!errors.is_empty()).then(|| invalid_query(errors))
 }
 
 /// Middleware: an operation that takes no query parameters refuses any it is sent, as
@@ -294,14 +292,7 @@ fn control_characters(query: &str) -> Option<ApiError> {
             errors.push(FieldError::query(shown, "control_characters", message));
         }
     }
-    (!errors.is_empty()).then(|| ApiError::BadParameters {
-        code: "invalid_query",
-        detail: format!(
-            "{} query parameter(s) are not valid; see `errors`.",
-            errors.len()
-        ),
-        errors,
-    })
+    (!errors.is_empty()).then(|| invalid_query(errors))
 }
 
 /// Middleware: every request, to any route (the API, the console, the documents), whose
