@@ -78,7 +78,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
 }
 
-/// Who may read `GET /metrics` (see [`crate::http::metrics`]).
+/// Who may read `GET /metrics` (see `http::metrics`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
@@ -232,7 +232,7 @@ impl OidcSettings {
     }
 }
 
-/// The web console's sessions (see [`crate::console`]).
+/// The web console's sessions (see the `console` module).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleSettings {
@@ -251,7 +251,7 @@ impl Default for ConsoleSettings {
     }
 }
 
-/// The master keys that wrap each subject's data key (see [`crate::store::vault`]).
+/// The master keys that wrap each subject's data key (see `store::vault`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultSettings {
@@ -509,117 +509,140 @@ impl Settings {
 
     /// Refuses unsafe combinations: in production, local secrets and symmetric keys.
     pub fn check(&self) -> Result<(), SettingsError> {
-        let auth = &self.auth;
-        let has_key_file = auth.public_key_file.is_some() || auth.jwks_file.is_some();
-        match auth.algorithm {
-            TokenAlgorithm::HS256 if auth.hs256_secret.is_none() => {
-                return Err(SettingsError::Invalid(
-                    "auth.algorithm HS256 needs auth.hs256_secret".into(),
-                ));
-            }
-            TokenAlgorithm::RS256 | TokenAlgorithm::ES256 if !has_key_file => {
-                return Err(SettingsError::Invalid(
-                    "auth.algorithm RS256/ES256 needs auth.public_key_file or auth.jwks_file"
-                        .into(),
-                ));
-            }
-            _ => {}
-        }
-        if self.server.body_limit_bytes == 0 {
-            return Err(SettingsError::Invalid(
-                "server.body_limit_bytes must be above 0".into(),
-            ));
-        }
-        if self.server.body_read_timeout_seconds == 0 || self.database.outage_retry_seconds == 0 {
-            return Err(SettingsError::Invalid(
-                "server.body_read_timeout_seconds and database.outage_retry_seconds must be above 0"
-                    .into(),
-            ));
-        }
-        if self.database.pool_size == 0 {
-            return Err(SettingsError::Invalid(
-                "database.pool_size must be above 0".into(),
-            ));
-        }
-        if self.environment == Environment::Production {
-            if auth.algorithm == TokenAlgorithm::HS256 {
-                return Err(SettingsError::Invalid(
-                    "production needs asymmetric token keys (auth.algorithm RS256 or ES256)".into(),
-                ));
-            }
-            if auth.hs256_secret.is_some() {
-                return Err(SettingsError::Invalid(
-                    "production refuses auth.hs256_secret: remove the local secret".into(),
-                ));
-            }
-        }
-        if auth
-            .hs256_secret
-            .as_ref()
-            .is_some_and(|s| s.expose_secret().len() < 32)
-        {
-            return Err(SettingsError::Invalid(
-                "auth.hs256_secret must be at least 32 bytes".into(),
-            ));
-        }
-        if self.environment == Environment::Production
-            && (self.audit.hmac_key_file.is_none() || self.audit.signing_key_file.is_none())
-        {
-            return Err(SettingsError::Invalid(
-                "production needs audit.hmac_key_file and audit.signing_key_file: the audit keys must not be generated or kept in the database".into(),
-            ));
-        }
-        if self.environment == Environment::Production && self.vault.master_key_file.is_none() {
-            return Err(SettingsError::Invalid(
-                "production needs vault.master_key_file: personal data is sealed under keys it wraps, and it must not be generated or kept in the database".into(),
-            ));
-        }
-        if self.environment == Environment::Production
-            && self
-                .mail
-                .smtp_url
-                .as_ref()
-                .is_none_or(|u| u.expose_secret().is_empty())
-        {
-            return Err(SettingsError::Invalid(
-                "production needs mail.smtp_url: notifications must be delivered, not written to files".into(),
-            ));
-        }
-        // Links in emails point here; a production default of the listening address would
-        // send staff to a loopback or internal address, over plain HTTP.
-        if self.environment == Environment::Production
-            && !self
-                .server
-                .public_url
-                .as_deref()
-                .is_some_and(|u| u.trim().starts_with("https://"))
-        {
-            return Err(SettingsError::Invalid(
-                "production needs server.public_url, an https:// address: the links in emails point there".into(),
-            ));
-        }
-        match self.metrics.token.as_ref().map(|t| t.expose_secret().len()) {
-            Some(n) if n < METRICS_TOKEN_MIN => {
-                return Err(SettingsError::Invalid(format!(
-                    "metrics.token must be at least {METRICS_TOKEN_MIN} characters"
-                )));
-            }
-            None if self.environment == Environment::Production => {
-                return Err(SettingsError::Invalid(
-                    "production needs metrics.token: /metrics must not be open to anyone who can reach the service".into(),
-                ));
-            }
-            _ => {}
-        }
+        self.check_algorithm()?;
+        self.check_limits()?;
+        self.check_secret()?;
+        self.check_production()?;
+        self.check_metrics()?;
         if let Some(oidc) = &self.oidc {
             oidc.check(&self.server, self.environment == Environment::Production)?;
         }
         Ok(())
     }
 
+    /// The token algorithm's key is given.
+    fn check_algorithm(&self) -> Result<(), SettingsError> {
+        let auth = &self.auth;
+        let has_key_file = auth.public_key_file.is_some() || auth.jwks_file.is_some();
+        let asymmetric = matches!(
+            auth.algorithm,
+            TokenAlgorithm::RS256 | TokenAlgorithm::ES256
+        );
+        first_refusal([
+            (
+                auth.algorithm == TokenAlgorithm::HS256 && auth.hs256_secret.is_none(),
+                "auth.algorithm HS256 needs auth.hs256_secret",
+            ),
+            (
+                asymmetric && !has_key_file,
+                "auth.algorithm RS256/ES256 needs auth.public_key_file or auth.jwks_file",
+            ),
+        ])
+    }
+
+    /// Limits and timeouts that must be above zero.
+    fn check_limits(&self) -> Result<(), SettingsError> {
+        first_refusal([
+            (
+                self.server.body_limit_bytes == 0,
+                "server.body_limit_bytes must be above 0",
+            ),
+            (
+                self.server.body_read_timeout_seconds == 0
+                    || self.database.outage_retry_seconds == 0,
+                "server.body_read_timeout_seconds and database.outage_retry_seconds must be above 0",
+            ),
+            (
+                self.database.pool_size == 0,
+                "database.pool_size must be above 0",
+            ),
+        ])
+    }
+
+    /// A local secret: never in production, and long enough.
+    fn check_secret(&self) -> Result<(), SettingsError> {
+        let auth = &self.auth;
+        let production = self.environment == Environment::Production;
+        first_refusal([
+            (
+                production && auth.algorithm == TokenAlgorithm::HS256,
+                "production needs asymmetric token keys (auth.algorithm RS256 or ES256)",
+            ),
+            (
+                production && auth.hs256_secret.is_some(),
+                "production refuses auth.hs256_secret: remove the local secret",
+            ),
+            (
+                auth.hs256_secret
+                    .as_ref()
+                    .is_some_and(|s| s.expose_secret().len() < 32),
+                "auth.hs256_secret must be at least 32 bytes",
+            ),
+        ])
+    }
+
+    /// What production needs besides its keys: the audit and vault keys from files, mail
+    /// delivered, and an https address for the links in emails.
+    fn check_production(&self) -> Result<(), SettingsError> {
+        if self.environment != Environment::Production {
+            return Ok(());
+        }
+        let no_smtp = self
+            .mail
+            .smtp_url
+            .as_ref()
+            .is_none_or(|u| u.expose_secret().is_empty());
+        // Links in emails point here; a production default of the listening address would
+        // send staff to a loopback or internal address, over plain HTTP.
+        let no_https = !self
+            .server
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.trim().starts_with("https://"));
+        first_refusal([
+            (
+                self.audit.hmac_key_file.is_none() || self.audit.signing_key_file.is_none(),
+                "production needs audit.hmac_key_file and audit.signing_key_file: the audit keys must not be generated or kept in the database",
+            ),
+            (
+                self.vault.master_key_file.is_none(),
+                "production needs vault.master_key_file: personal data is sealed under keys it wraps, and it must not be generated or kept in the database",
+            ),
+            (
+                no_smtp,
+                "production needs mail.smtp_url: notifications must be delivered, not written to files",
+            ),
+            (
+                no_https,
+                "production needs server.public_url, an https:// address: the links in emails point there",
+            ),
+        ])
+    }
+
+    /// The metrics token: long enough, and given in production.
+    fn check_metrics(&self) -> Result<(), SettingsError> {
+        match self.metrics.token.as_ref().map(|t| t.expose_secret().len()) {
+            Some(n) if n < METRICS_TOKEN_MIN => Err(SettingsError::Invalid(format!(
+                "metrics.token must be at least {METRICS_TOKEN_MIN} characters"
+            ))),
+            None if self.environment == Environment::Production => Err(SettingsError::Invalid(
+                "production needs metrics.token: /metrics must not be open to anyone who can reach the service".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// True when the local HS256 secret may mint tokens (`pathway token`).
     pub fn allows_local_tokens(&self) -> bool {
         self.environment == Environment::Local && self.auth.algorithm == TokenAlgorithm::HS256
+    }
+}
+
+/// The first refusal whose condition holds, in the order given.
+fn first_refusal<const N: usize>(refusals: [(bool, &str); N]) -> Result<(), SettingsError> {
+    match refusals.into_iter().find(|(refused, _)| *refused) {
+        Some((_, why)) => Err(SettingsError::Invalid(why.into())),
+        None => Ok(()),
     }
 }
 

@@ -157,7 +157,7 @@ fn override_database(settings: &mut Settings, url: Option<String>) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut settings = match Settings::load() {
+    let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("pathway: {e}");
@@ -172,95 +172,11 @@ fn main() -> ExitCode {
         Command::Seed { .. } => get_subscriber("warn", format, false, std::io::stderr),
         _ => get_subscriber(&settings.log.filter, format, ansi, std::io::stdout),
     });
-    let result = match cli.command {
-        Command::Serve {
-            listen,
-            database_url,
-        } => {
-            if let Some(listen) = listen {
-                settings.server.listen = listen;
-            }
-            override_database(&mut settings, database_url);
-            serve(settings)
-        }
-        Command::Migrate {
-            database_url,
-            app_role,
-        } => {
-            override_database(&mut settings, database_url);
-            migrate(&settings, app_role.as_deref())
-        }
-        Command::Token {
-            roles,
-            area,
-            sub,
-            name,
-            email,
-            org,
-            ttl,
-        } => {
-            if !settings.allows_local_tokens() {
-                eprintln!(
-                    "pathway: `token` mints local-use tokens only; this configuration is not local HS256"
-                );
-                return ExitCode::from(2);
-            }
-            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-            let mut claims = LocalClaims::new(&settings.auth, &sub, &roles, &area, ttl);
-            claims.name = name;
-            claims.email = email;
-            claims.org = org;
-            mint_local_token(&settings.auth, &claims)
-                .map(|token| println!("{token}"))
-                .map_err(|e| e.to_string())
-        }
-        Command::Audit {
-            command,
-            database_url,
-        } => {
-            override_database(&mut settings, database_url);
-            audit(&settings, command)
-        }
-        Command::Worker { database_url } => {
-            override_database(&mut settings, database_url);
-            worker(settings)
-        }
-        Command::Keys {
-            command,
-            database_url,
-        } => {
-            override_database(&mut settings, database_url);
-            keys(&settings, command)
-        }
-        Command::Seed {
-            database_url,
-            area,
-            seed,
-            referrals,
-            ttl,
-            audit_entries,
-        } => {
-            override_database(&mut settings, database_url);
-            let options = pathway::seed::SeedOptions {
-                area,
-                seed,
-                referrals: usize::from(referrals),
-                token_ttl: ttl,
-                audit_entries,
-            };
-            if !settings.allows_local_tokens() {
-                eprintln!("pathway: {}", pathway::seed::SeedError::NotLocal);
-                return ExitCode::from(2);
-            }
-            seed_demo(&settings, &options)
-        }
-        Command::Openapi => {
-            // A reader that stops early (`| head`) is not an error worth a panic.
-            use std::io::Write as _;
-            let _ = std::io::stdout().write_all(pathway::http::openapi_json().as_bytes());
-            Ok(())
-        }
-    };
+    if let Some(why) = unsuitable(&cli.command, &settings) {
+        eprintln!("pathway: {why}");
+        return ExitCode::from(2);
+    }
+    let result = run(cli.command, settings);
     // New audit streams are witnessed by a writer thread: let it finish before exiting.
     pathway::store::trust::settle_all();
     match result {
@@ -270,6 +186,99 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Why this configuration cannot run `command`, if it cannot: tokens are minted only with
+/// a local HS256 secret outside production.
+fn unsuitable(command: &Command, settings: &Settings) -> Option<String> {
+    match command {
+        Command::Token { .. } if !settings.allows_local_tokens() => Some(
+            "`token` mints local-use tokens only; this configuration is not local HS256".into(),
+        ),
+        Command::Seed { .. } if !settings.allows_local_tokens() => {
+            Some(pathway::seed::SeedError::NotLocal.to_string())
+        }
+        _ => None,
+    }
+}
+
+impl Command {
+    /// The database URL given on the command line, if any.
+    fn database_url(&self) -> Option<&str> {
+        match self {
+            Command::Serve { database_url, .. }
+            | Command::Migrate { database_url, .. }
+            | Command::Audit { database_url, .. }
+            | Command::Worker { database_url }
+            | Command::Keys { database_url, .. }
+            | Command::Seed { database_url, .. } => database_url.as_deref(),
+            Command::Token { .. } | Command::Openapi => None,
+        }
+    }
+}
+
+/// Runs `command`, the command line's database URL (and address) over the settings'.
+fn run(command: Command, mut settings: Settings) -> Result<(), String> {
+    override_database(&mut settings, command.database_url().map(str::to_owned));
+    match command {
+        Command::Serve { listen, .. } => {
+            if let Some(listen) = listen {
+                settings.server.listen = listen;
+            }
+            serve(settings)
+        }
+        Command::Migrate { app_role, .. } => migrate(&settings, app_role.as_deref()),
+        Command::Token {
+            roles,
+            area,
+            sub,
+            name,
+            email,
+            org,
+            ttl,
+        } => print_token(&settings, (&sub, &roles, &area), (name, email, org), ttl),
+        Command::Audit { command, .. } => audit(&settings, command),
+        Command::Worker { .. } => worker(settings),
+        Command::Keys { command, .. } => keys(&settings, command),
+        Command::Seed {
+            area,
+            seed,
+            referrals,
+            ttl,
+            audit_entries,
+            ..
+        } => {
+            let options = pathway::seed::SeedOptions {
+                area,
+                seed,
+                referrals: usize::from(referrals),
+                token_ttl: ttl,
+                audit_entries,
+            };
+            seed_demo(&settings, &options)
+        }
+        Command::Openapi => {
+            // A reader that stops early (`| head`) is not an error worth a panic.
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(pathway::http::openapi_json().as_bytes());
+            Ok(())
+        }
+    }
+}
+
+/// Prints a token for `sub` with `roles` in `area`, named, for `ttl` seconds.
+fn print_token(
+    settings: &Settings,
+    (sub, roles, area): (&str, &[String], &str),
+    (name, email, org): (String, String, Option<String>),
+    ttl: i64,
+) -> Result<(), String> {
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let mut claims = LocalClaims::new(&settings.auth, sub, &roles, area, ttl);
+    (claims.name, claims.email, claims.org) = (name, email, org);
+    mint_local_token(&settings.auth, &claims)
+        .map(|token| println!("{token}"))
+        .map_err(|e| e.to_string())
 }
 
 fn serve(settings: Settings) -> Result<(), String> {

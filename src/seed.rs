@@ -344,134 +344,153 @@ fn threshold(reason_code: &str, rationale: &str) -> Value {
     json!({"reason_code": reason_code, "rationale": rationale})
 }
 
+/// One step of a path: `(actor variable, action, body)`.
+type Step = (&'static str, &'static str, Value);
+
 /// The actions from `submitted` to `state`: `(actor variable, action, body)`; the
 /// listing's meeting id is filled in as it is taken.
-fn path_to(
-    state: &str,
-    rng: &mut fastrand::Rng,
-    today: NaiveDate,
-    minor: bool,
-) -> Vec<(&'static str, &'static str, Value)> {
-    let day = today.format("%Y-%m-%d").to_string();
+fn path_to(state: &str, rng: &mut fastrand::Rng, today: NaiveDate, minor: bool) -> Vec<Step> {
     let screening = ("OFFICER", "begin_screening", json!({}));
-    let refer = (
-        "OFFICER",
-        "refer_to_channel",
-        threshold(
-            "vulnerable_to_radicalisation",
-            "Vulnerable to radicalisation; multi-agency support is needed.",
-        ),
-    );
-    let list = ("CHAIR", "list_for_panel", json!({"meeting_id": null}));
-    let adopt = (
-        "CHAIR",
-        "record_panel_decision",
-        json!({"decision": "adopt",
-        "reason_code": "vulnerability_identified", "rationale": "The panel found a vulnerability that support can address.",
-        "how_reached": "unanimous"}),
-    );
-    let plan = (
-        "CHAIR",
-        "record_support_plan",
-        json!({"interventions": [
-        {"type": "ideological_mentoring", "provider": "Approved intervention provider", "frequency": "weekly", "start_date": day}]}),
-    );
-    let consent = if minor {
-        json!({"decision": "given", "given_by": "parent_or_guardian", "given_by_name": "Guardian", "decided_on": day, "how_sought": "in_person"})
-    } else {
-        json!({"decision": "given", "given_by": "subject", "decided_on": day, "how_sought": "in_person"})
-    };
-    let consent = ("CHAIR", "record_consent", consent);
-    let refuse = (
-        "CHAIR",
-        "record_consent",
-        json!({"decision": "refused", "given_by": "subject", "decided_on": day, "how_sought": "in_person"}),
-    );
-    let exit = (
-        "CHAIR",
-        "exit",
-        threshold(
-            "support_completed",
-            "Support completed; the concerns are no longer present.",
-        ),
-    );
+    if let Some(outcome) = screening_outcome(state, rng) {
+        return vec![screening, outcome];
+    }
+    let day = today.format("%Y-%m-%d").to_string();
+    let [refer, list, adopt, plan, consent, exit] = channel_path(&day, minor);
     match state {
         "submitted" => vec![],
         "screening" => vec![screening],
-        "closed" => vec![
-            screening,
-            (
-                "OFFICER",
-                "close_no_further_action",
-                threshold(
-                    if rng.bool() {
-                        "no_prevent_concern"
-                    } else {
-                        "insufficient_information"
-                    },
-                    "No ideological element found; the school's own safeguarding meets the needs.",
-                ),
-            ),
-        ],
-        "onward_referral" => vec![
-            screening,
-            (
-                "OFFICER",
-                "signpost",
-                json!({
-            "reason_code": "other_needs_primary",
-            "rationale": "Needs are primarily about mental health, not ideology.",
-            "onward_referrals": [{"service_type": "mental_health", "organisation": "Example CAMHS", "reason": "Low mood and isolation."}]}),
-            ),
-        ],
-        "police_managed" => vec![
-            screening,
-            (
-                "OFFICER",
-                "manage_by_police",
-                threshold(
-                    "risk_requires_police_management",
-                    "The risk calls for police-led case management.",
-                ),
-            ),
-        ],
-        "transferred_to_pursue" => vec![
-            screening,
-            (
-                "OFFICER",
-                "transfer_to_pursue",
-                threshold(
-                    "terrorism_risk",
-                    "Information suggests a risk of terrorism; counter-terrorism police lead.",
-                ),
-            ),
-        ],
         "awaiting_panel" => vec![screening, refer],
         "panel_listed" => vec![screening, refer, list],
         "consent_pending" => vec![screening, refer, list, adopt],
-        "consent_refused" => vec![screening, refer, list, adopt, refuse],
+        "consent_refused" => {
+            let refuse = json!({"decision": "refused", "given_by": "subject", "decided_on": day, "how_sought": "in_person"});
+            vec![
+                screening,
+                refer,
+                list,
+                adopt,
+                ("CHAIR", "record_consent", refuse),
+            ]
+        }
         "support" => vec![screening, refer, list, adopt, plan, consent],
         _ => vec![screening, refer, list, adopt, plan, consent, exit],
     }
 }
 
-/// Sends one request and returns its JSON body when the status is `expect`.
-async fn send<S, R, B>(service: &S, request: R, expect: u16, what: &str) -> Result<Value, SeedError>
-where
-    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let response = actix_web::test::call_service(service, request).await;
-    let status = response.status().as_u16();
-    let body = actix_web::test::read_body(response).await;
-    if status != expect {
-        return Err(SeedError::Refused {
-            what: what.to_owned(),
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
+/// The officer's decision that ends screening in `state`, for the states screening
+/// leads to directly.
+fn screening_outcome(state: &str, rng: &mut fastrand::Rng) -> Option<Step> {
+    let (action, body) = match state {
+        "closed" => (
+            "close_no_further_action",
+            threshold(
+                if rng.bool() {
+                    "no_prevent_concern"
+                } else {
+                    "insufficient_information"
+                },
+                "No ideological element found; the school's own safeguarding meets the needs.",
+            ),
+        ),
+        "onward_referral" => (
+            "signpost",
+            json!({
+            "reason_code": "other_needs_primary",
+            "rationale": "Needs are primarily about mental health, not ideology.",
+            "onward_referrals": [{"service_type": "mental_health", "organisation": "Example CAMHS", "reason": "Low mood and isolation."}]}),
+        ),
+        "police_managed" => (
+            "manage_by_police",
+            threshold(
+                "risk_requires_police_management",
+                "The risk calls for police-led case management.",
+            ),
+        ),
+        "transferred_to_pursue" => (
+            "transfer_to_pursue",
+            threshold(
+                "terrorism_risk",
+                "Information suggests a risk of terrorism; counter-terrorism police lead.",
+            ),
+        ),
+        _ => return None,
+    };
+    Some(("OFFICER", action, body))
+}
+
+/// The Channel half of the pathway in order, from the referral to the panel to exit;
+/// consent dated `day`, a guardian's for a minor.
+fn channel_path(day: &str, minor: bool) -> [Step; 6] {
+    let consent = if minor {
+        json!({"decision": "given", "given_by": "parent_or_guardian", "given_by_name": "Guardian", "decided_on": day, "how_sought": "in_person"})
+    } else {
+        json!({"decision": "given", "given_by": "subject", "decided_on": day, "how_sought": "in_person"})
+    };
+    [
+        (
+            "OFFICER",
+            "refer_to_channel",
+            threshold(
+                "vulnerable_to_radicalisation",
+                "Vulnerable to radicalisation; multi-agency support is needed.",
+            ),
+        ),
+        ("CHAIR", "list_for_panel", json!({"meeting_id": null})),
+        (
+            "CHAIR",
+            "record_panel_decision",
+            json!({"decision": "adopt",
+            "reason_code": "vulnerability_identified", "rationale": "The panel found a vulnerability that support can address.",
+            "how_reached": "unanimous"}),
+        ),
+        (
+            "CHAIR",
+            "record_support_plan",
+            json!({"interventions": [
+            {"type": "ideological_mentoring", "provider": "Approved intervention provider", "frequency": "weekly", "start_date": day}]}),
+        ),
+        ("CHAIR", "record_consent", consent),
+        (
+            "CHAIR",
+            "exit",
+            threshold(
+                "support_completed",
+                "Support completed; the concerns are no longer present.",
+            ),
+        ),
+    ]
+}
+
+/// The in-process application, and how a test request is built for it.
+struct Client<'a, S, R> {
+    service: &'a S,
+    build: fn(TestRequest) -> R,
+}
+
+impl<S, R> Client<'_, S, R> {
+    /// Sends one request and returns its JSON body when the status is `expect`.
+    async fn send<B>(
+        &self,
+        request: TestRequest,
+        expect: u16,
+        what: &str,
+    ) -> Result<Value, SeedError>
+    where
+        S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+        B: MessageBody,
+    {
+        let response = actix_web::test::call_service(self.service, (self.build)(request)).await;
+        let status = response.status().as_u16();
+        let body = actix_web::test::read_body(response).await;
+        if status != expect {
+            return Err(SeedError::Refused {
+                what: what.to_owned(),
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
-    Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
 fn request(method: Method, path: &str, token: &str, body: &Value) -> TestRequest {
@@ -485,6 +504,41 @@ fn request(method: Method, path: &str, token: &str, body: &Value) -> TestRequest
 fn count_cases(conn: &mut DbConnection) -> Result<i64, store::StoreError> {
     use diesel::prelude::*;
     Ok(store::schema::cases::table.count().get_result(conn)?)
+}
+
+/// Mints a local token for one person.
+fn mint(
+    settings: &Settings,
+    options: &SeedOptions,
+    (sub, roles, area): (&str, &[&str], &str),
+    name: &str,
+    email: &str,
+) -> Result<String, SeedError> {
+    let mut claims = LocalClaims::new(&settings.auth, sub, roles, area, options.token_ttl);
+    claims.name = name.to_owned();
+    claims.email = email.to_owned();
+    mint_local_token(&settings.auth, &claims).map_err(|e| SeedError::Token(e.to_string()))
+}
+
+/// A token for each of [`PEOPLE`], by variable; the national auditor's is national.
+fn people_tokens(
+    settings: &Settings,
+    options: &SeedOptions,
+) -> Result<Vec<(&'static str, String)>, SeedError> {
+    PEOPLE
+        .into_iter()
+        .map(|(var, sub, role, name, email)| {
+            let area = if var == "NATIONAL_AUDITOR" {
+                "national"
+            } else {
+                options.area.as_str()
+            };
+            Ok((
+                var,
+                mint(settings, options, (sub, &[role], area), name, email)?,
+            ))
+        })
+        .collect()
 }
 
 /// Seeds the configured database (migrating it first) and returns what was made.
@@ -506,75 +560,16 @@ pub async fn seed(settings: &Settings, options: &SeedOptions) -> Result<Seeded, 
     let store = store.with_audit(trust).with_vault(vault);
     let bulk_store = store.clone();
     let service = actix_web::test::init_service(app(Shared::new(settings, store)?)).await;
-
-    let area = options.area.as_str();
-    let mint = |sub: &str, roles: &[&str], area: &str, name: &str, email: &str| {
-        let mut claims = LocalClaims::new(&settings.auth, sub, roles, area, options.token_ttl);
-        claims.name = name.to_owned();
-        claims.email = email.to_owned();
-        mint_local_token(&settings.auth, &claims).map_err(|e| SeedError::Token(e.to_string()))
+    let client = Client {
+        service: &service,
+        build: TestRequest::to_request,
     };
-    let mut tokens = BTreeMap::new();
-    let mut printed = Vec::new();
-    for (var, sub, role, name, email) in PEOPLE {
-        let token_area = if var == "NATIONAL_AUDITOR" {
-            "national"
-        } else {
-            area
-        };
-        let token = mint(sub, &[role], token_area, name, email)?;
-        tokens.insert(var, token.clone());
-        printed.push((var, token));
-    }
+
+    let printed = people_tokens(settings, options)?;
+    let tokens: BTreeMap<&str, String> = printed.iter().cloned().collect();
     let token = |var: &str| tokens[var].clone();
-
-    // The directory first: a referral filed before it names a mailbox tells nobody.
-    for (role, mailbox) in [
-        ("prevent_team", "prevent-team@police.example"),
-        ("channel_chair", "chair@council.example"),
-        ("records_officer", "records@council.example"),
-    ] {
-        let body = json!({"role": role, "mailbox": mailbox});
-        send(
-            &service,
-            request(Method::POST, "/v1/directory", &token("ADMIN"), &body).to_request(),
-            201,
-            "directory entry",
-        )
-        .await?;
-    }
-
-    let panel = json!({"name": "Exampletown Channel Panel", "members": [
-        {"name": "Chris Chair", "agency": "local_authority", "email": "chair@council.example", "panel_role": "chair"},
-        {"name": "Pat Police", "agency": "police", "email": "officer@police.example", "panel_role": "member"},
-        {"name": "Cara Children", "agency": "childrens_social_care", "email": "childrens@council.example", "panel_role": "member"},
-        {"name": "Hana Health", "agency": "health", "email": "health@nhs.example", "panel_role": "member"},
-        {"name": "Ed Education", "agency": "education", "email": "education@council.example", "panel_role": "member"}
-    ]});
-    let panel = send(
-        &service,
-        request(Method::POST, "/v1/panels", &token("CHAIR"), &panel).to_request(),
-        201,
-        "panel",
-    )
-    .await?;
-    let panel_id = panel["id"].as_str().unwrap_or_default().to_owned();
-    let mut meetings = Vec::new();
-    for (days, place) in [(7, "Civic Hall, Room 1"), (35, "Civic Hall, Room 2")] {
-        let when = (Utc::now() + Duration::days(days))
-            .format("%Y-%m-%dT10:00:00Z")
-            .to_string();
-        let body = json!({"scheduled_for": when, "location": place});
-        let path = format!("/v1/panels/{panel_id}/meetings");
-        let meeting = send(
-            &service,
-            request(Method::POST, &path, &token("CHAIR"), &body).to_request(),
-            201,
-            "meeting",
-        )
-        .await?;
-        meetings.push(meeting["id"].as_str().unwrap_or_default().to_owned());
-    }
+    seed_directory(&client, &token("ADMIN")).await?;
+    let meetings = seed_panel(&client, &token("CHAIR")).await?;
 
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let mut targets: Vec<&str> = STATES.to_vec();
@@ -585,50 +580,19 @@ pub async fn seed(settings: &Settings, options: &SeedOptions) -> Result<Seeded, 
     let today = Utc::now().date_naive();
     let mut by_state = BTreeMap::new();
     for (n, state) in targets.iter().enumerate() {
-        // Under 18s about 54% of referrals.
-        let age = if rng.u32(0..100) < 54 {
-            rng.u32(11..18)
-        } else {
-            rng.u32(18..45)
+        let meeting = &meetings[n % meetings.len()];
+        let filing = Filing {
+            settings,
+            options,
+            tokens: &tokens,
+            today,
+            n,
         };
-        let body = referral(&mut rng, area, today, age);
-        let sector = body["referrer"]["sector"]
-            .as_str()
-            .unwrap_or("other")
-            .to_owned();
-        let (sub, name, _, _, email) = referrer_of(&sector);
-        let referrer = mint(sub, &["referrer"], area, name, email)?;
-        let filed = send(
-            &service,
-            request(Method::POST, "/v1/referrals", &referrer, &body)
-                .insert_header(("idempotency-key", format!("seed-{}-{n}", options.seed)))
-                .to_request(),
-            201,
-            "referral",
-        )
-        .await?;
-        let id = filed["id"].as_str().unwrap_or_default().to_owned();
-        let mut version = 1;
-        for (who, action, mut body) in path_to(state, &mut rng, today, age < 18) {
-            if action == "list_for_panel" {
-                body["meeting_id"] = meetings[n % meetings.len()].clone().into();
-            }
-            let path = format!("/v1/cases/{id}/actions/{action}");
-            let case = send(
-                &service,
-                request(Method::POST, &path, &token(who), &body)
-                    .insert_header(("if-match", format!("\"{version}\"")))
-                    .to_request(),
-                200,
-                action,
-            )
-            .await?;
-            version = case["version"].as_i64().unwrap_or(version + 1);
-        }
+        filing.file(&client, &mut rng, state, meeting).await?;
         *by_state.entry(*state).or_insert(0) += 1;
     }
     if options.audit_entries > 0 {
-        let (entries, area, seed) = (options.audit_entries, area.to_owned(), options.seed);
+        let (entries, area, seed) = (options.audit_entries, options.area.clone(), options.seed);
         bulk_store
             .run(move |c| bulk_audit_log(c, &bulk_trust, entries, &area, seed))
             .await?;
@@ -637,6 +601,116 @@ pub async fn seed(settings: &Settings, options: &SeedOptions) -> Result<Seeded, 
         by_state,
         tokens: printed,
     })
+}
+
+/// The directory first: a referral filed before it names a mailbox tells nobody.
+async fn seed_directory<S, R, B>(client: &Client<'_, S, R>, admin: &str) -> Result<(), SeedError>
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    for (role, mailbox) in [
+        ("prevent_team", "prevent-team@police.example"),
+        ("channel_chair", "chair@council.example"),
+        ("records_officer", "records@council.example"),
+    ] {
+        let body = json!({"role": role, "mailbox": mailbox});
+        let req = request(Method::POST, "/v1/directory", admin, &body);
+        client.send(req, 201, "directory entry").await?;
+    }
+    Ok(())
+}
+
+/// The area's Channel panel, its members and two meetings; returns the meetings' ids.
+async fn seed_panel<S, R, B>(
+    client: &Client<'_, S, R>,
+    chair: &str,
+) -> Result<Vec<String>, SeedError>
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let panel = json!({"name": "Exampletown Channel Panel", "members": [
+        {"name": "Chris Chair", "agency": "local_authority", "email": "chair@council.example", "panel_role": "chair"},
+        {"name": "Pat Police", "agency": "police", "email": "officer@police.example", "panel_role": "member"},
+        {"name": "Cara Children", "agency": "childrens_social_care", "email": "childrens@council.example", "panel_role": "member"},
+        {"name": "Hana Health", "agency": "health", "email": "health@nhs.example", "panel_role": "member"},
+        {"name": "Ed Education", "agency": "education", "email": "education@council.example", "panel_role": "member"}
+    ]});
+    let req = request(Method::POST, "/v1/panels", chair, &panel);
+    let panel = client.send(req, 201, "panel").await?;
+    let panel_id = panel["id"].as_str().unwrap_or_default().to_owned();
+    let mut meetings = Vec::new();
+    for (days, place) in [(7, "Civic Hall, Room 1"), (35, "Civic Hall, Room 2")] {
+        let when = (Utc::now() + Duration::days(days))
+            .format("%Y-%m-%dT10:00:00Z")
+            .to_string();
+        let body = json!({"scheduled_for": when, "location": place});
+        let path = format!("/v1/panels/{panel_id}/meetings");
+        let req = request(Method::POST, &path, chair, &body);
+        let meeting = client.send(req, 201, "meeting").await?;
+        meetings.push(meeting["id"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(meetings)
+}
+
+/// The filing of the `n`th synthetic referral.
+struct Filing<'a> {
+    settings: &'a Settings,
+    options: &'a SeedOptions,
+    tokens: &'a BTreeMap<&'a str, String>,
+    today: NaiveDate,
+    n: usize,
+}
+
+impl Filing<'_> {
+    /// Files a referral and takes its case to `state`, listing it (if it gets that far)
+    /// for `meeting`.
+    async fn file<S, R, B>(
+        &self,
+        client: &Client<'_, S, R>,
+        rng: &mut fastrand::Rng,
+        state: &str,
+        meeting: &str,
+    ) -> Result<(), SeedError>
+    where
+        S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+        B: MessageBody,
+    {
+        let (area, n, today) = (self.options.area.as_str(), self.n, self.today);
+        // Under 18s about 54% of referrals.
+        let age = if rng.u32(0..100) < 54 {
+            rng.u32(11..18)
+        } else {
+            rng.u32(18..45)
+        };
+        let body = referral(rng, area, today, age);
+        let sector = body["referrer"]["sector"].as_str().unwrap_or("other");
+        let (sub, name, _, _, email) = referrer_of(sector);
+        let referrer = mint(
+            self.settings,
+            self.options,
+            (sub, &["referrer"], area),
+            name,
+            email,
+        )?;
+        let req = request(Method::POST, "/v1/referrals", &referrer, &body)
+            .insert_header(("idempotency-key", format!("seed-{}-{n}", self.options.seed)));
+        let filed = client.send(req, 201, "referral").await?;
+        let id = filed["id"].as_str().unwrap_or_default().to_owned();
+        let mut version = 1;
+        for (who, action, mut body) in path_to(state, rng, today, age < 18) {
+            if action == "list_for_panel" {
+                body["meeting_id"] = meeting.into();
+            }
+            let path = format!("/v1/cases/{id}/actions/{action}");
+            let req = request(Method::POST, &path, &self.tokens[who], &body)
+                .insert_header(("if-match", format!("\"{version}\"")));
+            let case = client.send(req, 200, action).await?;
+            version = case["version"].as_i64().unwrap_or(version + 1);
+        }
+        Ok(())
+    }
 }
 
 /// Areas of the bulk audit log besides the demo's own (real GSS codes of metropolitan
@@ -706,6 +780,166 @@ struct Draft {
     outcome: &'static str,
 }
 
+/// The people of one area of the bulk log.
+struct BulkPeople {
+    officers: Vec<String>,
+    chairs: Vec<String>,
+    auditors: Vec<String>,
+    referrers: Vec<String>,
+}
+
+impl BulkPeople {
+    /// The people of the `n`th area.
+    fn of(n: usize) -> BulkPeople {
+        let people = |kind: &str, count: usize| -> Vec<String> {
+            (0..count).map(|i| format!("bulk-{n}-{kind}-{i}")).collect()
+        };
+        BulkPeople {
+            officers: people("officer", 6),
+            chairs: people("chair", 2),
+            auditors: people("auditor", 2),
+            referrers: people("referrer", 40),
+        }
+    }
+
+    fn officer(&self, rng: &mut fastrand::Rng) -> (String, &'static str) {
+        let officer = &self.officers[rng.usize(..self.officers.len())];
+        (officer.clone(), "prevent_officer")
+    }
+
+    fn chair(&self, rng: &mut fastrand::Rng) -> (String, &'static str) {
+        (
+            self.chairs[rng.usize(..self.chairs.len())].clone(),
+            "channel_chair",
+        )
+    }
+
+    fn auditor(&self, rng: &mut fastrand::Rng) -> (String, &'static str) {
+        (
+            self.auditors[rng.usize(..self.auditors.len())].clone(),
+            "auditor",
+        )
+    }
+
+    /// Whose run of listing and reading: mostly an officer's.
+    fn reader(&self, rng: &mut fastrand::Rng) -> (String, &'static str) {
+        match rng.u32(0..10) {
+            0..=5 => self.officer(rng),
+            6..=7 => self.chair(rng),
+            _ => self.auditor(rng),
+        }
+    }
+
+    /// Who does `action` in a case's stream.
+    fn actor_of(&self, rng: &mut fastrand::Rng, action: &str) -> (String, &'static str) {
+        match action {
+            "case.action.refer_to_channel"
+            | "case.action.begin_screening"
+            | "case.action.record_deconfliction" => self.officer(rng),
+            "case.action.record_review" | "case.note" => self.chair(rng),
+            _ => match rng.u32(0..4) {
+                0 => self.auditor(rng),
+                _ => self.officer(rng),
+            },
+        }
+    }
+}
+
+/// The bulk log's areas: the demo's first, then the others, as many as [`BULK_AREAS`].
+fn bulk_areas(area: &str) -> Vec<String> {
+    let mut areas = vec![area.to_owned()];
+    areas.extend(
+        BULK_AREAS
+            .iter()
+            .filter(|a| **a != area)
+            .map(|a| a.to_string()),
+    );
+    areas.truncate(BULK_AREAS.len());
+    areas
+}
+
+/// Two years of one area's bulk log, up to now.
+struct BulkArea<'a> {
+    area: &'a str,
+    people: BulkPeople,
+    start: chrono::NaiveDateTime,
+    now: chrono::NaiveDateTime,
+}
+
+/// The span of the bulk log, in seconds.
+const BULK_SPAN_SECS: i64 = 2 * 365 * 24 * 3600;
+
+impl BulkArea<'_> {
+    /// One person's run of about `budget` listings and readings over the two years.
+    fn actor_run(&self, rng: &mut fastrand::Rng, budget: u64, pending: &mut Vec<Draft>) -> u64 {
+        let (actor, roles) = self.people.reader(rng);
+        let count = rng.u64(20..200).min(budget);
+        let mut times: Vec<i64> = (0..count).map(|_| rng.i64(0..BULK_SPAN_SECS)).collect();
+        times.sort_unstable();
+        for t in times {
+            pending.push(Draft {
+                chain: format!("actor:{actor}"),
+                at: self.start
+                    + Duration::seconds(t)
+                    + Duration::microseconds(rng.i64(0..1_000_000)),
+                actor: actor.clone(),
+                roles,
+                area: self.area.to_owned(),
+                action: weighted(rng, &ACTOR_ENTRY_ACTIONS).to_owned(),
+                case_id: None,
+                outcome: "ok",
+            });
+        }
+        count
+    }
+
+    /// A case's stream of at most `budget` entries, from its submission on; its case row
+    /// joins `cases`.
+    fn case_stream(
+        &self,
+        rng: &mut fastrand::Rng,
+        budget: u64,
+        reference: u64,
+        (pending, cases): (&mut Vec<Draft>, &mut Vec<store::cases::CaseRow>),
+    ) -> u64 {
+        let id = uuid::Uuid::new_v4().to_string();
+        let filed = self.start + Duration::seconds(rng.i64(0..BULK_SPAN_SECS));
+        let referrer = self.people.referrers[rng.usize(..self.people.referrers.len())].clone();
+        let state = weighted(rng, &BULK_STATES);
+        cases.push(bulk_case(
+            &id, self.area, state, &referrer, filed, reference,
+        ));
+        let count = rng.u64(10..70).min(budget);
+        let mut at = filed;
+        for i in 0..count {
+            let (actor, roles, action) = if i == 0 {
+                (referrer.clone(), "referrer", "case.submit")
+            } else {
+                // Several entries of one request share their time.
+                if rng.u32(0..10) != 0 {
+                    at += Duration::seconds(rng.i64(60..3 * 24 * 3600))
+                        + Duration::microseconds(rng.i64(0..1_000_000));
+                }
+                let action = weighted(rng, &CASE_ENTRY_ACTIONS);
+                let (actor, roles) = self.people.actor_of(rng, action);
+                (actor, roles, action)
+            };
+            let denied = action == "case.read_denied";
+            pending.push(Draft {
+                chain: format!("case:{id}"),
+                at: at.min(self.now),
+                actor,
+                roles,
+                area: self.area.to_owned(),
+                action: if denied { "case.read" } else { action }.to_owned(),
+                case_id: Some(id.clone()),
+                outcome: if denied { "denied" } else { "ok" },
+            });
+        }
+        count
+    }
+}
+
 /// Appends a synthetic audit log of about `entries` entries over several areas (the
 /// demo's first), many actors and cases, and the last two years, for measuring the
 /// audit figures at scale. It writes rows directly, in large transactions (through the
@@ -722,116 +956,31 @@ pub fn bulk_audit_log(
     seed: u64,
 ) -> Result<u64, store::StoreError> {
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed_a0d1);
-    let mut areas = vec![area.to_owned()];
-    areas.extend(
-        BULK_AREAS
-            .iter()
-            .filter(|a| **a != area)
-            .map(|a| a.to_string()),
-    );
-    areas.truncate(BULK_AREAS.len());
+    let areas = bulk_areas(area);
     let now = crate::audit::now();
-    let span_secs = 2 * 365 * 24 * 3600;
-    let start = now - Duration::seconds(span_secs);
     let per_area = entries / areas.len() as u64;
     let mut written = 0_u64;
     let mut pending: Vec<Draft> = Vec::new();
     let mut cases = Vec::new();
     let mut reference = 0_u64;
     for (n, area) in areas.iter().enumerate() {
-        let people = |kind: &str, count: usize| -> Vec<String> {
-            (0..count).map(|i| format!("bulk-{n}-{kind}-{i}")).collect()
+        let bulk = BulkArea {
+            area,
+            people: BulkPeople::of(n),
+            start: now - Duration::seconds(BULK_SPAN_SECS),
+            now,
         };
-        let officers = people("officer", 6);
-        let chairs = people("chair", 2);
-        let auditors = people("auditor", 2);
-        let referrers = people("referrer", 40);
         let mut left = per_area;
         // About an eighth of the entries are outside any case's stream.
         let mut actor_budget = per_area / 8;
         while left > 0 {
             if actor_budget > 0 && rng.u32(0..8) == 0 {
-                // One person's run of listing and reading, over the two years.
-                let who = match rng.u32(0..10) {
-                    0..=5 => (&officers[rng.usize(..officers.len())], "prevent_officer"),
-                    6..=7 => (&chairs[rng.usize(..chairs.len())], "channel_chair"),
-                    _ => (&auditors[rng.usize(..auditors.len())], "auditor"),
-                };
-                let count = rng.u64(20..200).min(actor_budget).min(left);
-                let mut times: Vec<i64> = (0..count).map(|_| rng.i64(0..span_secs)).collect();
-                times.sort_unstable();
-                for t in times {
-                    pending.push(Draft {
-                        chain: format!("actor:{}", who.0),
-                        at: start
-                            + Duration::seconds(t)
-                            + Duration::microseconds(rng.i64(0..1_000_000)),
-                        actor: who.0.clone(),
-                        roles: who.1,
-                        area: area.clone(),
-                        action: weighted(&mut rng, &ACTOR_ENTRY_ACTIONS).to_owned(),
-                        case_id: None,
-                        outcome: "ok",
-                    });
-                }
+                let count = bulk.actor_run(&mut rng, actor_budget.min(left), &mut pending);
                 actor_budget -= count;
                 left -= count;
             } else {
-                let id = uuid::Uuid::new_v4().to_string();
-                let filed = start + Duration::seconds(rng.i64(0..span_secs));
-                let referrer = referrers[rng.usize(..referrers.len())].clone();
-                let state = weighted(&mut rng, &BULK_STATES);
                 reference += 1;
-                cases.push(bulk_case(&id, area, state, &referrer, filed, reference));
-                let count = rng.u64(10..70).min(left);
-                let mut at = filed;
-                for i in 0..count {
-                    let (actor, roles, action) = if i == 0 {
-                        (referrer.clone(), "referrer", "case.submit".to_owned())
-                    } else {
-                        // Several entries of one request share their time.
-                        if rng.u32(0..10) != 0 {
-                            at += Duration::seconds(rng.i64(60..3 * 24 * 3600))
-                                + Duration::microseconds(rng.i64(0..1_000_000));
-                        }
-                        let action = weighted(&mut rng, &CASE_ENTRY_ACTIONS);
-                        let (actor, roles) = match action {
-                            "case.action.refer_to_channel"
-                            | "case.action.begin_screening"
-                            | "case.action.record_deconfliction" => (
-                                officers[rng.usize(..officers.len())].clone(),
-                                "prevent_officer",
-                            ),
-                            "case.action.record_review" | "case.note" => {
-                                (chairs[rng.usize(..chairs.len())].clone(), "channel_chair")
-                            }
-                            _ => match rng.u32(0..4) {
-                                0 => (auditors[rng.usize(..auditors.len())].clone(), "auditor"),
-                                _ => (
-                                    officers[rng.usize(..officers.len())].clone(),
-                                    "prevent_officer",
-                                ),
-                            },
-                        };
-                        (actor, roles, action.to_owned())
-                    };
-                    let denied = action == "case.read_denied";
-                    pending.push(Draft {
-                        chain: format!("case:{id}"),
-                        at: at.min(now),
-                        actor,
-                        roles,
-                        area: area.clone(),
-                        action: if denied {
-                            "case.read".to_owned()
-                        } else {
-                            action
-                        },
-                        case_id: Some(id.clone()),
-                        outcome: if denied { "denied" } else { "ok" },
-                    });
-                }
-                left -= count;
+                left -= bulk.case_stream(&mut rng, left, reference, (&mut pending, &mut cases));
             }
             if pending.len() >= BULK_TRANSACTION {
                 written += write_bulk(conn, trust, std::mem::take(&mut pending), &mut cases)?;
@@ -906,8 +1055,6 @@ fn write_bulk(
     drafts: Vec<Draft>,
     cases: &mut Vec<store::cases::CaseRow>,
 ) -> Result<u64, store::StoreError> {
-    use crate::audit::{EntryFields, GENESIS_HASH, entry_hash};
-    use crate::store::audit::AuditEntryRow;
     use crate::store::schema::{audit_chains, audit_log, cases as cases_table};
     use diesel::prelude::*;
     let count = drafts.len() as u64;
@@ -916,58 +1063,7 @@ fn write_bulk(
     // SQLite diesel runs a batch insert as one insert per row inside a transaction of
     // its own, which must nest (as a savepoint). The seed is the only writer.
     conn.transaction(|c| -> QueryResult<()> {
-        let mut heads: BTreeMap<String, (i64, String)> = BTreeMap::new();
-        let mut rows = Vec::with_capacity(drafts.len());
-        for d in drafts {
-            let head = match heads.get(&d.chain) {
-                Some(h) => h.clone(),
-                None => audit_chains::table
-                    .find(&d.chain)
-                    .select((audit_chains::head_seq, audit_chains::head_hash))
-                    .first::<(i64, String)>(c)
-                    .optional()?
-                    .unwrap_or((0, GENESIS_HASH.to_owned())),
-            };
-            let micros = d.at.and_utc().timestamp_micros();
-            let ts = uuid::Timestamp::from_unix(
-                uuid::NoContext,
-                u64::try_from(micros / 1_000_000).unwrap_or(0),
-                u32::try_from((micros % 1_000_000) * 1_000).unwrap_or(0),
-            );
-            let mut row = AuditEntryRow {
-                id: uuid::Uuid::new_v7(ts).to_string(),
-                chain_key: d.chain,
-                seq: head.0 + 1,
-                occurred_at: d.at,
-                request_id: Some(uuid::Uuid::new_v4().to_string()),
-                actor_sub: d.actor,
-                actor_roles: d.roles.to_owned(),
-                area: d.area,
-                action: d.action,
-                case_id: d.case_id,
-                outcome: d.outcome.to_owned(),
-                details: "{}".to_owned(),
-                prev_hash: head.1,
-                hash: String::new(),
-            };
-            let fields = EntryFields {
-                id: &row.id,
-                chain_key: &row.chain_key,
-                seq: row.seq,
-                occurred_at: row.occurred_at,
-                request_id: row.request_id.as_deref(),
-                actor_sub: &row.actor_sub,
-                actor_roles: &row.actor_roles,
-                area: &row.area,
-                action: &row.action,
-                case_id: row.case_id.as_deref(),
-                outcome: &row.outcome,
-                details: &row.details,
-            };
-            row.hash = entry_hash(&trust.entry_key, &row.prev_hash, &fields);
-            heads.insert(row.chain_key.clone(), (row.seq, row.hash.clone()));
-            rows.push(row);
-        }
+        let (rows, heads) = chained(c, trust, drafts)?;
         let chains: Vec<_> = heads
             .iter()
             .map(|(k, (seq, hash))| {
@@ -1017,4 +1113,83 @@ fn write_bulk(
     })?;
     store::audit::checkpoint(conn, trust)?;
     Ok(count)
+}
+
+/// The heads of the streams, by chain key: `(seq, hash)`.
+type Heads = BTreeMap<String, (i64, String)>;
+
+/// Chains `drafts` onto their streams' heads (as stored, or as chained so far): the rows
+/// to write and the streams' new heads.
+fn chained(
+    c: &mut DbConnection,
+    trust: &store::trust::AuditTrust,
+    drafts: Vec<Draft>,
+) -> diesel::QueryResult<(Vec<store::audit::AuditEntryRow>, Heads)> {
+    use crate::audit::GENESIS_HASH;
+    use crate::store::schema::audit_chains;
+    use diesel::prelude::*;
+    let mut heads = Heads::new();
+    let mut rows = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        let head = match heads.get(&d.chain) {
+            Some(h) => h.clone(),
+            None => audit_chains::table
+                .find(&d.chain)
+                .select((audit_chains::head_seq, audit_chains::head_hash))
+                .first::<(i64, String)>(c)
+                .optional()?
+                .unwrap_or((0, GENESIS_HASH.to_owned())),
+        };
+        let row = entry_row(d, head, trust);
+        heads.insert(row.chain_key.clone(), (row.seq, row.hash.clone()));
+        rows.push(row);
+    }
+    Ok((rows, heads))
+}
+
+/// The row of draft `d`, chained after `head` and keyed by `trust`.
+fn entry_row(
+    d: Draft,
+    (head_seq, head_hash): (i64, String),
+    trust: &store::trust::AuditTrust,
+) -> store::audit::AuditEntryRow {
+    use crate::audit::{EntryFields, entry_hash};
+    let micros = d.at.and_utc().timestamp_micros();
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(micros / 1_000_000).unwrap_or(0),
+        u32::try_from((micros % 1_000_000) * 1_000).unwrap_or(0),
+    );
+    let mut row = store::audit::AuditEntryRow {
+        id: uuid::Uuid::new_v7(ts).to_string(),
+        chain_key: d.chain,
+        seq: head_seq + 1,
+        occurred_at: d.at,
+        request_id: Some(uuid::Uuid::new_v4().to_string()),
+        actor_sub: d.actor,
+        actor_roles: d.roles.to_owned(),
+        area: d.area,
+        action: d.action,
+        case_id: d.case_id,
+        outcome: d.outcome.to_owned(),
+        details: "{}".to_owned(),
+        prev_hash: head_hash,
+        hash: String::new(),
+    };
+    let fields = EntryFields {
+        id: &row.id,
+        chain_key: &row.chain_key,
+        seq: row.seq,
+        occurred_at: row.occurred_at,
+        request_id: row.request_id.as_deref(),
+        actor_sub: &row.actor_sub,
+        actor_roles: &row.actor_roles,
+        area: &row.area,
+        action: &row.action,
+        case_id: row.case_id.as_deref(),
+        outcome: &row.outcome,
+        details: &row.details,
+    };
+    row.hash = entry_hash(&trust.entry_key, &row.prev_hash, &fields);
+    row
 }

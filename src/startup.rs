@@ -13,7 +13,10 @@ use crate::config::Settings;
 use crate::http::auth::TokenVerifier;
 use crate::http::deadline::{BodyDeadline, body_deadline};
 use crate::http::json::BodyLimit;
-use crate::http::problem::{json_error, path_error, query_error};
+use crate::http::{
+    json::json_error,
+    problem::{path_error, query_error},
+};
 use crate::store::trust::KeyGeneration;
 use crate::store::{self, Backend, Store};
 use crate::telemetry::RequestSpan;

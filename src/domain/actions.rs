@@ -11,7 +11,10 @@ use utoipa::openapi::schema::Schema;
 use validator::Validate;
 
 use super::FieldError;
-use super::pathway::{Action, Payload};
+pub use super::command::{
+    Command, DeconflictionResult, OnwardOutcome, OnwardReferral, ServiceType, Threshold,
+};
+use super::pathway::Action;
 use super::rules;
 
 /// The coded reasons each threshold decision accepts, for statistics and review.
@@ -94,16 +97,6 @@ pub struct ThresholdBody {
     pub rationale: String,
 }
 
-/// The result of deconfliction against counter-terrorism investigations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeconflictionResult {
-    /// No live investigation.
-    Clear,
-    /// A live investigation exists.
-    LiveInvestigation,
-}
-
 /// `record_deconfliction`.
 #[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
@@ -119,44 +112,6 @@ pub struct DeconflictionBody {
     )]
     #[validate(length(max = 5000))]
     pub note: Option<String>,
-}
-
-/// The kind of service a case is referred on to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceType {
-    /// Mental-health services.
-    MentalHealth,
-    /// Children's social care.
-    ChildrensSocialCare,
-    /// Adult social care.
-    AdultSocialCare,
-    /// Early help.
-    EarlyHelp,
-    /// Education.
-    Education,
-    /// Housing.
-    Housing,
-    /// Substance misuse services.
-    SubstanceMisuse,
-    /// Anything else.
-    Other,
-}
-
-impl ServiceType {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceType::MentalHealth => "mental_health",
-            ServiceType::ChildrensSocialCare => "childrens_social_care",
-            ServiceType::AdultSocialCare => "adult_social_care",
-            ServiceType::EarlyHelp => "early_help",
-            ServiceType::Education => "education",
-            ServiceType::Housing => "housing",
-            ServiceType::SubstanceMisuse => "substance_misuse",
-            ServiceType::Other => "other",
-        }
-    }
 }
 
 /// One referral to another service.
@@ -218,26 +173,6 @@ pub struct SignpostBody {
     pub onward_referrals: Vec<OnwardReferralBody>,
 }
 
-/// What the receiving service said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OnwardOutcome {
-    /// Accepted by the service.
-    Acknowledged,
-    /// Declined by the service.
-    Declined,
-}
-
-impl OnwardOutcome {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnwardOutcome::Acknowledged => "acknowledged",
-            OnwardOutcome::Declined => "declined",
-        }
-    }
-}
-
 /// `record_onward_outcome`.
 #[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
@@ -255,101 +190,6 @@ pub struct OnwardOutcomeBody {
     )]
     #[validate(length(max = 5000))]
     pub note: Option<String>,
-}
-
-/// A validated threshold decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Threshold {
-    /// The coded reason.
-    pub reason_code: &'static str,
-    /// The rationale.
-    pub rationale: String,
-}
-
-/// A validated onward referral.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OnwardReferral {
-    /// The kind of service.
-    pub service_type: ServiceType,
-    /// The organisation.
-    pub organisation: String,
-    /// Why.
-    pub reason: String,
-}
-
-/// A validated action, ready to apply.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Nothing to carry.
-    Nothing,
-    /// Deconfliction.
-    Deconfliction {
-        /// Result.
-        result: DeconflictionResult,
-        /// Note.
-        note: Option<String>,
-    },
-    /// A threshold decision.
-    Threshold(Threshold),
-    /// Signposting.
-    Signpost {
-        /// The decision.
-        threshold: Threshold,
-        /// The services.
-        referrals: Vec<OnwardReferral>,
-    },
-    /// An onward referral's outcome.
-    OnwardOutcome {
-        /// Which.
-        id: uuid::Uuid,
-        /// What.
-        outcome: OnwardOutcome,
-        /// Note.
-        note: Option<String>,
-    },
-    /// Put on a meeting's agenda.
-    Listing {
-        /// The meeting.
-        meeting_id: uuid::Uuid,
-    },
-    /// The panel's decision.
-    PanelDecision(super::channel::PanelDecision),
-    /// A support plan, as stored.
-    SupportPlan(serde_json::Value),
-    /// A consent decision.
-    Consent(super::channel::Consent),
-    /// A re-assessment.
-    Reassessment {
-        /// What next.
-        outcome: super::channel::ReassessOutcome,
-        /// Reason and rationale.
-        threshold: Threshold,
-    },
-    /// A support review.
-    Review {
-        /// Progress.
-        summary: String,
-        /// The next review's date, if set.
-        next_review_on: Option<chrono::NaiveDate>,
-    },
-    /// Consent withdrawn.
-    Withdrawal {
-        /// Why.
-        rationale: String,
-        /// Re-assessment date, if set.
-        reassess_by: Option<chrono::NaiveDate>,
-    },
-    /// A correction of the subject's or referrer's details.
-    Correction(super::correction::Correction),
-    /// A post-exit review.
-    PostExitReview {
-        /// Which.
-        review: super::channel::PostExitReview,
-        /// A new concern returns the case to the panel.
-        new_concern: bool,
-        /// What it found.
-        rationale: String,
-    },
 }
 
 /// Trimmed text without control characters (bar line breaks and tabs). Its length is
@@ -572,63 +412,6 @@ pub trait ActionBody: DeserializeOwned + ToSchema {
         <Self as ToSchema>::schemas(&mut dependencies);
         (<Self as utoipa::PartialSchema>::schema(), dependencies)
     }
-}
-
-/// Something done with the body type of a payload, whichever it is ([`with_body`]).
-pub trait WithBody {
-    /// What it gives.
-    type Output;
-    /// Does it with the body type `B`.
-    fn with<B: ActionBody>(self) -> Self::Output;
-}
-
-/// Does `f` with the body type of `payload`: the one place a payload names its body.
-pub fn with_body<F: WithBody>(payload: Payload, f: F) -> F::Output {
-    use super::channel::{
-        ConsentBody, ListingBody, PanelDecisionBody, PostExitReviewBody, ReassessmentBody,
-        ReviewBody, SupportPlanBody, WithdrawalBody,
-    };
-    use super::correction::CorrectionBody;
-    match payload {
-        Payload::Nothing => f.with::<EmptyBody>(),
-        Payload::Threshold | Payload::Exit => f.with::<ThresholdBody>(),
-        Payload::Deconfliction => f.with::<DeconflictionBody>(),
-        Payload::Signpost => f.with::<SignpostBody>(),
-        Payload::OnwardOutcome => f.with::<OnwardOutcomeBody>(),
-        Payload::Listing => f.with::<ListingBody>(),
-        Payload::PanelDecision => f.with::<PanelDecisionBody>(),
-        Payload::SupportPlan => f.with::<SupportPlanBody>(),
-        Payload::Consent => f.with::<ConsentBody>(),
-        Payload::Reassessment => f.with::<ReassessmentBody>(),
-        Payload::Review => f.with::<ReviewBody>(),
-        Payload::Withdrawal => f.with::<WithdrawalBody>(),
-        Payload::Correction => f.with::<CorrectionBody>(),
-        Payload::PostExitReview => f.with::<PostExitReviewBody>(),
-    }
-}
-
-/// What the body of `action` (with payload `payload`) must carry.
-pub fn fields_of(action: Action, payload: Payload) -> Vec<FieldSpec> {
-    struct Fields(Action);
-    impl WithBody for Fields {
-        type Output = Vec<FieldSpec>;
-        fn with<B: ActionBody>(self) -> Vec<FieldSpec> {
-            B::fields(self.0)
-        }
-    }
-    with_body(payload, Fields(action))
-}
-
-/// The schema of the body of payload `payload`, as its derive gives it.
-pub fn schema_of(payload: Payload) -> SchemaWithDependencies {
-    struct Derived;
-    impl WithBody for Derived {
-        type Output = SchemaWithDependencies;
-        fn with<B: ActionBody>(self) -> SchemaWithDependencies {
-            B::body_schema()
-        }
-    }
-    with_body(payload, Derived)
 }
 
 impl ActionBody for EmptyBody {

@@ -9,8 +9,13 @@ use validator::{Validate, ValidationError};
 
 use super::FieldError;
 use super::actions::{
-    ActionBody, Command, FieldSpec, OnwardReferral, OnwardReferralBody, Threshold, field,
-    onward_referrals, optional_text, text, threshold, threshold_fields,
+    ActionBody, FieldSpec, OnwardReferralBody, field, onward_referrals, optional_text, text,
+    threshold, threshold_fields,
+};
+use super::command::{Command, Threshold};
+pub use super::command::{
+    Consent, ConsentBy, ConsentDecision, Decision, HowReached, HowSought, NextStep, PanelDecision,
+    PostExitReview, ReassessOutcome,
 };
 use super::pathway::Action;
 use super::rules;
@@ -25,6 +30,21 @@ fn date(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<NaiveD
         ));
     }
     parsed
+}
+
+/// An optional date that must be after `today` (the next review, a re-assessment):
+/// `not_in_future` with `message` when it is not.
+fn later_date(
+    (field, value): (&str, Option<&str>),
+    today: NaiveDate,
+    message: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<NaiveDate> {
+    let day = value.and_then(|d| date(field, d, errors));
+    if day.is_some_and(|d| d <= today) {
+        errors.push(FieldError::new(field, "not_in_future", message));
+    }
+    day
 }
 
 fn finish<T>(
@@ -59,42 +79,6 @@ impl ActionBody for ListingBody {
             meeting_id: self.meeting_id,
         })
     }
-}
-
-/// The panel's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// Adopt as a Channel case; consent is sought next.
-    Adopt,
-    /// Do not adopt; `next_step` says what happens instead.
-    NotAdopt,
-    /// Decide at a later meeting.
-    Defer,
-}
-
-/// How the decision was reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HowReached {
-    /// Every member agreed.
-    Unanimous,
-    /// A majority agreed.
-    Majority,
-    /// The chair decided.
-    ChairsDecision,
-}
-
-/// Where a case not adopted goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NextStep {
-    /// Referred to health, social care or other services (`onward_referrals`).
-    OnwardReferral,
-    /// Back to police management.
-    PoliceManaged,
-    /// Closed.
-    Closed,
 }
 
 /// One factor of an assessment.
@@ -252,23 +236,6 @@ pub struct PanelDecisionBody {
     #[serde(default)]
     #[validate(nested)]
     pub assessment: Option<AssessmentBody>,
-}
-
-/// A validated panel decision.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PanelDecision {
-    /// The decision.
-    pub decision: Decision,
-    /// Reason and rationale.
-    pub threshold: Threshold,
-    /// How it was reached.
-    pub how_reached: HowReached,
-    /// For `not_adopt`.
-    pub next_step: Option<NextStep>,
-    /// For an onward next step.
-    pub onward: Vec<OnwardReferral>,
-    /// The assessment, as stored.
-    pub assessment: Option<serde_json::Value>,
 }
 
 impl PanelDecisionBody {
@@ -502,42 +469,6 @@ impl ActionBody for SupportPlanBody {
     }
 }
 
-/// Given or refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsentDecision {
-    /// Consent given: support can start.
-    Given,
-    /// Consent refused.
-    Refused,
-}
-
-/// Whose consent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsentBy {
-    /// The person themself.
-    Subject,
-    /// A parent or guardian.
-    ParentOrGuardian,
-}
-
-/// How consent was sought.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HowSought {
-    /// Face to face.
-    InPerson,
-    /// By telephone.
-    Phone,
-    /// By video call.
-    Video,
-    /// By letter.
-    Letter,
-    /// Some other way.
-    Other,
-}
-
 /// `record_consent`.
 #[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
@@ -573,19 +504,6 @@ pub struct ConsentBody {
     )]
     #[validate(length(max = 5000))]
     pub note: Option<String>,
-}
-
-/// A validated consent decision.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Consent {
-    /// Given or refused.
-    pub decision: ConsentDecision,
-    /// Whose.
-    pub given_by: ConsentBy,
-    /// When.
-    pub decided_on: NaiveDate,
-    /// As stored.
-    pub record: serde_json::Value,
 }
 
 impl ConsentBody {
@@ -671,18 +589,6 @@ pub fn consent_problem(consent: &Consent, age: Option<u32>) -> Option<FieldError
                 "the person was under 18 on that date: a parent's or guardian's consent is needed",
             )
         })
-}
-
-/// What a re-assessment decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReassessOutcome {
-    /// Seek consent again.
-    SeekConsent,
-    /// Back to police management.
-    PoliceManaged,
-    /// Close.
-    Closed,
 }
 
 /// `reassess`.
@@ -771,17 +677,12 @@ impl ReviewBody {
         let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let summary = text("summary", &self.summary, &mut errors);
-        let next = self
-            .next_review_on
-            .as_deref()
-            .and_then(|d| date("next_review_on", d, &mut errors));
-        if next.is_some_and(|d| d <= today) {
-            errors.push(FieldError::new(
-                "next_review_on",
-                "not_in_future",
-                "the next review must be after today",
-            ));
-        }
+        let next = later_date(
+            ("next_review_on", self.next_review_on.as_deref()),
+            today,
+            "the next review must be after today",
+            &mut errors,
+        );
         finish((summary, next), errors, declared)
     }
 }
@@ -833,17 +734,12 @@ impl WithdrawalBody {
         let declared = rules::declared(&self);
         let mut errors = Vec::new();
         let rationale = text("rationale", &self.rationale, &mut errors);
-        let by = self
-            .reassess_by
-            .as_deref()
-            .and_then(|d| date("reassess_by", d, &mut errors));
-        if by.is_some_and(|d| d <= today) {
-            errors.push(FieldError::new(
-                "reassess_by",
-                "not_in_future",
-                "the re-assessment must be after today",
-            ));
-        }
+        let by = later_date(
+            ("reassess_by", self.reassess_by.as_deref()),
+            today,
+            "the re-assessment must be after today",
+            &mut errors,
+        );
         finish((rationale, by), errors, declared)
     }
 }
@@ -863,16 +759,6 @@ impl ActionBody for WithdrawalBody {
                 reassess_by,
             })
     }
-}
-
-/// Which post-exit review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PostExitReview {
-    /// Six months after exit.
-    SixMonth,
-    /// Twelve months after exit.
-    TwelveMonth,
 }
 
 /// `record_post_exit_review`.

@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::FieldError;
-use super::actions::{ActionBody, Command, FieldSpec, field, text};
+use super::actions::{ActionBody, FieldSpec, field, text};
+use super::command::Command;
+pub use super::command::Correction;
 use super::pathway::Action;
 use super::referral::{Referral, ReferralRequest, ReferrerRequest, SubjectRequest};
 use super::rules;
@@ -45,17 +47,6 @@ pub struct CorrectionBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub referrer: Option<Map<String, Value>>,
-}
-
-/// A validated correction: the reason and the fields given for each part.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Correction {
-    /// Why.
-    pub reason: String,
-    /// Subject fields to replace.
-    pub subject: Map<String, Value>,
-    /// Referrer fields to replace.
-    pub referrer: Map<String, Value>,
 }
 
 /// Checks that `fields` are fields of `T` with values of the right types.

@@ -85,7 +85,7 @@ type Schemas = Vec<(String, RefOr<Schema>)>;
 /// The body schema a payload derives (utoipa's derive on the body type), and the
 /// schemas it refers to.
 pub fn payload_schema(payload: Payload) -> (RefOr<Schema>, Schemas) {
-    crate::domain::actions::schema_of(payload)
+    crate::domain::payload::schema_of(payload)
 }
 
 /// `action`'s request schema: its payload's, with what differs per action patched in
@@ -342,7 +342,7 @@ mod tests {
                 .as_array()
                 .map(|r| r.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let listed = crate::domain::actions::fields_of(action, payload_of(action));
+            let listed = crate::domain::payload::fields_of(action, payload_of(action));
             let mut names: Vec<&str> = listed.iter().map(|f| f.name).collect();
             names.sort_unstable();
             let mut declared: Vec<&str> = properties.keys().map(String::as_str).collect();

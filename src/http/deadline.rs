@@ -45,7 +45,7 @@ pub async fn body_deadline(
 }
 
 /// A body stream that fails with a `TimedOut` I/O error once its deadline passes;
-/// [`crate::http::problem::payload_error`] answers that with 408.
+/// `problem::payload_error` answers that with 408.
 struct Deadlined {
     inner: Payload,
     deadline: Pin<Box<tokio::time::Sleep>>,

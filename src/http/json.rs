@@ -105,6 +105,21 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
     })
 }
 
+/// Maps actix's JSON extractor errors to problems.
+pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
+        E::ContentType => ApiError::UnsupportedMediaType,
+        E::Deserialize(e) => serde_error(&e, None),
+        E::Payload(e) => crate::http::problem::payload_error(e),
+        other => ApiError::BadRequest {
+            code: "malformed_body",
+            detail: other.to_string(),
+        },
+    }
+}
+
 /// Turns a serde_json error into a problem: syntax errors are 400, data errors 422.
 pub fn serde_error(e: &serde_json::Error, path: Option<String>) -> ApiError {
     use serde_json::error::Category;

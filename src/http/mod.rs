@@ -19,6 +19,7 @@ pub mod problem;
 pub mod retention;
 pub mod statistics;
 pub mod subject_access;
+pub mod text_parameters;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -26,8 +27,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::http::contract::{ActionOperations, CrossFieldRules};
 use crate::http::links::Links;
-use crate::http::params::TextParameters;
 use crate::http::problem::ApiError;
+use crate::http::text_parameters::TextParameters;
 
 /// The OpenAPI document; `openapi/openapi.json` is this, committed and checked by a test.
 #[derive(OpenApi)]

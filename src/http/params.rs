@@ -16,6 +16,7 @@ use utoipa::openapi::path::ParameterIn;
 
 use crate::http::json::describe;
 use crate::http::problem::{ApiError, FieldError};
+pub use crate::http::text_parameters::TEXT_PATTERN;
 
 /// A query string deserialised into `T`. Every parameter is checked against its schema in
 /// the document (type, format, enum); an unknown parameter (almost always a typo, such as
@@ -122,14 +123,19 @@ pub fn parse_query<T: DeserializeOwned + IntoParams>(query: &str) -> Result<T, A
             break;
         }
     }
-    Err(ApiError::BadParameters {
+    Err(invalid_query(errors))
+}
+
+/// The refusal of a query string naming each bad parameter.
+fn invalid_query(errors: Vec<FieldError>) -> ApiError {
+    ApiError::BadParameters {
         code: "invalid_query",
         detail: format!(
             "{} query parameter(s) are not valid; see `errors`.",
             errors.len()
         ),
         errors,
-    })
+    }
 }
 
 fn listed(values: &[Value]) -> String {
@@ -249,14 +255,7 @@ fn undocumented_parameters(method: &str, path: &str, query: &str) -> Option<ApiE
             errors.push(query_error(&[], &name, "unknown_field"));
         }
     }
-    (!errors.is_empty()).then(|| ApiError::BadParameters {
-        code: "invalid_query",
-        detail: format!(
-            "{} query parameter(s) are not valid; see `errors`.",
-            errors.len()
-        ),
-        errors,
-    })
+    (!errors.is_empty()).then(|| invalid_query(errors))
 }
 
 /// Middleware: an operation that takes no query parameters refuses any it is sent, as
@@ -293,55 +292,7 @@ fn control_characters(query: &str) -> Option<ApiError> {
             errors.push(FieldError::query(shown, "control_characters", message));
         }
     }
-    (!errors.is_empty()).then(|| ApiError::BadParameters {
-        code: "invalid_query",
-        detail: format!(
-            "{} query parameter(s) are not valid; see `errors`.",
-            errors.len()
-        ),
-        errors,
-    })
-}
-
-/// The pattern the document gives every free-text query parameter (a string with no
-/// format, enum or pattern of its own): no control character, as
-/// [`refuse_control_characters`] enforces.
-pub const TEXT_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
-
-/// Documents [`refuse_control_characters`]: [`TEXT_PATTERN`] on every free-text query
-/// parameter, so that a client generated from the document never sends what is refused.
-pub struct TextParameters;
-
-impl utoipa::Modify for TextParameters {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{Schema, SchemaType, Type};
-        use utoipa::openapi::{RefOr, path::ParameterIn};
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            let parameters = operations
-                .into_iter()
-                .flatten()
-                .filter_map(|op| op.parameters.as_mut())
-                .flatten()
-                .filter(|p| p.parameter_in == ParameterIn::Query);
-            for parameter in parameters {
-                if let Some(RefOr::T(Schema::Object(text))) = parameter.schema.as_mut()
-                    && text.schema_type == SchemaType::Type(Type::String)
-                    && text.format.is_none()
-                    && text.enum_values.is_none()
-                    && text.pattern.is_none()
-                {
-                    text.pattern = Some(TEXT_PATTERN.to_owned());
-                }
-            }
-        }
-    }
+    (!errors.is_empty()).then(|| invalid_query(errors))
 }
 
 /// Middleware: every request, to any route (the API, the console, the documents), whose

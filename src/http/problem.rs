@@ -203,131 +203,116 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
-    /// The problem this error answers with.
+    /// The problem this error answers with: its status, code and detail, the fields it
+    /// names, and what a few answers add (the state and its actions, the version).
     pub fn problem(&self) -> Problem {
+        if let ApiError::Internal(_) = self {
+            return internal_problem();
+        }
+        let (status, code, detail) = self.answer();
+        let mut p = Problem::new(status, code, detail);
+        p.errors = self.errors();
         match self {
-            ApiError::Unauthenticated(f) => {
-                Problem::new(StatusCode::UNAUTHORIZED, f.code(), f.detail())
-            }
-            ApiError::Forbidden { code, detail } => {
-                Problem::new(StatusCode::FORBIDDEN, code, detail.clone())
-            }
-            ApiError::NotFound => Problem::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "No such resource, or it is not visible to you.",
-            ),
-            ApiError::BadRequest { code, detail } => {
-                Problem::new(StatusCode::BAD_REQUEST, code, detail.clone())
-            }
-            ApiError::Conflict { code, detail } => {
-                Problem::new(StatusCode::CONFLICT, code, detail.clone())
-            }
             ApiError::InvalidTransition { state, allowed } => {
-                let mut p = Problem::new(
-                    StatusCode::CONFLICT,
-                    "invalid_transition",
-                    format!(
-                        "That action cannot be taken while the case is `{state}`; see `allowed_actions`."
-                    ),
-                );
                 p.state = Some(state.clone());
                 p.allowed_actions = Some(allowed.clone());
-                p
             }
-            ApiError::VersionMismatch { current } => {
-                let mut p = Problem::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    "version_mismatch",
-                    "The case has changed since you read it: fetch it again and retry.",
-                );
-                p.current_version = Some(*current);
-                p
+            ApiError::VersionMismatch { current } => p.current_version = Some(*current),
+            _ => {}
+        }
+        p
+    }
+
+    /// The status, code and detail of the answer.
+    fn answer(&self) -> (StatusCode, &str, String) {
+        use StatusCode as S;
+        let fixed = |status, code, detail: &str| (status, code, detail.to_owned());
+        match self {
+            ApiError::Unauthenticated(f) => (S::UNAUTHORIZED, f.code(), f.detail()),
+            ApiError::Forbidden { code, detail } => (S::FORBIDDEN, code, detail.clone()),
+            ApiError::NotFound | ApiError::NotFoundAt(_) => {
+                fixed(S::NOT_FOUND, "not_found", NOT_FOUND)
             }
-            ApiError::PreconditionRequired => Problem::new(
-                StatusCode::PRECONDITION_REQUIRED,
+            ApiError::BadRequest { code, detail }
+            | ApiError::BadParameters { code, detail, .. } => {
+                (S::BAD_REQUEST, code, detail.clone())
+            }
+            ApiError::Conflict { code, detail } => (S::CONFLICT, code, detail.clone()),
+            ApiError::InvalidTransition { state, .. } => (
+                S::CONFLICT,
+                "invalid_transition",
+                format!(
+                    "That action cannot be taken while the case is `{state}`; see `allowed_actions`."
+                ),
+            ),
+            ApiError::VersionMismatch { .. } => fixed(
+                S::PRECONDITION_FAILED,
+                "version_mismatch",
+                "The case has changed since you read it: fetch it again and retry.",
+            ),
+            ApiError::PreconditionRequired => fixed(
+                S::PRECONDITION_REQUIRED,
                 "precondition_required",
                 "Send `If-Match` with the case's version (its ETag).",
             ),
-            ApiError::IdempotencyKeyReused => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyReused => fixed(
+                S::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
                 "This Idempotency-Key was used before with a different body.",
             ),
-            ApiError::BadParameters {
-                code,
-                detail,
-                errors,
-            } => {
-                let mut p = Problem::new(StatusCode::BAD_REQUEST, code, detail.clone());
-                p.errors = errors.clone();
-                p
-            }
-            ApiError::NotFoundAt(error) => {
-                let mut p = Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "No such resource, or it is not visible to you.",
-                );
-                p.errors = vec![error.clone()];
-                p
-            }
-            ApiError::Validation(errors) => {
-                let mut p = Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    format!("{} field(s) are not valid; see `errors`.", errors.len()),
-                );
-                p.errors = errors.clone();
-                p
-            }
+            ApiError::Validation(errors) => (
+                S::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{} field(s) are not valid; see `errors`.", errors.len()),
+            ),
             ApiError::Unprocessable { code, detail } => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone())
+                (S::UNPROCESSABLE_ENTITY, code, detail.clone())
             }
-            ApiError::PayloadTooLarge { limit } => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { limit } => (
+                S::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("The body is larger than the limit of {limit} bytes."),
             ),
-            ApiError::UnsupportedMediaType => {
-                let mut p = Problem::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Send the body as `Content-Type: application/json`.",
-                );
-                p.errors = vec![FieldError::header(
-                    "Content-Type",
-                    "unsupported_media_type",
-                    "Content-Type must be application/json",
-                )];
-                p
-            }
-            ApiError::Unavailable(what) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UnsupportedMediaType => fixed(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as `Content-Type: application/json`.",
+            ),
+            ApiError::Unavailable(what) => (
+                S::SERVICE_UNAVAILABLE,
                 "service_unavailable",
                 format!("The service is not ready: {what}."),
             ),
-            ApiError::DatabaseUnavailable { why, retry_after } => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DatabaseUnavailable { why, retry_after } => (
+                S::SERVICE_UNAVAILABLE,
                 "service_unavailable",
                 format!(
                     "The database is not available now: {why}. Nothing was done; retry after {retry_after} s."
                 ),
             ),
-            ApiError::OutcomeUnknown => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "outcome_unknown",
-                "The connection to the database was lost while this request was being \
-                 processed, so it may or may not have taken effect. Retry it unchanged: a \
-                 filing with the same Idempotency-Key returns the original answer if it was \
-                 recorded, and an action with the same If-Match answers 412 if it was.",
-            ),
-            ApiError::RequestTimeout => Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
+            ApiError::OutcomeUnknown => {
+                fixed(S::SERVICE_UNAVAILABLE, "outcome_unknown", OUTCOME_UNKNOWN)
+            }
+            ApiError::RequestTimeout => fixed(
+                S::REQUEST_TIMEOUT,
                 "body_timeout",
                 "The request body did not arrive in time; the connection is closed.",
             ),
-            ApiError::Internal(_) => internal_problem(),
+            ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", String::new()),
+        }
+    }
+
+    /// The fields, parameters or headers the answer names.
+    fn errors(&self) -> Vec<FieldError> {
+        match self {
+            ApiError::BadParameters { errors, .. } | ApiError::Validation(errors) => errors.clone(),
+            ApiError::NotFoundAt(error) => vec![error.clone()],
+            ApiError::UnsupportedMediaType => vec![FieldError::header(
+                "Content-Type",
+                "unsupported_media_type",
+                "Content-Type must be application/json",
+            )],
+            _ => vec![],
         }
     }
 
@@ -355,6 +340,16 @@ fn unpublished_period(near: crate::domain::period::Period) -> String {
         named.join(", ")
     )
 }
+
+/// What a 404 says: nothing here, or nothing the caller may see (the two are one answer,
+/// so that a refusal never confirms that a case exists).
+const NOT_FOUND: &str = "No such resource, or it is not visible to you.";
+
+/// What an answer says when the database was lost mid-request.
+const OUTCOME_UNKNOWN: &str = "The connection to the database was lost while this request was being \
+     processed, so it may or may not have taken effect. Retry it unchanged: a \
+     filing with the same Idempotency-Key returns the original answer if it was \
+     recorded, and an action with the same If-Match answers 412 if it was.";
 
 fn internal_problem() -> Problem {
     Problem::new(
@@ -539,21 +534,6 @@ pub async fn finalise(
             .insert(header::HeaderName::from_static("x-request-id"), id);
     }
     Ok(response)
-}
-
-/// Maps actix's JSON extractor errors to problems.
-pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
-    use actix_web::error::JsonPayloadError as E;
-    match err {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
-        E::ContentType => ApiError::UnsupportedMediaType,
-        E::Deserialize(e) => crate::http::json::serde_error(&e, None),
-        E::Payload(e) => payload_error(e),
-        other => ApiError::BadRequest {
-            code: "malformed_body",
-            detail: other.to_string(),
-        },
-    }
 }
 
 /// Maps a failure to read the body: past its deadline (see

@@ -4,31 +4,10 @@ use chrono::NaiveDate;
 
 use super::State;
 use super::decision::{Decision, Details, Facts, Given, Notify, Rejection, day_end, invalid};
-use crate::domain::actions::Threshold;
-use crate::domain::channel::{Consent, ConsentDecision, ReassessOutcome, consent_problem};
+use crate::domain::channel::consent_problem;
+use crate::domain::command::Threshold;
+use crate::domain::command::{Consent, ConsentDecision, ReassessOutcome};
 use crate::domain::due::DueKind;
-
-/// What a subject's age on a day is worked out from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SubjectAge {
-    /// The date of birth, when known.
-    pub date_of_birth: Option<NaiveDate>,
-    /// The approximate age given, when there is no date of birth.
-    pub approximate_age: Option<u32>,
-    /// The day the referral was filed, when the approximate age was true.
-    pub filed_on: NaiveDate,
-}
-
-impl SubjectAge {
-    /// The age on `on`: from the date of birth, else the approximate age given when the
-    /// referral was filed plus the years since.
-    pub fn on(&self, on: NaiveDate) -> Option<u32> {
-        if let Some(dob) = self.date_of_birth {
-            return on.years_since(dob);
-        }
-        Some(self.approximate_age? + on.years_since(self.filed_on).unwrap_or(0))
-    }
-}
 
 /// `record_consent`: a child's own consent is not enough, and consent is to a support
 /// plan already recorded. The members and the referring officer are told.

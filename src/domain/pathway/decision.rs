@@ -1,24 +1,21 @@
 //! What taking an action decides. Each action of the table is one pure function in the
-//! module of its stage; [`decide`] picks it by the row. What it needs beyond the case
+//! module of its stage; `decide` picks it by the row. What it needs beyond the case
 //! ([`Facts`]) is read before it runs, and what it decides ([`Decision`]) is stored,
 //! audited and sent by the use case afterwards.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
 
-use super::{Action, State, Transition};
-use super::{consent, correction, exit, onward, panel, screening, support};
+use super::State;
 use crate::domain::FieldError;
-use crate::domain::actions::{Command, DeconflictionResult, OnwardOutcome, OnwardReferral};
-use crate::domain::actions::{ServiceType, Threshold};
-use crate::domain::channel::{
+use crate::domain::command::{
     ConsentBy, ConsentDecision, Decision as PanelVerdict, HowReached, NextStep, PostExitReview,
     ReassessOutcome,
 };
+use crate::domain::command::{DeconflictionResult, OnwardOutcome, OnwardReferral};
+use crate::domain::command::{ServiceType, Threshold};
 use crate::domain::due::{DueKind, DuePolicy};
 use crate::domain::referral::Referral;
-
-use super::consent::SubjectAge;
 
 /// A case as its actions' rules read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -329,102 +326,35 @@ pub(super) fn invalid(field: &str, code: &str, message: &str) -> Rejection {
     Rejection::Invalid(vec![FieldError::new(field, code, message)])
 }
 
-/// What taking `row`'s action on `case` with `command` at `now` decides, or why it
-/// cannot be taken.
-pub fn decide(
-    row: &Transition,
-    case: &Case,
-    facts: &Facts,
-    command: &Command,
-    now: NaiveDateTime,
-    policy: &DuePolicy,
-) -> Result<Decision, Rejection> {
-    let decision = by_action(row.action, case, facts, command, now, policy)?;
-    if !row.to.contains(&decision.next) {
-        return Err(Rejection::Inconsistent(format!(
-            "{} cannot lead to {}",
-            row.action, decision.next
-        )));
-    }
-    Ok(decision)
+/// What a subject's age on a day is worked out from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubjectAge {
+    /// The date of birth, when known.
+    pub date_of_birth: Option<NaiveDate>,
+    /// The approximate age given, when there is no date of birth.
+    pub approximate_age: Option<u32>,
+    /// The day the referral was filed, when the approximate age was true.
+    pub filed_on: NaiveDate,
 }
 
-/// The rule of `action`, given its command.
-fn by_action(
-    action: Action,
-    case: &Case,
-    facts: &Facts,
-    command: &Command,
-    now: NaiveDateTime,
-    policy: &DuePolicy,
-) -> Result<Decision, Rejection> {
-    use Action as A;
-    use Command as C;
-    let given = Given { case, now, policy };
-    Ok(match (action, command) {
-        (A::BeginScreening, C::Nothing) => screening::begin(given),
-        (A::RecordDeconfliction, C::Deconfliction { result, note }) => {
-            screening::record_deconfliction(given, *result, note)
+impl SubjectAge {
+    /// The age on `on`: from the date of birth, else the approximate age given when the
+    /// referral was filed plus the years since.
+    pub fn on(&self, on: NaiveDate) -> Option<u32> {
+        if let Some(dob) = self.date_of_birth {
+            return on.years_since(dob);
         }
-        (A::CloseNoFurtherAction, C::Threshold(t)) => screening::close_no_further_action(given, t),
-        (
-            A::Signpost,
-            C::Signpost {
-                threshold,
-                referrals,
-            },
-        ) => screening::signpost(given, threshold, referrals),
-        (A::ReferToChannel, C::Threshold(t)) => screening::refer_to_channel(given, facts, t),
-        (A::ManageByPolice, C::Threshold(t)) => screening::manage_by_police(given, t),
-        (A::TransferToPursue, C::Threshold(t)) => screening::transfer_to_pursue(given, t),
-        (A::Close, C::Threshold(t)) => screening::close(given, t),
-        (A::ListForPanel, C::Listing { meeting_id }) => panel::list(given, facts, meeting_id)?,
-        (A::RecordPanelDecision, C::PanelDecision(d)) => panel::record_decision(given, d),
-        (A::RecordSupportPlan, C::SupportPlan(plan)) => support::record_plan(given, plan),
-        (
-            A::RecordReview,
-            C::Review {
-                summary,
-                next_review_on,
-            },
-        ) => support::record_review(given, summary, *next_review_on),
-        (A::RecordConsent, C::Consent(c)) => consent::record(given, facts, c)?,
-        (
-            A::WithdrawConsent,
-            C::Withdrawal {
-                rationale,
-                reassess_by,
-            },
-        ) => consent::withdraw(given, rationale, *reassess_by),
-        (A::Reassess, C::Reassessment { outcome, threshold }) => {
-            consent::reassess(given, *outcome, threshold)
-        }
-        (A::Exit, C::Threshold(t)) => exit::exit(given, t),
-        (
-            A::RecordPostExitReview,
-            C::PostExitReview {
-                review,
-                new_concern,
-                rationale,
-            },
-        ) => exit::record_review(given, *review, *new_concern, rationale)?,
-        (A::RecordOnwardOutcome, C::OnwardOutcome { id, outcome, note }) => {
-            onward::record_outcome(given, facts, *id, *outcome, note)?
-        }
-        (A::CorrectDetails, C::Correction(c)) => correction::correct(given, facts, c)?,
-        (action, _) => {
-            return Err(Rejection::Inconsistent(format!(
-                "{action} was given another action's command"
-            )));
-        }
-    })
+        Some(self.approximate_age? + on.years_since(self.filed_on).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::actions::{ActionBody, WithBody, with_body};
-    use crate::domain::pathway::PATHWAY;
+    use crate::domain::actions::ActionBody;
+    use crate::domain::command::Command;
+    use crate::domain::pathway::{Action, PATHWAY, decide};
+    use crate::domain::payload::{WithBody, with_body};
     use Action::*;
     use State::*;
 

@@ -2,8 +2,8 @@
 
 use super::State;
 use super::decision::{Decision, Details, Given, Notify, Rejection, invalid};
-use crate::domain::actions::Threshold;
-use crate::domain::channel::PostExitReview;
+use crate::domain::command::PostExitReview;
+use crate::domain::command::Threshold;
 use crate::domain::due::DueKind;
 
 /// `exit`: the time of leaving is kept (the reviews count from it), and the members

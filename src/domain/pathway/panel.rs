@@ -3,7 +3,7 @@
 use super::State;
 use super::decision::{Decision, Details, Facts, Given, Notify, Rejection, Write, invalid};
 use super::screening::onward_referrals;
-use crate::domain::channel::{Decision as Verdict, NextStep, PanelDecision};
+use crate::domain::command::{Decision as Verdict, NextStep, PanelDecision};
 use crate::domain::due::DueKind;
 
 const UNKNOWN_MEETING: &str = "No meeting of a panel of this case's area has that id.";

@@ -3,7 +3,7 @@
 use super::decision::{Decision, DeconflictionRecord, Details, Facts, Given, NewOnward, Notify};
 use super::decision::{Onward, Write};
 use super::{POLICE_CLOSED, State};
-use crate::domain::actions::{DeconflictionResult, OnwardReferral, Threshold};
+use crate::domain::command::{DeconflictionResult, OnwardReferral, Threshold};
 
 /// `begin_screening`: the assessment starts, its clock as set at submission.
 pub(super) fn begin(given: Given) -> Decision {
