@@ -89,14 +89,7 @@ impl utoipa::Modify for CommonProblems {
                 .build()
         };
         for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in crate::http::text_parameters::operations(item) {
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 let has_body = operation.request_body.is_some();
                 let has_input =
