@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{AppError, Committed, Sight, audit_context, deny, subject_hash};
@@ -15,6 +15,7 @@ use crate::domain::Actor;
 use crate::domain::access::{
     View, made_in_police_compartment, police_only_audit_actions, shape_audit_entry,
 };
+use crate::domain::record::HeldRecord;
 use crate::domain::subject_access::{
     SubjectQuery, export_scope, export_view, needs_exemption_review, state_needs_exemption_review,
 };
@@ -63,16 +64,16 @@ pub struct ExportedCase {
     pub exemption_review: bool,
     /// The referral as held (null once the subject's data key was destroyed).
     #[schema(value_type = Object)]
-    pub referral: Value,
+    pub referral: HeldRecord,
     /// Police-only deconfliction result, `{"exemption_review": true, "record": {...}}`.
     #[schema(value_type = Option<Object>)]
-    pub deconfliction: Option<Value>,
+    pub deconfliction: Option<ExportedDeconfliction>,
     /// The support plan.
     #[schema(value_type = Option<Object>)]
-    pub support_plan: Option<Value>,
+    pub support_plan: Option<HeldRecord>,
     /// The latest consent record.
     #[schema(value_type = Option<Object>)]
-    pub consent: Option<Value>,
+    pub consent: Option<HeldRecord>,
     /// Linked cases (repeat referrals about the same person).
     pub linked_case_ids: Vec<String>,
     /// Every entry of its history: actions, decisions and their rationales.
@@ -85,6 +86,16 @@ pub struct ExportedCase {
     pub notifications: Vec<ExportedNotification>,
     /// Who accessed or changed the records, from the audit log.
     pub access_log: Vec<ExportedAccess>,
+}
+
+/// A police-only deconfliction result, marked for exemption review (in a records
+/// officer's export).
+#[derive(Debug, Serialize)]
+pub struct ExportedDeconfliction {
+    /// Marked for exemption review before disclosure.
+    pub exemption_review: bool,
+    /// The result as held.
+    pub record: HeldRecord,
 }
 
 /// One history entry.
@@ -108,7 +119,7 @@ pub struct ExportedEvent {
     pub rationale: Option<String>,
     /// The rest of what was recorded.
     #[schema(value_type = Object)]
-    pub details: Value,
+    pub details: HeldRecord,
     /// Police-only material, for exemption review before disclosure.
     pub exemption_review: bool,
 }
@@ -175,14 +186,10 @@ pub struct ExportedAccess {
     pub exemption_review: bool,
 }
 
-/// A stored record of case `case_id` as exported: `null` when nothing is held (erased,
-/// or its data key destroyed, which leaves it empty); a record that is held but cannot
-/// be read is an internal error, never shown as if nothing were held.
-fn json_of(case_id: &str, what: &str, text: &str) -> Result<Value, AppError> {
-    if text.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_str(text)
+/// A stored record of case `case_id` as exported ([`HeldRecord`]); one held but
+/// unreadable is an internal error.
+fn json_of(case_id: &str, what: &str, text: &str) -> Result<HeldRecord, AppError> {
+    HeldRecord::parse(text)
         .map_err(|e| AppError::Corrupt(format!("case {case_id}: stored {what} unreadable: {e}")))
 }
 
@@ -258,8 +265,10 @@ fn export_case(
             .as_deref()
             .filter(|_| police)
             .map(|d| {
-                json_of(&row.id, "deconfliction", d)
-                    .map(|record| json!({"exemption_review": marked, "record": record}))
+                json_of(&row.id, "deconfliction", d).map(|record| ExportedDeconfliction {
+                    exemption_review: marked,
+                    record,
+                })
             })
             .transpose()?,
         support_plan: (row.support_plan.as_deref())
@@ -380,7 +389,10 @@ fn exported_access_log(
             &a.actor_roles,
             (&a.action, &a.outcome),
         );
-        let mut details = json_of(&row.id, "audit details", &a.details)?;
+        // Audit details are never sealed nor erased: always JSON.
+        let mut details = serde_json::from_str(&a.details).map_err(|e| {
+            AppError::Corrupt(format!("case {}: audit details unreadable: {e}", row.id))
+        })?;
         let Some(action) =
             shape_audit_entry(Some(view), &a.action, &mut details, compartment, &hidden)
         else {

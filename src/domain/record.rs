@@ -2,7 +2,7 @@
 //! row holds, parsed with serde instead of read by string key.
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::pathway::SubjectAge;
 use super::referral::Referral;
@@ -41,6 +41,24 @@ impl StoredReferral {
     }
 }
 
+/// A stored record exported as it is held (a subject access export shows every field of
+/// it): `null` when nothing is held, because the case was erased or its data key
+/// destroyed, which leaves the stored text empty.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct HeldRecord(serde_json::Value);
+
+impl HeldRecord {
+    /// Reads a stored record's text; an empty text is a record no longer held. Text that
+    /// is held but is not JSON is an error, never shown as if nothing were held.
+    pub fn parse(text: &str) -> Result<HeldRecord, serde_json::Error> {
+        if text.is_empty() {
+            return Ok(HeldRecord(serde_json::Value::Null));
+        }
+        serde_json::from_str(text).map(HeldRecord)
+    }
+}
+
 /// What the subject of `referral`, filed on `filed_on`, has their age worked out from.
 pub fn subject_age(referral: &Referral, filed_on: NaiveDate) -> SubjectAge {
     let subject = referral.subject();
@@ -70,5 +88,17 @@ mod tests {
             None
         );
         assert!(StoredReferral::parse("not json").is_err());
+    }
+
+    #[test]
+    fn a_held_record_is_exported_as_it_is_and_an_empty_one_as_null() {
+        let held = HeldRecord::parse(r#"{"a":1,"b":[true]}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&held).unwrap(),
+            r#"{"a":1,"b":[true]}"#
+        );
+        let gone = HeldRecord::parse("").unwrap();
+        assert_eq!(serde_json::to_string(&gone).unwrap(), "null");
+        assert!(HeldRecord::parse("pv1:sealed").is_err());
     }
 }
