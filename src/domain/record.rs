@@ -61,12 +61,7 @@ impl HeldRecord {
 
 /// What the subject of `referral`, filed on `filed_on`, has their age worked out from.
 pub fn subject_age(referral: &Referral, filed_on: NaiveDate) -> SubjectAge {
-    let subject = referral.subject();
-    SubjectAge {
-        date_of_birth: subject.date_of_birth(),
-        approximate_age: subject.approximate_age(),
-        filed_on,
-    }
+    referral.subject().age(filed_on)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -892,11 +892,6 @@ impl Referral {
         self.immediate_risk
     }
 
-    /// The subject's age on `date`; see [`Subject::age_on`].
-    pub fn age_on(&self, date: NaiveDate) -> Option<u32> {
-        self.subject.age_on(date)
-    }
-
     /// The key that links repeat referrals about one person: the family and given names in
     /// their compared form (see [`match_form`]) and the date of birth, as
     /// `family|given|YYYY-MM-DD`. `None` without a date of birth.
@@ -950,12 +945,12 @@ impl Subject {
         self.approximate_age
     }
 
-    /// Age in whole years on `date`, from the date of birth; without one, the approximate
-    /// age as given. `None` when neither is known or `date` is before the birth.
-    pub fn age_on(&self, date: NaiveDate) -> Option<u32> {
-        match self.date_of_birth {
-            Some(born) => whole_years(born, date),
-            None => self.approximate_age,
+    /// What this subject's age is worked out from, for a referral filed on `filed_on`.
+    pub fn age(&self, filed_on: NaiveDate) -> SubjectAge {
+        SubjectAge {
+            date_of_birth: self.date_of_birth,
+            approximate_age: self.approximate_age,
+            filed_on,
         }
     }
 
@@ -1155,16 +1150,28 @@ impl Vulnerabilities {
     }
 }
 
-/// Whole years from `born` to `on`; a 29 February birthday comes on 1 March in other years.
-fn whole_years(born: NaiveDate, on: NaiveDate) -> Option<u32> {
-    if on < born {
-        return None;
+/// What a subject's age on a day is worked out from: the one age rule of the service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubjectAge {
+    /// The date of birth, when known.
+    pub date_of_birth: Option<NaiveDate>,
+    /// The approximate age given, when there is no date of birth.
+    pub approximate_age: Option<u32>,
+    /// The day the referral was filed, when the approximate age was true.
+    pub filed_on: NaiveDate,
+}
+
+impl SubjectAge {
+    /// The age in whole years on `on` (a 29 February birthday comes on 1 March in other
+    /// years): from the date of birth, else the approximate age given when the referral
+    /// was filed plus the years since. `None` when neither is known or `on` is before
+    /// the birth.
+    pub fn on(&self, on: NaiveDate) -> Option<u32> {
+        if let Some(dob) = self.date_of_birth {
+            return on.years_since(dob);
+        }
+        Some(self.approximate_age? + on.years_since(self.filed_on).unwrap_or(0))
     }
-    let mut years = on.year() - born.year();
-    if (on.month(), on.day()) < (born.month(), born.day()) {
-        years -= 1;
-    }
-    u32::try_from(years).ok()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1752,7 +1759,7 @@ mod tests {
             [Agency::ChildrensSocialCare]
         );
         assert!(!referral.immediate_risk());
-        assert_eq!(referral.age_on(today()), Some(16));
+        assert_eq!(referral.subject().age(today()).on(today()), Some(16));
     }
 
     #[test]
@@ -2437,20 +2444,36 @@ mod tests {
     #[test]
     fn age_is_counted_in_whole_years_around_the_birthday() {
         let referral = with_subject("Sam", "Taylor", Some("2010-03-14"));
-        assert_eq!(referral.age_on(date("2026-03-13")), Some(15));
-        assert_eq!(referral.age_on(date("2026-03-14")), Some(16));
-        assert_eq!(referral.age_on(date("2026-03-15")), Some(16));
-        assert_eq!(referral.age_on(date("2010-03-14")), Some(0));
-        assert_eq!(referral.age_on(date("2010-03-13")), None, "before birth");
+        assert_eq!(
+            referral.subject().age(today()).on(date("2026-03-13")),
+            Some(15)
+        );
+        assert_eq!(
+            referral.subject().age(today()).on(date("2026-03-14")),
+            Some(16)
+        );
+        assert_eq!(
+            referral.subject().age(today()).on(date("2026-03-15")),
+            Some(16)
+        );
+        assert_eq!(
+            referral.subject().age(today()).on(date("2010-03-14")),
+            Some(0)
+        );
+        assert_eq!(
+            referral.subject().age(today()).on(date("2010-03-13")),
+            None,
+            "before birth"
+        );
 
         let leap = with_subject("Sam", "Taylor", Some("2008-02-29"));
-        assert_eq!(leap.age_on(date("2026-02-28")), Some(17));
-        assert_eq!(leap.age_on(date("2026-03-01")), Some(18));
-        assert_eq!(leap.age_on(date("2028-02-29")), Some(20));
+        assert_eq!(leap.subject().age(today()).on(date("2026-02-28")), Some(17));
+        assert_eq!(leap.subject().age(today()).on(date("2026-03-01")), Some(18));
+        assert_eq!(leap.subject().age(today()).on(date("2028-02-29")), Some(20));
 
         let approximate = with_subject("Sam", "Taylor", None);
         assert_eq!(approximate.subject().date_of_birth(), None);
-        assert_eq!(approximate.age_on(today()), Some(15));
+        assert_eq!(approximate.subject().age(today()).on(today()), Some(15));
     }
 
     #[test]

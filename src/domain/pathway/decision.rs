@@ -326,27 +326,7 @@ pub(super) fn invalid(field: &str, code: &str, message: &str) -> Rejection {
     Rejection::Invalid(vec![FieldError::new(field, code, message)])
 }
 
-/// What a subject's age on a day is worked out from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SubjectAge {
-    /// The date of birth, when known.
-    pub date_of_birth: Option<NaiveDate>,
-    /// The approximate age given, when there is no date of birth.
-    pub approximate_age: Option<u32>,
-    /// The day the referral was filed, when the approximate age was true.
-    pub filed_on: NaiveDate,
-}
-
-impl SubjectAge {
-    /// The age on `on`: from the date of birth, else the approximate age given when the
-    /// referral was filed plus the years since.
-    pub fn on(&self, on: NaiveDate) -> Option<u32> {
-        if let Some(dob) = self.date_of_birth {
-            return on.years_since(dob);
-        }
-        Some(self.approximate_age? + on.years_since(self.filed_on).unwrap_or(0))
-    }
-}
+pub use crate::domain::referral::SubjectAge;
 
 #[cfg(test)]
 mod tests {
