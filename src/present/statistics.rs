@@ -1,0 +1,45 @@
+//! What a statistics request asks for, read the one way for the API and the console.
+
+use chrono::NaiveDate;
+
+use crate::app::AppError;
+use crate::app::statistics::Asked;
+use crate::domain::FieldError;
+use crate::domain::statistics::{Period, year_start};
+
+/// The figures asked for: a published `period` by name (`2026-27`, `2026-27-Q3`), or
+/// the days `from` to `to` (from the start of `to`'s financial year, up to `today`, when
+/// one is left out), or with nothing given the current financial year. A period with
+/// dates, a name that is no period, or `from` after `to` is refused.
+pub fn asked(
+    period: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<Asked, AppError> {
+    let refuse = |field: &str, code: &str, message: &str| {
+        Err(AppError::Validation(vec![FieldError::query(
+            field, code, message,
+        )]))
+    };
+    match (period, from, to) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => refuse(
+            "period",
+            "period_with_dates",
+            "give period, or from and to, not both",
+        ),
+        (Some(p), None, None) => match p.parse::<Period>() {
+            Ok(p) => Ok(Asked::Period(p)),
+            Err(e) => refuse("period", "invalid_period", &e.to_string()),
+        },
+        (None, None, None) => Ok(Asked::Period(Period::year_of(today))),
+        (None, from, to) => {
+            let to = to.unwrap_or(today);
+            let from = from.unwrap_or_else(|| year_start(to));
+            if from > to {
+                return refuse("from", "after_to", "from must not be after to");
+            }
+            Ok(Asked::Days { from, to })
+        }
+    }
+}
