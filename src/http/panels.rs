@@ -12,7 +12,7 @@ use crate::http::json::{JsonBody, checked_later};
 use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::present::panels::{
-    Meeting, MeetingWithAgenda, Member, Panel, agenda_item, meeting, member, panel,
+    Meeting, MeetingWithAgenda, Member, Panel, meeting, meeting_with_agenda, member, panel,
 };
 use crate::store::Store;
 
@@ -167,9 +167,5 @@ pub async fn read_meeting(
     let (m, p, agenda) = store
         .run(move |c| app::read_meeting(c, &actor, rid, &id))
         .await?;
-    Ok(Json(MeetingWithAgenda {
-        meeting: meeting(m),
-        panel_name: p.name,
-        agenda: agenda.into_iter().map(agenda_item).collect(),
-    }))
+    Ok(Json(meeting_with_agenda(m, p, agenda)))
 }

@@ -114,3 +114,16 @@ pub fn agenda_item(a: AgendaEntry) -> AgendaItem {
         listed_at: a.listed_at.and_utc(),
     }
 }
+
+/// A meeting with its panel's name and its agenda.
+pub fn meeting_with_agenda(
+    m: MeetingRow,
+    p: PanelRow,
+    agenda: Vec<AgendaEntry>,
+) -> MeetingWithAgenda {
+    MeetingWithAgenda {
+        meeting: meeting(m),
+        panel_name: p.name,
+        agenda: agenda.into_iter().map(agenda_item).collect(),
+    }
+}

@@ -43,3 +43,18 @@ pub fn asked(
         }
     }
 }
+
+/// Why days that bound no published period are refused to an area's reader, naming the
+/// periods near them that are published.
+pub fn published_periods_near(near: Period) -> String {
+    let named: Vec<String> = std::iter::once(near)
+        .chain(near.quarters())
+        .map(|p| format!("{p} ({} to {})", p.first_day(), p.last_day()))
+        .collect();
+    format!(
+        "An area's statistics are published for financial years (1 April to 31 March) and \
+         their quarters only: ask `period`, or `from` and `to` bounding exactly one of them, \
+         for example {}. Other ranges are for national auditors only.",
+        named.join(", ")
+    )
+}
