@@ -6,8 +6,7 @@ use actix_web::{HttpRequest, web};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::meetings::chair_panels;
-use super::{Answer, context, contract, path_id, query, request_id, store};
+use super::{Answer, chair_panels, context, contract, path_id, query, request_id, store};
 use crate::app::AppError;
 use crate::app::cases as app;
 use crate::console::ConsoleError;

@@ -6,34 +6,14 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::cases::case_list;
-use super::{Answer, context, path_id, request_id, store};
+use super::{Answer, chair_panels, context, path_id, request_id, store};
 use crate::app::panels as app;
 use crate::console::ConsoleError;
 use crate::console::render::page;
 use crate::console::session::{self, Session};
 use crate::domain::Role;
 use crate::present::cases::{CaseBody, CaseListItem};
-use crate::present::panels::{Meeting, Panel, meeting_with_agenda, panel};
-
-/// The panels a chair manages, each with its meetings, as `GET /v1/panels/{id}` answers
-/// them (reading panels writes nothing, not even an audit entry).
-pub(super) async fn chair_panels(
-    req: &HttpRequest,
-    session: &Session,
-) -> Result<Vec<Panel>, ConsoleError> {
-    let store = store(req)?;
-    let actor = session.actor.clone();
-    let rows = store.read(move |c| app::list_panels(c, &actor)).await?;
-    let mut panels = Vec::with_capacity(rows.len());
-    for row in rows {
-        let actor = session.actor.clone();
-        let (p, members, meetings) = store
-            .read(move |c| app::read_panel(c, &actor, &row.id))
-            .await?;
-        panels.push(panel(p, members, meetings));
-    }
-    Ok(panels)
-}
+use crate::present::panels::{Meeting, meeting_with_agenda};
 
 /// A panel's meetings, as the meetings page lists them.
 #[derive(Serialize)]

@@ -190,6 +190,28 @@ pub async fn not_found() -> Answer {
     Err(ConsoleError::NotFound)
 }
 
+/// The panels a chair manages, each with its meetings, as `GET /v1/panels/{id}` answers
+/// them (reading panels writes nothing, not even an audit entry).
+async fn chair_panels(
+    req: &HttpRequest,
+    session: &Session,
+) -> Result<Vec<crate::present::panels::Panel>, ConsoleError> {
+    let store = store(req)?;
+    let actor = session.actor.clone();
+    let rows = store
+        .read(move |c| crate::app::panels::list_panels(c, &actor))
+        .await?;
+    let mut panels = Vec::with_capacity(rows.len());
+    for row in rows {
+        let actor = session.actor.clone();
+        let (p, members, meetings) = store
+            .read(move |c| crate::app::panels::read_panel(c, &actor, &row.id))
+            .await?;
+        panels.push(crate::present::panels::panel(p, members, meetings));
+    }
+    Ok(panels)
+}
+
 /// A GOV.UK date input's parts from a query: `None` when all are empty.
 fn date_of(q: &Form, name: &str) -> Result<Option<chrono::NaiveDate>, ()> {
     let part = |p: &str| {
