@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
 use pathway::config::Settings;
-use pathway::http::auth::{LocalClaims, mint_local_token};
+use pathway::identity::{LocalClaims, mint_local_token};
 use pathway::startup::{
     Application, catch_up_witness, key_generation, open_keyed_store, open_store,
 };

@@ -17,7 +17,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
 
 use crate::config::Settings;
-use crate::http::auth::{LocalClaims, mint_local_token};
+use crate::identity::{LocalClaims, mint_local_token};
 use crate::startup::{Shared, app, open_store};
 use crate::store::{self, DbConnection};
 

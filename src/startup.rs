@@ -10,13 +10,13 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
-use crate::http::auth::TokenVerifier;
 use crate::http::deadline::{BodyDeadline, body_deadline};
 use crate::http::json::BodyLimit;
 use crate::http::{
     json::json_error,
     problem::{path_error, query_error},
 };
+use crate::identity::TokenVerifier;
 use crate::store::trust::KeyGeneration;
 use crate::store::{self, Backend, Store};
 use crate::telemetry::RequestSpan;
@@ -35,7 +35,7 @@ pub enum StartError {
     Vault(#[from] store::vault::VaultError),
     /// The token key could not be loaded.
     #[error(transparent)]
-    Key(#[from] crate::http::auth::KeyError),
+    Key(#[from] crate::identity::KeyError),
     /// The address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
@@ -198,6 +198,7 @@ pub struct Shared {
     retention_policy: web::Data<crate::domain::retention::RetentionPolicy>,
     statistics_policy: web::Data<crate::domain::statistics::StatisticsPolicy>,
     console: web::Data<crate::console::ConsoleState>,
+    contract: web::Data<crate::console::forms::Contract>,
     metrics: actix_web_prom::PrometheusMetrics,
     metrics_access: web::Data<crate::http::metrics::MetricsAccess>,
     headers: web::Data<crate::http::headers::HeaderPolicy>,
@@ -220,6 +221,7 @@ impl Shared {
             retention_policy: web::Data::new(settings.retention),
             statistics_policy: web::Data::new(settings.statistics),
             console: web::Data::new(crate::console::ConsoleState::from_settings(settings)),
+            contract: web::Data::new(console_contract()),
             metrics,
             metrics_access: web::Data::new(crate::http::metrics::MetricsAccess::new(
                 settings.metrics.token.as_ref(),
@@ -254,6 +256,7 @@ pub fn app(
         // its refusal is a problem like any other, finalised.
         .wrap(shared.metrics)
         .wrap(from_fn(crate::http::metrics::require_token))
+        .wrap(from_fn(console_pages_are_final))
         .wrap(from_fn(crate::http::problem::finalise))
         // Outside `finalise`, which rebuilds error answers: every answer gets them.
         .wrap(from_fn(crate::http::headers::secure))
@@ -268,6 +271,7 @@ pub fn app(
         .app_data(shared.retention_policy)
         .app_data(shared.statistics_policy)
         .app_data(shared.console)
+        .app_data(shared.contract)
         .app_data(
             web::JsonConfig::default()
                 .limit(limit)
@@ -277,7 +281,54 @@ pub fn app(
         .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(|cfg| crate::console::oidc::configure(cfg, shared.oidc))
+        .configure(crate::console::configure)
         .configure(crate::http::routes)
+}
+
+/// What the console reads of the API's contract: the OpenAPI document (built here, once
+/// a worker), each action's request schema, and how the API reads a body.
+pub fn console_contract() -> crate::console::forms::Contract {
+    use utoipa::OpenApi as _;
+    let document = serde_json::to_value(crate::http::ApiDoc::openapi()).unwrap_or_default();
+    let schemas = crate::http::contract::actions()
+        .into_iter()
+        .map(|a| (a, crate::http::contract::request_schema_name(a)))
+        .collect();
+    crate::console::forms::Contract::new(document, schemas, crate::http::cases::command_of, note_of)
+}
+
+/// A note's body read as `POST /v1/cases/{id}/notes` reads it.
+fn note_of(body: serde_json::Value) -> Result<String, crate::app::AppError> {
+    use crate::app::AppError;
+    match crate::http::json::checked_later(body, crate::domain::panel::NoteBody::validate) {
+        Ok(text) => text,
+        Err(e) => Err(AppError::Validation(vec![crate::domain::FieldError::new(
+            "",
+            "invalid_value",
+            e.to_string(),
+        )])),
+    }
+}
+
+/// Middleware: a console page or redirect (marked [`crate::console::FinalPage`]) is
+/// answered as it is; the API's error handling ([`crate::http::problem::finalise`])
+/// would otherwise turn an HTML error page into a JSON problem.
+async fn console_pages_are_final(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut response = next.call(req).await?;
+    if response
+        .response()
+        .extensions()
+        .contains::<crate::console::FinalPage>()
+    {
+        response
+            .response_mut()
+            .extensions_mut()
+            .insert(crate::http::problem::FinalBody);
+    }
+    Ok(response)
 }
 
 impl Application {

@@ -3,19 +3,26 @@
 //! body the API takes, and the API's `errors[]` (by JSON pointer) are put back beside
 //! the fields. A new action gets its form without console code.
 
-use std::sync::LazyLock;
-
 use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::OpenApi as _;
 
 use super::csrf::Form;
 use super::render::humanise;
+use crate::app::AppError;
 use crate::domain::FieldError;
+use crate::domain::actions::Command;
+use crate::domain::pathway::Action;
 
-/// The OpenAPI document, as JSON, read once.
-static DOCUMENT: LazyLock<Value> =
-    LazyLock::new(|| serde_json::to_value(crate::http::ApiDoc::openapi()).unwrap_or_default());
+/// What the console reads of the JSON API's contract, handed over by start-up (as
+/// `web::Data`, built once): the OpenAPI document, whose request schemas become the
+/// forms, each action's request schema, and how the API reads an action's or a note's
+/// body, so that a form is refused exactly as the same JSON would be.
+pub struct Contract {
+    document: Value,
+    action_schemas: Vec<(Action, String)>,
+    command_of: fn(Action, Value) -> Result<Command, AppError>,
+    note_of: fn(Value) -> Result<String, AppError>,
+}
 
 /// Rows offered for an array of objects.
 const ROWS: usize = 3;
@@ -23,11 +30,6 @@ const ROWS: usize = 3;
 const MOST_RADIOS: usize = 8;
 /// A string this long or longer (or with no limit) is a textarea.
 const TEXTAREA_FROM: u64 = 500;
-
-/// The component schema `name`, if the document has it.
-pub fn component(name: &str) -> Option<&'static Value> {
-    DOCUMENT["components"]["schemas"].get(name)
-}
 
 /// What kind of control a field is.
 #[derive(Debug, Clone)]
@@ -74,42 +76,173 @@ pub struct Field {
     pub kind: Kind,
 }
 
-/// Follows `$ref`s and strips `null` alternatives: the schema itself, whether `null`
-/// is allowed, and the description of the outermost node that has one.
-fn resolve(schema: &Value) -> (Value, bool, Option<String>) {
-    let description = schema["description"].as_str().map(str::to_owned);
-    if let Some(target) = schema["$ref"].as_str() {
-        let name = target.rsplit('/').next().unwrap_or_default();
-        let (inner, nullable, inner_description) =
-            component(name).map_or((Value::Null, false, None), resolve);
-        return (inner, nullable, description.or(inner_description));
+impl Contract {
+    /// The contract of `document` (the OpenAPI document as JSON), whose request schema for
+    /// each action is named in `action_schemas`; `command_of` and `note_of` read a body as
+    /// the API does.
+    pub fn new(
+        document: Value,
+        action_schemas: Vec<(Action, String)>,
+        command_of: fn(Action, Value) -> Result<Command, AppError>,
+        note_of: fn(Value) -> Result<String, AppError>,
+    ) -> Contract {
+        Contract {
+            document,
+            action_schemas,
+            command_of,
+            note_of,
+        }
     }
-    for key in ["oneOf", "anyOf"] {
-        if let Some(options) = schema[key].as_array() {
-            let others: Vec<&Value> = options.iter().filter(|o| o["type"] != "null").collect();
-            if others.len() == 1 {
-                let (inner, _, inner_description) = resolve(others[0]);
-                return (inner, true, description.or(inner_description));
+
+    /// Each action whose request schema is named, with the name.
+    pub fn action_schemas(&self) -> &[(Action, String)] {
+        &self.action_schemas
+    }
+
+    /// `body` read as `action`'s command, as the API reads it.
+    pub fn command_of(&self, action: Action, body: Value) -> Result<Command, AppError> {
+        (self.command_of)(action, body)
+    }
+
+    /// `body` read as a note's text, as the API reads it.
+    pub fn note_of(&self, body: Value) -> Result<String, AppError> {
+        (self.note_of)(body)
+    }
+
+    /// The fields of a note's form.
+    pub fn note_fields(&self) -> Vec<Field> {
+        self.component("NoteBody")
+            .map_or_else(Vec::new, |s| self.fields_of(s, &[]))
+    }
+
+    /// The component schema `name`, if the document has it.
+    pub fn component(&self, name: &str) -> Option<&Value> {
+        self.document["components"]["schemas"].get(name)
+    }
+
+    /// Follows `$ref`s and strips `null` alternatives: the schema itself, whether `null`
+    /// is allowed, and the description of the outermost node that has one.
+    fn resolve(&self, schema: &Value) -> (Value, bool, Option<String>) {
+        let description = schema["description"].as_str().map(str::to_owned);
+        if let Some(target) = schema["$ref"].as_str() {
+            let name = target.rsplit('/').next().unwrap_or_default();
+            let (inner, nullable, inner_description) = self
+                .component(name)
+                .map_or((Value::Null, false, None), |s| self.resolve(s));
+            return (inner, nullable, description.or(inner_description));
+        }
+        for key in ["oneOf", "anyOf"] {
+            if let Some(options) = schema[key].as_array() {
+                let others: Vec<&Value> = options.iter().filter(|o| o["type"] != "null").collect();
+                if others.len() == 1 {
+                    let (inner, _, inner_description) = self.resolve(others[0]);
+                    return (inner, true, description.or(inner_description));
+                }
             }
         }
+        if let Some(all) = schema["allOf"].as_array().filter(|a| a.len() == 1) {
+            let (inner, nullable, inner_description) = self.resolve(&all[0]);
+            return (inner, nullable, description.or(inner_description));
+        }
+        let mut schema = schema.clone();
+        let mut nullable = false;
+        if let Some(types) = schema["type"].as_array().cloned() {
+            nullable = types.iter().any(|t| t == "null");
+            if let Some(t) = types.into_iter().find(|t| t != "null") {
+                schema["type"] = t;
+            }
+        }
+        if let Some(values) = schema["enum"].as_array().cloned() {
+            let kept: Vec<Value> = values.into_iter().filter(|v| !v.is_null()).collect();
+            schema["enum"] = Value::Array(kept);
+        }
+        (schema, nullable, description)
     }
-    if let Some(all) = schema["allOf"].as_array().filter(|a| a.len() == 1) {
-        let (inner, nullable, inner_description) = resolve(&all[0]);
-        return (inner, nullable, description.or(inner_description));
+
+    /// The fields of an object schema, required ones first.
+    pub fn fields_of(&self, schema: &Value, path: &[String]) -> Vec<Field> {
+        let (schema, _, _) = self.resolve(schema);
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let Some(properties) = schema["properties"].as_object() else {
+            return Vec::new();
+        };
+        let mut fields: Vec<Field> = properties
+            .iter()
+            .map(|(name, property)| {
+                let mut path = path.to_vec();
+                path.push(name.clone());
+                self.field_of(property, path, required.contains(&name.as_str()))
+            })
+            .collect();
+        fields.sort_by_key(|f| !f.required);
+        fields
     }
-    let mut schema = schema.clone();
-    let mut nullable = false;
-    if let Some(types) = schema["type"].as_array().cloned() {
-        nullable = types.iter().any(|t| t == "null");
-        if let Some(t) = types.into_iter().find(|t| t != "null") {
-            schema["type"] = t;
+
+    fn field_of(&self, property: &Value, path: Vec<String>, required: bool) -> Field {
+        let (schema, nullable, hint) = self.resolve(property);
+        // Hints are the document's descriptions, without its code marks.
+        let hint = hint.map(|h| h.replace('`', ""));
+        let required = required && !nullable;
+        let kind = match schema["type"].as_str().unwrap_or("string") {
+            "object" => Kind::Fieldset(self.fields_of(&schema, &path)),
+            "boolean" if required => Kind::YesNo,
+            "boolean" => Kind::Checkbox,
+            "integer" => Kind::Text {
+                numeric: true,
+                integer: true,
+            },
+            "number" => Kind::Text {
+                numeric: true,
+                integer: false,
+            },
+            "array" => {
+                let (items, _, _) = self.resolve(&schema["items"]);
+                match (items["type"].as_str(), enum_values(&items)) {
+                    (_, Some(values)) => Kind::Checkboxes(values),
+                    (Some("object"), _) => Kind::Rows(self.fields_of(&items, &[])),
+                    _ => Kind::Lines,
+                }
+            }
+            _ => match (enum_values(&schema), schema["format"].as_str()) {
+                (Some(values), _) if values.len() <= MOST_RADIOS => Kind::Radios(values),
+                (Some(values), _) => Kind::Select(values),
+                (None, Some("date")) => Kind::Date,
+                // An id, an address, a time: one line.
+                (None, Some(_)) => Kind::Text {
+                    numeric: false,
+                    integer: false,
+                },
+                _ if schema["maxLength"]
+                    .as_u64()
+                    .is_none_or(|m| m >= TEXTAREA_FROM) =>
+                {
+                    Kind::Textarea
+                }
+                _ => Kind::Text {
+                    numeric: false,
+                    integer: false,
+                },
+            },
+        };
+        Field {
+            path,
+            hint,
+            required,
+            kind,
         }
     }
-    if let Some(values) = schema["enum"].as_array().cloned() {
-        let kept: Vec<Value> = values.into_iter().filter(|v| !v.is_null()).collect();
-        schema["enum"] = Value::Array(kept);
+
+    /// The fields of `action`'s request schema.
+    pub fn action_fields(&self, action: Action) -> Vec<Field> {
+        self.action_schemas
+            .iter()
+            .find(|(a, _)| *a == action)
+            .and_then(|(_, name)| self.component(name))
+            .map_or_else(Vec::new, |s| self.fields_of(s, &[]))
     }
-    (schema, nullable, description)
 }
 
 fn enum_values(schema: &Value) -> Option<Vec<String>> {
@@ -119,88 +252,6 @@ fn enum_values(schema: &Value) -> Option<Vec<String>> {
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     (!values.is_empty()).then_some(values)
-}
-
-/// The fields of an object schema, required ones first.
-pub fn fields_of(schema: &Value, path: &[String]) -> Vec<Field> {
-    let (schema, _, _) = resolve(schema);
-    let required: Vec<&str> = schema["required"]
-        .as_array()
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let Some(properties) = schema["properties"].as_object() else {
-        return Vec::new();
-    };
-    let mut fields: Vec<Field> = properties
-        .iter()
-        .map(|(name, property)| {
-            let mut path = path.to_vec();
-            path.push(name.clone());
-            field_of(property, path, required.contains(&name.as_str()))
-        })
-        .collect();
-    fields.sort_by_key(|f| !f.required);
-    fields
-}
-
-fn field_of(property: &Value, path: Vec<String>, required: bool) -> Field {
-    let (schema, nullable, hint) = resolve(property);
-    // Hints are the document's descriptions, without its code marks.
-    let hint = hint.map(|h| h.replace('`', ""));
-    let required = required && !nullable;
-    let kind = match schema["type"].as_str().unwrap_or("string") {
-        "object" => Kind::Fieldset(fields_of(&schema, &path)),
-        "boolean" if required => Kind::YesNo,
-        "boolean" => Kind::Checkbox,
-        "integer" => Kind::Text {
-            numeric: true,
-            integer: true,
-        },
-        "number" => Kind::Text {
-            numeric: true,
-            integer: false,
-        },
-        "array" => {
-            let (items, _, _) = resolve(&schema["items"]);
-            match (items["type"].as_str(), enum_values(&items)) {
-                (_, Some(values)) => Kind::Checkboxes(values),
-                (Some("object"), _) => Kind::Rows(fields_of(&items, &[])),
-                _ => Kind::Lines,
-            }
-        }
-        _ => match (enum_values(&schema), schema["format"].as_str()) {
-            (Some(values), _) if values.len() <= MOST_RADIOS => Kind::Radios(values),
-            (Some(values), _) => Kind::Select(values),
-            (None, Some("date")) => Kind::Date,
-            // An id, an address, a time: one line.
-            (None, Some(_)) => Kind::Text {
-                numeric: false,
-                integer: false,
-            },
-            _ if schema["maxLength"]
-                .as_u64()
-                .is_none_or(|m| m >= TEXTAREA_FROM) =>
-            {
-                Kind::Textarea
-            }
-            _ => Kind::Text {
-                numeric: false,
-                integer: false,
-            },
-        },
-    };
-    Field {
-        path,
-        hint,
-        required,
-        kind,
-    }
-}
-
-/// The fields of `action`'s request schema.
-pub fn action_fields(action: crate::domain::pathway::Action) -> Vec<Field> {
-    let name = crate::http::contract::request_schema_name(action);
-    component(&name).map_or_else(Vec::new, |s| fields_of(s, &[]))
 }
 
 fn joined(path: &[String], separator: &str) -> String {
@@ -633,15 +684,14 @@ fn value_of(field: &Field, row: &[String], form: &Form) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::pathway::Action;
 
     #[test]
     fn every_action_has_a_form_from_its_schema() {
-        for action in crate::http::contract::actions() {
-            let name = crate::http::contract::request_schema_name(action);
-            assert!(component(&name).is_some(), "{name} in the document");
+        let contract = crate::startup::console_contract();
+        for (_, name) in contract.action_schemas() {
+            assert!(contract.component(name).is_some(), "{name} in the document");
         }
-        let fields = action_fields(Action::RecordPanelDecision);
+        let fields = contract.action_fields(Action::RecordPanelDecision);
         let names: Vec<String> = fields.iter().map(|f| f.path.join(".")).collect();
         for expected in [
             "decision",
@@ -669,14 +719,14 @@ mod tests {
             .find(|f| f.path == ["onward_referrals"])
             .unwrap();
         assert!(matches!(onward.kind, Kind::Rows(_)));
-        let consent = action_fields(Action::RecordConsent);
+        let consent = contract.action_fields(Action::RecordConsent);
         let decided = consent.iter().find(|f| f.path == ["decided_on"]).unwrap();
         assert!(matches!(decided.kind, Kind::Date));
     }
 
     #[test]
     fn a_posted_form_becomes_the_body_and_empty_fields_are_left_out() {
-        let fields = action_fields(Action::RecordConsent);
+        let fields = crate::startup::console_contract().action_fields(Action::RecordConsent);
         let form = Form::parse(
             b"decision=given&given_by=subject&decided_on.day=2&decided_on.month=11&decided_on.year=2026&how_sought=in_person&note=",
         );
@@ -689,7 +739,7 @@ mod tests {
 
     #[test]
     fn errors_sit_beside_their_fields_and_in_the_summary() {
-        let fields = action_fields(Action::Exit);
+        let fields = crate::startup::console_contract().action_fields(Action::Exit);
         let errors = vec![
             FieldError::new(
                 "rationale",

@@ -1,6 +1,7 @@
 //! The web console: server-rendered GOV.UK pages for Channel chairs, panel members,
-//! auditors and records officers, on top of the same handlers and use cases as the JSON
-//! API, so that a page can never show more than the API would show the same person.
+//! auditors and records officers, on the same use cases as the JSON API, drawing the same
+//! answers ([`crate::present`]), so that a page can never show more than the API would
+//! show the same person.
 //!
 //! Every page is HTML rendered on the server (templates in `console/templates/`, GOV.UK
 //! Frontend in `console/vendor/`, both embedded in the binary). No JavaScript: forms post
@@ -42,7 +43,7 @@ pub mod session;
 
 use actix_web::web;
 
-pub use render::ConsoleError;
+pub use render::{ConsoleError, FinalPage};
 
 use crate::config::{AuthSettings, Settings};
 
@@ -92,9 +93,9 @@ async fn to_start() -> actix_web::HttpResponse {
     render::redirect("/console/")
 }
 
-/// The console's routes, under `/console`. Not in the OpenAPI document: it describes
-/// the JSON API.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// The console's routes, under `/console`, mounted by start-up beside the API's. Not in
+/// the OpenAPI document: it describes the JSON API.
+pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/console").route(web::get().to(to_start)))
         .service(
             web::scope("/console")

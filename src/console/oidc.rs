@@ -39,11 +39,11 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use super::render::FinalPage;
 use crate::config::{OidcSettings, Settings};
 use crate::console::session;
 use crate::domain::Actor;
-use crate::http::auth::{AuthFailure, IdentityClaims, actor_of};
-use crate::http::problem::FinalBody;
+use crate::identity::{AuthFailure, IdentityClaims, actor_of};
 
 /// The path that starts a sign-in.
 pub const START_PATH: &str = "/console/sign-in/oidc";
@@ -222,7 +222,7 @@ fn failure_page(failure: &SignInFailure) -> HttpResponse {
         // The callback's address carries the code and state: never pass it on.
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(html);
-    response.extensions_mut().insert(FinalBody);
+    response.extensions_mut().insert(FinalPage);
     response
 }
 
@@ -870,7 +870,7 @@ mod tests {
     fn failure_pages_are_html_with_their_reason() {
         let page = failure_page(&SignInFailure::StateMismatch);
         assert_eq!(page.status(), StatusCode::BAD_REQUEST);
-        assert!(page.extensions().contains::<FinalBody>());
+        assert!(page.extensions().contains::<FinalPage>());
         assert_eq!(
             page.headers().get(header::CONTENT_TYPE).unwrap(),
             "text/html; charset=utf-8"

@@ -8,7 +8,8 @@ use actix_web::{HttpResponse, ResponseError};
 use minijinja::Environment;
 use serde_json::{Value, json};
 
-use crate::http::problem::{ApiError, FinalBody};
+use crate::app::AppError;
+use crate::store::{Outage, StoreError};
 
 /// The console's templates, embedded at build time.
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -172,6 +173,11 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 img-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
 
+/// Marks a console answer as complete as it is: an HTML page or a redirect, never to be
+/// rewritten into a JSON problem (start-up tells the API's error handling so).
+#[derive(Debug, Clone, Copy)]
+pub struct FinalPage;
+
 /// Adds the console's security headers to an HTML response. Pages may show case data,
 /// so none is ever stored by a browser or a proxy.
 pub fn secure(response: &mut HttpResponse) {
@@ -191,7 +197,7 @@ pub fn secure(response: &mut HttpResponse) {
     set(headers, "referrer-policy", "same-origin");
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "cache-control", "no-store");
-    response.extensions_mut().insert(FinalBody);
+    response.extensions_mut().insert(FinalPage);
 }
 
 /// Renders `template` with `context`; a template that fails is logged and answered
@@ -258,31 +264,49 @@ pub enum ConsoleError {
     Internal,
 }
 
-impl From<ApiError> for ConsoleError {
-    fn from(e: ApiError) -> ConsoleError {
-        match e {
-            ApiError::Unauthenticated(_) => ConsoleError::SignIn,
-            ApiError::Forbidden { .. } => ConsoleError::Forbidden,
-            ApiError::NotFound | ApiError::NotFoundAt(_) => ConsoleError::NotFound,
-            ApiError::DatabaseUnavailable { .. }
-            | ApiError::OutcomeUnknown
-            | ApiError::Unavailable(_) => ConsoleError::Unavailable,
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "console request failed");
-                ConsoleError::Internal
+impl From<StoreError> for ConsoleError {
+    fn from(e: StoreError) -> ConsoleError {
+        match e.outage() {
+            Some(Outage::Unavailable(_) | Outage::OutcomeUnknown) => {
+                tracing::warn!(error = %e, "database unavailable to the console");
+                ConsoleError::Unavailable
             }
-            other => ConsoleError::BadRequest(other.problem().detail),
+            None => ConsoleError::failed(e),
         }
     }
 }
 
-impl From<crate::app::AppError> for ConsoleError {
-    fn from(e: crate::app::AppError) -> ConsoleError {
-        ApiError::from(e).into()
+impl From<AppError> for ConsoleError {
+    fn from(e: AppError) -> ConsoleError {
+        match e {
+            AppError::RoleNotAllowed => ConsoleError::Forbidden,
+            AppError::NotFound => ConsoleError::NotFound,
+            AppError::Store(e) => e.into(),
+            AppError::Corrupt(cause) => ConsoleError::failed(cause),
+            AppError::Conflict { detail, .. } => ConsoleError::BadRequest(detail.into()),
+            AppError::InvalidTransition { .. } => ConsoleError::BadRequest(
+                "That action cannot be taken while the case is in its present state.".into(),
+            ),
+            AppError::VersionMismatch { .. } => ConsoleError::BadRequest(
+                "The case has changed since you read it. Reload it and try again.".into(),
+            ),
+            AppError::Validation(errors) => {
+                ConsoleError::BadRequest(format!("{} field(s) are not valid.", errors.len()))
+            }
+            AppError::IdempotencyKeyReused | AppError::UnpublishedPeriod { .. } => {
+                ConsoleError::BadRequest("The request could not be completed.".into())
+            }
+        }
     }
 }
 
 impl ConsoleError {
+    /// Something unexpected: logged here, shown to nobody.
+    pub fn failed(cause: impl std::fmt::Display) -> ConsoleError {
+        tracing::error!(error = %cause, "console request failed");
+        ConsoleError::Internal
+    }
+
     fn parts(&self) -> (&'static str, String) {
         match self {
             ConsoleError::SignIn => ("You need to sign in", String::new()),
@@ -375,7 +399,7 @@ mod tests {
             let response = error.error_response();
             assert_eq!(response.status().as_u16(), status, "{error:?}");
             assert!(
-                response.extensions().get::<FinalBody>().is_some(),
+                response.extensions().get::<FinalPage>().is_some(),
                 "{error:?}"
             );
             assert_eq!(response.headers().get("x-frame-options").unwrap(), "DENY");
@@ -391,13 +415,13 @@ mod tests {
     }
 
     #[test]
-    fn api_errors_become_console_refusals_without_their_causes() {
+    fn app_errors_become_console_refusals_without_their_causes() {
         assert!(matches!(
-            ConsoleError::from(ApiError::NotFound),
+            ConsoleError::from(AppError::NotFound),
             ConsoleError::NotFound
         ));
         assert!(matches!(
-            ConsoleError::from(ApiError::internal("database detail")),
+            ConsoleError::from(AppError::Corrupt("database detail".into())),
             ConsoleError::Internal
         ));
         let page = render(

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 
 use super::{ConsoleError, ConsoleState};
 use crate::domain::{Actor, Area, Role};
-use crate::http::problem::ApiError;
 use crate::store::Store;
 use crate::store::sessions::{self, SessionRow};
 
@@ -135,12 +134,12 @@ fn set_cookie(state: &ConsoleState, value: &str, max_age: i64) -> String {
 
 /// Starts a session for `actor` and answers 303 to `/console/` with its cookie. The
 /// development sign-in and the OpenID Connect sign-in both end here.
-pub async fn sign_in(req: &HttpRequest, actor: Actor) -> Result<HttpResponse, ApiError> {
-    let state = state(req).map_err(|_| ApiError::internal("the console is not configured"))?;
-    let store = store(req).map_err(|_| ApiError::internal("no store"))?;
-    let id = random_token().map_err(|_| ApiError::internal("no randomness"))?;
-    let csrf = random_token().map_err(|_| ApiError::internal("no randomness"))?;
-    let claims = serde_json::to_string(&StoredClaims::of(&actor)).map_err(ApiError::internal)?;
+pub async fn sign_in(req: &HttpRequest, actor: Actor) -> Result<HttpResponse, ConsoleError> {
+    let state = state(req)?;
+    let store = store(req)?;
+    let id = random_token().map_err(|_| ConsoleError::failed("no randomness"))?;
+    let csrf = random_token().map_err(|_| ConsoleError::failed("no randomness"))?;
+    let claims = serde_json::to_string(&StoredClaims::of(&actor)).map_err(ConsoleError::failed)?;
     let now = crate::audit::now();
     let row = SessionRow {
         id_hash: hash(&id),
@@ -152,9 +151,9 @@ pub async fn sign_in(req: &HttpRequest, actor: Actor) -> Result<HttpResponse, Ap
     };
     let idle_since = now - state.idle_timeout;
     store
-        .run(move |c| -> Result<(), ApiError> {
-            sessions::delete_ended(c, now, idle_since).map_err(ApiError::internal)?;
-            sessions::insert(c, &row).map_err(ApiError::internal)?;
+        .run(move |c| -> Result<(), ConsoleError> {
+            sessions::delete_ended(c, now, idle_since).map_err(ConsoleError::failed)?;
+            sessions::insert(c, &row).map_err(ConsoleError::failed)?;
             Ok(())
         })
         .await?;
@@ -179,16 +178,16 @@ pub async fn current(req: &HttpRequest) -> Result<Session, ConsoleError> {
     let (idle, store) = (state.idle_timeout, store(req)?);
     let lookup = id_hash.clone();
     let row = store
-        .run(move |c| -> Result<Option<SessionRow>, ApiError> {
-            let Some(row) = sessions::find(c, &lookup).map_err(ApiError::internal)? else {
+        .run(move |c| -> Result<Option<SessionRow>, ConsoleError> {
+            let Some(row) = sessions::find(c, &lookup).map_err(ConsoleError::failed)? else {
                 return Ok(None);
             };
             let now = crate::audit::now();
             if row.expires_at <= now || row.last_seen_at + idle <= now {
-                sessions::delete(c, &lookup).map_err(ApiError::internal)?;
+                sessions::delete(c, &lookup).map_err(ConsoleError::failed)?;
                 return Ok(None);
             }
-            sessions::touch(c, &lookup, now).map_err(ApiError::internal)?;
+            sessions::touch(c, &lookup, now).map_err(ConsoleError::failed)?;
             Ok(Some(row))
         })
         .await?
@@ -220,7 +219,7 @@ pub async fn end(req: &HttpRequest, session: Session) -> Result<HttpResponse, Co
     let state = state(req)?;
     let id_hash = session.id_hash;
     store(req)?
-        .run(move |c| sessions::delete(c, &id_hash).map_err(ApiError::internal))
+        .run(move |c| sessions::delete(c, &id_hash).map_err(ConsoleError::failed))
         .await?;
     let mut response = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/sign-in?signed_out=1"))

@@ -6,14 +6,13 @@ use serde::{Deserialize, Serialize};
 use tracing_actix_web::RequestId;
 
 use crate::app;
-use crate::app::audit::ShownEntry;
 use crate::audit::VerifyReport;
 use crate::domain::Actor;
-use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
 use crate::http::params;
-use crate::http::problem::{ApiError, FieldError};
+use crate::http::problem::ApiError;
+use crate::present::audit::{AuditAsked, AuditEntry, ListOrder, audit_page};
+use crate::present::page::Page;
 use crate::store::Store;
-use crate::store::audit::{AuditFilter, Order};
 
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -45,119 +44,6 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-/// Which way the audit log is listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ListOrder {
-    /// Oldest first.
-    Asc,
-    /// Newest first.
-    Desc,
-}
-
-impl ListOrder {
-    fn of(self) -> Order {
-        match self {
-            ListOrder::Asc => Order::OldestFirst,
-            ListOrder::Desc => Order::NewestFirst,
-        }
-    }
-
-    fn tag(self) -> &'static str {
-        match self {
-            ListOrder::Asc => "asc",
-            ListOrder::Desc => "desc",
-        }
-    }
-}
-
-/// The cursor of an audit page: the order, then the position ([`encode_cursor`]).
-fn audit_cursor(order: ListOrder, at: chrono::NaiveDateTime, id: &str) -> String {
-    format!("{}.{}", order.tag(), encode_cursor(at, id))
-}
-
-/// Reads a cursor made by [`audit_cursor`]. One with no order is from before the
-/// order was chosen, when the log was listed oldest first.
-fn read_audit_cursor(cursor: &str) -> Option<(ListOrder, (chrono::NaiveDateTime, String))> {
-    let (order, position) = match cursor.split_once('.') {
-        Some(("asc", rest)) => (ListOrder::Asc, rest),
-        Some(("desc", rest)) => (ListOrder::Desc, rest),
-        Some(_) => return None,
-        None => (ListOrder::Asc, cursor),
-    };
-    Some((order, decode_cursor(position)?))
-}
-
-fn bad_cursor(message: &str) -> ApiError {
-    ApiError::Validation(vec![FieldError::query(
-        "cursor",
-        "invalid_cursor",
-        message.to_owned(),
-    )])
-}
-
-/// One audit entry.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditEntry {
-    /// Entry id.
-    pub id: String,
-    /// The stream it is chained in: `case:<id>`, `panel:<id>` or `actor:<sub>`.
-    pub chain: String,
-    /// Position in that stream; withheld in the stream of a case you see without the
-    /// police view, where it would count entries you may not see.
-    pub seq: Option<i64>,
-    /// When.
-    pub occurred_at: DateTime<Utc>,
-    /// The request that carried it.
-    pub request_id: Option<String>,
-    /// Who (`sub`).
-    pub actor: String,
-    /// Their roles.
-    pub actor_roles: Vec<String>,
-    /// The area concerned.
-    pub area: String,
-    /// What was done.
-    pub action: String,
-    /// The case concerned.
-    pub case_id: Option<String>,
-    /// `ok` or `denied`.
-    pub outcome: String,
-    /// Codes and identifiers (never personal data).
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
-    /// The previous entry's hash in this stream; withheld where `seq` is.
-    pub prev_hash: Option<String>,
-    /// This entry's hash.
-    pub hash: String,
-}
-
-impl From<ShownEntry> for AuditEntry {
-    fn from(shown: ShownEntry) -> AuditEntry {
-        let (r, place) = (shown.row, shown.place_shown);
-        AuditEntry {
-            id: r.id,
-            chain: r.chain_key,
-            seq: place.then_some(r.seq),
-            occurred_at: r.occurred_at.and_utc(),
-            request_id: r.request_id,
-            actor: r.actor_sub,
-            actor_roles: r
-                .actor_roles
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            area: r.area,
-            action: r.action,
-            case_id: r.case_id,
-            outcome: r.outcome,
-            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
-            prev_hash: place.then_some(r.prev_hash),
-            hash: r.hash,
-        }
-    }
-}
-
 /// The audit log of the auditor's area, newest first (`order=asc`: oldest first).
 ///
 /// Pages: `cursor` is the `next_cursor` this list answered, unchanged. The server issued it
@@ -177,41 +63,18 @@ pub async fn list(
     store: web::Data<Store>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let q = query.into_inner();
-    let limit = PageQuery::limit_of(q.limit)?;
-    // An empty cursor is the first page, as clients that template the URL send it.
-    let (order, after) = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => (q.order.unwrap_or(ListOrder::Desc), None),
-        Some(c) => {
-            let (order, position) =
-                read_audit_cursor(c).ok_or_else(|| bad_cursor("Not a cursor from this list."))?;
-            if q.order.is_some_and(|asked| asked != order) {
-                return Err(bad_cursor("The cursor was made for the other order."));
-            }
-            (order, Some(position))
-        }
-    };
-    let filter = AuditFilter {
-        areas: None,
-        seen_by: None,
-        order: order.of(),
+    let asked = AuditAsked {
         case_id: q.case_id.map(|id| id.to_string()),
         actor: q.actor,
-        actions: q.action.map(|a| vec![a]),
+        action: q.action,
         from: q.from.map(|t| t.naive_utc()),
         to: q.to.map(|t| t.naive_utc()),
-        after,
+        order: q.order,
+        limit: q.limit,
+        cursor: q.cursor,
     };
-    let rid = Some(request_id.to_string());
-    let mut rows = store
-        .run(move |conn| app::audit::read_log(conn, &actor, rid, filter, limit + 1))
-        .await?;
-    let next_cursor = split_page(&mut rows, limit, |e| {
-        audit_cursor(order, e.row.occurred_at, &e.row.id)
-    });
-    Ok(Json(Page {
-        items: rows.into_iter().map(AuditEntry::from).collect(),
-        next_cursor,
-    }))
+    let page = audit_page(&store, actor, Some(request_id.to_string()), asked).await?;
+    Ok(Json(page))
 }
 
 /// Verifies every chain and checkpoint of the audit log: keyed entry hashes, stream

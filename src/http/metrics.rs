@@ -12,8 +12,8 @@ use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use crate::http::auth::AuthFailure;
 use crate::http::problem::ApiError;
+use crate::identity::AuthFailure;
 use crate::store::{DbPool, counters};
 
 /// The path the metrics are answered at.

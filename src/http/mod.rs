@@ -248,6 +248,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/audit/verify").route(web::get().to(audit::verify)))
                 .service(web::resource("/audit/key").route(web::get().to(audit::verification_key))),
         )
-        .configure(crate::console::routes)
         .default_service(web::to(not_found));
 }

@@ -10,9 +10,9 @@ use crate::app::notifications as app;
 use crate::domain::referral::Email;
 use crate::domain::{Actor, FieldError};
 use crate::http::json::{JsonBody, checked_later};
-use crate::http::page::{Page, PageQuery, split_page};
 use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
+use crate::present::page::{Page, PageQuery, split_page};
 use crate::store::Store;
 
 /// A team mailbox.

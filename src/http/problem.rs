@@ -14,7 +14,7 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use serde::Serialize;
 use tracing_actix_web::RequestId;
 
-use crate::http::auth::AuthFailure;
+use crate::identity::AuthFailure;
 use crate::store::StoreError;
 
 /// The media type of error bodies.

@@ -2,22 +2,21 @@
 //! `app::retention`.
 
 use actix_web::web::{self, Json};
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use serde::Deserialize;
 use tracing_actix_web::RequestId;
 
 use crate::app::AppError;
 use crate::app::retention as app;
-use crate::domain::access::{View, needs_exemption_review};
-use crate::domain::pathway::State;
+use crate::domain::Actor;
+use crate::domain::access::View;
 use crate::domain::retention::RetentionBody;
-use crate::domain::{Actor, FieldError};
 use crate::http::json::{JsonBody, from_value};
-use crate::http::page::{Page, PageQuery, decode_cursor, encode_cursor, split_page};
 use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
+use crate::present::page::Page;
+use crate::present::retention::{RetentionItem, RetentionOutcome, due_page, item};
 use crate::store::Store;
-use crate::store::cases::CaseRow;
 
 /// Paging of the review list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -31,47 +30,6 @@ pub struct DueQuery {
     /// (base64url). Any other value is 422 `invalid_cursor`; empty is the first page.
     #[param(pattern = r"^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
-}
-
-/// A case in a retention review: no personal data.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RetentionItem {
-    /// Id.
-    pub id: String,
-    /// Reference.
-    pub reference: String,
-    /// Area.
-    pub area: String,
-    /// Pathway state.
-    pub state: State,
-    /// How it closed.
-    pub outcome: Option<String>,
-    /// The day of its retention review (none once erased).
-    pub review_due_on: Option<NaiveDate>,
-    /// A legal hold blocks its erasure.
-    pub legal_hold: bool,
-    /// Police-only material: to be reviewed for exemption before any disclosure.
-    pub exemption_review: bool,
-    /// Its personal data was erased.
-    pub erased: bool,
-    /// When.
-    pub erased_at: Option<DateTime<Utc>>,
-}
-
-fn item(row: &CaseRow, view: View) -> RetentionItem {
-    let state = State::parse(&row.state).unwrap_or(State::Closed);
-    RetentionItem {
-        id: row.id.clone(),
-        reference: row.reference.clone(),
-        area: row.area.clone(),
-        state: view.state_shown(state),
-        outcome: view.outcome_shown(state, row.outcome.as_deref()),
-        review_due_on: row.review_due_at.map(|t| t.date()),
-        legal_hold: row.legal_hold,
-        exemption_review: view == View::Records && needs_exemption_review(state),
-        erased: row.erased_at.is_some(),
-        erased_at: row.erased_at.map(|t| t.and_utc()),
-    }
 }
 
 /// Cases whose retention review date has passed: for auditors (of their area, or every
@@ -94,43 +52,10 @@ pub async fn due(
     store: web::Data<Store>,
 ) -> Result<Json<Page<RetentionItem>>, ApiError> {
     let q = query.into_inner();
-    let limit = PageQuery::limit_of(q.limit)?;
-    let after = match q
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(decode_cursor)
-    {
-        Some(None) => {
-            return Err(ApiError::Validation(vec![FieldError::query(
-                "cursor",
-                "invalid_cursor",
-                "Not a cursor from this list.",
-            )]));
-        }
-        other => other.flatten(),
-    };
-    let now = Utc::now().naive_utc();
     let r = Some(request_id.to_string());
-    let mut rows = store
-        .run(move |c| app::due_list(c, &actor, r, after, limit + 1, now))
-        .await?;
-    let next_cursor = split_page(&mut rows, limit, |(row, _)| {
-        encode_cursor(row.review_due_at.unwrap_or(row.submitted_at), &row.id)
-    });
-    Ok(Json(Page {
-        items: rows.iter().map(|(row, view)| item(row, *view)).collect(),
-        next_cursor,
-    }))
-}
-
-/// What a retention decision did.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RetentionOutcome {
-    /// The case as it is now.
-    pub case: RetentionItem,
-    /// The cases erased with it (itself included), when erased.
-    pub erased_case_ids: Vec<String>,
+    Ok(Json(
+        due_page(&store, actor, r, q.limit, q.cursor.as_deref()).await?,
+    ))
 }
 
 /// Records a retention decision: `retain` (a reason code, a justification and the next

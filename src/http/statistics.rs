@@ -9,8 +9,7 @@ use tracing_actix_web::RequestId;
 
 use crate::app::statistics::{self as app, Asked};
 use crate::domain::Actor;
-use crate::domain::FieldError;
-use crate::domain::statistics::{Period, Statistics, StatisticsPolicy, to_csv, year_start};
+use crate::domain::statistics::{Statistics, StatisticsPolicy, to_csv};
 use crate::http::params;
 use crate::http::problem::{ApiError, Problem};
 use crate::store::Store;
@@ -38,34 +37,14 @@ pub struct StatsQuery {
 }
 
 impl StatsQuery {
-    /// The days asked, `today` being today: 422 when `period` is not one or comes with
-    /// dates, or `from` is after `to`.
+    /// What is asked: see [`crate::present::statistics::asked`].
     fn asked(&self, today: NaiveDate) -> Result<Asked, ApiError> {
-        let refuse = |field: &str, code: &str, message: &str| {
-            Err(ApiError::Validation(vec![FieldError::query(
-                field, code, message,
-            )]))
-        };
-        match (&self.period, self.from, self.to) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => refuse(
-                "period",
-                "period_with_dates",
-                "give period, or from and to, not both",
-            ),
-            (Some(p), None, None) => match p.parse::<Period>() {
-                Ok(p) => Ok(Asked::Period(p)),
-                Err(e) => refuse("period", "invalid_period", &e.to_string()),
-            },
-            (None, None, None) => Ok(Asked::Period(Period::year_of(today))),
-            (None, from, to) => {
-                let to = to.unwrap_or(today);
-                let from = from.unwrap_or_else(|| year_start(to));
-                if from > to {
-                    return refuse("from", "after_to", "from must not be after to");
-                }
-                Ok(Asked::Days { from, to })
-            }
-        }
+        Ok(crate::present::statistics::asked(
+            self.period.as_deref(),
+            self.from,
+            self.to,
+            today,
+        )?)
     }
 }
 

@@ -64,7 +64,7 @@ async fn each_unusable_token_is_refused_with_its_own_code() {
     let app = spawn_app().await;
     let now = chrono::Utc::now().timestamp();
     let good = app.claims("u1", &["referrer"], AREA);
-    let with = |f: &dyn Fn(&mut pathway::http::auth::LocalClaims)| {
+    let with = |f: &dyn Fn(&mut pathway::identity::LocalClaims)| {
         let mut c = good.clone();
         f(&mut c);
         format!("Bearer {}", app.sign(&c))
@@ -75,7 +75,7 @@ async fn each_unusable_token_is_refused_with_its_own_code() {
             .to_owned()
             .into(),
     );
-    let forged = pathway::http::auth::mint_local_token(&wrong_secret, &good).unwrap();
+    let forged = pathway::identity::mint_local_token(&wrong_secret, &good).unwrap();
     let unsigned = format!(
         "{}.{}.",
         b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),

@@ -1,7 +1,7 @@
 //! Hardening: look-alike names of other scripts, control characters in query parameters
 //! and token claims, the security headers, `/metrics` access and meeting dates.
 
-use pathway::http::auth::LocalClaims;
+use pathway::identity::LocalClaims;
 use serde_json::{Value, json};
 
 use crate::console::Browser;

@@ -10,7 +10,7 @@ use std::sync::Once;
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use pathway::config::{Environment, Settings};
-use pathway::http::auth::{LocalClaims, mint_local_token};
+use pathway::identity::{LocalClaims, mint_local_token};
 use pathway::startup::Application;
 use pathway::store::DbConnection;
 use pathway::store::trust::{AuditTrust, KeyGeneration};

@@ -301,14 +301,14 @@ async fn two_instances_leave_no_checkpoint_unwitnessed_below_the_newest() {
     let client = reqwest::Client::new();
     let token = {
         let settings = test_settings(&db, &audit);
-        let claims = pathway::http::auth::LocalClaims::new(
+        let claims = pathway::identity::LocalClaims::new(
             &settings.auth,
             "teacher-1",
             &["referrer"],
             crate::helpers::AREA,
             600,
         );
-        pathway::http::auth::mint_local_token(&settings.auth, &claims).unwrap()
+        pathway::identity::mint_local_token(&settings.auth, &claims).unwrap()
     };
     let file = |address: &str, family: &str| {
         client
