@@ -56,16 +56,16 @@ pub struct Settings {
     /// The audit log.
     pub audit: AuditSettings,
     /// Due dates of the pathway.
-    pub pathway: DuePolicy,
+    pub pathway: crate::domain::due::DuePolicy,
     /// Retention review periods.
-    pub retention: RetentionPolicy,
+    pub retention: crate::domain::retention::RetentionPolicy,
     /// Email notifications.
     pub mail: MailSettings,
     /// The master keys of personal data at rest.
     pub vault: VaultSettings,
     /// Small-number suppression of the official statistics.
     #[serde(default)]
-    pub statistics: StatisticsPolicy,
+    pub statistics: crate::domain::statistics::StatisticsPolicy,
     /// Console sign-in with the organisation's identity provider; unset, the console's
     /// sign-in page says that sign-in is not configured.
     #[serde(default)]
@@ -635,99 +635,6 @@ impl Settings {
     /// True when the local HS256 secret may mint tokens (`pathway token`).
     pub fn allows_local_tokens(&self) -> bool {
         self.environment == Environment::Local && self.auth.algorithm == TokenAlgorithm::HS256
-    }
-}
-
-// The policies of the domain's rules, as the settings give them (their rules are in
-// `domain::due`, `domain::retention` and `domain::statistics`).
-
-/// How long each wait may last (configurable; defaults from the Prevent guidance).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DuePolicy {
-    /// Police initial assessment, in working days from submission.
-    pub screening_working_days: u32,
-    /// First panel listing, in days from referral to Channel.
-    pub panel_listing_days: u32,
-    /// Onward referral acknowledgement, in working days.
-    pub onward_acknowledgement_working_days: u32,
-    /// Support reviews, in days, unless a review sets the next date.
-    pub support_review_days: u32,
-    /// Re-assessment after refused or withdrawn consent, in days, unless the panel sets it.
-    pub reassessment_days: u32,
-    /// The first post-exit review, in months after exit.
-    pub post_exit_first_review_months: u32,
-    /// The second post-exit review, in months after exit.
-    pub post_exit_second_review_months: u32,
-}
-
-impl Default for DuePolicy {
-    fn default() -> DuePolicy {
-        DuePolicy {
-            screening_working_days: 5,
-            panel_listing_days: 30,
-            onward_acknowledgement_working_days: 10,
-            support_review_days: 30,
-            reassessment_days: 90,
-            post_exit_first_review_months: 6,
-            post_exit_second_review_months: 12,
-        }
-    }
-}
-
-/// How long each kind of closed record is kept before its first review (configurable,
-/// `[retention]`; years).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionPolicy {
-    /// After leaving Channel: exit, or closing after adoption as a Channel case.
-    pub left_channel_years: u32,
-    /// After closing with no further action.
-    pub no_further_action_years: u32,
-    /// After closing once every onward referral was answered.
-    pub signposted_years: u32,
-    /// After a police-led closure, and after a transfer to Pursue: outside police a
-    /// transfer reads as a police-led closure, so its review date must not tell the
-    /// two apart.
-    pub police_closed_years: u32,
-    /// After a panel did not adopt the case and closed it.
-    pub not_adopted_years: u32,
-    /// After any other closing.
-    pub other_years: u32,
-}
-
-impl Default for RetentionPolicy {
-    fn default() -> RetentionPolicy {
-        RetentionPolicy {
-            left_channel_years: 6,
-            no_further_action_years: 3,
-            signposted_years: 6,
-            police_closed_years: 6,
-            not_adopted_years: 6,
-            other_years: 6,
-        }
-    }
-}
-
-/// How the statistics are suppressed: the `[statistics]` settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatisticsPolicy {
-    /// Counts from 1 to this minus 1 are withheld from everyone but national auditors
-    /// (default 5, so 1 to 4 are withheld); 0 or 1 withholds nothing.
-    #[serde(default = "default_suppression_threshold")]
-    pub suppression_threshold: u64,
-}
-
-fn default_suppression_threshold() -> u64 {
-    5
-}
-
-impl Default for StatisticsPolicy {
-    fn default() -> StatisticsPolicy {
-        StatisticsPolicy {
-            suppression_threshold: default_suppression_threshold(),
-        }
     }
 }
 

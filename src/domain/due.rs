@@ -4,7 +4,6 @@ use chrono::{Datelike, Duration, Months, NaiveDateTime, Weekday};
 use serde::{Deserialize, Serialize};
 
 use super::pathway::State;
-pub use crate::config::DuePolicy;
 
 /// What is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -58,6 +57,40 @@ impl DueKind {
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<DueKind> {
         DueKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How long each wait may last (configurable; defaults from the Prevent guidance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuePolicy {
+    /// Police initial assessment, in working days from submission.
+    pub screening_working_days: u32,
+    /// First panel listing, in days from referral to Channel.
+    pub panel_listing_days: u32,
+    /// Onward referral acknowledgement, in working days.
+    pub onward_acknowledgement_working_days: u32,
+    /// Support reviews, in days, unless a review sets the next date.
+    pub support_review_days: u32,
+    /// Re-assessment after refused or withdrawn consent, in days, unless the panel sets it.
+    pub reassessment_days: u32,
+    /// The first post-exit review, in months after exit.
+    pub post_exit_first_review_months: u32,
+    /// The second post-exit review, in months after exit.
+    pub post_exit_second_review_months: u32,
+}
+
+impl Default for DuePolicy {
+    fn default() -> DuePolicy {
+        DuePolicy {
+            screening_working_days: 5,
+            panel_listing_days: 30,
+            onward_acknowledgement_working_days: 10,
+            support_review_days: 30,
+            reassessment_days: 90,
+            post_exit_first_review_months: 6,
+            post_exit_second_review_months: 12,
+        }
     }
 }
 

@@ -13,7 +13,40 @@ use validator::{Validate, ValidationError, ValidationErrors};
 
 use super::pathway::State;
 use super::{FieldError, rules};
-pub use crate::config::RetentionPolicy;
+
+/// How long each kind of closed record is kept before its first review (configurable,
+/// `[retention]`; years).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// After leaving Channel: exit, or closing after adoption as a Channel case.
+    pub left_channel_years: u32,
+    /// After closing with no further action.
+    pub no_further_action_years: u32,
+    /// After closing once every onward referral was answered.
+    pub signposted_years: u32,
+    /// After a police-led closure, and after a transfer to Pursue: outside police a
+    /// transfer reads as a police-led closure, so its review date must not tell the
+    /// two apart.
+    pub police_closed_years: u32,
+    /// After a panel did not adopt the case and closed it.
+    pub not_adopted_years: u32,
+    /// After any other closing.
+    pub other_years: u32,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> RetentionPolicy {
+        RetentionPolicy {
+            left_channel_years: 6,
+            no_further_action_years: 3,
+            signposted_years: 6,
+            police_closed_years: 6,
+            not_adopted_years: 6,
+            other_years: 6,
+        }
+    }
+}
 
 fn years_after(t: NaiveDateTime, years: u32) -> NaiveDateTime {
     t.checked_add_months(Months::new(years.saturating_mul(12)))

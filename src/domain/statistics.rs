@@ -70,9 +70,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use crate::config::StatisticsPolicy;
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use super::period::Period;
 
@@ -105,6 +104,28 @@ pub fn age_band(age: u32) -> &'static str {
 /// The start of the statistical year (1 April) that holds `day`.
 pub fn year_start(day: NaiveDate) -> NaiveDate {
     Period::year_of(day).first_day()
+}
+
+/// How the statistics are suppressed: the `[statistics]` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsPolicy {
+    /// Counts from 1 to this minus 1 are withheld from everyone but national auditors
+    /// (default 5, so 1 to 4 are withheld); 0 or 1 withholds nothing.
+    #[serde(default = "default_suppression_threshold")]
+    pub suppression_threshold: u64,
+}
+
+fn default_suppression_threshold() -> u64 {
+    5
+}
+
+impl Default for StatisticsPolicy {
+    fn default() -> StatisticsPolicy {
+        StatisticsPolicy {
+            suppression_threshold: default_suppression_threshold(),
+        }
+    }
 }
 
 /// The marker of a withheld count in CSV: `[c]`, "confidential", as the GOV.UK
