@@ -433,23 +433,77 @@ impl Walk<'_> {
         });
     }
 
+    /// Draws `field` (in the array row `row`, nested `depth` deep) and its children.
     fn field(&mut self, field: &Field, row: &[String], depth: usize) {
-        let prefix = self.prefix;
         let mut path = row.to_vec();
         path.extend(field.path.iter().cloned());
-        let name = joined(&path, ".");
-        let id = format!("{prefix}-{}", joined(&path, "-"));
         let property = field.path.last().map_or("", String::as_str);
         let mut item = Item {
-            name: name.clone(),
-            id: id.clone(),
+            name: joined(&path, "."),
+            id: format!("{}-{}", self.prefix, joined(&path, "-")),
             label: humanise(property),
             hint: field.hint.clone(),
             required: field.required,
             depth,
             ..Item::default()
         };
-        let value = self.form.get(&name).unwrap_or_default().to_owned();
+        match &field.kind {
+            Kind::Fieldset(children) => return self.fieldset(item, children, row, depth),
+            Kind::Rows(children) => return self.rows(item, children, &path, property, depth),
+            kind => self.input(&mut item, kind, property),
+        }
+        let first = first_input(item.kind, &item.id);
+        item.error = self.take_error(&item.name, &first);
+        self.first_id.get_or_insert(first);
+        self.drawn.items.push(item);
+    }
+
+    /// A nested object: its fields inside a fieldset.
+    fn fieldset(&mut self, mut item: Item, children: &[Field], row: &[String], depth: usize) {
+        item.kind = "fieldset_start";
+        item.error = self.take_error(&item.name, &item.id);
+        self.drawn.items.push(item);
+        for child in children {
+            self.field(child, row, depth + 1);
+        }
+        self.fieldset_end();
+    }
+
+    /// An array of objects: [`ROWS`] numbered fieldsets of its fields.
+    fn rows(
+        &mut self,
+        mut item: Item,
+        children: &[Field],
+        path: &[String],
+        property: &str,
+        depth: usize,
+    ) {
+        item.kind = "fieldset_start";
+        item.error = self.take_error(&item.name, &item.id);
+        self.drawn.items.push(item);
+        for index in 0..ROWS {
+            let mut row_path = path.to_vec();
+            row_path.push(index.to_string());
+            self.drawn.items.push(Item {
+                kind: "fieldset_start",
+                id: format!("{}-{}", self.prefix, joined(&row_path, "-")),
+                name: joined(&row_path, "."),
+                label: format!("{} {}", humanise(property), index + 1),
+                depth: depth + 1,
+                ..Item::default()
+            });
+            for child in children {
+                self.field(child, &row_path, depth + 2);
+            }
+            self.fieldset_end();
+        }
+        self.fieldset_end();
+    }
+
+    /// The kind, value and options of a field that takes input, filled in from what
+    /// was posted (or the choices the page knows for `property`).
+    fn input(&self, item: &mut Item, kind: &Kind, property: &str) {
+        let value = self.form.get(&item.name).unwrap_or_default().to_owned();
         let choices = |values: &[String], chosen: &dyn Fn(&str) -> bool| -> Vec<Choice> {
             values
                 .iter()
@@ -460,40 +514,7 @@ impl Walk<'_> {
                 })
                 .collect()
         };
-        match &field.kind {
-            Kind::Fieldset(children) => {
-                item.kind = "fieldset_start";
-                item.error = self.take_error(&name, &id);
-                self.drawn.items.push(item);
-                for child in children {
-                    self.field(child, row, depth + 1);
-                }
-                self.fieldset_end();
-                return;
-            }
-            Kind::Rows(children) => {
-                item.kind = "fieldset_start";
-                item.error = self.take_error(&name, &id);
-                self.drawn.items.push(item);
-                for index in 0..ROWS {
-                    let mut row_path = path.clone();
-                    row_path.push(index.to_string());
-                    self.drawn.items.push(Item {
-                        kind: "fieldset_start",
-                        id: format!("{prefix}-{}", joined(&row_path, "-")),
-                        name: joined(&row_path, "."),
-                        label: format!("{} {}", humanise(property), index + 1),
-                        depth: depth + 1,
-                        ..Item::default()
-                    });
-                    for child in children {
-                        self.field(child, &row_path, depth + 2);
-                    }
-                    self.fieldset_end();
-                }
-                self.fieldset_end();
-                return;
-            }
+        match kind {
             Kind::Text { numeric: false, .. }
                 if self.known.get(property).is_some_and(|k| !k.is_empty()) =>
             {
@@ -511,59 +532,43 @@ impl Walk<'_> {
                         selected: *v == value,
                     })
                     .collect();
-                let target = if item.kind == "radios" {
-                    format!("{id}-0")
-                } else {
-                    id.clone()
-                };
-                item.error = self.take_error(&name, &target);
             }
             Kind::Text { numeric, .. } => {
                 item.kind = if *numeric { "number" } else { "text" };
                 item.value = value;
-                item.error = self.take_error(&name, &id);
             }
             Kind::Textarea => {
                 item.kind = "textarea";
                 item.value = value;
-                item.error = self.take_error(&name, &id);
             }
             Kind::Lines => {
                 item.kind = "lines";
                 item.value = value;
-                item.error = self.take_error(&name, &id);
             }
             Kind::Radios(values) => {
                 item.kind = "radios";
                 item.options = choices(values, &|v| v == value);
-                item.error = self.take_error(&name, &format!("{id}-0"));
             }
             Kind::Select(values) => {
                 item.kind = "select";
                 item.options = choices(values, &|v| v == value);
-                item.error = self.take_error(&name, &id);
             }
             Kind::Checkboxes(values) => {
                 item.kind = "checkboxes";
-                let ticked = self.form.all(&name);
+                let ticked = self.form.all(&item.name);
                 item.options = choices(values, &|v| ticked.contains(&v));
-                item.error = self.take_error(&name, &format!("{id}-0"));
             }
             Kind::Date => {
                 item.kind = "date";
                 let part = |p: &str| {
-                    self.form
-                        .get(&format!("{name}.{p}"))
-                        .unwrap_or_default()
-                        .to_owned()
+                    let name = format!("{}.{p}", item.name);
+                    self.form.get(&name).unwrap_or_default().to_owned()
                 };
                 (item.day, item.month, item.year) = (part("day"), part("month"), part("year"));
-                item.error = self.take_error(&name, &format!("{id}-day"));
             }
             Kind::Checkbox => {
                 item.kind = "checkbox";
                 item.checked = value == "true";
-                item.error = self.take_error(&name, &id);
             }
             Kind::YesNo => {
                 item.kind = "yesno";
@@ -571,17 +576,19 @@ impl Walk<'_> {
                 for option in &mut item.options {
                     option.label = if option.value == "true" { "Yes" } else { "No" }.to_owned();
                 }
-                item.error = self.take_error(&name, &format!("{id}-0"));
             }
+            Kind::Fieldset(_) | Kind::Rows(_) => {}
         }
-        if self.first_id.is_none() {
-            self.first_id = Some(match item.kind {
-                "radios" | "checkboxes" | "yesno" => format!("{id}-0"),
-                "date" => format!("{id}-day"),
-                _ => id.clone(),
-            });
-        }
-        self.drawn.items.push(item);
+    }
+}
+
+/// Where a field of `kind` starts: the input that takes focus and that the error
+/// summary links to.
+fn first_input(kind: &str, id: &str) -> String {
+    match kind {
+        "radios" | "checkboxes" | "yesno" => format!("{id}-0"),
+        "date" => format!("{id}-day"),
+        _ => id.to_owned(),
     }
 }
 

@@ -467,10 +467,13 @@ impl OidcSignIn {
             .finish())
     }
 
-    async fn callback(&self, req: &HttpRequest) -> Result<Actor, SignInFailure> {
-        let params: HashMap<String, String> = form_urlencoded::parse(req.query_string().as_bytes())
-            .into_owned()
-            .collect();
+    /// The sign-in flow this callback answers, checked against what the provider sent
+    /// back: no error, the flow's cookie, its state and (RFC 9207) the issuer.
+    fn returned_flow(
+        &self,
+        req: &HttpRequest,
+        params: &HashMap<String, String>,
+    ) -> Result<Flow, SignInFailure> {
         if let Some(error) = params.get("error") {
             // The provider's error code only (a registered word such as access_denied);
             // its description is free text and is not logged.
@@ -494,6 +497,44 @@ impl OidcSignIn {
         {
             return Err(SignInFailure::IssuerMismatch);
         }
+        Ok(flow)
+    }
+
+    /// What a refused ID token is answered with; which check failed is logged, not the
+    /// library's message (it may quote claims).
+    async fn id_token_refused(&self, e: &ClaimsVerificationError) -> SignInFailure {
+        let failure = match e {
+            ClaimsVerificationError::InvalidNonce(_) => SignInFailure::NonceMismatch,
+            ClaimsVerificationError::Expired(_) => SignInFailure::IdTokenExpired,
+            ClaimsVerificationError::SignatureVerification(_) => {
+                // Perhaps the provider has rotated its keys: read them again next time.
+                self.forget_metadata().await;
+                SignInFailure::IdTokenSignatureInvalid
+            }
+            _ => SignInFailure::IdTokenInvalid,
+        };
+        // Which check failed, not the library's message (it may quote claims).
+        let check = match e {
+            ClaimsVerificationError::Expired(_) => "expired",
+            ClaimsVerificationError::InvalidAudience(_) => "audience",
+            ClaimsVerificationError::InvalidAuthContext(_) => "acr",
+            ClaimsVerificationError::InvalidAuthTime(_) => "auth_time",
+            ClaimsVerificationError::InvalidIssuer(_) => "issuer",
+            ClaimsVerificationError::InvalidNonce(_) => "nonce",
+            ClaimsVerificationError::InvalidSubject(_) => "subject",
+            ClaimsVerificationError::SignatureVerification(_) => "signature",
+            ClaimsVerificationError::Unsupported(_) => "unsupported",
+            _ => "other",
+        };
+        tracing::info!(sign_in.id_token_check = check, "the ID token was refused");
+        failure
+    }
+
+    async fn callback(&self, req: &HttpRequest) -> Result<Actor, SignInFailure> {
+        let params: HashMap<String, String> = form_urlencoded::parse(req.query_string().as_bytes())
+            .into_owned()
+            .collect();
+        let flow = self.returned_flow(req, &params)?;
         let code = params.get("code").ok_or(SignInFailure::CodeMissing)?;
         let metadata = self.metadata().await?;
         let client = self.client(metadata);
@@ -528,33 +569,7 @@ impl OidcSignIn {
         let nonce = Nonce::new(flow.nonce);
         let claims = match id_token.claims(&verifier, &nonce) {
             Ok(claims) => claims,
-            Err(e) => {
-                let failure = match &e {
-                    ClaimsVerificationError::InvalidNonce(_) => SignInFailure::NonceMismatch,
-                    ClaimsVerificationError::Expired(_) => SignInFailure::IdTokenExpired,
-                    ClaimsVerificationError::SignatureVerification(_) => {
-                        // Perhaps the provider has rotated its keys: read them again next time.
-                        self.forget_metadata().await;
-                        SignInFailure::IdTokenSignatureInvalid
-                    }
-                    _ => SignInFailure::IdTokenInvalid,
-                };
-                // Which check failed, not the library's message (it may quote claims).
-                let check = match &e {
-                    ClaimsVerificationError::Expired(_) => "expired",
-                    ClaimsVerificationError::InvalidAudience(_) => "audience",
-                    ClaimsVerificationError::InvalidAuthContext(_) => "acr",
-                    ClaimsVerificationError::InvalidAuthTime(_) => "auth_time",
-                    ClaimsVerificationError::InvalidIssuer(_) => "issuer",
-                    ClaimsVerificationError::InvalidNonce(_) => "nonce",
-                    ClaimsVerificationError::InvalidSubject(_) => "subject",
-                    ClaimsVerificationError::SignatureVerification(_) => "signature",
-                    ClaimsVerificationError::Unsupported(_) => "unsupported",
-                    _ => "other",
-                };
-                tracing::info!(sign_in.id_token_check = check, "the ID token was refused");
-                return Err(failure);
-            }
+            Err(e) => return Err(self.id_token_refused(&e).await),
         };
         if let Some(expected) = claims.access_token_hash() {
             let alg = id_token
