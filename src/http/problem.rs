@@ -326,21 +326,6 @@ impl ApiError {
     }
 }
 
-/// What a refusal of an unpublished period says: the rule, and the periods around the
-/// days asked, by name and by their first and last days.
-fn unpublished_period(near: crate::domain::period::Period) -> String {
-    let named: Vec<String> = std::iter::once(near)
-        .chain(near.quarters())
-        .map(|p| format!("{p} ({} to {})", p.first_day(), p.last_day()))
-        .collect();
-    format!(
-        "An area's statistics are published for financial years (1 April to 31 March) and \
-         their quarters only: ask `period`, or `from` and `to` bounding exactly one of them, \
-         for example {}. Other ranges are for national auditors only.",
-        named.join(", ")
-    )
-}
-
 /// What a 404 says: nothing here, or nothing the caller may see (the two are one answer,
 /// so that a refusal never confirms that a case exists).
 const NOT_FOUND: &str = "No such resource, or it is not visible to you.";
@@ -404,7 +389,7 @@ impl From<crate::app::AppError> for ApiError {
             crate::app::AppError::Validation(errors) => ApiError::Validation(errors),
             crate::app::AppError::UnpublishedPeriod { near } => ApiError::Unprocessable {
                 code: "unpublished_period",
-                detail: unpublished_period(near),
+                detail: crate::present::statistics::published_periods_near(near),
             },
             crate::app::AppError::Corrupt(e) => ApiError::internal(e),
             crate::app::AppError::Store(e) => e.into(),
